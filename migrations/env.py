@@ -1,0 +1,82 @@
+"""runstore's Alembic environment.
+
+Used two ways: by ``SqlRunsStorage.init()``, which passes an open, locked connection in
+``config.attributes["connection"]``, and by the ``alembic`` command from a checkout, where
+the URL comes from ``-x url=...``, then ``RUNSTORE_DATABASE_URL``, then ``alembic.ini``.
+"""
+
+from __future__ import annotations
+
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from runstore.engine import WRITE_OPTION, create_storage_engine, normalize_url
+from runstore.migrations import VERSION_TABLE, include_name, lock_for_migration
+from runstore.tables import metadata
+
+config = context.config
+if config.config_file_name is not None and "connection" not in config.attributes:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _url() -> str:
+    url = (
+        context.get_x_argument(as_dictionary=True).get("url")
+        or os.environ.get("RUNSTORE_DATABASE_URL")
+        or config.get_main_option("sqlalchemy.url")
+    )
+    if not url:
+        raise SystemExit("no database URL: pass -x url=... or set RUNSTORE_DATABASE_URL")
+    return normalize_url(url).render_as_string(hide_password=False)
+
+
+def _configure(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=VERSION_TABLE,
+        include_name=include_name,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+
+
+def run_migrations_offline() -> None:
+    context.configure(
+        url=_url(),
+        target_metadata=metadata,
+        version_table=VERSION_TABLE,
+        include_name=include_name,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    given: Connection | None = config.attributes.get("connection")
+    if given is not None:  # init(): the caller holds the transaction and the lock
+        _configure(given)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    engine = create_storage_engine(_url())
+    try:
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
+            lock_for_migration(connection)
+            _configure(connection)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

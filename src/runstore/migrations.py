@@ -1,0 +1,133 @@
+"""Alembic glue: where the migrations are, how they are configured, run and checked.
+
+runstore keeps its own version table (:data:`VERSION_TABLE`), so its history can share a
+database with an application's own Alembic history, and its autogenerate considers only
+runstore's tables.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from sqlalchemy.engine import Connection, Engine
+
+from runstore.engine import WRITE_OPTION
+from runstore.errors import SchemaOutOfDateError
+from runstore.schema import TABLE_SCHEMAS
+
+__all__ = [
+    "VERSION_TABLE",
+    "alembic_config",
+    "current_revision",
+    "head_revision",
+    "include_name",
+    "lock_for_migration",
+    "migrations_directory",
+    "require_head",
+    "upgrade_to_head",
+]
+
+VERSION_TABLE = "runstore_alembic_version"
+
+# Any constant will do; it only has to be the same for every process migrating runstore.
+_POSTGRES_MIGRATION_LOCK = 0x72756E73746F7265  # "runstore"
+
+_UPGRADE_HINT = "call init() on the storage, or run `alembic upgrade head` from a runstore checkout"
+
+
+def migrations_directory() -> Path:
+    """The Alembic environment: packaged in the wheel, or at the top of a checkout."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "_migrations", package.parent.parent / "migrations"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise FileNotFoundError(f"runstore's migrations are missing from {package}")
+
+
+def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
+    """An Alembic config for runstore's migrations, on ``connection`` or ``url``."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_directory()))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+@functools.cache
+def _script_directory() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revision() -> str:
+    """The newest revision this version of runstore knows."""
+    head = _script_directory().get_current_head()
+    assert head is not None, "runstore ships at least one migration"
+    return head
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Autogenerate filter: runstore's tables only (never an application's)."""
+    return type_ != "table" or name in TABLE_SCHEMAS
+
+
+def lock_for_migration(connection: Connection) -> None:
+    """Serialize migrations across processes, inside the current transaction.
+
+    Postgres: a transaction-level advisory lock. SQLite: the write lock that runstore's
+    engines take with ``BEGIN IMMEDIATE`` already does it.
+    """
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _POSTGRES_MIGRATION_LOCK}
+        )
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at, or None when runstore's schema is absent."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def _is_known(revision: str) -> bool:
+    try:
+        return _script_directory().get_revision(revision) is not None
+    except ResolutionError:
+        return False
+
+
+def _check_known(revision: str | None, where: str) -> None:
+    if revision is not None and not _is_known(revision):
+        raise SchemaOutOfDateError(
+            f"{where} is at runstore schema revision {revision!r}, which this version of "
+            f"runstore does not know (its newest is {head_revision()!r}): the database was "
+            f"migrated by a newer runstore; upgrade the runstore package"
+        )
+
+
+def upgrade_to_head(engine: Engine) -> None:
+    """Bring runstore's schema to head in one locked transaction; safe to run concurrently."""
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
+        lock_for_migration(connection)
+        _check_known(current_revision(connection), "the database")
+        command.upgrade(alembic_config(connection), "head")
+
+
+def require_head(connection: Connection, where: str) -> None:
+    """Raise :class:`SchemaOutOfDateError` unless the schema is exactly at head."""
+    revision = current_revision(connection)
+    if revision == head_revision():
+        return
+    _check_known(revision, where)
+    state = "has no runstore schema" if revision is None else f"is at revision {revision!r}"
+    raise SchemaOutOfDateError(
+        f"{where} {state}, but this runstore needs revision {head_revision()!r}: {_UPGRADE_HINT}"
+    )

@@ -1,0 +1,235 @@
+"""The pydantic models of runstore's API: runs, results, their inputs and list outputs.
+
+Attributes are snake_case; inputs also accept the plan's camelCase names, and
+``model_dump(by_alias=True, mode="json")`` gives the plan's camelCase JSON. Models the
+storage returns are frozen snapshots: reading again gives fresh objects, and changing the
+JSON inside one cannot change what is stored.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from runstore.jsonvalues import JsonValue, check_text, normalize_json
+
+__all__ = [
+    "AddRunResultInput",
+    "CreateRunInput",
+    "ListRunResultsInput",
+    "ListRunResultsOutput",
+    "ListRunsInput",
+    "ListRunsOutput",
+    "Run",
+    "RunResult",
+    "RunStatus",
+    "StoragePagination",
+    "StoragePaginationResult",
+    "TargetType",
+    "UpdateRunInput",
+]
+
+INT32_MAX = 2**31 - 1
+
+Text = Annotated[str, AfterValidator(check_text)]
+"""A string every backend stores losslessly (no NUL, valid UTF-8)."""
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+"""An aware datetime (naive ones are refused), converted to UTC."""
+
+Identifier = Annotated[str, Field(min_length=1), AfterValidator(check_text)]
+Count = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
+Milliseconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class TargetType(enum.StrEnum):
+    """What a run executes each dataset item against."""
+
+    AGENT = "agent"
+    WORKFLOW = "workflow"
+    SCORER = "scorer"
+    PROCESSOR = "processor"
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its lifecycle."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        extra="forbid",
+    )
+
+
+class _Snapshot(_Model):
+    model_config = ConfigDict(frozen=True)
+
+
+class _JsonFields:
+    """Validates the JSON-valued fields of a model: a detached copy, or a clear error."""
+
+    @field_validator("input", "output", "expected_output", check_fields=False)
+    @classmethod
+    def _normalize_json(cls, value: object, info: ValidationInfo) -> JsonValue:
+        return normalize_json(value, info.field_name or "value")
+
+
+class Run(_Snapshot):
+    """One execution of a dataset against a target, and its progress."""
+
+    id: str
+    dataset_id: str
+    dataset_version: AwareDatetime
+    target_type: TargetType
+    target_id: str
+    status: RunStatus
+    total_items: int
+    succeeded_count: int
+    failed_count: int
+    started_at: AwareDatetime | None
+    completed_at: AwareDatetime | None
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+
+
+class RunResult(_Snapshot):
+    """The outcome of one dataset item within a run."""
+
+    id: str
+    run_id: str
+    item_id: str
+    item_version: AwareDatetime
+    input: JsonValue
+    output: JsonValue | None
+    expected_output: JsonValue | None
+    latency: float
+    """Milliseconds."""
+    error: str | None
+    started_at: AwareDatetime
+    completed_at: AwareDatetime
+    retry_count: int
+    created_at: AwareDatetime
+
+
+class CreateRunInput(_Model):
+    """A new run. Without ``id`` a uuid4 string is generated."""
+
+    id: Identifier | None = None
+    dataset_id: Identifier
+    dataset_version: UtcDatetime
+    target_type: TargetType
+    target_id: Identifier
+    total_items: Count
+
+
+class UpdateRunInput(_Model):
+    """Fields of a run to change; the fields not given stay as they are."""
+
+    id: Identifier
+    status: RunStatus | None = None
+    succeeded_count: Count | None = None
+    failed_count: Count | None = None
+    started_at: UtcDatetime | None = None
+    completed_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _no_explicit_none(self) -> Self:
+        cleared = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        if cleared:
+            raise ValueError(
+                f"{', '.join(cleared)} set to None: leave a field out to keep its value"
+            )
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        """The fields to change, by attribute name."""
+        return {name: getattr(self, name) for name in self.model_fields_set if name != "id"}
+
+
+class AddRunResultInput(_JsonFields, _Model):
+    """A result to record. Without ``id`` a uuid4 string is generated."""
+
+    id: Identifier | None = None
+    run_id: Identifier
+    item_id: Identifier
+    item_version: UtcDatetime
+    input: JsonValue
+    output: JsonValue | None = None
+    expected_output: JsonValue | None = None
+    latency: Milliseconds
+    error: Text | None = None
+    started_at: UtcDatetime
+    completed_at: UtcDatetime
+    retry_count: Count = 0
+
+
+class StoragePagination(_Model):
+    """Which page to read: ``per_page=False`` reads every row (then ``page`` must be 0)."""
+
+    page: Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)] = 0
+    per_page: Annotated[int, Strict(), Field(ge=1, le=INT32_MAX)] | Literal[False] = 100
+
+    @model_validator(mode="after")
+    def _all_rows_is_one_page(self) -> Self:
+        if self.per_page is False and self.page != 0:
+            raise ValueError("page must be 0 when per_page is False (all rows)")
+        return self
+
+    @property
+    def offset(self) -> int:
+        return 0 if self.per_page is False else self.page * self.per_page
+
+
+class StoragePaginationResult(_Snapshot):
+    """Where a page sits: ``total`` rows match, ``has_more`` if any lie past this page."""
+
+    total: int
+    page: int
+    per_page: int | Literal[False]
+    has_more: bool
+
+
+class ListRunsInput(_Model):
+    """Runs newest first, optionally of one dataset."""
+
+    dataset_id: Identifier | None = None
+    pagination: StoragePagination = Field(default_factory=StoragePagination)
+
+
+class ListRunsOutput(_Snapshot):
+    runs: tuple[Run, ...]
+    pagination: StoragePaginationResult
+
+
+class ListRunResultsInput(_Model):
+    """One run's results in execution order."""
+
+    run_id: Identifier
+    pagination: StoragePagination = Field(default_factory=StoragePagination)
+
+
+class ListRunResultsOutput(_Snapshot):
+    results: tuple[RunResult, ...]
+    pagination: StoragePaginationResult

@@ -1,0 +1,100 @@
+"""The column-schema registry: the single description of runstore's tables.
+
+Column names are the plan's camelCase names, used as-is in the database. The ORM tables
+(:mod:`runstore.tables`) are generated from these mappings; nothing else lists the columns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+__all__ = [
+    "DATASET_RUNS_SCHEMA",
+    "DATASET_RUN_RESULTS_SCHEMA",
+    "TABLE_DATASET_RUNS",
+    "TABLE_DATASET_RUN_RESULTS",
+    "TABLE_SCHEMAS",
+    "ColumnReference",
+    "ColumnType",
+    "StorageColumn",
+    "attribute_name",
+]
+
+ColumnType = Literal["text", "timestamp", "uuid", "jsonb", "integer", "float", "bigint", "boolean"]
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnReference:
+    """A foreign key: ``table.column``, with what happens to this row when that one goes."""
+
+    table: str
+    column: str
+    on_delete: Literal["CASCADE", "RESTRICT", "SET NULL"] = "CASCADE"
+
+
+@dataclass(frozen=True, slots=True)
+class StorageColumn:
+    """One column of a registered table."""
+
+    type: ColumnType
+    nullable: bool = False
+    primary_key: bool = False
+    references: ColumnReference | None = None
+
+
+TABLE_DATASET_RUNS = "mastra_dataset_runs"
+TABLE_DATASET_RUN_RESULTS = "mastra_dataset_run_results"
+
+DATASET_RUNS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
+    {
+        "id": StorageColumn("text", primary_key=True),
+        "datasetId": StorageColumn("text"),
+        "datasetVersion": StorageColumn("timestamp"),
+        "targetType": StorageColumn("text"),
+        "targetId": StorageColumn("text"),
+        "status": StorageColumn("text"),
+        "totalItems": StorageColumn("integer"),
+        "succeededCount": StorageColumn("integer"),
+        "failedCount": StorageColumn("integer"),
+        "startedAt": StorageColumn("timestamp", nullable=True),
+        "completedAt": StorageColumn("timestamp", nullable=True),
+        "createdAt": StorageColumn("timestamp"),
+        "updatedAt": StorageColumn("timestamp"),
+    }
+)
+
+DATASET_RUN_RESULTS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
+    {
+        "id": StorageColumn("text", primary_key=True),
+        "runId": StorageColumn("text", references=ColumnReference(TABLE_DATASET_RUNS, "id")),
+        "itemId": StorageColumn("text"),
+        "itemVersion": StorageColumn("timestamp"),
+        "input": StorageColumn("jsonb"),
+        "output": StorageColumn("jsonb", nullable=True),
+        "expectedOutput": StorageColumn("jsonb", nullable=True),
+        "latency": StorageColumn("float"),
+        "error": StorageColumn("text", nullable=True),
+        "startedAt": StorageColumn("timestamp"),
+        "completedAt": StorageColumn("timestamp"),
+        "retryCount": StorageColumn("integer"),
+        "createdAt": StorageColumn("timestamp"),
+    }
+)
+
+TABLE_SCHEMAS: Mapping[str, Mapping[str, StorageColumn]] = MappingProxyType(
+    {
+        TABLE_DATASET_RUNS: DATASET_RUNS_SCHEMA,
+        TABLE_DATASET_RUN_RESULTS: DATASET_RUN_RESULTS_SCHEMA,
+    }
+)
+
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def attribute_name(column_name: str) -> str:
+    """The snake_case attribute for a camelCase column: ``datasetId`` -> ``dataset_id``."""
+    return _CAMEL_BOUNDARY.sub("_", column_name).lower()

@@ -1,0 +1,96 @@
+"""Declarative ORM tables, generated from the column-schema registry.
+
+The registry (:mod:`runstore.schema`) names the columns; this module adds what only the
+database needs -- the indexes behind every query the storage makes -- and a naming
+convention, so every constraint and index has a stable name that migrations can refer to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+from runstore.schema import (
+    DATASET_RUN_RESULTS_SCHEMA,
+    DATASET_RUNS_SCHEMA,
+    TABLE_DATASET_RUN_RESULTS,
+    TABLE_DATASET_RUNS,
+    StorageColumn,
+    attribute_name,
+)
+from runstore.types import sql_type
+
+__all__ = ["Base", "RunResultRow", "RunRow", "metadata", "results_table", "runs_table"]
+
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """The declarative base of runstore's tables (and only runstore's)."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _mapped_columns(schema: Mapping[str, StorageColumn]) -> dict[str, Any]:
+    columns: dict[str, Any] = {}
+    for name, column in schema.items():
+        arguments: list[Any] = [name, sql_type(column.type, nullable=column.nullable)]
+        if column.references is not None:
+            target = f"{column.references.table}.{column.references.column}"
+            arguments.append(sa.ForeignKey(target, ondelete=column.references.on_delete))
+        columns[attribute_name(name)] = mapped_column(
+            *arguments, primary_key=column.primary_key, nullable=column.nullable
+        )
+    return columns
+
+
+def _declare(
+    class_name: str,
+    table_name: str,
+    schema: Mapping[str, StorageColumn],
+    table_args: Sequence[Any],
+) -> type[Base]:
+    namespace = {
+        "__tablename__": table_name,
+        "__table_args__": tuple(table_args),
+        "__doc__": f"A row of ``{table_name}``.",
+        **_mapped_columns(schema),
+    }
+    return type(class_name, (Base,), namespace)
+
+
+RunRow = _declare(
+    "RunRow",
+    TABLE_DATASET_RUNS,
+    DATASET_RUNS_SCHEMA,
+    [
+        # list_runs(): newest first, optionally for one dataset.
+        sa.Index(f"ix_{TABLE_DATASET_RUNS}_createdAt_id", "createdAt", "id"),
+        sa.Index(f"ix_{TABLE_DATASET_RUNS}_datasetId_createdAt_id", "datasetId", "createdAt", "id"),
+    ],
+)
+
+RunResultRow = _declare(
+    "RunResultRow",
+    TABLE_DATASET_RUN_RESULTS,
+    DATASET_RUN_RESULTS_SCHEMA,
+    [
+        # One result per (run, item); also serves lookups of a run's results by item.
+        sa.UniqueConstraint("runId", "itemId"),
+        # list_results(): a run's results in execution order.
+        sa.Index(f"ix_{TABLE_DATASET_RUN_RESULTS}_runId_startedAt_id", "runId", "startedAt", "id"),
+    ],
+)
+
+metadata = Base.metadata
+runs_table: sa.Table = RunRow.__table__  # type: ignore[assignment]
+results_table: sa.Table = RunResultRow.__table__  # type: ignore[assignment]

@@ -1,0 +1,127 @@
+"""Portable SQL column types: where timestamps are made UTC and JSON is written and read.
+
+* :class:`UTCDateTime` -- ``timestamptz`` on Postgres; on SQLite fixed-width ISO-8601 text
+  in UTC (``2026-11-24T05:33:56.123456Z``), which sorts in time order and keeps every
+  microsecond. Naive datetimes are refused; aware ones come back in UTC.
+* :class:`JsonColumn` -- ``jsonb`` on Postgres, text elsewhere, written once by
+  :func:`runstore.jsonvalues.dumps_json`. In a nullable column ``None`` is SQL NULL
+  ("no value"); in a NOT NULL column it is the JSON ``null``. Both read back as ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
+
+from runstore.jsonvalues import JsonValue, dumps_json, loads_json
+from runstore.schema import ColumnType
+
+__all__ = ["JsonColumn", "UTCDateTime", "sql_type"]
+
+_SQLITE_TIMESTAMP_WIDTH = len("0001-01-01T00:00:00.000000Z")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware instant, stored exactly (microseconds, UTC) on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(sa.String(_SQLITE_TIMESTAMP_WIDTH))
+        return dialect.type_descriptor(sa.DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: give it a timezone")
+        utc = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+        return utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        moment: datetime = value
+        if moment.tzinfo is None:  # a backend without time zones: stored as UTC
+            return moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+
+class JsonColumn(sa.TypeDecorator[Any]):
+    """Any JSON value; see the module docstring for how ``None`` is stored."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def __init__(self, *, none_as_null: bool) -> None:
+        super().__init__()
+        self.none_as_null = none_as_null
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB(none_as_null=self.none_as_null))
+        return dialect.type_descriptor(sa.Text())
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any]:
+        none_as_null = self.none_as_null
+        if dialect.name == "postgresql":
+            from psycopg.types.json import Jsonb
+
+            def to_jsonb(value: JsonValue) -> Any:
+                if value is None and none_as_null:
+                    return None
+                return Jsonb(dumps_json(value), dumps=_already_serialized)
+
+            return to_jsonb
+
+        def to_text(value: JsonValue) -> str | None:
+            if value is None and none_as_null:
+                return None
+            return dumps_json(value)
+
+        return to_text
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "postgresql":
+            return None  # psycopg parses jsonb itself
+        return _loads_or_none
+
+    def copy(self, **kwargs: Any) -> JsonColumn:
+        return JsonColumn(none_as_null=self.none_as_null)
+
+
+def _already_serialized(text: str) -> str:
+    return text
+
+
+def _loads_or_none(value: str | None) -> JsonValue:
+    return None if value is None else loads_json(value)
+
+
+def sql_type(column_type: ColumnType, *, nullable: bool) -> TypeEngine[Any]:
+    """The SQLAlchemy type for a registry column type."""
+    if column_type == "timestamp":
+        return UTCDateTime()
+    if column_type == "jsonb":
+        return JsonColumn(none_as_null=nullable)
+    simple: dict[ColumnType, TypeEngine[Any]] = {
+        "text": sa.Text(),
+        "uuid": sa.Uuid(as_uuid=False),
+        "integer": sa.Integer(),
+        "bigint": sa.BigInteger(),
+        "float": sa.Double(),
+        "boolean": sa.Boolean(),
+    }
+    return simple[column_type]
