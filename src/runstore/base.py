@@ -7,7 +7,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from runstore.clock import new_id
+from runstore.clock import Clock, moved_forward, new_id, utc_now
 from runstore.models import (
     AddRunResultInput,
     CreateRunInput,
@@ -17,12 +17,13 @@ from runstore.models import (
     ListRunsOutput,
     Run,
     RunResult,
+    RunStatus,
     StoragePagination,
     StoragePaginationResult,
     UpdateRunInput,
 )
 
-__all__ = ["RunsStorage", "page_result", "recorded_result"]
+__all__ = ["RunsStorage", "new_run", "page_result", "recorded_result"]
 
 
 class RunsStorage(abc.ABC):
@@ -40,6 +41,19 @@ class RunsStorage(abc.ABC):
     * Every other failure is a :class:`~runstore.errors.StorageError`; a database error is
       wrapped in :class:`~runstore.errors.DatabaseError` with the driver's error chained.
     """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        """Args:
+        clock: where ``created_at``/``updated_at`` come from; the system clock in UTC
+            unless given (give one to make times deterministic in tests).
+        """
+        self._clock: Clock = clock or utc_now
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _now_after(self, previous: datetime) -> datetime:
+        return moved_forward(self._clock(), previous)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -159,4 +173,23 @@ def recorded_result(input: AddRunResultInput, created_at: datetime) -> RunResult
         **{name: getattr(input, name) for name in _RESULT_INPUT_FIELDS},
         id=input.id or new_id(),
         created_at=created_at,
+    )
+
+
+def new_run(input: CreateRunInput, now: datetime) -> Run:
+    """The run that creating ``input`` at ``now`` stores (id generated if absent)."""
+    return Run.model_construct(
+        id=input.id or new_id(),
+        dataset_id=input.dataset_id,
+        dataset_version=input.dataset_version,
+        target_type=input.target_type,
+        target_id=input.target_id,
+        status=RunStatus.PENDING,
+        total_items=input.total_items,
+        succeeded_count=0,
+        failed_count=0,
+        started_at=None,
+        completed_at=None,
+        created_at=now,
+        updated_at=now,
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["new_id", "utc_now", "utc_now_after"]
+__all__ = ["Clock", "moved_forward", "new_id", "utc_now"]
 
 _lock = threading.Lock()
 _last = datetime.min.replace(tzinfo=UTC)
@@ -26,12 +27,16 @@ def utc_now() -> datetime:
         return _last
 
 
-def utc_now_after(previous: datetime) -> datetime:
-    """The current instant, or just after ``previous`` if the clock has not passed it.
+Clock = Callable[[], datetime]
+"""Gives the current instant, timezone-aware."""
 
-    Guards ``updated_at`` against clocks of other processes or machines that run behind.
+
+def moved_forward(now: datetime, previous: datetime) -> datetime:
+    """``now``, or just after ``previous`` if ``now`` has not passed it.
+
+    Keeps ``updated_at`` moving forward even when another process's clock runs behind.
     """
-    return max(utc_now(), previous + _TICK)
+    return max(now, previous + _TICK)
 
 
 def new_id() -> str:

@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass
 from typing import TypeVar
 
-from runstore.base import RunsStorage, page_result, recorded_result
-from runstore.clock import new_id, utc_now, utc_now_after
+from runstore.base import RunsStorage, new_run, page_result, recorded_result
+from runstore.clock import Clock, new_id
 from runstore.errors import DuplicateError, RunNotFoundError, StorageClosedError
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.models import (
@@ -19,7 +19,6 @@ from runstore.models import (
     ListRunsOutput,
     Run,
     RunResult,
-    RunStatus,
     StoragePagination,
     UpdateRunInput,
 )
@@ -51,7 +50,8 @@ class _StoredResult:
 class InMemoryRunsStorage(RunsStorage):
     """The full contract, held in dictionaries behind one lock."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        super().__init__(clock=clock)
         self._lock = threading.RLock()
         self._closed = False
         self._runs: dict[str, Run] = {}
@@ -74,22 +74,7 @@ class InMemoryRunsStorage(RunsStorage):
             run_id = input.id or new_id()
             if run_id in self._runs:
                 raise DuplicateError(f"run {run_id!r} already exists")
-            now = utc_now()
-            run = Run(
-                id=run_id,
-                dataset_id=input.dataset_id,
-                dataset_version=input.dataset_version,
-                target_type=input.target_type,
-                target_id=input.target_id,
-                status=RunStatus.PENDING,
-                total_items=input.total_items,
-                succeeded_count=0,
-                failed_count=0,
-                started_at=None,
-                completed_at=None,
-                created_at=now,
-                updated_at=now,
-            )
+            run = new_run(input.model_copy(update={"id": run_id}), self._now())
             self._runs[run_id] = run
             self._result_ids_by_run[run_id] = {}
             return run
@@ -100,7 +85,7 @@ class InMemoryRunsStorage(RunsStorage):
             current = self._runs.get(input.id)
             if current is None:
                 raise RunNotFoundError(input.id)
-            updated_at = utc_now_after(current.updated_at)
+            updated_at = self._now_after(current.updated_at)
             run = current.model_copy(update={**input.changes(), "updated_at": updated_at})
             self._runs[input.id] = run
             return run
@@ -147,7 +132,7 @@ class InMemoryRunsStorage(RunsStorage):
                     f"run {input.run_id!r} already has a result for item {input.item_id!r}"
                 )
             stored = _StoredResult(
-                result=recorded_result(input.model_copy(update={"id": result_id}), utc_now()),
+                result=recorded_result(input.model_copy(update={"id": result_id}), self._now()),
                 input=dumps_json(input.input),
                 output=None if input.output is None else dumps_json(input.output),
                 expected_output=(

@@ -9,7 +9,7 @@ JSON inside one cannot change what is stored.
 from __future__ import annotations
 
 import enum
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -48,7 +48,15 @@ INT32_MAX = 2**31 - 1
 Text = Annotated[str, AfterValidator(check_text)]
 """A string every backend stores losslessly (no NUL, valid UTF-8)."""
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(lambda moment: moment.astimezone(UTC))]
+
+def _in_utc(moment: datetime) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{moment.isoformat()} lies outside the years 1-9999 in UTC") from None
+
+
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 """An aware datetime (naive ones are refused), converted to UTC."""
 
 Identifier = Annotated[str, Field(min_length=1), AfterValidator(check_text)]

@@ -10,8 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
-from runstore.base import RunsStorage, page_result, recorded_result
-from runstore.clock import new_id, utc_now, utc_now_after
+from runstore.base import RunsStorage, new_run, page_result, recorded_result
+from runstore.clock import Clock
 from runstore.engine import WRITE_OPTION, create_storage_engine, is_memory_sqlite, normalize_url
 from runstore.errors import InvalidInputError, RunNotFoundError, StorageClosedError
 from runstore.migrations import require_head, upgrade_to_head
@@ -55,7 +55,7 @@ _INSERT_RESULT = sa.insert(results_table).from_select(
     sa.select(
         *[sa.bindparam(f"v_{column.name}", type_=column.type) for column in results_table.columns]
     ).where(sa.exists().where(_runs.id == sa.bindparam("v_runId"))),
-)
+).execution_options(preserve_rowcount=True)
 
 
 def _run_from_row(row: Sequence[Any]) -> Run:
@@ -78,6 +78,7 @@ class SqlRunsStorage(RunsStorage):
             engine, with the settings in :mod:`runstore.engine` -- or an existing
             :class:`~sqlalchemy.engine.Engine`, used as it is and never disposed.
         sqlite_pragmas: changes to runstore's SQLite pragmas (``None`` drops one).
+        clock: see :class:`~runstore.base.RunsStorage`.
         engine_options: keyword arguments for :func:`sqlalchemy.create_engine`.
 
     Call :meth:`init` once to create or upgrade the schema (idempotent; safe to call from
@@ -90,8 +91,10 @@ class SqlRunsStorage(RunsStorage):
         url_or_engine: str | URL | Engine,
         *,
         sqlite_pragmas: Mapping[str, str | None] | None = None,
+        clock: Clock | None = None,
         **engine_options: Any,
     ) -> None:
+        super().__init__(clock=clock)
         if isinstance(url_or_engine, Engine):
             if sqlite_pragmas is not None or engine_options:
                 raise InvalidInputError("engine settings apply only to an engine built from a URL")
@@ -164,22 +167,7 @@ class SqlRunsStorage(RunsStorage):
     # -- runs --------------------------------------------------------------------------
 
     def create_run(self, input: CreateRunInput) -> Run:
-        now = utc_now()
-        run = Run.model_construct(
-            id=input.id or new_id(),
-            dataset_id=input.dataset_id,
-            dataset_version=input.dataset_version,
-            target_type=input.target_type,
-            target_id=input.target_id,
-            status=RunStatus.PENDING,
-            total_items=input.total_items,
-            succeeded_count=0,
-            failed_count=0,
-            started_at=None,
-            completed_at=None,
-            created_at=now,
-            updated_at=now,
-        )
+        run = new_run(input, self._now())
         values = {column: getattr(run, name) for name, column in _RUN_COLUMNS.items()}
         with self._transaction(write=True, duplicate=f"run {run.id!r} already exists") as conn:
             conn.execute(_INSERT_RUN, values)
@@ -192,7 +180,7 @@ class SqlRunsStorage(RunsStorage):
             if previous is None:
                 raise RunNotFoundError(input.id)
             values = {_RUN_COLUMNS[name]: value for name, value in input.changes().items()}
-            values["updatedAt"] = utc_now_after(previous)
+            values["updatedAt"] = self._now_after(previous)
             row = connection.execute(
                 sa.update(runs_table)
                 .where(_runs.id == input.id)
@@ -227,7 +215,7 @@ class SqlRunsStorage(RunsStorage):
     # -- results -----------------------------------------------------------------------
 
     def add_result(self, input: AddRunResultInput) -> RunResult:
-        result = recorded_result(input, utc_now())
+        result = recorded_result(input, self._now())
         values = {f"v_{column}": getattr(result, name) for name, column in _RESULT_COLUMNS.items()}
         duplicate = (
             f"result {result.id!r} or a result of run {result.run_id!r} "

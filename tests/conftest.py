@@ -1,0 +1,136 @@
+"""Fixtures: every adapter and backend behind one ``storage`` fixture, real databases only.
+
+Postgres comes from ``RUNSTORE_TEST_POSTGRES_URL`` (default: the local server). When it
+cannot be reached the Postgres tests skip with the reason -- except under ``CI=true``,
+where they fail. Each test session works in a database of its own, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from runstore import InMemoryRunsStorage, RunsStorage, SqlRunsStorage
+
+POSTGRES_URL = os.environ.get(
+    "RUNSTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+BACKENDS = ["memory", "sqlite_file", "sqlite_memory", "postgres"]
+SQL_BACKENDS = ["sqlite_file", "postgres"]
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"Postgres is required in CI: {reason}")
+    pytest.skip(f"Postgres unavailable ({reason}); set RUNSTORE_TEST_POSTGRES_URL")
+
+
+class PostgresServer:
+    """Makes throwaway databases on the test server."""
+
+    def __init__(self, url: str) -> None:
+        self.url = sa.make_url(url)
+        self._admin = sa.create_engine(self.url, isolation_level="AUTOCOMMIT")
+        self._made: list[str] = []
+
+    def check(self) -> None:
+        with self._admin.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+
+    def new_database(self) -> str:
+        name = f"runstore_test_{uuid.uuid4().hex[:12]}"
+        with self._admin.connect() as connection:
+            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        self._made.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self._admin.connect() as connection:
+            for name in self._made:
+                connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self._admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(POSTGRES_URL)
+    try:
+        server.check()
+    except Exception as exc:  # any failure to connect means: no server to test against
+        _unavailable(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+    yield server
+    server.drop_all()
+
+
+@pytest.fixture
+def new_postgres_url(postgres_server: PostgresServer) -> Callable[[], str]:
+    """Make an empty Postgres database and return its URL."""
+    return postgres_server.new_database
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """A database for this session, migrated to head once."""
+    url = postgres_server.new_database()
+    with SqlRunsStorage(url) as storage:
+        storage.init()
+    return url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'runs.db'}"
+
+
+def make_storage(backend: str, request: pytest.FixtureRequest, **options: object) -> RunsStorage:
+    if backend == "memory":
+        return InMemoryRunsStorage(**options)  # type: ignore[arg-type]
+    if backend == "sqlite_file":
+        url = request.getfixturevalue("sqlite_url")
+    elif backend == "sqlite_memory":
+        url = "sqlite://"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    storage = SqlRunsStorage(url, **options)  # type: ignore[arg-type]
+    storage.init()
+    storage.dangerously_clear_all()
+    return storage
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    marks = request.node.get_closest_marker("backends")
+    if marks is not None and request.param not in marks.args:
+        pytest.skip(f"not applicable to {request.param}")
+    return str(request.param)
+
+
+@pytest.fixture
+def storage(backend: str, request: pytest.FixtureRequest) -> Iterator[RunsStorage]:
+    store = make_storage(backend, request)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def storage_factory(
+    backend: str, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., RunsStorage]]:
+    """Make a storage of this test's backend with extra constructor options."""
+    made: list[RunsStorage] = []
+
+    def factory(**options: object) -> RunsStorage:
+        store = make_storage(backend, request, **options)
+        made.append(store)
+        return store
+
+    yield factory
+    for store in made:
+        store.close()
