@@ -16,6 +16,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
 from runstore.engine import WRITE_OPTION
@@ -100,7 +101,7 @@ def current_revision(connection: Connection) -> str | None:
 def _is_known(revision: str) -> bool:
     try:
         return _script_directory().get_revision(revision) is not None
-    except ResolutionError:
+    except (ResolutionError, CommandError):
         return False
 
 

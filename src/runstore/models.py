@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BeforeValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -193,11 +194,21 @@ class AddRunResultInput(_JsonFields, _Model):
     retry_count: Count = 0
 
 
+def _only_false_means_all(value: object) -> object:
+    # Literal[False] alone would also take 0, which equals False.
+    if value is not False and type(value) is not bool and value == 0:
+        raise ValueError("per_page must be at least 1, or False for all rows")
+    return value
+
+
 class StoragePagination(_Model):
     """Which page to read: ``per_page=False`` reads every row (then ``page`` must be 0)."""
 
     page: Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)] = 0
-    per_page: Annotated[int, Strict(), Field(ge=1, le=INT32_MAX)] | Literal[False] = 100
+    per_page: Annotated[
+        Annotated[int, Strict(), Field(ge=1, le=INT32_MAX)] | Literal[False],
+        BeforeValidator(_only_false_means_all),
+    ] = 100
 
     @model_validator(mode="after")
     def _all_rows_is_one_page(self) -> Self:

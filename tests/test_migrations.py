@@ -1,0 +1,171 @@
+"""Migrations on both databases: up, down, up again; no drift; a fresh database to storage."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from helpers import result_input, run_input
+
+from runstore import TABLE_SCHEMAS, ListRunResultsInput, SqlRunsStorage
+from runstore.engine import create_storage_engine
+from runstore.migrations import VERSION_TABLE, alembic_config, head_revision
+from runstore.tables import metadata
+
+REPO = Path(__file__).resolve().parent.parent
+ALEMBIC = [sys.executable, "-m", "alembic"]
+
+
+@pytest.fixture(params=["sqlite_file", "postgres"])
+def empty_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "sqlite_file":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("new_postgres_url")())
+
+
+def alembic_cli(url: str, *arguments: str) -> str:
+    """Run the ``alembic`` command from the top of the repository, as a user would."""
+    environment = {key: value for key, value in os.environ.items() if key != "RUNSTORE_DATABASE_URL"}
+    completed = subprocess.run(
+        [*ALEMBIC, "-x", f"url={url}", *arguments],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout + completed.stderr
+
+
+def table_names(url: str) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade_with_the_alembic_command(empty_url: str) -> None:
+    ours = set(TABLE_SCHEMAS)
+
+    alembic_cli(empty_url, "upgrade", "head")
+    assert ours | {VERSION_TABLE} <= table_names(empty_url)
+    assert head_revision() in alembic_cli(empty_url, "current")
+    alembic_cli(empty_url, "check")
+
+    alembic_cli(empty_url, "downgrade", "base")
+    assert not ours & table_names(empty_url)
+
+    alembic_cli(empty_url, "upgrade", "head")
+    alembic_cli(empty_url, "check")
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input())
+        storage.add_result(result_input(run))
+
+
+def test_the_url_can_come_from_the_environment(sqlite_url: str) -> None:
+    environment = {**os.environ, "RUNSTORE_DATABASE_URL": sqlite_url}
+    subprocess.run([*ALEMBIC, "upgrade", "head"], cwd=REPO, env=environment, check=True)
+    assert set(TABLE_SCHEMAS) <= table_names(sqlite_url)
+
+
+def test_migrations_match_the_generated_tables(empty_url: str) -> None:
+    """``alembic check``, in process: autogenerate finds nothing between head and models."""
+    engine = create_storage_engine(empty_url)
+    try:
+        with SqlRunsStorage(engine) as storage:
+            storage.init()
+        with engine.begin() as connection:
+            command.check(alembic_config(connection))
+
+            # and it would notice: drop an index behind the migrations' back
+            connection.execute(sa.text('DROP INDEX "ix_mastra_dataset_runs_createdAt_id"'))
+            with pytest.raises(Exception, match="New upgrade operations detected"):  # noqa: PT011
+                command.check(alembic_config(connection))
+    finally:
+        engine.dispose()
+
+
+def test_the_indexes_every_query_needs_exist(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage:
+        inspector = sa.inspect(storage.engine)
+        run_indexes = {
+            index["name"]: index["column_names"]
+            for index in inspector.get_indexes("mastra_dataset_runs")
+        }
+        result_indexes = {
+            index["name"]: index["column_names"]
+            for index in inspector.get_indexes("mastra_dataset_run_results")
+        }
+        uniques = inspector.get_unique_constraints("mastra_dataset_run_results")
+        foreign_keys = inspector.get_foreign_keys("mastra_dataset_run_results")
+    assert run_indexes["ix_mastra_dataset_runs_datasetId_createdAt_id"] == [
+        "datasetId",
+        "createdAt",
+        "id",
+    ]
+    assert result_indexes["ix_mastra_dataset_run_results_runId_startedAt_id"] == [
+        "runId",
+        "startedAt",
+        "id",
+    ]
+    assert [unique["column_names"] for unique in uniques] == [["runId", "itemId"]]
+    assert foreign_keys[0]["referred_table"] == "mastra_dataset_runs"
+    assert foreign_keys[0]["options"].get("ondelete") == "CASCADE"
+
+
+def test_foreign_key_cascades_in_the_database(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input())
+        storage.add_result(result_input(run))
+        with storage.engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM mastra_dataset_runs"))
+        assert storage.list_results(ListRunResultsInput(run_id=run.id)).pagination.total == 0
+
+
+def test_runstore_lives_beside_an_applications_own_alembic_history(empty_url: str) -> None:
+    engine = sa.create_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(sa.text("INSERT INTO alembic_version VALUES ('app_rev_42')"))
+        connection.execute(sa.text("CREATE TABLE app_things (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+
+    with SqlRunsStorage(empty_url) as storage:
+        storage.create_run(run_input())
+        with storage.engine.begin() as connection:
+            # autogenerate ignores the application's tables: no drift reported, none dropped
+            command.check(alembic_config(connection))
+    alembic_cli(empty_url, "downgrade", "base")
+
+    engine = sa.create_engine(empty_url)
+    with engine.connect() as connection:
+        app_version = connection.execute(sa.text("SELECT version_num FROM alembic_version"))
+        assert app_version.scalar_one() == "app_rev_42"
+    engine.dispose()
+    assert "app_things" in table_names(empty_url)
+
+
+def test_a_fresh_database_goes_straight_to_working_storage(empty_url: str) -> None:
+    storage = SqlRunsStorage(empty_url)
+    storage.init()
+    run = storage.create_run(run_input())
+    result = storage.add_result(result_input(run))
+    assert storage.get_result_by_id(result.id) == result
+    storage.close()
+
+
+def test_migrations_render_offline_sql(sqlite_url: str) -> None:
+    output = alembic_cli(sqlite_url, "upgrade", "head", "--sql")
+    assert "CREATE TABLE mastra_dataset_runs" in output
+    assert VERSION_TABLE in output
+
+
+def test_metadata_covers_only_runstores_tables() -> None:
+    assert set(metadata.tables) == set(TABLE_SCHEMAS)
