@@ -1,6 +1,6 @@
 """runstore in one file: record a run of a small dataset in SQLite, then page through it.
 
-    python examples/quickstart.py [DATABASE_URL]     # default: sqlite:///quickstart.db
+python examples/quickstart.py [DATABASE_URL]     # default: sqlite:///quickstart.db
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ with SqlRunsStorage(url) as storage:  # entering runs init(): migrates the schem
     succeeded = failed = 0
     for n, item in enumerate(dataset):
         begin = started + timedelta(milliseconds=40 * n)
-        answer = item["answer"] if random.random() > 0.2 else None  # noqa: S311 - a demo
+        answer = item["answer"] if random.random() > 0.2 else None
         error = None if answer is not None else "agent gave no answer"
         storage.add_result(
             AddRunResultInput(
@@ -74,8 +74,9 @@ with SqlRunsStorage(url) as storage:  # entering runs init(): migrates the schem
         )
         print(f"-- page {page} of results ({listing.pagination.total} in all)")
         for result in listing.results:
-            verdict = "ok" if result.output == result.expected_output else result.error or "wrong"
-            print(f"   {result.item_id:8} {result.input['question']:18} -> {result.output!s:5} {verdict}")
+            verdict = result.error or ("ok" if result.output == result.expected_output else "wrong")
+            question = result.input["question"]
+            print(f"   {result.item_id:8} {question:18} -> {result.output!s:5} {verdict}")
         if not listing.pagination.has_more:
             break
         page += 1

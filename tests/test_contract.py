@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from helpers import T0, result_input, run_input
 from pydantic import ValidationError
 
+from helpers import T0, result_input, run_input
 from runstore import (
     DuplicateError,
     ListRunResultsInput,
@@ -190,9 +190,7 @@ def test_list_runs_page_past_the_end_is_empty(storage: RunsStorage) -> None:
 def test_list_runs_all_rows_when_per_page_is_false(storage: RunsStorage) -> None:
     for _ in range(5):
         storage.create_run(run_input())
-    output = storage.list_runs(
-        ListRunsInput(pagination=StoragePagination(page=0, per_page=False))
-    )
+    output = storage.list_runs(ListRunsInput(pagination=StoragePagination(page=0, per_page=False)))
     assert len(output.runs) == 5
     assert output.pagination.model_dump() == {
         "total": 5,
@@ -341,9 +339,7 @@ def _same_json(a: object, b: object) -> bool:
 @pytest.mark.parametrize("value", JSON_VALUES)
 def test_json_fields_read_back_exactly(storage: RunsStorage, value: object) -> None:
     run = storage.create_run(run_input())
-    result = storage.add_result(
-        result_input(run, input=value, output=value, expected_output=value)
-    )
+    result = storage.add_result(result_input(run, input=value, output=value, expected_output=value))
     stored = storage.get_result_by_id(result.id)
     assert stored is not None
     for field in ("input", "output", "expected_output"):

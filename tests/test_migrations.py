@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from helpers import result_input, run_input
 
+from helpers import result_input, run_input
 from runstore import TABLE_SCHEMAS, ListRunResultsInput, SqlRunsStorage
 from runstore.engine import create_storage_engine
 from runstore.migrations import VERSION_TABLE, alembic_config, head_revision
@@ -30,7 +30,9 @@ def empty_url(request: pytest.FixtureRequest) -> str:
 
 def alembic_cli(url: str, *arguments: str) -> str:
     """Run the ``alembic`` command from the top of the repository, as a user would."""
-    environment = {key: value for key, value in os.environ.items() if key != "RUNSTORE_DATABASE_URL"}
+    environment = {
+        key: value for key, value in os.environ.items() if key != "RUNSTORE_DATABASE_URL"
+    }
     completed = subprocess.run(
         [*ALEMBIC, "-x", f"url={url}", *arguments],
         cwd=REPO,
@@ -86,7 +88,7 @@ def test_migrations_match_the_generated_tables(empty_url: str) -> None:
 
             # and it would notice: drop an index behind the migrations' back
             connection.execute(sa.text('DROP INDEX "ix_mastra_dataset_runs_createdAt_id"'))
-            with pytest.raises(Exception, match="New upgrade operations detected"):  # noqa: PT011
+            with pytest.raises(Exception, match="New upgrade operations detected"):
                 command.check(alembic_config(connection))
     finally:
         engine.dispose()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from helpers import T0, result_input, run_input
 from pydantic import ValidationError
 
 import runstore
+from helpers import T0, result_input, run_input
 from runstore import (
     DATASET_RUN_RESULTS_SCHEMA,
     DATASET_RUNS_SCHEMA,

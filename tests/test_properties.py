@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta, timezone
 
-from helpers import result_input, run_input
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import result_input, run_input
 from runstore import RunsStorage
 
 _counter = itertools.count()
@@ -23,8 +23,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(2**200), max_value=2**200)
     | st.floats(allow_nan=False, allow_infinity=False)
     | storable_text,
-    lambda children: st.lists(children, max_size=5)
-    | st.dictionaries(storable_text, children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(storable_text, children, max_size=5)
+    ),
     max_leaves=20,
 )
 offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(
@@ -86,6 +87,10 @@ def test_aware_datetimes_round_trip_to_the_same_instant(
     stored_result = storage.get_result_by_id(result.id)
     assert stored_run is not None
     assert stored_result is not None
-    for stored in (stored_run.dataset_version, stored_result.item_version, stored_result.started_at):
+    for stored in (
+        stored_run.dataset_version,
+        stored_result.item_version,
+        stored_result.started_at,
+    ):
         assert stored == moment
         assert stored.utcoffset() == timedelta(0)

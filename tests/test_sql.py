@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from helpers import result_input, run_input
 
+from helpers import result_input, run_input
 from runstore import (
     DatabaseError,
     InvalidInputError,
@@ -53,11 +53,8 @@ def test_a_schema_behind_head_is_refused_until_init(empty_url: str) -> None:
 
 
 def test_a_schema_from_a_newer_runstore_is_refused(empty_url: str) -> None:
-    with SqlRunsStorage(empty_url) as storage:
-        with storage.engine.begin() as connection:
-            connection.execute(
-                sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'from_the_future'")
-            )
+    with SqlRunsStorage(empty_url) as storage, storage.engine.begin() as connection:
+        connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'from_the_future'"))
     storage = SqlRunsStorage(empty_url)
     with pytest.raises(SchemaOutOfDateError, match="newer runstore"):
         storage.list_results(ListRunResultsInput(run_id="r"))
@@ -109,9 +106,7 @@ def test_sqlite_timestamps_are_fixed_width_utc_text_that_sorts(sqlite_url: str) 
             storage.add_result(result_input(run, n, started_at=moment))
         with storage.engine.connect() as connection:
             stored = connection.execute(
-                sa.text(
-                    'SELECT "startedAt" FROM mastra_dataset_run_results ORDER BY "startedAt"'
-                )
+                sa.text('SELECT "startedAt" FROM mastra_dataset_run_results ORDER BY "startedAt"')
             ).scalars()
             assert list(stored) == [
                 "0033-01-01T00:00:00.000000Z",
@@ -162,7 +157,7 @@ def test_json_null_and_sql_null(postgres_url: str) -> None:
         with storage.engine.connect() as connection:
             row = connection.execute(
                 sa.text(
-                    'SELECT input IS NULL, jsonb_typeof(input), output IS NULL '
+                    "SELECT input IS NULL, jsonb_typeof(input), output IS NULL "
                     "FROM mastra_dataset_run_results WHERE id = :id"
                 ),
                 {"id": result.id},
@@ -211,8 +206,9 @@ def test_sqlite_pragmas_are_set_on_runstore_engines_only(sqlite_url: str) -> Non
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 0
     other.dispose()
     with (
-        SqlRunsStorage(sqlite_url, sqlite_pragmas={"busy_timeout": "5", "synchronous": None})
-        as storage,
+        SqlRunsStorage(
+            sqlite_url, sqlite_pragmas={"busy_timeout": "5", "synchronous": None}
+        ) as storage,
         storage.engine.connect() as connection,
     ):
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5
@@ -267,4 +263,3 @@ def test_storage_repr_hides_the_password() -> None:
     storage = SqlRunsStorage("postgresql+psycopg://user:secret@127.0.0.1:1/db")
     assert "secret" not in repr(storage)
     storage.close()
-

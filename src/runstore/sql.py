@@ -50,12 +50,19 @@ _INSERT_RUN = sa.insert(runs_table)
 
 # One statement records a result only if its run exists, so a missing run writes nothing
 # and costs no extra round trip. The foreign key still guards against a concurrent delete.
-_INSERT_RESULT = sa.insert(results_table).from_select(
-    [column.name for column in results_table.columns],
-    sa.select(
-        *[sa.bindparam(f"v_{column.name}", type_=column.type) for column in results_table.columns]
-    ).where(sa.exists().where(_runs.id == sa.bindparam("v_runId"))),
-).execution_options(preserve_rowcount=True)
+_INSERT_RESULT = (
+    sa.insert(results_table)
+    .from_select(
+        [column.name for column in results_table.columns],
+        sa.select(
+            *[
+                sa.bindparam(f"v_{column.name}", type_=column.type)
+                for column in results_table.columns
+            ]
+        ).where(sa.exists().where(_runs.id == sa.bindparam("v_runId"))),
+    )
+    .execution_options(preserve_rowcount=True)
+)
 
 
 def _run_from_row(row: Sequence[Any]) -> Run:
