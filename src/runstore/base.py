@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
+
+from pydantic import ValidationError
 
 from runstore.clock import Clock, moved_forward, new_id, utc_now
+from runstore.errors import InvalidInputError
 from runstore.models import (
     AddRunResultInput,
     CreateRunInput,
@@ -20,10 +24,24 @@ from runstore.models import (
     RunStatus,
     StoragePagination,
     StoragePaginationResult,
+    TargetType,
     UpdateRunInput,
 )
 
-__all__ = ["RunsStorage", "new_run", "page_result", "recorded_result"]
+__all__ = [
+    "RunsStorage",
+    "check_batch_size",
+    "count_deltas",
+    "fetch_limit",
+    "new_run",
+    "page_result",
+    "recorded_result",
+    "runs_scope",
+    "split_page",
+    "validated_batch",
+]
+
+_Row = TypeVar("_Row")
 
 
 class RunsStorage(abc.ABC):
@@ -107,11 +125,31 @@ class RunsStorage(abc.ABC):
     def list_runs(self, input: ListRunsInput) -> ListRunsOutput:
         """Runs newest first (``created_at`` descending, then ``id`` descending).
 
-        Optionally only the runs of ``input.dataset_id``. ``pagination.total`` counts every
-        matching run; ``has_more`` tells whether rows lie past this page. The order is
-        total, so no run is repeated or skipped across pages when timestamps tie. A page
-        past the end is empty.
+        Optionally only the runs matching every filter given (``dataset_id``, ``status``,
+        ``target_type``, ``target_id``). ``pagination.total`` counts every matching run;
+        ``has_more`` tells whether rows lie past this page. The order is total, so no run
+        is repeated or skipped across pages when timestamps tie. A page past the end is
+        empty.
+
+        Every output carries ``next_cursor`` (None on the last page): pass it back as
+        ``input.cursor`` to read the next page by keyset, at a cost that does not grow
+        with depth.
+
+        Raises:
+            InvalidInputError: ``input.cursor`` is malformed or came from another list.
         """
+
+    @abc.abstractmethod
+    def iter_runs(
+        self,
+        *,
+        dataset_id: str | None = None,
+        status: RunStatus | str | None = None,
+        target_type: TargetType | str | None = None,
+        target_id: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Run]:
+        """Every matching run, in :meth:`list_runs` order, read like :meth:`iter_results`."""
 
     @abc.abstractmethod
     def delete_run(self, id: str) -> None:
@@ -120,16 +158,46 @@ class RunsStorage(abc.ABC):
     # -- results -----------------------------------------------------------------------
 
     @abc.abstractmethod
-    def add_result(self, input: AddRunResultInput) -> RunResult:
+    def add_result(self, input: AddRunResultInput, *, update_counts: bool = False) -> RunResult:
         """Record one item's result. Without ``input.id`` a uuid4 string is generated.
 
         JSON fields read back exactly as given (see :mod:`runstore.jsonvalues`);
         ``created_at`` is now (UTC).
 
+        Args:
+            update_counts: also add 1 to the run's ``failed_count`` (when ``input.error``
+                is not None) or ``succeeded_count``, in the same transaction, by arithmetic
+                in the database -- concurrent writers never lose a count. ``updated_at``
+                then moves to now unless it is already later.
+
         Raises:
             RunNotFoundError: the run does not exist; nothing is written.
             DuplicateError: the run already has a result for ``input.item_id``, or a
                 result with ``input.id`` exists; nothing is written.
+        """
+
+    @abc.abstractmethod
+    def add_results(
+        self,
+        inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
+        *,
+        update_counts: bool = False,
+    ) -> list[RunResult]:
+        """Record many results in one transaction: all of them, or none.
+
+        Items may belong to different runs. Mappings are validated like
+        :class:`AddRunResultInput`. ``update_counts`` works as in :meth:`add_result`, once
+        per run for the whole batch.
+
+        Returns:
+            The recorded results, in the order given.
+
+        Raises:
+            InvalidInputError: an item is invalid, or repeats an id or (run, item) pair of
+                an earlier item; the message starts with ``inputs[i]``.
+            RunNotFoundError: an item's run does not exist (``.position`` says which).
+            DuplicateError: an item's id or (run, item) pair is already stored
+                (``.position`` says which). Nothing is written in any of these cases.
         """
 
     @abc.abstractmethod
@@ -144,6 +212,15 @@ class RunsStorage(abc.ABC):
         """
 
     @abc.abstractmethod
+    def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
+        """Every result of a run, in :meth:`list_results` order, with bounded memory.
+
+        Reads ``batch_size`` rows at a time, each batch in a short transaction of its own
+        and continuing after the last row seen, so a long iteration holds no lock or
+        snapshot; results recorded meanwhile after the current position are included.
+        """
+
+    @abc.abstractmethod
     def delete_results_by_run_id(self, run_id: str) -> None:
         """Delete every result of a run, keeping the run. An unknown run is a no-op."""
 
@@ -153,14 +230,11 @@ class RunsStorage(abc.ABC):
 
 
 def page_result(
-    pagination: StoragePagination, total: int, returned: int
+    pagination: StoragePagination, total: int, has_more: bool
 ) -> StoragePaginationResult:
-    """The pagination part of a list output, for a page that returned ``returned`` rows."""
-    return StoragePaginationResult(
-        total=total,
-        page=pagination.page,
-        per_page=pagination.per_page,
-        has_more=pagination.offset + returned < total,
+    """The pagination part of a list output."""
+    return StoragePaginationResult.model_construct(
+        total=total, page=pagination.page, per_page=pagination.per_page, has_more=has_more
     )
 
 
@@ -193,3 +267,71 @@ def new_run(input: CreateRunInput, now: datetime) -> Run:
         created_at=now,
         updated_at=now,
     )
+
+
+def validated_batch(
+    inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
+) -> list[AddRunResultInput]:
+    """Validate a batch for :meth:`RunsStorage.add_results`, naming the bad item's position.
+
+    Refuses items that repeat the id or the (run, item) pair of an earlier item.
+    """
+    batch: list[AddRunResultInput] = []
+    ids: dict[str, int] = {}
+    pairs: dict[tuple[str, str], int] = {}
+    for position, item in enumerate(inputs):
+        if not isinstance(item, AddRunResultInput):
+            try:
+                item = AddRunResultInput.model_validate(item)
+            except ValidationError as exc:
+                raise InvalidInputError(f"inputs[{position}]: {exc}") from exc
+        if item.id is not None:
+            earlier = ids.setdefault(item.id, position)
+            if earlier != position:
+                raise InvalidInputError(
+                    f"inputs[{position}]: id {item.id!r} repeats inputs[{earlier}]"
+                )
+        pair = (item.run_id, item.item_id)
+        earlier = pairs.setdefault(pair, position)
+        if earlier != position:
+            raise InvalidInputError(
+                f"inputs[{position}]: item {item.item_id!r} of run {item.run_id!r} "
+                f"repeats inputs[{earlier}]"
+            )
+        batch.append(item)
+    return batch
+
+
+def count_deltas(results: Iterable[RunResult]) -> dict[str, tuple[int, int]]:
+    """How many succeeded and failed results each run gains, by run id, sorted by id.
+
+    A result counts as failed when its ``error`` is not None. Sorted, so that writers
+    touching several runs lock them in one order and cannot deadlock.
+    """
+    deltas: dict[str, list[int]] = {}
+    for result in results:
+        counts = deltas.setdefault(result.run_id, [0, 0])
+        counts[result.error is not None] += 1
+    return {run_id: (deltas[run_id][0], deltas[run_id][1]) for run_id in sorted(deltas)}
+
+
+def runs_scope(input: ListRunsInput) -> tuple[str | None, ...]:
+    """The filters a runs cursor is bound to."""
+    return (input.dataset_id, input.status, input.target_type, input.target_id)
+
+
+def fetch_limit(pagination: StoragePagination) -> int | None:
+    """How many rows to read for a page: one more than shown, to know if more follow."""
+    return None if pagination.per_page is False else pagination.per_page + 1
+
+
+def split_page(rows: Sequence[_Row], pagination: StoragePagination) -> tuple[Sequence[_Row], bool]:
+    """The rows to show from what :func:`fetch_limit` read, and whether more follow."""
+    if pagination.per_page is False:
+        return rows, False
+    return rows[: pagination.per_page], len(rows) > pagination.per_page
+
+
+def check_batch_size(batch_size: int) -> None:
+    if type(batch_size) is not int or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive int, not {batch_size!r}")

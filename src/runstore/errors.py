@@ -22,16 +22,31 @@ class StorageError(Exception):
     """Base class of every error runstore raises on purpose."""
 
 
-class RunNotFoundError(StorageError, LookupError):
-    """The run named by an id does not exist."""
+def _at(position: int | None) -> str:
+    return "" if position is None else f"inputs[{position}]: "
 
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"run {run_id!r} does not exist")
+
+class RunNotFoundError(StorageError, LookupError):
+    """The run named by an id does not exist.
+
+    ``position`` is the index of the offending input when a batch was refused.
+    """
+
+    def __init__(self, run_id: str, *, position: int | None = None) -> None:
+        super().__init__(f"{_at(position)}run {run_id!r} does not exist")
         self.run_id = run_id
+        self.position = position
 
 
 class DuplicateError(StorageError):
-    """A row with the same identity already exists; nothing was overwritten."""
+    """A row with the same identity already exists; nothing was overwritten.
+
+    ``position`` is the index of the offending input when a batch was refused.
+    """
+
+    def __init__(self, message: str, *, position: int | None = None) -> None:
+        super().__init__(f"{_at(position)}{message}")
+        self.position = position
 
 
 class InvalidInputError(StorageError, ValueError):

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import datetime
+from typing import Any, TypeVar
 
-from runstore.base import RunsStorage, new_run, page_result, recorded_result
+from runstore.base import (
+    RunsStorage,
+    check_batch_size,
+    count_deltas,
+    fetch_limit,
+    new_run,
+    page_result,
+    recorded_result,
+    runs_scope,
+    split_page,
+    validated_batch,
+)
 from runstore.clock import Clock, new_id
+from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.errors import DuplicateError, RunNotFoundError, StorageClosedError
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.models import (
@@ -19,11 +33,15 @@ from runstore.models import (
     ListRunsOutput,
     Run,
     RunResult,
+    RunStatus,
     StoragePagination,
+    TargetType,
     UpdateRunInput,
 )
 
 __all__ = ["InMemoryRunsStorage"]
+
+_Row = TypeVar("_Row")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +53,17 @@ class _StoredResult:
     output: str | None
     expected_output: str | None
 
+    @classmethod
+    def of(cls, result: RunResult) -> _StoredResult:
+        return cls(
+            result=result,
+            input=dumps_json(result.input),
+            output=None if result.output is None else dumps_json(result.output),
+            expected_output=(
+                None if result.expected_output is None else dumps_json(result.expected_output)
+            ),
+        )
+
     def read(self) -> RunResult:
         return self.result.model_copy(
             update={
@@ -45,6 +74,14 @@ class _StoredResult:
                 ),
             }
         )
+
+
+def _run_key(run: Run) -> tuple[datetime, str]:
+    return (run.created_at, run.id)
+
+
+def _result_key(stored: _StoredResult) -> tuple[datetime, str]:
+    return (stored.result.started_at, stored.result.id)
 
 
 class InMemoryRunsStorage(RunsStorage):
@@ -95,19 +132,56 @@ class InMemoryRunsStorage(RunsStorage):
             self._check_open()
             return self._runs.get(id)
 
-    def list_runs(self, input: ListRunsInput) -> ListRunsOutput:
+    def _matching_runs(self, input: ListRunsInput) -> list[Run]:
+        wanted = {
+            name: value
+            for name in ("dataset_id", "status", "target_type", "target_id")
+            if (value := getattr(input, name)) is not None
+        }
         with self._lock:
             self._check_open()
-            matching = [
+            return [
                 run
                 for run in self._runs.values()
-                if input.dataset_id is None or run.dataset_id == input.dataset_id
+                if all(getattr(run, name) == value for name, value in wanted.items())
             ]
-        matching.sort(key=lambda run: (run.created_at, run.id), reverse=True)
-        page = _slice(matching, input.pagination)
-        return ListRunsOutput(
-            runs=tuple(page), pagination=page_result(input.pagination, len(matching), len(page))
+
+    def list_runs(self, input: ListRunsInput) -> ListRunsOutput:
+        matching = self._matching_runs(input)
+        matching.sort(key=_run_key, reverse=True)
+        scope = runs_scope(input)
+        page, has_more, next_cursor = _page(
+            matching, input.pagination, input.cursor, "runs", scope, _run_key, descending=True
         )
+        return ListRunsOutput(
+            runs=tuple(page),
+            pagination=page_result(input.pagination, len(matching), has_more),
+            next_cursor=next_cursor,
+        )
+
+    def iter_runs(
+        self,
+        *,
+        dataset_id: str | None = None,
+        status: RunStatus | str | None = None,
+        target_type: TargetType | str | None = None,
+        target_id: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Run]:
+        check_batch_size(batch_size)
+        listing = ListRunsInput(
+            dataset_id=dataset_id,
+            status=status,
+            target_type=target_type,
+            target_id=target_id,
+            pagination=StoragePagination(per_page=batch_size),
+        )
+        while True:
+            output = self.list_runs(listing)
+            yield from output.runs
+            if output.next_cursor is None:
+                return
+            listing = listing.model_copy(update={"cursor": output.next_cursor})
 
     def delete_run(self, id: str) -> None:
         with self._lock:
@@ -118,30 +192,51 @@ class InMemoryRunsStorage(RunsStorage):
 
     # -- results -----------------------------------------------------------------------
 
-    def add_result(self, input: AddRunResultInput) -> RunResult:
+    def add_result(self, input: AddRunResultInput, *, update_counts: bool = False) -> RunResult:
+        return self._record([input], update_counts=update_counts, batch=False)[0]
+
+    def add_results(
+        self,
+        inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
+        *,
+        update_counts: bool = False,
+    ) -> list[RunResult]:
+        return self._record(validated_batch(inputs), update_counts=update_counts, batch=True)
+
+    def _record(
+        self, inputs: Sequence[AddRunResultInput], *, update_counts: bool, batch: bool
+    ) -> list[RunResult]:
         with self._lock:
             self._check_open()
-            by_item = self._result_ids_by_run.get(input.run_id)
-            if by_item is None:
-                raise RunNotFoundError(input.run_id)
-            result_id = input.id or new_id()
-            if result_id in self._results:
-                raise DuplicateError(f"result {result_id!r} already exists")
-            if input.item_id in by_item:
-                raise DuplicateError(
-                    f"run {input.run_id!r} already has a result for item {input.item_id!r}"
-                )
-            stored = _StoredResult(
-                result=recorded_result(input.model_copy(update={"id": result_id}), self._now()),
-                input=dumps_json(input.input),
-                output=None if input.output is None else dumps_json(input.output),
-                expected_output=(
-                    None if input.expected_output is None else dumps_json(input.expected_output)
-                ),
-            )
-            self._results[result_id] = stored
-            by_item[input.item_id] = result_id
-            return stored.read()
+            now = self._now()
+            results = [recorded_result(input, now) for input in inputs]
+            for position, result in enumerate(results):
+                at = position if batch else None
+                by_item = self._result_ids_by_run.get(result.run_id)
+                if by_item is None:
+                    raise RunNotFoundError(result.run_id, position=at)
+                if result.id in self._results:
+                    raise DuplicateError(f"result {result.id!r} already exists", position=at)
+                if result.item_id in by_item:
+                    raise DuplicateError(
+                        f"run {result.run_id!r} already has a result for item {result.item_id!r}",
+                        position=at,
+                    )
+            stored = [_StoredResult.of(result) for result in results]
+            for entry in stored:
+                self._results[entry.result.id] = entry
+                self._result_ids_by_run[entry.result.run_id][entry.result.item_id] = entry.result.id
+            if update_counts:
+                for run_id, (succeeded, failed) in count_deltas(results).items():
+                    run = self._runs[run_id]
+                    self._runs[run_id] = run.model_copy(
+                        update={
+                            "succeeded_count": run.succeeded_count + succeeded,
+                            "failed_count": run.failed_count + failed,
+                            "updated_at": max(run.updated_at, now),
+                        }
+                    )
+            return [entry.read() for entry in stored]
 
     def get_result_by_id(self, id: str) -> RunResult | None:
         with self._lock:
@@ -154,12 +249,27 @@ class InMemoryRunsStorage(RunsStorage):
             self._check_open()
             ids = self._result_ids_by_run.get(input.run_id, {}).values()
             matching = [self._results[result_id] for result_id in ids]
-        matching.sort(key=lambda stored: (stored.result.started_at, stored.result.id))
-        page = _slice(matching, input.pagination)
+        matching.sort(key=_result_key)
+        page, has_more, next_cursor = _page(
+            matching, input.pagination, input.cursor, "results", (input.run_id,), _result_key
+        )
         return ListRunResultsOutput(
             results=tuple(stored.read() for stored in page),
-            pagination=page_result(input.pagination, len(matching), len(page)),
+            pagination=page_result(input.pagination, len(matching), has_more),
+            next_cursor=next_cursor,
         )
+
+    def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
+        check_batch_size(batch_size)
+        listing = ListRunResultsInput(
+            run_id=run_id, pagination=StoragePagination(per_page=batch_size)
+        )
+        while True:
+            output = self.list_results(listing)
+            yield from output.results
+            if output.next_cursor is None:
+                return
+            listing = listing.model_copy(update={"cursor": output.next_cursor})
 
     def delete_results_by_run_id(self, run_id: str) -> None:
         with self._lock:
@@ -182,10 +292,27 @@ class InMemoryRunsStorage(RunsStorage):
         by_item.clear()
 
 
-_Row = TypeVar("_Row")
-
-
-def _slice(rows: list[_Row], pagination: StoragePagination) -> list[_Row]:
-    if pagination.per_page is False:
-        return rows
-    return rows[pagination.offset : pagination.offset + pagination.per_page]
+def _page(
+    rows: list[_Row],
+    pagination: StoragePagination,
+    cursor: str | None,
+    kind: CursorKind,
+    scope: Sequence[str | None],
+    key: Callable[[_Row], tuple[datetime, str]],
+    *,
+    descending: bool = False,
+) -> tuple[Sequence[_Row], bool, str | None]:
+    """One page of sorted ``rows``, whether more follow, and the cursor to the next page."""
+    if cursor is not None:
+        after = decode_cursor(cursor, kind, scope)
+        mark = (after.moment, after.id)
+        rows = [row for row in rows if (key(row) < mark if descending else key(row) > mark)]
+    else:
+        rows = rows[pagination.offset :]
+    limit = fetch_limit(pagination)
+    page, has_more = split_page(rows if limit is None else rows[:limit], pagination)
+    next_cursor = None
+    if has_more:
+        moment, row_id = key(page[-1])
+        next_cursor = encode_cursor(kind, scope, Position(moment, row_id))
+    return page, has_more, next_cursor

@@ -231,24 +231,52 @@ class StoragePaginationResult(_Snapshot):
 
 
 class ListRunsInput(_Model):
-    """Runs newest first, optionally of one dataset."""
+    """Runs newest first, optionally filtered; every filter given must match.
+
+    ``cursor`` (from a previous output's ``next_cursor``) continues after that page, at a
+    cost that does not grow with depth; ``pagination.page`` must then be 0.
+    """
 
     dataset_id: Identifier | None = None
+    status: RunStatus | None = None
+    target_type: TargetType | None = None
+    target_id: Identifier | None = None
     pagination: StoragePagination = Field(default_factory=StoragePagination)
+    cursor: str | None = None
+
+    @model_validator(mode="after")
+    def _cursor_replaces_page(self) -> Self:
+        _check_cursor_page(self.cursor, self.pagination)
+        return self
 
 
 class ListRunsOutput(_Snapshot):
     runs: tuple[Run, ...]
     pagination: StoragePaginationResult
+    next_cursor: str | None = None
+    """Give it as ``cursor`` to read the next page; None on the last page."""
 
 
 class ListRunResultsInput(_Model):
-    """One run's results in execution order."""
+    """One run's results in execution order; ``cursor`` works as in :class:`ListRunsInput`."""
 
     run_id: Identifier
     pagination: StoragePagination = Field(default_factory=StoragePagination)
+    cursor: str | None = None
+
+    @model_validator(mode="after")
+    def _cursor_replaces_page(self) -> Self:
+        _check_cursor_page(self.cursor, self.pagination)
+        return self
 
 
 class ListRunResultsOutput(_Snapshot):
     results: tuple[RunResult, ...]
     pagination: StoragePaginationResult
+    next_cursor: str | None = None
+    """Give it as ``cursor`` to read the next page; None on the last page."""
+
+
+def _check_cursor_page(cursor: str | None, pagination: StoragePagination) -> None:
+    if cursor is not None and pagination.page != 0:
+        raise ValueError("give either a cursor or a page number, not both (page must be 0)")

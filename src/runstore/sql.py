@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 
-from runstore.base import RunsStorage, new_run, page_result, recorded_result
+from runstore.base import (
+    RunsStorage,
+    check_batch_size,
+    count_deltas,
+    fetch_limit,
+    new_run,
+    page_result,
+    recorded_result,
+    runs_scope,
+    split_page,
+    validated_batch,
+)
 from runstore.clock import Clock
+from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.engine import WRITE_OPTION, create_storage_engine, is_memory_sqlite, normalize_url
-from runstore.errors import InvalidInputError, RunNotFoundError, StorageClosedError
+from runstore.errors import DuplicateError, InvalidInputError, RunNotFoundError, StorageClosedError
 from runstore.migrations import require_head, upgrade_to_head
 from runstore.models import (
     AddRunResultInput,
@@ -32,6 +45,7 @@ from runstore.models import (
 from runstore.schema import attribute_name
 from runstore.sql_errors import translated_errors
 from runstore.tables import results_table, runs_table
+from runstore.types import UTCDateTime
 
 __all__ = ["SqlRunsStorage"]
 
@@ -47,6 +61,29 @@ _SELECT_RUN = sa.select(runs_table).where(_runs.id == sa.bindparam("id"))
 _SELECT_RESULT = sa.select(results_table).where(_results.id == sa.bindparam("id"))
 _LOCK_RUN = sa.select(_runs.updatedAt).where(_runs.id == sa.bindparam("id"))
 _INSERT_RUN = sa.insert(runs_table)
+_INSERT_RESULTS = sa.insert(results_table)
+
+# Progress counters grow by arithmetic in the database, never read-modify-write, so
+# concurrent writers cannot lose a count; updatedAt only ever moves forward.
+_BUMP_COUNTS = (
+    sa.update(runs_table)
+    .where(_runs.id == sa.bindparam("b_id"))
+    .values(
+        succeededCount=_runs.succeededCount + sa.bindparam("b_succeeded", type_=sa.Integer()),
+        failedCount=_runs.failedCount + sa.bindparam("b_failed", type_=sa.Integer()),
+        updatedAt=sa.case(
+            (
+                _runs.updatedAt < sa.bindparam("b_now", type_=UTCDateTime()),
+                sa.bindparam("b_now", type_=UTCDateTime()),
+            ),
+            else_=_runs.updatedAt,
+        ),
+    )
+    .execution_options(preserve_rowcount=True)
+)
+
+# Rows per executemany call when recording a batch: bounds what the driver buffers.
+_BATCH_CHUNK = 1000
 
 # One statement records a result only if its run exists, so a missing run writes nothing
 # and costs no extra round trip. The foreign key still guards against a concurrent delete.
@@ -202,17 +239,33 @@ class SqlRunsStorage(RunsStorage):
             return None if row is None else _run_from_row(row)
 
     def list_runs(self, input: ListRunsInput) -> ListRunsOutput:
-        conditions = [] if input.dataset_id is None else [_runs.datasetId == input.dataset_id]
+        listing = _Listing.of_runs(input)
         with self._snapshot() as connection:
-            total, rows = _page(
-                connection,
-                runs_table,
-                conditions,
-                [_runs.createdAt.desc(), _runs.id.desc()],
-                input.pagination,
-            )
+            total, rows, has_more, next_cursor = listing.page(connection, input.pagination)
             runs = tuple(_run_from_row(row) for row in rows)
-        return ListRunsOutput(runs=runs, pagination=page_result(input.pagination, total, len(runs)))
+        return ListRunsOutput(
+            runs=runs,
+            pagination=page_result(input.pagination, total, has_more),
+            next_cursor=next_cursor,
+        )
+
+    def iter_runs(
+        self,
+        *,
+        dataset_id: str | None = None,
+        status: RunStatus | str | None = None,
+        target_type: TargetType | str | None = None,
+        target_id: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Run]:
+        check_batch_size(batch_size)
+        listing = _Listing.of_runs(
+            ListRunsInput(
+                dataset_id=dataset_id, status=status, target_type=target_type, target_id=target_id
+            )
+        )
+        for rows in self._batches(listing, batch_size):
+            yield from map(_run_from_row, rows)
 
     def delete_run(self, id: str) -> None:
         with self._transaction(write=True) as connection:
@@ -221,17 +274,99 @@ class SqlRunsStorage(RunsStorage):
 
     # -- results -----------------------------------------------------------------------
 
-    def add_result(self, input: AddRunResultInput) -> RunResult:
+    def add_result(self, input: AddRunResultInput, *, update_counts: bool = False) -> RunResult:
         result = recorded_result(input, self._now())
-        values = {f"v_{column}": getattr(result, name) for name, column in _RESULT_COLUMNS.items()}
         duplicate = (
             f"result {result.id!r} or a result of run {result.run_id!r} "
             f"for item {result.item_id!r} already exists"
         )
         with self._transaction(write=True, duplicate=duplicate, run_id=input.run_id) as conn:
-            if conn.execute(_INSERT_RESULT, values).rowcount == 0:
+            if update_counts:
+                self._bump_counts(conn, [result], result.created_at)
+                conn.execute(_INSERT_RESULTS, _result_values(result))
+            elif conn.execute(_INSERT_RESULT, _result_values(result, "v_")).rowcount == 0:
                 raise RunNotFoundError(input.run_id)
         return result
+
+    def add_results(
+        self,
+        inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
+        *,
+        update_counts: bool = False,
+    ) -> list[RunResult]:
+        batch = validated_batch(inputs)
+        if not batch:
+            return []
+        now = self._now()
+        results = [recorded_result(input, now) for input in batch]
+        try:
+            with self._transaction(write=True) as connection:
+                if update_counts:
+                    self._bump_counts(connection, results, now)
+                else:
+                    self._require_runs(connection, results)
+                rows = [_result_values(result) for result in results]
+                for start in range(0, len(rows), _BATCH_CHUNK):
+                    connection.execute(_INSERT_RESULTS, rows[start : start + _BATCH_CHUNK])
+        except DuplicateError as exc:
+            raise self._locate_duplicate(results) or exc from exc
+        return results
+
+    def _bump_counts(
+        self, connection: Connection, results: Sequence[RunResult], now: datetime
+    ) -> None:
+        """Add each run's new results to its counters; locks the runs, proves they exist."""
+        for run_id, (succeeded, failed) in count_deltas(results).items():
+            bumped = connection.execute(
+                _BUMP_COUNTS,
+                {"b_id": run_id, "b_succeeded": succeeded, "b_failed": failed, "b_now": now},
+            )
+            if bumped.rowcount == 0:
+                raise RunNotFoundError(run_id, position=_first_position(results, run_id))
+
+    def _require_runs(self, connection: Connection, results: Sequence[RunResult]) -> None:
+        """Check that every result's run exists, and keep it from being deleted meanwhile."""
+        run_ids = sorted({result.run_id for result in results})
+        query = sa.select(_runs.id).where(_runs.id.in_(run_ids))
+        if self._postgres:
+            query = query.with_for_update(key_share=True)
+        found = set(connection.execute(query).scalars())
+        for position, result in enumerate(results):
+            if result.run_id not in found:
+                raise RunNotFoundError(result.run_id, position=position)
+
+    def _locate_duplicate(self, results: Sequence[RunResult]) -> DuplicateError | None:
+        """After a batch hit a unique constraint: which item, and why."""
+        ids = [result.id for result in results]
+        taken_ids: set[str] = set()
+        taken_pairs: set[tuple[str, str]] = set()
+        with self._transaction(write=False) as connection:
+            for start in range(0, len(ids), _BATCH_CHUNK):
+                chunk = ids[start : start + _BATCH_CHUNK]
+                taken_ids.update(
+                    connection.execute(
+                        sa.select(_results.id).where(_results.id.in_(chunk))
+                    ).scalars()
+                )
+            for run_id in {result.run_id for result in results}:
+                items = [result.item_id for result in results if result.run_id == run_id]
+                for start in range(0, len(items), _BATCH_CHUNK):
+                    query = sa.select(_results.runId, _results.itemId).where(
+                        _results.runId == run_id,
+                        _results.itemId.in_(items[start : start + _BATCH_CHUNK]),
+                    )
+                    taken_pairs.update(
+                        (row_run, row_item) for row_run, row_item in connection.execute(query)
+                    )
+        for position, result in enumerate(results):
+            if result.id in taken_ids:
+                return DuplicateError(f"result {result.id!r} already exists", position=position)
+            if (result.run_id, result.item_id) in taken_pairs:
+                return DuplicateError(
+                    f"run {result.run_id!r} already has a result for item {result.item_id!r}",
+                    position=position,
+                )
+        return None
 
     def get_result_by_id(self, id: str) -> RunResult | None:
         with self._transaction(write=False) as connection:
@@ -239,18 +374,32 @@ class SqlRunsStorage(RunsStorage):
             return None if row is None else _result_from_row(row)
 
     def list_results(self, input: ListRunResultsInput) -> ListRunResultsOutput:
+        listing = _Listing.of_results(input.run_id, input.cursor)
         with self._snapshot() as connection:
-            total, rows = _page(
-                connection,
-                results_table,
-                [_results.runId == input.run_id],
-                [_results.startedAt.asc(), _results.id.asc()],
-                input.pagination,
-            )
+            total, rows, has_more, next_cursor = listing.page(connection, input.pagination)
             results = tuple(_result_from_row(row) for row in rows)
         return ListRunResultsOutput(
-            results=results, pagination=page_result(input.pagination, total, len(results))
+            results=results,
+            pagination=page_result(input.pagination, total, has_more),
+            next_cursor=next_cursor,
         )
+
+    def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
+        check_batch_size(batch_size)
+        for rows in self._batches(_Listing.of_results(run_id, None), batch_size):
+            yield from map(_result_from_row, rows)
+
+    def _batches(self, listing: _Listing, batch_size: int) -> Iterator[Sequence[sa.Row[Any]]]:
+        """Keyset batches, each read in a transaction of its own (none open while yielding)."""
+        after: Position | None = None
+        while True:
+            with self._transaction(write=False) as connection:
+                rows = connection.execute(listing.query(after).limit(batch_size)).all()
+            if rows:
+                yield rows
+            if len(rows) < batch_size:
+                return
+            after = listing.position_of(rows[-1])
 
     def delete_results_by_run_id(self, run_id: str) -> None:
         with self._transaction(write=True) as connection:
@@ -262,20 +411,100 @@ class SqlRunsStorage(RunsStorage):
             connection.execute(sa.delete(runs_table))
 
 
-def _page(
-    connection: Connection,
-    table: sa.Table,
-    conditions: list[sa.ColumnElement[bool]],
-    order: list[sa.UnaryExpression[Any]],
-    pagination: StoragePagination,
-) -> tuple[int, Sequence[sa.Row[Any]]]:
-    """The total count of matching rows, and the rows of one page in a total order."""
-    total = connection.execute(
-        sa.select(sa.func.count()).select_from(table).where(*conditions)
-    ).scalar_one()
-    query = sa.select(table).where(*conditions).order_by(*order)
-    if pagination.per_page is not False:
-        if pagination.offset >= total:
-            return total, []
-        query = query.limit(pagination.per_page).offset(pagination.offset)
-    return total, connection.execute(query).all()
+def _result_values(result: RunResult, prefix: str = "") -> dict[str, Any]:
+    return {prefix + column: getattr(result, name) for name, column in _RESULT_COLUMNS.items()}
+
+
+def _first_position(results: Sequence[RunResult], run_id: str) -> int:
+    return next(position for position, result in enumerate(results) if result.run_id == run_id)
+
+
+class _Listing:
+    """One list query: its table, filters, total order and cursor scope."""
+
+    def __init__(
+        self,
+        kind: CursorKind,
+        scope: Sequence[str | None],
+        table: sa.Table,
+        conditions: list[sa.ColumnElement[bool]],
+        order: tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]],
+        *,
+        descending: bool,
+        cursor: str | None,
+    ) -> None:
+        self.kind = kind
+        self.scope = scope
+        self.table = table
+        self.conditions = conditions
+        self.order = order
+        self.descending = descending
+        self.after = None if cursor is None else decode_cursor(cursor, kind, scope)
+
+    @classmethod
+    def of_runs(cls, input: ListRunsInput) -> _Listing:
+        filters = {
+            _runs.datasetId: input.dataset_id,
+            _runs.status: input.status,
+            _runs.targetType: input.target_type,
+            _runs.targetId: input.target_id,
+        }
+        return cls(
+            "runs",
+            runs_scope(input),
+            runs_table,
+            [column == value for column, value in filters.items() if value is not None],
+            (_runs.createdAt, _runs.id),
+            descending=True,
+            cursor=input.cursor,
+        )
+
+    @classmethod
+    def of_results(cls, run_id: str, cursor: str | None) -> _Listing:
+        return cls(
+            "results",
+            (run_id,),
+            results_table,
+            [_results.runId == run_id],
+            (_results.startedAt, _results.id),
+            descending=False,
+            cursor=cursor,
+        )
+
+    def query(self, after: Position | None) -> sa.Select[Any]:
+        """Matching rows in order, after ``after`` when given (a keyset condition)."""
+        conditions = list(self.conditions)
+        if after is not None:
+            moment, row_id = self.order
+            key = sa.tuple_(moment, row_id)
+            mark = sa.tuple_(
+                sa.literal(after.moment, UTCDateTime()), sa.literal(after.id, sa.Text())
+            )
+            conditions.append(key < mark if self.descending else key > mark)
+        ordering = [column.desc() if self.descending else column.asc() for column in self.order]
+        return sa.select(self.table).where(*conditions).order_by(*ordering)
+
+    def position_of(self, row: sa.Row[Any]) -> Position:
+        moment, row_id = self.order
+        return Position(row._mapping[moment], row._mapping[row_id])
+
+    def page(
+        self, connection: Connection, pagination: StoragePagination
+    ) -> tuple[int, Sequence[sa.Row[Any]], bool, str | None]:
+        """The total, one page of rows, whether more follow, and the next page's cursor."""
+        total = connection.execute(
+            sa.select(sa.func.count()).select_from(self.table).where(*self.conditions)
+        ).scalar_one()
+        query = self.query(self.after)
+        limit = fetch_limit(pagination)
+        if limit is not None:
+            if self.after is None and pagination.offset >= total:
+                return total, [], False, None
+            query = query.limit(limit)
+            if self.after is None and pagination.offset:
+                query = query.offset(pagination.offset)
+        rows, has_more = split_page(connection.execute(query).all(), pagination)
+        next_cursor = None
+        if has_more:
+            next_cursor = encode_cursor(self.kind, self.scope, self.position_of(rows[-1]))
+        return total, rows, has_more, next_cursor

@@ -76,6 +76,12 @@ RunRow = _declare(
         # list_runs(): newest first, optionally for one dataset.
         sa.Index(f"ix_{TABLE_DATASET_RUNS}_createdAt_id", "createdAt", "id"),
         sa.Index(f"ix_{TABLE_DATASET_RUNS}_datasetId_createdAt_id", "datasetId", "createdAt", "id"),
+        # list_runs(status=...), (target_type=...), (target_id=...), newest first.
+        sa.Index(f"ix_{TABLE_DATASET_RUNS}_status_createdAt_id", "status", "createdAt", "id"),
+        sa.Index(
+            f"ix_{TABLE_DATASET_RUNS}_targetType_createdAt_id", "targetType", "createdAt", "id"
+        ),
+        sa.Index(f"ix_{TABLE_DATASET_RUNS}_targetId_createdAt_id", "targetId", "createdAt", "id"),
     ],
 )
 
