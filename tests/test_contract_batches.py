@@ -6,9 +6,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pytest
-from helpers import T0, result_input, run_input
 from pydantic import ValidationError
 
+from helpers import T0, result_input, run_input
 from runstore import (
     DuplicateError,
     InvalidInputError,

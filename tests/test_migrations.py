@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from helpers import result_input, run_input
-from runstore import TABLE_SCHEMAS, ListRunResultsInput, SqlRunsStorage
+from helpers import T0, result_input, run_input
+from runstore import TABLE_SCHEMAS, ListRunResultsInput, SchemaOutOfDateError, SqlRunsStorage
 from runstore.engine import create_storage_engine
 from runstore.migrations import VERSION_TABLE, alembic_config, head_revision
 from runstore.tables import metadata
+from runstore.types import UTCDateTime
 
 REPO = Path(__file__).resolve().parent.parent
 ALEMBIC = [sys.executable, "-m", "alembic"]
@@ -171,3 +172,31 @@ def test_migrations_render_offline_sql(sqlite_url: str) -> None:
 
 def test_metadata_covers_only_runstores_tables() -> None:
     assert set(metadata.tables) == set(TABLE_SCHEMAS)
+
+
+def test_a_schema_behind_head_is_refused_then_upgraded_without_losing_rows(
+    empty_url: str,
+) -> None:
+    alembic_cli(empty_url, "upgrade", "0001_initial")
+    engine = create_storage_engine(empty_url)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                'INSERT INTO mastra_dataset_runs (id, "datasetId", "datasetVersion", '
+                '"targetType", "targetId", status, "totalItems", "succeededCount", '
+                '"failedCount", "createdAt", "updatedAt") VALUES (:id, :d, :t, :tt, :ti, '
+                ":s, 1, 0, 0, :t, :t)"
+            ).bindparams(sa.bindparam("t", type_=UTCDateTime())),
+            {"id": "old-run", "d": "d", "t": T0, "tt": "agent", "ti": "a", "s": "pending"},
+        )
+    engine.dispose()
+
+    storage = SqlRunsStorage(empty_url)
+    with pytest.raises(SchemaOutOfDateError, match="is at revision '0001_initial'") as caught:
+        storage.get_run_by_id("old-run")
+    assert head_revision() in str(caught.value)
+    storage.init()
+    old = storage.get_run_by_id("old-run")
+    assert old is not None
+    assert old.dataset_version == T0
+    storage.close()
