@@ -257,3 +257,21 @@ def test_the_public_api_is_importable_from_the_package() -> None:
     assert issubclass(runstore.DuplicateError, runstore.StorageError)
     assert issubclass(runstore.InvalidInputError, ValueError)
     assert issubclass(ValidationError, ValueError)
+
+
+def test_trusted_snapshots_equal_validated_models() -> None:
+    from runstore.models import trusted_snapshot
+
+    fields = {
+        "total": 3,
+        "page": 0,
+        "per_page": 2,
+        "has_more": True,
+    }
+    built = trusted_snapshot(runstore.StoragePaginationResult, dict(fields))
+    validated = runstore.StoragePaginationResult(**fields)  # type: ignore[arg-type]
+    assert built == validated
+    assert built.model_dump(by_alias=True) == validated.model_dump(by_alias=True)
+    assert built.model_fields_set == validated.model_fields_set
+    with pytest.raises(ValidationError):
+        built.total = 4  # type: ignore[misc]

@@ -263,3 +263,31 @@ def test_storage_repr_hides_the_password() -> None:
     storage = SqlRunsStorage("postgresql+psycopg://user:secret@127.0.0.1:1/db")
     assert "secret" not in repr(storage)
     storage.close()
+
+
+@pytest.mark.parametrize("options", [{"ping_after_idle": 0.0}, {"pool_pre_ping": True}])
+def test_a_connection_the_server_dropped_is_replaced(
+    postgres_url: str, options: dict[str, object]
+) -> None:
+    with SqlRunsStorage(postgres_url, pool_size=1, max_overflow=0, **options) as storage:
+        run = storage.create_run(run_input())
+        with storage.engine.connect() as connection:
+            backend_pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        killer = sa.create_engine(postgres_url)
+        with killer.connect() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
+        killer.dispose()
+        assert storage.get_run_by_id(run.id) == run
+
+
+def test_busy_connections_are_not_pinged(postgres_url: str) -> None:
+    with SqlRunsStorage(postgres_url, pool_size=1, max_overflow=0) as storage:
+        storage.get_run_by_id("warm-up")
+        statements: list[str] = []
+        sa.event.listen(
+            storage.engine,
+            "before_cursor_execute",
+            lambda _c, _cu, statement, *_: statements.append(statement),
+        )
+        storage.get_run_by_id("x")
+    assert not any("SELECT 1" == statement.strip() for statement in statements)

@@ -26,6 +26,7 @@ from runstore.models import (
     StoragePaginationResult,
     TargetType,
     UpdateRunInput,
+    trusted_snapshot,
 )
 
 __all__ = [
@@ -233,8 +234,14 @@ def page_result(
     pagination: StoragePagination, total: int, has_more: bool
 ) -> StoragePaginationResult:
     """The pagination part of a list output."""
-    return StoragePaginationResult.model_construct(
-        total=total, page=pagination.page, per_page=pagination.per_page, has_more=has_more
+    return trusted_snapshot(
+        StoragePaginationResult,
+        {
+            "total": total,
+            "page": pagination.page,
+            "per_page": pagination.per_page,
+            "has_more": has_more,
+        },
     )
 
 
@@ -243,29 +250,31 @@ _RESULT_INPUT_FIELDS = tuple(name for name in AddRunResultInput.model_fields if 
 
 def recorded_result(input: AddRunResultInput, created_at: datetime) -> RunResult:
     """The result that recording ``input`` at ``created_at`` stores (id generated if absent)."""
-    return RunResult.model_construct(
-        **{name: getattr(input, name) for name in _RESULT_INPUT_FIELDS},
-        id=input.id or new_id(),
-        created_at=created_at,
-    )
+    fields = {name: getattr(input, name) for name in _RESULT_INPUT_FIELDS}
+    fields["id"] = input.id or new_id()
+    fields["created_at"] = created_at
+    return trusted_snapshot(RunResult, fields)
 
 
 def new_run(input: CreateRunInput, now: datetime) -> Run:
     """The run that creating ``input`` at ``now`` stores (id generated if absent)."""
-    return Run.model_construct(
-        id=input.id or new_id(),
-        dataset_id=input.dataset_id,
-        dataset_version=input.dataset_version,
-        target_type=input.target_type,
-        target_id=input.target_id,
-        status=RunStatus.PENDING,
-        total_items=input.total_items,
-        succeeded_count=0,
-        failed_count=0,
-        started_at=None,
-        completed_at=None,
-        created_at=now,
-        updated_at=now,
+    return trusted_snapshot(
+        Run,
+        {
+            "id": input.id or new_id(),
+            "dataset_id": input.dataset_id,
+            "dataset_version": input.dataset_version,
+            "target_type": input.target_type,
+            "target_id": input.target_id,
+            "status": RunStatus.PENDING,
+            "total_items": input.total_items,
+            "succeeded_count": 0,
+            "failed_count": 0,
+            "started_at": None,
+            "completed_at": None,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
 
 

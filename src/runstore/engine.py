@@ -7,8 +7,10 @@ and transactions begun by runstore itself -- ``BEGIN IMMEDIATE`` for writes, so 
 writers queue on the busy timeout instead of failing, and plain ``BEGIN`` for reads.
 SQLite in memory (``sqlite://``): one connection shared by every thread (the database
 lives in it), used by one thread at a time.
-Postgres (``postgresql+psycopg://``; ``postgresql://`` is read as psycopg 3): pre-ping,
-a pool of 5 plus 10 overflow, connections recycled hourly, sessions in UTC.
+Postgres (``postgresql+psycopg://``; ``postgresql://`` is read as psycopg 3): pre-ping
+of connections that sat idle in the pool for 5 s or more (``ping_after_idle=seconds``;
+``None`` turns it off, ``pool_pre_ping=True`` pings at every checkout instead), a pool of
+5 plus 10 overflow, connections recycled hourly, sessions in UTC.
 
 Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 ``create_engine`` keyword to override the rest.
@@ -17,6 +19,7 @@ Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +32,7 @@ from runstore.errors import InvalidInputError
 
 __all__ = [
     "DEFAULT_SQLITE_PRAGMAS",
+    "PING_AFTER_IDLE_SECONDS",
     "WRITE_OPTION",
     "create_storage_engine",
     "is_memory_sqlite",
@@ -45,6 +49,10 @@ DEFAULT_SQLITE_PRAGMAS: Mapping[str, str] = {
     "synchronous": "NORMAL",
 }
 _FILE_ONLY_PRAGMAS = frozenset({"journal_mode"})
+
+PING_AFTER_IDLE_SECONDS = 5.0
+"""Postgres connections idle in the pool for longer are pinged before reuse."""
+_LAST_USED = "runstore_last_used"
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -64,6 +72,35 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
+    """Pre-ping a pooled connection at checkout only if it sat idle ``idle_seconds``.
+
+    A connection that was in use moments ago is alive; pinging it anyway would cost a
+    round trip on every call. One that sat idle may have been closed by the server or a
+    proxy: it is pinged, and replaced if dead. (Failures mid-use are caught too: SQLAlchemy
+    discards connections that raise a disconnect error.)
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_: object, record: ConnectionPoolEntry) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _: object) -> None:
+        last_used = record.info.get(_LAST_USED)
+        if last_used is None or time.monotonic() - last_used < idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            raise sa.exc.DisconnectionError(f"idle connection is gone: {exc}") from exc
+
+
 def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and (
         url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
@@ -80,14 +117,17 @@ def create_storage_engine(
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "postgresql":
         options: dict[str, Any] = {
-            "pool_pre_ping": True,
             "pool_size": 5,
             "max_overflow": 10,
             "pool_recycle": 3600,
             "connect_args": {"options": "-c TimeZone=UTC"},
         }
+        ping_after_idle = engine_options.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
         options.update(engine_options)
-        return sa.create_engine(parsed, **options)
+        engine = sa.create_engine(parsed, **options)
+        if ping_after_idle is not None and not options.get("pool_pre_ping"):
+            _ping_idle_connections(engine, ping_after_idle)
+        return engine
 
     memory = is_memory_sqlite(parsed)
     options = {"connect_args": {"check_same_thread": False}}
@@ -118,6 +158,8 @@ def create_storage_engine(
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         write = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        # Straight to the driver: this runs once per transaction, on the hot path.
+        driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
+        driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine

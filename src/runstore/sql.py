@@ -41,6 +41,7 @@ from runstore.models import (
     StoragePagination,
     TargetType,
     UpdateRunInput,
+    trusted_snapshot,
 )
 from runstore.schema import attribute_name
 from runstore.sql_errors import translated_errors
@@ -106,11 +107,11 @@ def _run_from_row(row: Sequence[Any]) -> Run:
     fields = dict(zip(_RUN_ATTRIBUTES, row, strict=True))
     fields["status"] = RunStatus(fields["status"])
     fields["target_type"] = TargetType(fields["target_type"])
-    return Run.model_construct(**fields)
+    return trusted_snapshot(Run, fields)
 
 
 def _result_from_row(row: Sequence[Any]) -> RunResult:
-    return RunResult.model_construct(**dict(zip(_RESULT_ATTRIBUTES, row, strict=True)))
+    return trusted_snapshot(RunResult, dict(zip(_RESULT_ATTRIBUTES, row, strict=True)))
 
 
 class SqlRunsStorage(RunsStorage):
