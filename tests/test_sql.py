@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -280,14 +281,24 @@ def test_a_connection_the_server_dropped_is_replaced(
         assert storage.get_run_by_id(run.id) == run
 
 
-def test_busy_connections_are_not_pinged(postgres_url: str) -> None:
-    with SqlRunsStorage(postgres_url, pool_size=1, max_overflow=0) as storage:
+@pytest.mark.parametrize(("idle_seconds", "pinged"), [(3600.0, False), (0.0, True)])
+def test_only_idle_connections_are_pinged(
+    postgres_url: str, tmp_path: Path, idle_seconds: float, pinged: bool
+) -> None:
+    import psycopg
+
+    trace = tmp_path / "wire.log"
+    with SqlRunsStorage(
+        postgres_url, pool_size=1, max_overflow=0, ping_after_idle=idle_seconds
+    ) as storage:
         storage.get_run_by_id("warm-up")
-        statements: list[str] = []
-        sa.event.listen(
-            storage.engine,
-            "before_cursor_execute",
-            lambda _c, _cu, statement, *_: statements.append(statement),
-        )
-        storage.get_run_by_id("x")
-    assert not any("SELECT 1" == statement.strip() for statement in statements)
+        with storage.engine.connect() as connection:
+            wire = connection.connection.driver_connection.pgconn  # type: ignore[union-attr]
+        with trace.open("w") as log:
+            wire.trace(log.fileno())
+            wire.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
+            storage.get_run_by_id("x")
+            wire.untrace()
+    sent = trace.read_text()
+    assert "mastra_dataset_runs" in sent
+    assert ('Query\t "SELECT 1"' in sent) is pinged
