@@ -126,9 +126,12 @@ def _keep_float_integral(match: re.Match[str]) -> str:
     return f"{int(number)}.0" if number.is_integer() else token
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def dumps_json(value: JsonValue) -> str:
     """Serialize a value that :func:`normalize_json` accepted."""
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = _ENCODER.encode(value)
     if _EXPONENT_HINT.search(text) is None:
         return text
     return _STRING_OR_EXPONENT_NUMBER.sub(_keep_float_integral, text)

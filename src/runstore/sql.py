@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
@@ -158,6 +159,10 @@ class SqlRunsStorage(RunsStorage):
         self._schema_checked = False
         self._closed = False
 
+    @functools.cached_property
+    def _bulk_insert(self) -> _DriverInsert:
+        return _DriverInsert(results_table, self._engine.dialect)
+
     @property
     def engine(self) -> Engine:
         """The engine in use (for inspection; runstore's statements go through methods)."""
@@ -306,9 +311,8 @@ class SqlRunsStorage(RunsStorage):
                     self._bump_counts(connection, results, now)
                 else:
                     self._require_runs(connection, results)
-                rows = [_result_values(result) for result in results]
-                for start in range(0, len(rows), _BATCH_CHUNK):
-                    connection.execute(_INSERT_RESULTS, rows[start : start + _BATCH_CHUNK])
+                for start in range(0, len(results), _BATCH_CHUNK):
+                    self._bulk_insert.execute(connection, results[start : start + _BATCH_CHUNK])
         except DuplicateError as exc:
             raise self._locate_duplicate(results) or exc from exc
         return results
@@ -418,6 +422,41 @@ def _result_values(result: RunResult, prefix: str = "") -> dict[str, Any]:
 
 def _first_position(results: Sequence[RunResult], run_id: str) -> int:
     return next(position for position, result in enumerate(results) if result.run_id == run_id)
+
+
+class _DriverInsert:
+    """An INSERT compiled once for a dialect, its rows handed to the driver's executemany.
+
+    SQLAlchemy's executemany builds and processes every parameter of every row in Python;
+    this applies the same bind processors once per value and gives the driver plain rows,
+    so sqlite3's loop in C or psycopg's pipeline does the rest. Errors, events and the
+    transaction stay SQLAlchemy's (``exec_driver_sql``).
+    """
+
+    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+        compiled = sa.insert(table).compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.positional = dialect.positional
+        names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
+        self.names = names
+        self.fields = [(attribute_name(name), _bind_processor(compiled, name)) for name in names]
+
+    def execute(self, connection: Connection, results: Sequence[RunResult]) -> None:
+        fields = self.fields
+        rows: list[Any] = []
+        for result in results:
+            values = result.__dict__
+            row = [
+                values[field] if process is None else process(values[field])
+                for field, process in fields
+            ]
+            rows.append(tuple(row) if self.positional else dict(zip(self.names, row, strict=True)))
+        connection.exec_driver_sql(self.sql, rows)
+
+
+def _bind_processor(compiled: sa.sql.compiler.Compiled, name: str) -> Any:
+    bind = compiled.binds[name]  # type: ignore[attr-defined]
+    return bind.type.dialect_impl(compiled.dialect).bind_processor(compiled.dialect)
 
 
 class _Listing:

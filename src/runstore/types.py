@@ -43,10 +43,12 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} refused: give it a timezone")
-        utc = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-        return utc
+        if dialect.name != "sqlite":
+            return value
+        text = value.isoformat(timespec="microseconds")
+        if not text.endswith("+00:00"):  # only values not yet in UTC need converting
+            text = value.astimezone(UTC).isoformat(timespec="microseconds")
+        return text[:-6] + "Z"
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
