@@ -6,6 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 from runstore import AddRunResultInput, CreateRunInput, Run, TargetType
 
+
+class FrozenClock:
+    """A clock that only moves when told, to make timestamps tie."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 

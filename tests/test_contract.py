@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from helpers import T0, result_input, run_input
+from helpers import T0, FrozenClock, result_input, run_input
 from runstore import (
     DuplicateError,
     ListRunResultsInput,
@@ -22,17 +22,6 @@ from runstore import (
     StoragePagination,
     UpdateRunInput,
 )
-
-
-class FrozenClock:
-    """A clock that only moves when told, to make timestamps tie."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 # -- create_run ------------------------------------------------------------------------
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 
-from helpers import T0, result_input, run_input
+from helpers import T0, FrozenClock, result_input, run_input
 from runstore import (
     DuplicateError,
     InvalidInputError,
@@ -21,14 +21,6 @@ from runstore import (
     TargetType,
     UpdateRunInput,
 )
-
-
-class FrozenClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def total_results(storage: RunsStorage, run_id: str) -> int:

@@ -176,12 +176,8 @@ class InMemoryRunsStorage(RunsStorage):
             target_id=target_id,
             pagination=StoragePagination(per_page=batch_size),
         )
-        while True:
-            output = self.list_runs(listing)
+        for output in _follow_cursors(self.list_runs, listing):
             yield from output.runs
-            if output.next_cursor is None:
-                return
-            listing = listing.model_copy(update={"cursor": output.next_cursor})
 
     def delete_run(self, id: str) -> None:
         with self._lock:
@@ -264,12 +260,8 @@ class InMemoryRunsStorage(RunsStorage):
         listing = ListRunResultsInput(
             run_id=run_id, pagination=StoragePagination(per_page=batch_size)
         )
-        while True:
-            output = self.list_results(listing)
+        for output in _follow_cursors(self.list_results, listing):
             yield from output.results
-            if output.next_cursor is None:
-                return
-            listing = listing.model_copy(update={"cursor": output.next_cursor})
 
     def delete_results_by_run_id(self, run_id: str) -> None:
         with self._lock:
@@ -290,6 +282,20 @@ class InMemoryRunsStorage(RunsStorage):
         for result_id in by_item.values():
             del self._results[result_id]
         by_item.clear()
+
+
+_Input = TypeVar("_Input", ListRunsInput, ListRunResultsInput)
+_Output = TypeVar("_Output", ListRunsOutput, ListRunResultsOutput)
+
+
+def _follow_cursors(list_page: Callable[[_Input], _Output], listing: _Input) -> Iterator[_Output]:
+    """Every page of a list, each continuing from the previous page's cursor."""
+    while True:
+        output = list_page(listing)
+        yield output
+        if output.next_cursor is None:
+            return
+        listing = listing.model_copy(update={"cursor": output.next_cursor})
 
 
 def _page(

@@ -248,7 +248,20 @@ class StoragePaginationResult(_Snapshot):
     has_more: bool
 
 
-class ListRunsInput(_Model):
+class _PageRequest(_Model):
+    """Which page of a list: by number, or after a cursor from the previous page."""
+
+    pagination: StoragePagination = Field(default_factory=StoragePagination)
+    cursor: str | None = None
+
+    @model_validator(mode="after")
+    def _cursor_replaces_page(self) -> Self:
+        if self.cursor is not None and self.pagination.page != 0:
+            raise ValueError("give either a cursor or a page number, not both (page must be 0)")
+        return self
+
+
+class ListRunsInput(_PageRequest):
     """Runs newest first, optionally filtered; every filter given must match.
 
     ``cursor`` (from a previous output's ``next_cursor``) continues after that page, at a
@@ -259,13 +272,6 @@ class ListRunsInput(_Model):
     status: RunStatus | None = None
     target_type: TargetType | None = None
     target_id: Identifier | None = None
-    pagination: StoragePagination = Field(default_factory=StoragePagination)
-    cursor: str | None = None
-
-    @model_validator(mode="after")
-    def _cursor_replaces_page(self) -> Self:
-        _check_cursor_page(self.cursor, self.pagination)
-        return self
 
 
 class ListRunsOutput(_Snapshot):
@@ -275,17 +281,10 @@ class ListRunsOutput(_Snapshot):
     """Give it as ``cursor`` to read the next page; None on the last page."""
 
 
-class ListRunResultsInput(_Model):
+class ListRunResultsInput(_PageRequest):
     """One run's results in execution order; ``cursor`` works as in :class:`ListRunsInput`."""
 
     run_id: Identifier
-    pagination: StoragePagination = Field(default_factory=StoragePagination)
-    cursor: str | None = None
-
-    @model_validator(mode="after")
-    def _cursor_replaces_page(self) -> Self:
-        _check_cursor_page(self.cursor, self.pagination)
-        return self
 
 
 class ListRunResultsOutput(_Snapshot):
@@ -293,8 +292,3 @@ class ListRunResultsOutput(_Snapshot):
     pagination: StoragePaginationResult
     next_cursor: str | None = None
     """Give it as ``cursor`` to read the next page; None on the last page."""
-
-
-def _check_cursor_page(cursor: str | None, pagination: StoragePagination) -> None:
-    if cursor is not None and pagination.page != 0:
-        raise ValueError("give either a cursor or a page number, not both (page must be 0)")
