@@ -14,6 +14,7 @@ from runstore import (
     DatabaseError,
     InvalidInputError,
     ListRunResultsInput,
+    RunNotFoundError,
     SchemaOutOfDateError,
     SqlRunsStorage,
     StorageError,
@@ -223,8 +224,12 @@ def test_database_failures_are_wrapped_with_the_cause_chained(empty_url: str) ->
         connection.execute(sa.text("DROP TABLE mastra_dataset_run_results"))
     with pytest.raises(DatabaseError) as caught:
         storage.get_result_by_id("x")
-    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+    driver_error = storage.engine.dialect.loaded_dbapi.Error
+    assert isinstance(caught.value.__cause__, (sa.exc.DBAPIError, driver_error))
     assert "mastra_dataset_run_results" in str(caught.value)
+    with pytest.raises(DatabaseError) as caught:
+        storage.list_results(ListRunResultsInput(run_id="r"))
+    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
     storage.close()
 
 
@@ -302,3 +307,17 @@ def test_only_idle_connections_are_pinged(
     sent = trace.read_text()
     assert "mastra_dataset_runs" in sent
     assert ('Query\t "SELECT 1"' in sent) is pinged
+
+
+def test_an_autocommit_engine_still_gets_transactions(postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with SqlRunsStorage(engine) as storage:
+        run = storage.create_run(run_input())
+        with pytest.raises(RunNotFoundError):
+            storage.add_results([result_input(run, 0), result_input("ghost", 1)])
+        assert storage.list_results(ListRunResultsInput(run_id=run.id)).pagination.total == 0
+        storage.add_result(result_input(run, 0), update_counts=True)
+        counted = storage.get_run_by_id(run.id)
+        assert counted is not None
+        assert counted.succeeded_count == 1
+    engine.dispose()

@@ -26,6 +26,7 @@ from runstore.base import (
 )
 from runstore.clock import Clock
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
+from runstore.driver import DriverStatement, driver_transaction
 from runstore.engine import WRITE_OPTION, create_storage_engine, is_memory_sqlite, normalize_url
 from runstore.errors import DuplicateError, InvalidInputError, RunNotFoundError, StorageClosedError
 from runstore.migrations import require_head, upgrade_to_head
@@ -105,7 +106,10 @@ _INSERT_RESULT = (
 
 
 def _run_from_row(row: Sequence[Any]) -> Run:
-    fields = dict(zip(_RUN_ATTRIBUTES, row, strict=True))
+    return _run_from_fields(dict(zip(_RUN_ATTRIBUTES, row, strict=True)))
+
+
+def _run_from_fields(fields: dict[str, Any]) -> Run:
     fields["status"] = RunStatus(fields["status"])
     fields["target_type"] = TargetType(fields["target_type"])
     return trusted_snapshot(Run, fields)
@@ -156,12 +160,13 @@ class SqlRunsStorage(RunsStorage):
         self._postgres = self._engine.dialect.name == "postgresql"
         # An in-memory SQLite database is one connection: let one thread use it at a time.
         self._serial = threading.RLock() if is_memory_sqlite(self._engine.url) else None
+        self._driver_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         self._schema_checked = False
         self._closed = False
 
     @functools.cached_property
-    def _bulk_insert(self) -> _DriverInsert:
-        return _DriverInsert(results_table, self._engine.dialect)
+    def _statements(self) -> _Statements:
+        return _Statements(self._engine.dialect)
 
     @property
     def engine(self) -> Engine:
@@ -192,19 +197,39 @@ class SqlRunsStorage(RunsStorage):
         return self._serial if self._serial is not None else nullcontext()
 
     @contextmanager
-    def _transaction(
-        self, *, write: bool, duplicate: str = "the row already exists", run_id: str | None = None
-    ) -> Iterator[Connection]:
-        """One transaction, with runstore's errors; writes take SQLite's write lock at once."""
+    def _guarded(self, *, duplicate: str, run_id: str | None) -> Iterator[None]:
+        """Open storage, one thread at a time where needed, runstore's errors, a checked schema."""
         self._check_open()
-        with self._serialized(), translated_errors(duplicate=duplicate, run_id=run_id):
+        with (
+            self._serialized(),
+            translated_errors(driver_error=self._driver_error, duplicate=duplicate, run_id=run_id),
+        ):
             if not self._schema_checked:
                 with self._engine.connect() as connection:
                     require_head(connection, repr(self))
                 self._schema_checked = True
+            yield
+
+    @contextmanager
+    def _transaction(
+        self, *, write: bool, duplicate: str = "the row already exists", run_id: str | None = None
+    ) -> Iterator[Connection]:
+        """One transaction on a SQLAlchemy connection; writes take SQLite's write lock at once."""
+        with self._guarded(duplicate=duplicate, run_id=run_id):
             engine = self._write_engine if write else self._engine
             with engine.begin() as connection:
                 yield connection
+
+    @contextmanager
+    def _driver(
+        self, *, write: bool, duplicate: str = "the row already exists", run_id: str | None = None
+    ) -> Iterator[Any]:
+        """One transaction on the pool's DBAPI connection, for :mod:`runstore.driver`."""
+        with (
+            self._guarded(duplicate=duplicate, run_id=run_id),
+            driver_transaction(self._engine, write=write) as cursor,
+        ):
+            yield cursor
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
@@ -219,30 +244,29 @@ class SqlRunsStorage(RunsStorage):
     def create_run(self, input: CreateRunInput) -> Run:
         run = new_run(input, self._now())
         values = {column: getattr(run, name) for name, column in _RUN_COLUMNS.items()}
-        with self._transaction(write=True, duplicate=f"run {run.id!r} already exists") as conn:
-            conn.execute(_INSERT_RUN, values)
+        with self._driver(write=True, duplicate=f"run {run.id!r} already exists") as cursor:
+            self._statements.insert_run.execute(cursor, values)
         return run
 
     def update_run(self, input: UpdateRunInput) -> Run:
-        with self._transaction(write=True) as connection:
-            lock = _LOCK_RUN.with_for_update() if self._postgres else _LOCK_RUN
-            previous = connection.execute(lock, {"id": input.id}).scalar_one_or_none()
-            if previous is None:
+        statements = self._statements
+        changes = input.changes()
+        with self._driver(write=True) as cursor:
+            row = statements.lock_run.execute(cursor, {"id": input.id}).fetchone()
+            if row is None:
                 raise RunNotFoundError(input.id)
-            values = {_RUN_COLUMNS[name]: value for name, value in input.changes().items()}
-            values["updatedAt"] = self._now_after(previous)
-            row = connection.execute(
-                sa.update(runs_table)
-                .where(_runs.id == input.id)
-                .values(values)
-                .returning(*runs_table.columns)
-            ).one()
-            return _run_from_row(row)
+            values = {f"set_{_RUN_COLUMNS[name]}": value for name, value in changes.items()}
+            values["set_updatedAt"] = self._now_after(statements.lock_run.read(row)["updated_at"])
+            values["u_id"] = input.id
+            update = statements.update_run(frozenset(changes))
+            updated = update.execute(cursor, values).fetchone()
+            return _run_from_fields(update.read(updated))
 
     def get_run_by_id(self, id: str) -> Run | None:
-        with self._transaction(write=False) as connection:
-            row = connection.execute(_SELECT_RUN, {"id": id}).one_or_none()
-            return None if row is None else _run_from_row(row)
+        select = self._statements.select_run
+        with self._driver(write=False) as cursor:
+            row = select.execute(cursor, {"id": id}).fetchone()
+        return None if row is None else _run_from_fields(select.read(row))
 
     def list_runs(self, input: ListRunsInput) -> ListRunsOutput:
         listing = _Listing.of_runs(input)
@@ -282,15 +306,21 @@ class SqlRunsStorage(RunsStorage):
 
     def add_result(self, input: AddRunResultInput, *, update_counts: bool = False) -> RunResult:
         result = recorded_result(input, self._now())
+        statements = self._statements
         duplicate = (
             f"result {result.id!r} or a result of run {result.run_id!r} "
             f"for item {result.item_id!r} already exists"
         )
-        with self._transaction(write=True, duplicate=duplicate, run_id=input.run_id) as conn:
+        with self._driver(write=True, duplicate=duplicate, run_id=input.run_id) as cursor:
             if update_counts:
-                self._bump_counts(conn, [result], result.created_at)
-                conn.execute(_INSERT_RESULTS, _result_values(result))
-            elif conn.execute(_INSERT_RESULT, _result_values(result, "v_")).rowcount == 0:
+                self._bump_counts(cursor, [result], result.created_at)
+                statements.insert_result.execute(cursor, _result_values(result))
+            elif (
+                statements.insert_result_if_run.execute(
+                    cursor, _result_values(result, "v_")
+                ).rowcount
+                == 0
+            ):
                 raise RunNotFoundError(input.run_id)
         return result
 
@@ -305,40 +335,34 @@ class SqlRunsStorage(RunsStorage):
             return []
         now = self._now()
         results = [recorded_result(input, now) for input in batch]
+        insert = self._statements.insert_result
         try:
-            with self._transaction(write=True) as connection:
+            with self._driver(write=True) as cursor:
                 if update_counts:
-                    self._bump_counts(connection, results, now)
+                    self._bump_counts(cursor, results, now)
                 else:
-                    self._require_runs(connection, results)
+                    self._require_runs(cursor, results)
                 for start in range(0, len(results), _BATCH_CHUNK):
-                    self._bulk_insert.execute(connection, results[start : start + _BATCH_CHUNK])
+                    chunk = results[start : start + _BATCH_CHUNK]
+                    insert.execute_many(cursor, [_result_values(result) for result in chunk])
         except DuplicateError as exc:
             raise self._locate_duplicate(results) or exc from exc
         return results
 
-    def _bump_counts(
-        self, connection: Connection, results: Sequence[RunResult], now: datetime
-    ) -> None:
+    def _bump_counts(self, cursor: Any, results: Sequence[RunResult], now: datetime) -> None:
         """Add each run's new results to its counters; locks the runs, proves they exist."""
+        bump = self._statements.bump_counts
         for run_id, (succeeded, failed) in count_deltas(results).items():
-            bumped = connection.execute(
-                _BUMP_COUNTS,
-                {"b_id": run_id, "b_succeeded": succeeded, "b_failed": failed, "b_now": now},
-            )
-            if bumped.rowcount == 0:
+            values = {"b_id": run_id, "b_succeeded": succeeded, "b_failed": failed, "b_now": now}
+            if bump.execute(cursor, values).rowcount == 0:
                 raise RunNotFoundError(run_id, position=_first_position(results, run_id))
 
-    def _require_runs(self, connection: Connection, results: Sequence[RunResult]) -> None:
+    def _require_runs(self, cursor: Any, results: Sequence[RunResult]) -> None:
         """Check that every result's run exists, and keep it from being deleted meanwhile."""
-        run_ids = sorted({result.run_id for result in results})
-        query = sa.select(_runs.id).where(_runs.id.in_(run_ids))
-        if self._postgres:
-            query = query.with_for_update(key_share=True)
-        found = set(connection.execute(query).scalars())
-        for position, result in enumerate(results):
-            if result.run_id not in found:
-                raise RunNotFoundError(result.run_id, position=position)
+        check = self._statements.check_run
+        for run_id in sorted({result.run_id for result in results}):
+            if check.execute(cursor, {"id": run_id}).fetchone() is None:
+                raise RunNotFoundError(run_id, position=_first_position(results, run_id))
 
     def _locate_duplicate(self, results: Sequence[RunResult]) -> DuplicateError | None:
         """After a batch hit a unique constraint: which item, and why."""
@@ -374,9 +398,10 @@ class SqlRunsStorage(RunsStorage):
         return None
 
     def get_result_by_id(self, id: str) -> RunResult | None:
-        with self._transaction(write=False) as connection:
-            row = connection.execute(_SELECT_RESULT, {"id": id}).one_or_none()
-            return None if row is None else _result_from_row(row)
+        select = self._statements.select_result
+        with self._driver(write=False) as cursor:
+            row = select.execute(cursor, {"id": id}).fetchone()
+        return None if row is None else trusted_snapshot(RunResult, select.read(row))
 
     def list_results(self, input: ListRunResultsInput) -> ListRunResultsOutput:
         listing = _Listing.of_results(input.run_id, input.cursor)
@@ -424,39 +449,42 @@ def _first_position(results: Sequence[RunResult], run_id: str) -> int:
     return next(position for position, result in enumerate(results) if result.run_id == run_id)
 
 
-class _DriverInsert:
-    """An INSERT compiled once for a dialect, its rows handed to the driver's executemany.
+class _Statements:
+    """The hot-path statements, compiled once for a dialect (see :mod:`runstore.driver`)."""
 
-    SQLAlchemy's executemany builds and processes every parameter of every row in Python;
-    this applies the same bind processors once per value and gives the driver plain rows,
-    so sqlite3's loop in C or psycopg's pipeline does the rest. Errors, events and the
-    transaction stay SQLAlchemy's (``exec_driver_sql``).
-    """
+    def __init__(self, dialect: sa.Dialect) -> None:
+        postgres = dialect.name == "postgresql"
+        runs, results = list(runs_table.columns), list(results_table.columns)
+        check = sa.select(_runs.id).where(_runs.id == sa.bindparam("id"))
+        lock = _LOCK_RUN
+        if postgres:  # SQLite's BEGIN IMMEDIATE already holds the write lock
+            check = check.with_for_update(key_share=True)
+            lock = lock.with_for_update()
+        self._dialect = dialect
+        self.insert_run = DriverStatement(_INSERT_RUN, dialect)
+        self.select_run = DriverStatement(_SELECT_RUN, dialect, runs)
+        self.lock_run = DriverStatement(lock, dialect, [_runs.updatedAt])
+        self.check_run = DriverStatement(check, dialect)
+        self.bump_counts = DriverStatement(_BUMP_COUNTS, dialect)
+        self.insert_result = DriverStatement(_INSERT_RESULTS, dialect)
+        self.insert_result_if_run = DriverStatement(_INSERT_RESULT, dialect)
+        self.select_result = DriverStatement(_SELECT_RESULT, dialect, results)
+        self._updates: dict[frozenset[str], DriverStatement] = {}
 
-    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
-        compiled = sa.insert(table).compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.positional = dialect.positional
-        names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
-        self.names = names
-        self.fields = [(attribute_name(name), _bind_processor(compiled, name)) for name in names]
-
-    def execute(self, connection: Connection, results: Sequence[RunResult]) -> None:
-        fields = self.fields
-        rows: list[Any] = []
-        for result in results:
-            values = result.__dict__
-            row = [
-                values[field] if process is None else process(values[field])
-                for field, process in fields
-            ]
-            rows.append(tuple(row) if self.positional else dict(zip(self.names, row, strict=True)))
-        connection.exec_driver_sql(self.sql, rows)
-
-
-def _bind_processor(compiled: sa.sql.compiler.Compiled, name: str) -> Any:
-    bind = compiled.binds[name]  # type: ignore[attr-defined]
-    return bind.type.dialect_impl(compiled.dialect).bind_processor(compiled.dialect)
+    def update_run(self, fields: frozenset[str]) -> DriverStatement:
+        """``UPDATE`` of the given run attributes (and ``updatedAt``), returning the row."""
+        statement = self._updates.get(fields)
+        if statement is None:
+            columns = sorted({_RUN_COLUMNS[name] for name in fields} | {"updatedAt"})
+            update = (
+                sa.update(runs_table)
+                .where(_runs.id == sa.bindparam("u_id"))
+                .values({column: sa.bindparam(f"set_{column}") for column in columns})
+                .returning(*runs_table.columns)
+            )
+            statement = DriverStatement(update, self._dialect, list(runs_table.columns))
+            self._updates[fields] = statement
+        return statement
 
 
 class _Listing:

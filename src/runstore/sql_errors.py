@@ -33,20 +33,23 @@ def _integrity_kind(original: BaseException | None) -> _IntegrityKind:
     return "other"
 
 
-def _describe(exc: sa.exc.SQLAlchemyError) -> str:
-    original = getattr(exc, "orig", None)
-    if original is None:
-        return f"{type(exc).__name__}: {exc}"
+def _describe(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
     return f"{type(original).__name__}: {str(original).strip()}"
 
 
 @contextmanager
 def translated_errors(
-    *, duplicate: str = "the row already exists", run_id: str | None = None
+    *,
+    driver_error: type[BaseException] | tuple[type[BaseException], ...] = (),
+    duplicate: str = "the row already exists",
+    run_id: str | None = None,
 ) -> Iterator[None]:
     """Re-raise SQLAlchemy and driver errors as :class:`StorageError`, cause chained.
 
     Args:
+        driver_error: the DBAPI driver's base exception, for statements runstore sends
+            to the driver itself (:mod:`runstore.driver`).
         duplicate: what a unique-constraint violation means here, for the message.
         run_id: the run a foreign-key violation refers to (it becomes
             :class:`RunNotFoundError`).
@@ -55,16 +58,24 @@ def translated_errors(
         yield
     except StorageError:
         raise
-    except sa.exc.IntegrityError as exc:
-        kind = _integrity_kind(exc.orig)
-        if kind == "unique":
-            raise DuplicateError(f"{duplicate} ({_describe(exc)})") from exc
-        if kind == "foreign_key" and run_id is not None:
-            raise RunNotFoundError(run_id) from exc
-        raise DatabaseError(_describe(exc)) from exc
     except sa.exc.StatementError as exc:
+        if isinstance(exc, sa.exc.IntegrityError):
+            raise _integrity_error(exc, exc.orig, duplicate, run_id) from exc
         if isinstance(exc.orig, ValueError) and not isinstance(exc, sa.exc.DBAPIError):
             raise InvalidInputError(_describe(exc)) from exc
         raise DatabaseError(_describe(exc)) from exc
     except sa.exc.SQLAlchemyError as exc:
         raise DatabaseError(_describe(exc)) from exc
+    except driver_error as exc:
+        raise _integrity_error(exc, exc, duplicate, run_id) from exc
+
+
+def _integrity_error(
+    exc: BaseException, original: BaseException | None, duplicate: str, run_id: str | None
+) -> StorageError:
+    kind = _integrity_kind(original)
+    if kind == "unique":
+        return DuplicateError(f"{duplicate} ({_describe(exc)})")
+    if kind == "foreign_key" and run_id is not None:
+        return RunNotFoundError(run_id)
+    return DatabaseError(_describe(exc))
