@@ -70,7 +70,9 @@ def _copy(value: object) -> JsonValue:
     # Exact types only: a subclass (an enum, say) would not read back as itself.
     kind = type(value)
     if kind is str:
-        _check_json_text(cast(str, value))
+        text = cast(str, value)
+        if "\x00" in text or not text.isascii():  # the common ASCII case needs no call
+            _check_json_text(text)
         return value
     if value is None or kind is bool:
         return value
@@ -88,7 +90,8 @@ def _copy(value: object) -> JsonValue:
         for key, item in cast(dict[object, object], value).items():
             if type(key) is not str:
                 raise _JsonPathError(f"object key {key!r} is not a str")
-            _check_json_text(key)
+            if "\x00" in key or not key.isascii():
+                _check_json_text(key)
             try:
                 copied[key] = _copy(item)
             except _JsonPathError as exc:
