@@ -365,3 +365,21 @@ def test_bad_batch_sizes_are_refused(storage: RunsStorage, batch_size: object) -
         list(storage.iter_results("r", batch_size=batch_size))  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="batch_size"):
         list(storage.iter_runs(batch_size=batch_size))  # type: ignore[arg-type]
+
+
+def test_add_results_leaves_the_garbage_collector_as_it_found_it(storage: RunsStorage) -> None:
+    import gc
+
+    run = storage.create_run(run_input())
+    assert gc.isenabled()
+    storage.add_results([result_input(run, 0)])
+    assert gc.isenabled()
+    with pytest.raises(RunNotFoundError):
+        storage.add_results([result_input("ghost", 1)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        storage.add_results([result_input(run, 2)])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -53,16 +53,26 @@ class DriverStatement:
             (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in names
         ]
+        self._names = names
+        self._attributes = [attribute_name(name.partition("_")[2] or name) for name in names]
         self._reads = [
             (attribute_name(column.name), _result_processor(column, dialect))
             for column in result_columns
         ]
 
-    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
-        """The driver's parameters for ``values`` (by bind name), processed."""
+    def parameters(
+        self, values: Mapping[str, Any], *, by_attribute: bool = False
+    ) -> Sequence[Any] | dict[str, Any]:
+        """The driver's parameters for ``values``, processed.
+
+        ``values`` are keyed by bind name, or with ``by_attribute`` by the snake_case
+        attribute of the column each bind fills (a model's ``__dict__``, say; a bind named
+        ``v_runId`` fills ``run_id``).
+        """
+        keys = self._attributes if by_attribute else self._names
         processed = [
-            values[name] if process is None else process(values[name])
-            for name, process in self._binds
+            values[key] if process is None else process(values[key])
+            for key, (_, process) in zip(keys, self._binds, strict=True)
         ]
         if self._positional:
             return tuple(processed)
@@ -75,14 +85,19 @@ class DriverStatement:
             for (name, process), value in zip(self._reads, row, strict=True)
         }
 
-    def execute(self, cursor: Any, values: Mapping[str, Any]) -> Any:
-        """Run once with ``values``; returns the cursor (rows, ``rowcount``)."""
-        cursor.execute(self.sql, self.parameters(values))
+    def execute(self, cursor: Any, values: Mapping[str, Any], *, by_attribute: bool = False) -> Any:
+        """Run once with ``values`` (see :meth:`parameters`); returns the cursor."""
+        cursor.execute(self.sql, self.parameters(values, by_attribute=by_attribute))
         return cursor
 
-    def execute_many(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    def execute_many(
+        self, cursor: Any, rows: Sequence[Mapping[str, Any]], *, by_attribute: bool = False
+    ) -> None:
         """Run once per row, through the driver's ``executemany``."""
-        cursor.executemany(self.sql, [self.parameters(values) for values in rows])
+        parameters = self.parameters
+        cursor.executemany(
+            self.sql, [parameters(values, by_attribute=by_attribute) for values in rows]
+        )
 
 
 def _result_processor(column: sa.Column[Any], dialect: Dialect) -> Any:

@@ -4,11 +4,13 @@ One set of rules for every backend, so a value reads back the same from SQLite, 
 and memory:
 
 * Accepted: ``dict`` with ``str`` keys, ``list``/``tuple`` (read back as ``list``), ``str``,
-  ``int``, finite ``float``, ``bool`` and ``None`` -- exactly these types, nested freely.
+  ``int``, finite ``float``, ``bool`` and ``None``, nested freely. Subclasses (an
+  ``IntEnum``, a ``StrEnum``, an ``OrderedDict``) are stored as the plain JSON value and
+  read back as the plain type, as :mod:`json` writes them.
 * Refused with a ``ValueError`` naming the field and the position inside it: NaN and
-  infinities, other objects (including subclasses such as enums), non-string keys, strings
-  holding NUL (``\\x00``, which Postgres cannot store) or unpaired surrogates (not UTF-8),
-  integers over 4,000 digits, and nesting deeper than Python can recurse.
+  infinities, other objects, non-string keys, strings holding NUL (``\\x00``, which
+  Postgres cannot store) or unpaired surrogates (not UTF-8), integers over 4,000 digits,
+  and nesting deeper than Python can recurse.
 * Negative zero is stored as ``0.0``: Postgres' ``numeric`` has no negative zero, and the
   value must read back the same everywhere.
 * Written as compact UTF-8 JSON. A float with an integral value that Python would write in
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any, TypeAlias, cast
 
 __all__ = ["JsonValue", "check_text", "dumps_json", "loads_json", "normalize_json"]
@@ -57,6 +60,9 @@ def normalize_json(value: object, field: str) -> JsonValue:
         ValueError: ``value`` is not a JSON value runstore can store; the message names
             ``field`` and the position of the offending part.
     """
+    copy = _quick_copy(value)
+    if copy is not _NOT_QUICK:
+        return copy
     try:
         return _copy(value)
     except _JsonPathError as exc:
@@ -64,6 +70,62 @@ def normalize_json(value: object, field: str) -> JsonValue:
         raise ValueError(f"{where}: {exc.message}") from None
     except RecursionError:
         raise ValueError(f"{field}: JSON value is nested too deeply") from None
+
+
+_NOT_QUICK = object()
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+def _not_json(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} object is not a JSON value")
+
+
+def _make_encode() -> Callable[[object], str]:
+    """``_ENCODER.encode``, without building a new C encoder on every call as it does."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator on this interpreter
+        return _ENCODER.encode
+    # No circularity check: a cycle recurses until RecursionError, which callers handle.
+    chunks = make(
+        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+
+    def encode(value: object) -> str:
+        if type(value) is str:  # the C encoder writes only containers and numbers whole
+            return json.encoder.encode_basestring(value)
+        return "".join(chunks(value, 0))
+
+    return encode
+
+
+_encode = _make_encode()
+
+
+def _is_utf8(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _quick_copy(value: object) -> JsonValue:
+    """The common case in C: write the value, read it back, check nothing changed.
+
+    Returns ``_NOT_QUICK`` whenever the walk in :func:`_copy` must decide -- an error, or
+    a value that needs normalizing (tuples, negative zero, text to check) -- so both
+    paths accept exactly the same values.
+    """
+    try:
+        text = _encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return _NOT_QUICK
+    if "\\u0000" in text or "-0.0" in text or not _is_utf8(text):
+        return _NOT_QUICK
+    copy = json.loads(text)
+    return copy if copy == value else _NOT_QUICK
 
 
 def _copy(value: object) -> JsonValue:
@@ -85,7 +147,7 @@ def _copy(value: object) -> JsonValue:
         if not math.isfinite(number):
             raise _JsonPathError(f"{number!r} is not representable in JSON")
         return number if number != 0.0 else 0.0  # Postgres' numeric has no negative zero
-    if kind is dict:
+    if isinstance(value, dict):
         copied: dict[str, JsonValue] = {}
         for key, item in cast(dict[object, object], value).items():
             if type(key) is not str:
@@ -98,7 +160,7 @@ def _copy(value: object) -> JsonValue:
                 exc.path.append(f"[{key!r}]")
                 raise
         return copied
-    if kind is list or kind is tuple:
+    if isinstance(value, list | tuple):
         items: list[JsonValue] = []
         for index, item in enumerate(cast(list[object], value)):
             try:
@@ -107,6 +169,12 @@ def _copy(value: object) -> JsonValue:
                 exc.path.append(f"[{index}]")
                 raise
         return items
+    if isinstance(value, str | int | float):  # a subclass, an enum say: as json writes it
+        try:
+            plain = json.loads(_ENCODER.encode(value))
+        except ValueError:  # NaN or infinity in a float subclass
+            raise _JsonPathError(f"{value!r} is not representable in JSON") from None
+        return _copy(plain)
     raise _JsonPathError(f"{kind.__name__} object is not a JSON value")
 
 
@@ -129,12 +197,9 @@ def _keep_float_integral(match: re.Match[str]) -> str:
     return f"{int(number)}.0" if number.is_integer() else token
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-
-
 def dumps_json(value: JsonValue) -> str:
     """Serialize a value that :func:`normalize_json` accepted."""
-    text = _ENCODER.encode(value)
+    text = _encode(value)
     if _EXPONENT_HINT.search(text) is None:
         return text
     return _STRING_OR_EXPONENT_NUMBER.sub(_keep_float_integral, text)

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from runstore.base import (
     RunsStorage,
     check_batch_size,
+    collector_paused,
     count_deltas,
     fetch_limit,
     new_run,
@@ -197,7 +198,8 @@ class InMemoryRunsStorage(RunsStorage):
         *,
         update_counts: bool = False,
     ) -> list[RunResult]:
-        return self._record(validated_batch(inputs), update_counts=update_counts, batch=True)
+        with collector_paused():
+            return self._record(validated_batch(inputs), update_counts=update_counts, batch=True)
 
     def _record(
         self, inputs: Sequence[AddRunResultInput], *, update_counts: bool, batch: bool

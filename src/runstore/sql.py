@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from runstore.base import (
     RunsStorage,
     check_batch_size,
+    collector_paused,
     count_deltas,
     fetch_limit,
     new_run,
@@ -55,7 +56,6 @@ __all__ = ["SqlRunsStorage"]
 _RUN_ATTRIBUTES = tuple(attribute_name(column.name) for column in runs_table.columns)
 _RESULT_ATTRIBUTES = tuple(attribute_name(column.name) for column in results_table.columns)
 _RUN_COLUMNS = {attribute_name(column.name): column.name for column in runs_table.columns}
-_RESULT_COLUMNS = {attribute_name(column.name): column.name for column in results_table.columns}
 
 _runs = runs_table.c
 _results = results_table.c
@@ -243,9 +243,8 @@ class SqlRunsStorage(RunsStorage):
 
     def create_run(self, input: CreateRunInput) -> Run:
         run = new_run(input, self._now())
-        values = {column: getattr(run, name) for name, column in _RUN_COLUMNS.items()}
         with self._driver(write=True, duplicate=f"run {run.id!r} already exists") as cursor:
-            self._statements.insert_run.execute(cursor, values)
+            self._statements.insert_run.execute(cursor, run.__dict__, by_attribute=True)
         return run
 
     def update_run(self, input: UpdateRunInput) -> Run:
@@ -311,17 +310,15 @@ class SqlRunsStorage(RunsStorage):
             f"result {result.id!r} or a result of run {result.run_id!r} "
             f"for item {result.item_id!r} already exists"
         )
+        fields = result.__dict__
         with self._driver(write=True, duplicate=duplicate, run_id=input.run_id) as cursor:
             if update_counts:
                 self._bump_counts(cursor, [result], result.created_at)
-                statements.insert_result.execute(cursor, _result_values(result))
-            elif (
-                statements.insert_result_if_run.execute(
-                    cursor, _result_values(result, "v_")
-                ).rowcount
-                == 0
-            ):
-                raise RunNotFoundError(input.run_id)
+                statements.insert_result.execute(cursor, fields, by_attribute=True)
+            else:
+                insert = statements.insert_result_if_run
+                if insert.execute(cursor, fields, by_attribute=True).rowcount == 0:
+                    raise RunNotFoundError(input.run_id)
         return result
 
     def add_results(
@@ -329,6 +326,12 @@ class SqlRunsStorage(RunsStorage):
         inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
         *,
         update_counts: bool = False,
+    ) -> list[RunResult]:
+        with collector_paused():
+            return self._add_results(inputs, update_counts=update_counts)
+
+    def _add_results(
+        self, inputs: Iterable[AddRunResultInput | Mapping[str, Any]], *, update_counts: bool
     ) -> list[RunResult]:
         batch = validated_batch(inputs)
         if not batch:
@@ -344,7 +347,8 @@ class SqlRunsStorage(RunsStorage):
                     self._require_runs(cursor, results)
                 for start in range(0, len(results), _BATCH_CHUNK):
                     chunk = results[start : start + _BATCH_CHUNK]
-                    insert.execute_many(cursor, [_result_values(result) for result in chunk])
+                    fields = [result.__dict__ for result in chunk]
+                    insert.execute_many(cursor, fields, by_attribute=True)
         except DuplicateError as exc:
             raise self._locate_duplicate(results) or exc from exc
         return results
@@ -439,10 +443,6 @@ class SqlRunsStorage(RunsStorage):
         with self._transaction(write=True) as connection:
             connection.execute(sa.delete(results_table))
             connection.execute(sa.delete(runs_table))
-
-
-def _result_values(result: RunResult, prefix: str = "") -> dict[str, Any]:
-    return {prefix + column: getattr(result, name) for name, column in _RESULT_COLUMNS.items()}
 
 
 def _first_position(results: Sequence[RunResult], run_id: str) -> int:
