@@ -275,3 +275,9 @@ def test_trusted_snapshots_equal_validated_models() -> None:
     assert built.model_fields_set == validated.model_fields_set
     with pytest.raises(ValidationError):
         built.total = 4  # type: ignore[misc]
+
+
+def test_a_result_has_every_field_of_its_input_and_a_creation_time() -> None:
+    assert set(runstore.RunResult.model_fields) == set(AddRunResultInput.model_fields) | {
+        "created_at"
+    }

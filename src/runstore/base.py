@@ -248,13 +248,11 @@ def page_result(
     )
 
 
-_RESULT_INPUT_FIELDS = tuple(name for name in AddRunResultInput.model_fields if name != "id")
-
-
 def recorded_result(input: AddRunResultInput, created_at: datetime) -> RunResult:
     """The result that recording ``input`` at ``created_at`` stores (id generated if absent)."""
-    fields = {name: getattr(input, name) for name in _RESULT_INPUT_FIELDS}
-    fields["id"] = input.id or new_id()
+    fields = dict(input.__dict__)  # the input's fields are the result's, less created_at
+    if fields["id"] is None:
+        fields["id"] = new_id()
     fields["created_at"] = created_at
     return trusted_snapshot(RunResult, fields)
 
