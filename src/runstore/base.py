@@ -10,7 +10,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from runstore.clock import Clock, moved_forward, new_id, utc_now
 from runstore.errors import InvalidInputError
@@ -298,6 +298,9 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+_BATCH = TypeAdapter(list[AddRunResultInput])
+
+
 def validated_batch(
     inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
 ) -> list[AddRunResultInput]:
@@ -305,29 +308,31 @@ def validated_batch(
 
     Refuses items that repeat the id or the (run, item) pair of an earlier item.
     """
-    batch: list[AddRunResultInput] = []
+    items = list(inputs)
+    try:
+        batch = _BATCH.validate_python(items)  # one call for the whole list
+    except ValidationError as exc:
+        position = exc.errors()[0]["loc"][0]
+        try:
+            AddRunResultInput.model_validate(items[int(position)])
+        except ValidationError as item_error:  # the message of that item alone
+            raise InvalidInputError(f"inputs[{position}]: {item_error}") from item_error
+        raise InvalidInputError(f"inputs[{position}]: {exc}") from exc
     ids: dict[str, int] = {}
     pairs: dict[tuple[str, str], int] = {}
-    for position, item in enumerate(inputs):
-        if not isinstance(item, AddRunResultInput):
-            try:
-                item = AddRunResultInput.model_validate(item)
-            except ValidationError as exc:
-                raise InvalidInputError(f"inputs[{position}]: {exc}") from exc
+    for position, item in enumerate(batch):
         if item.id is not None:
             earlier = ids.setdefault(item.id, position)
             if earlier != position:
                 raise InvalidInputError(
                     f"inputs[{position}]: id {item.id!r} repeats inputs[{earlier}]"
                 )
-        pair = (item.run_id, item.item_id)
-        earlier = pairs.setdefault(pair, position)
+        earlier = pairs.setdefault((item.run_id, item.item_id), position)
         if earlier != position:
             raise InvalidInputError(
                 f"inputs[{position}]: item {item.item_id!r} of run {item.run_id!r} "
                 f"repeats inputs[{earlier}]"
             )
-        batch.append(item)
     return batch
 
 

@@ -51,6 +51,8 @@ Text = Annotated[str, AfterValidator(check_text)]
 
 
 def _in_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:
+        return moment
     try:
         return moment.astimezone(UTC)
     except OverflowError:
