@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 __all__ = ["Measurement", "Target", "render_document", "render_table"]
@@ -100,6 +101,10 @@ def render_table(rows: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
+ANALYSIS = Path(__file__).with_name("analysis.md")
+"""Where the time goes: written by hand from profiles, kept beside the code it explains."""
+
+
 def render_document(
     *,
     rows: list[Measurement],
@@ -170,7 +175,7 @@ def render_document(
         "",
         "## Where the time goes",
         "",
-        "_To be written._",
+        ANALYSIS.read_text(encoding="utf-8").strip(),
         "",
     ]
     return "\n".join(parts)

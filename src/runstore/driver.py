@@ -16,6 +16,7 @@ processors are looked up once, and each call runs on the pool's DBAPI connection
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
@@ -27,6 +28,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from runstore.schema import attribute_name
 
 __all__ = ["DriverStatement", "driver_transaction"]
+
+_NAMED_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 class DriverStatement:
@@ -46,9 +49,14 @@ class DriverStatement:
         result_columns: Sequence[sa.Column[Any]] = (),
     ) -> None:
         compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
-        self.sql = str(compiled)
-        self._positional = dialect.positional
-        names = list(compiled.positiontup or ()) if self._positional else list(compiled.binds)
+        if dialect.positional:
+            self.sql = str(compiled)
+            names = list(compiled.positiontup or ())
+        else:
+            # Named placeholders (psycopg's %(name)s) become positional ones, so every row
+            # is a plain tuple the driver need not look up by name.
+            names = _NAMED_PLACEHOLDER.findall(str(compiled))
+            self.sql = _NAMED_PLACEHOLDER.sub("%s", str(compiled))
         self._binds = [
             (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
             for name in names
@@ -62,7 +70,7 @@ class DriverStatement:
 
     def parameters(
         self, values: Mapping[str, Any], *, by_attribute: bool = False
-    ) -> Sequence[Any] | dict[str, Any]:
+    ) -> tuple[Any, ...]:
         """The driver's parameters for ``values``, processed.
 
         ``values`` are keyed by bind name, or with ``by_attribute`` by the snake_case
@@ -74,9 +82,7 @@ class DriverStatement:
             values[key] if process is None else process(values[key])
             for key, (_, process) in zip(keys, self._binds, strict=True)
         ]
-        if self._positional:
-            return tuple(processed)
-        return {name: value for (name, _), value in zip(self._binds, processed, strict=True)}
+        return tuple(processed)
 
     def read(self, row: Sequence[Any]) -> dict[str, Any]:
         """One row as a dict of attribute name to Python value."""

@@ -21,6 +21,7 @@ and memory:
 from __future__ import annotations
 
 import json
+import json.scanner
 import math
 import re
 from collections.abc import Callable
@@ -101,6 +102,27 @@ def _make_encode() -> Callable[[object], str]:
 _encode = _make_encode()
 
 
+def _make_decode() -> Callable[[str], JsonValue]:
+    """``json.loads``, straight to the C scanner for the text this module writes (no
+    surrounding whitespace); anything else goes the long way, errors included."""
+    make = getattr(json.scanner, "c_make_scanner", None)
+    if make is None:
+        return json.loads
+    scan = make(json.JSONDecoder())
+
+    def decode(text: str) -> JsonValue:
+        try:
+            value, end = scan(text, 0)
+        except (StopIteration, ValueError):
+            return json.loads(text)
+        return value if end == len(text) else json.loads(text)
+
+    return decode
+
+
+_decode = _make_decode()
+
+
 def _is_utf8(text: str) -> bool:
     if text.isascii():
         return True
@@ -124,7 +146,7 @@ def _quick_copy(value: object) -> JsonValue:
         return _NOT_QUICK
     if "\\u0000" in text or "-0.0" in text or not _is_utf8(text):
         return _NOT_QUICK
-    copy = json.loads(text)
+    copy = _decode(text)
     return copy if copy == value else _NOT_QUICK
 
 
@@ -207,4 +229,4 @@ def dumps_json(value: JsonValue) -> str:
 
 def loads_json(text: str) -> JsonValue:
     """Parse JSON text written by :func:`dumps_json`."""
-    return json.loads(text)
+    return _decode(text)
