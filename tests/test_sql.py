@@ -229,6 +229,9 @@ def test_database_failures_are_wrapped_with_the_cause_chained(empty_url: str) ->
     assert "mastra_dataset_run_results" in str(caught.value)
     with pytest.raises(DatabaseError) as caught:
         storage.list_results(ListRunResultsInput(run_id="r"))
+    assert isinstance(caught.value.__cause__, driver_error)
+    with pytest.raises(DatabaseError) as caught:  # a call that goes through SQLAlchemy
+        storage.delete_results_by_run_id("r")
     assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
     storage.close()
 

@@ -115,13 +115,16 @@ def _result_processor(column: sa.Column[Any], dialect: Dialect) -> Any:
 
 
 @contextmanager
-def driver_transaction(engine: Engine, *, write: bool) -> Iterator[Any]:
+def driver_transaction(
+    engine: Engine, *, write: bool, isolation: str | None = None
+) -> Iterator[Any]:
     """A transaction on a pooled DBAPI connection; yields a cursor.
 
     SQLite begins explicitly (``BEGIN IMMEDIATE`` for writes, as runstore's engines do);
     psycopg begins implicitly, or explicitly on a connection in autocommit mode. Commits
     on success, rolls back on any error; a connection whose error means it is dead is
-    invalidated, never returned to the pool.
+    invalidated, never returned to the pool. ``isolation`` (Postgres only) sets the
+    transaction's isolation level, such as ``"REPEATABLE READ"``.
     """
     connection = engine.raw_connection()
     driver = connection.driver_connection
@@ -135,6 +138,8 @@ def driver_transaction(engine: Engine, *, write: bool) -> Iterator[Any]:
             cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         elif by_statement:
             cursor.execute("BEGIN")
+        if isolation is not None and engine.dialect.name == "postgresql":
+            cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
         yield cursor
         if by_statement:
             cursor.execute("COMMIT")

@@ -6,7 +6,7 @@ import functools
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,8 +53,6 @@ from runstore.types import UTCDateTime
 
 __all__ = ["SqlRunsStorage"]
 
-_RUN_ATTRIBUTES = tuple(attribute_name(column.name) for column in runs_table.columns)
-_RESULT_ATTRIBUTES = tuple(attribute_name(column.name) for column in results_table.columns)
 _RUN_COLUMNS = {attribute_name(column.name): column.name for column in runs_table.columns}
 
 _runs = runs_table.c
@@ -82,7 +80,6 @@ _BUMP_COUNTS = (
             else_=_runs.updatedAt,
         ),
     )
-    .execution_options(preserve_rowcount=True)
 )
 
 # Rows per executemany call when recording a batch: bounds what the driver buffers.
@@ -90,33 +87,18 @@ _BATCH_CHUNK = 1000
 
 # One statement records a result only if its run exists, so a missing run writes nothing
 # and costs no extra round trip. The foreign key still guards against a concurrent delete.
-_INSERT_RESULT = (
-    sa.insert(results_table)
-    .from_select(
-        [column.name for column in results_table.columns],
-        sa.select(
-            *[
-                sa.bindparam(f"v_{column.name}", type_=column.type)
-                for column in results_table.columns
-            ]
-        ).where(sa.exists().where(_runs.id == sa.bindparam("v_runId"))),
-    )
-    .execution_options(preserve_rowcount=True)
+_INSERT_RESULT = sa.insert(results_table).from_select(
+    [column.name for column in results_table.columns],
+    sa.select(
+        *[sa.bindparam(f"v_{column.name}", type_=column.type) for column in results_table.columns]
+    ).where(sa.exists().where(_runs.id == sa.bindparam("v_runId"))),
 )
-
-
-def _run_from_row(row: Sequence[Any]) -> Run:
-    return _run_from_fields(dict(zip(_RUN_ATTRIBUTES, row, strict=True)))
 
 
 def _run_from_fields(fields: dict[str, Any]) -> Run:
     fields["status"] = RunStatus(fields["status"])
     fields["target_type"] = TargetType(fields["target_type"])
     return trusted_snapshot(Run, fields)
-
-
-def _result_from_row(row: Sequence[Any]) -> RunResult:
-    return trusted_snapshot(RunResult, dict(zip(_RESULT_ATTRIBUTES, row, strict=True)))
 
 
 class SqlRunsStorage(RunsStorage):
@@ -222,22 +204,19 @@ class SqlRunsStorage(RunsStorage):
 
     @contextmanager
     def _driver(
-        self, *, write: bool, duplicate: str = "the row already exists", run_id: str | None = None
+        self,
+        *,
+        write: bool,
+        isolation: str | None = None,
+        duplicate: str = "the row already exists",
+        run_id: str | None = None,
     ) -> Iterator[Any]:
         """One transaction on the pool's DBAPI connection, for :mod:`runstore.driver`."""
         with (
             self._guarded(duplicate=duplicate, run_id=run_id),
-            driver_transaction(self._engine, write=write) as cursor,
+            driver_transaction(self._engine, write=write, isolation=isolation) as cursor,
         ):
             yield cursor
-
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        """A read transaction whose statements all see one snapshot (count and page agree)."""
-        with self._transaction(write=False) as connection:
-            if self._postgres:
-                connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield connection
 
     # -- runs --------------------------------------------------------------------------
 
@@ -268,12 +247,9 @@ class SqlRunsStorage(RunsStorage):
         return None if row is None else _run_from_fields(select.read(row))
 
     def list_runs(self, input: ListRunsInput) -> ListRunsOutput:
-        listing = _Listing.of_runs(input)
-        with self._snapshot() as connection:
-            total, rows, has_more, next_cursor = listing.page(connection, input.pagination)
-            runs = tuple(_run_from_row(row) for row in rows)
+        total, rows, has_more, next_cursor = self._page(_Listing.of_runs(input), input.pagination)
         return ListRunsOutput(
-            runs=runs,
+            runs=tuple(map(_run_from_fields, rows)),
             pagination=page_result(input.pagination, total, has_more),
             next_cursor=next_cursor,
         )
@@ -294,7 +270,7 @@ class SqlRunsStorage(RunsStorage):
             )
         )
         for rows in self._batches(listing, batch_size):
-            yield from map(_run_from_row, rows)
+            yield from map(_run_from_fields, rows)
 
     def delete_run(self, id: str) -> None:
         with self._transaction(write=True) as connection:
@@ -409,11 +385,9 @@ class SqlRunsStorage(RunsStorage):
 
     def list_results(self, input: ListRunResultsInput) -> ListRunResultsOutput:
         listing = _Listing.of_results(input.run_id, input.cursor)
-        with self._snapshot() as connection:
-            total, rows, has_more, next_cursor = listing.page(connection, input.pagination)
-            results = tuple(_result_from_row(row) for row in rows)
+        total, rows, has_more, next_cursor = self._page(listing, input.pagination)
         return ListRunResultsOutput(
-            results=results,
+            results=tuple(trusted_snapshot(RunResult, fields) for fields in rows),
             pagination=page_result(input.pagination, total, has_more),
             next_cursor=next_cursor,
         )
@@ -421,14 +395,45 @@ class SqlRunsStorage(RunsStorage):
     def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
         check_batch_size(batch_size)
         for rows in self._batches(_Listing.of_results(run_id, None), batch_size):
-            yield from map(_result_from_row, rows)
+            for fields in rows:
+                yield trusted_snapshot(RunResult, fields)
 
-    def _batches(self, listing: _Listing, batch_size: int) -> Iterator[Sequence[sa.Row[Any]]]:
+    def _page(
+        self, listing: _Listing, pagination: StoragePagination
+    ) -> tuple[int, Sequence[dict[str, Any]], bool, str | None]:
+        """The total, one page of rows (as fields), whether more follow, the next cursor.
+
+        Count and page are read in one snapshot (REPEATABLE READ on Postgres; a SQLite
+        read transaction is one already), so they agree.
+        """
+        statements = self._statements
+        limit = fetch_limit(pagination)
+        offset = pagination.offset if listing.after is None else 0
+        with self._driver(write=False, isolation="REPEATABLE READ") as cursor:
+            count = statements.listing(listing, count=True)
+            (total,) = count.execute(cursor, listing.values(None)).fetchone()
+            if limit is not None and offset >= total:
+                return total, [], False, None
+            keyset = listing.after is not None
+            select = statements.listing(listing, keyset=keyset, limit=limit is not None)
+            values = listing.values(listing.after, limit, offset)
+            rows = [select.read(row) for row in select.execute(cursor, values).fetchall()]
+        page, has_more = split_page(rows, pagination)
+        next_cursor = None
+        if has_more:
+            next_cursor = encode_cursor(listing.kind, listing.scope, listing.position_of(page[-1]))
+        return total, page, has_more, next_cursor
+
+    def _batches(self, listing: _Listing, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         """Keyset batches, each read in a transaction of its own (none open while yielding)."""
+        first = self._statements.listing(listing, limit=True)
+        following = self._statements.listing(listing, keyset=True, limit=True)
         after: Position | None = None
         while True:
-            with self._transaction(write=False) as connection:
-                rows = connection.execute(listing.query(after).limit(batch_size)).all()
+            select = first if after is None else following
+            with self._driver(write=False) as cursor:
+                raw_rows = select.execute(cursor, listing.values(after, batch_size)).fetchall()
+                rows = [select.read(row) for row in raw_rows]
             if rows:
                 yield rows
             if len(rows) < batch_size:
@@ -470,6 +475,28 @@ class _Statements:
         self.insert_result_if_run = DriverStatement(_INSERT_RESULT, dialect)
         self.select_result = DriverStatement(_SELECT_RESULT, dialect, results)
         self._updates: dict[frozenset[str], DriverStatement] = {}
+        self._listings: dict[tuple[Any, ...], DriverStatement] = {}
+
+    def listing(
+        self,
+        listing: _Listing,
+        *,
+        count: bool = False,
+        keyset: bool = False,
+        limit: bool = False,
+    ) -> DriverStatement:
+        """The count, or the page query, of lists shaped like ``listing``."""
+        key = (listing.shape, count, keyset, limit)
+        statement = self._listings.get(key)
+        if statement is None:
+            if count:
+                statement = DriverStatement(listing.count_query(), self._dialect)
+            else:
+                any_position = Position(datetime.now(UTC), "") if keyset else None
+                query = listing.query(any_position, limit=limit)
+                statement = DriverStatement(query, self._dialect, list(listing.table.columns))
+            self._listings[key] = statement
+        return statement
 
     def update_run(self, fields: frozenset[str]) -> DriverStatement:
         """``UPDATE`` of the given run attributes (and ``updatedAt``), returning the row."""
@@ -488,15 +515,19 @@ class _Statements:
 
 
 class _Listing:
-    """One list query: its table, filters, total order and cursor scope."""
+    """One list: its table, filters, total order and cursor scope.
+
+    Its statements take every value as a named bind parameter, so one compiled statement
+    serves every list of the same shape (see :meth:`_Statements.listing`).
+    """
 
     def __init__(
         self,
         kind: CursorKind,
         scope: Sequence[str | None],
         table: sa.Table,
-        conditions: list[sa.ColumnElement[bool]],
-        order: tuple[sa.ColumnElement[Any], sa.ColumnElement[Any]],
+        filters: list[tuple[sa.Column[Any], Any]],
+        order: tuple[sa.Column[Any], sa.Column[Any]],
         *,
         descending: bool,
         cursor: str | None,
@@ -504,24 +535,23 @@ class _Listing:
         self.kind = kind
         self.scope = scope
         self.table = table
-        self.conditions = conditions
+        self.filters = [(column, value) for column, value in filters if value is not None]
         self.order = order
         self.descending = descending
         self.after = None if cursor is None else decode_cursor(cursor, kind, scope)
 
     @classmethod
     def of_runs(cls, input: ListRunsInput) -> _Listing:
-        filters = {
-            _runs.datasetId: input.dataset_id,
-            _runs.status: input.status,
-            _runs.targetType: input.target_type,
-            _runs.targetId: input.target_id,
-        }
         return cls(
             "runs",
             runs_scope(input),
             runs_table,
-            [column == value for column, value in filters.items() if value is not None],
+            [
+                (_runs.datasetId, input.dataset_id),
+                (_runs.status, input.status),
+                (_runs.targetType, input.target_type),
+                (_runs.targetId, input.target_id),
+            ],
             (_runs.createdAt, _runs.id),
             descending=True,
             cursor=input.cursor,
@@ -533,46 +563,56 @@ class _Listing:
             "results",
             (run_id,),
             results_table,
-            [_results.runId == run_id],
+            [(_results.runId, run_id)],
             (_results.startedAt, _results.id),
             descending=False,
             cursor=cursor,
         )
 
-    def query(self, after: Position | None) -> sa.Select[Any]:
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """What the statements depend on (not the values): which list, which filters."""
+        return (self.kind, tuple(column.name for column, _ in self.filters))
+
+    def _conditions(self) -> list[sa.ColumnElement[bool]]:
+        return [
+            column == sa.bindparam(f"f_{column.name}", value, type_=column.type)
+            for column, value in self.filters
+        ]
+
+    def count_query(self) -> sa.Select[Any]:
+        return sa.select(sa.func.count()).select_from(self.table).where(*self._conditions())
+
+    def query(self, after: Position | None, *, limit: bool = False) -> sa.Select[Any]:
         """Matching rows in order, after ``after`` when given (a keyset condition)."""
-        conditions = list(self.conditions)
+        conditions = self._conditions()
+        moment, row_id = self.order
         if after is not None:
-            moment, row_id = self.order
             key = sa.tuple_(moment, row_id)
             mark = sa.tuple_(
-                sa.literal(after.moment, UTCDateTime()), sa.literal(after.id, sa.Text())
+                sa.bindparam("after_moment", after.moment, type_=moment.type),
+                sa.bindparam("after_id", after.id, type_=row_id.type),
             )
             conditions.append(key < mark if self.descending else key > mark)
         ordering = [column.desc() if self.descending else column.asc() for column in self.order]
-        return sa.select(self.table).where(*conditions).order_by(*ordering)
+        query = sa.select(self.table).where(*conditions).order_by(*ordering)
+        if limit:  # an offset always comes with it: 0 unless paging by number
+            query = query.limit(sa.bindparam("page_limit", type_=sa.Integer()))
+            query = query.offset(sa.bindparam("page_offset", type_=sa.Integer()))
+        return query
 
-    def position_of(self, row: sa.Row[Any]) -> Position:
+    def values(
+        self, after: Position | None, limit: int | None = None, offset: int | None = None
+    ) -> dict[str, Any]:
+        """The bind values of :meth:`query` (and :meth:`count_query`)."""
+        values: dict[str, Any] = {f"f_{column.name}": value for column, value in self.filters}
+        if after is not None:
+            values["after_moment"] = after.moment
+            values["after_id"] = after.id
+        values["page_limit"] = limit
+        values["page_offset"] = offset or 0
+        return values
+
+    def position_of(self, fields: Mapping[str, Any]) -> Position:
         moment, row_id = self.order
-        return Position(row._mapping[moment], row._mapping[row_id])
-
-    def page(
-        self, connection: Connection, pagination: StoragePagination
-    ) -> tuple[int, Sequence[sa.Row[Any]], bool, str | None]:
-        """The total, one page of rows, whether more follow, and the next page's cursor."""
-        total = connection.execute(
-            sa.select(sa.func.count()).select_from(self.table).where(*self.conditions)
-        ).scalar_one()
-        query = self.query(self.after)
-        limit = fetch_limit(pagination)
-        if limit is not None:
-            if self.after is None and pagination.offset >= total:
-                return total, [], False, None
-            query = query.limit(limit)
-            if self.after is None and pagination.offset:
-                query = query.offset(pagination.offset)
-        rows, has_more = split_page(connection.execute(query).all(), pagination)
-        next_cursor = None
-        if has_more:
-            next_cursor = encode_cursor(self.kind, self.scope, self.position_of(rows[-1]))
-        return total, rows, has_more, next_cursor
+        return Position(fields[attribute_name(moment.name)], fields[attribute_name(row_id.name)])
