@@ -383,3 +383,21 @@ def test_add_results_leaves_the_garbage_collector_as_it_found_it(storage: RunsSt
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_batches_store_json_exactly_like_single_results(storage: RunsStorage) -> None:
+    run = storage.create_run(run_input())
+    values = [1e20, -0.0, 0.1, 2**70, "lit\\u0000eral", "ünï 😀", (1, [2.5e-8]), {"": None}, False]
+    batched = storage.add_results(
+        [result_input(run, n, input=value, output=value) for n, value in enumerate(values)]
+    )
+    singles = [
+        storage.add_result(result_input(run, f"single-{n}", input=value, output=value))
+        for n, value in enumerate(values)
+    ]
+    for batch_result, single_result in zip(batched, singles, strict=True):
+        stored = storage.get_result_by_id(batch_result.id)
+        assert stored is not None
+        for read in (batch_result, stored):
+            assert repr(read.input) == repr(single_result.input)
+            assert repr(read.output) == repr(single_result.input)

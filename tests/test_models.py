@@ -281,3 +281,17 @@ def test_a_result_has_every_field_of_its_input_and_a_creation_time() -> None:
     assert set(runstore.RunResult.model_fields) == set(AddRunResultInput.model_fields) | {
         "created_at"
     }
+
+
+def test_generated_ids_are_canonical_random_uuid4s() -> None:
+    import uuid
+
+    from runstore.clock import new_id
+
+    ids = {new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for made in ids:
+        parsed = uuid.UUID(made)
+        assert str(parsed) == made
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122

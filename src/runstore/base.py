@@ -14,7 +14,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from runstore.clock import Clock, moved_forward, new_id, utc_now
 from runstore.errors import InvalidInputError
+from runstore.jsonvalues import EncodedJson, JsonValue
 from runstore.models import (
+    JSON_TEXTS,
     AddRunResultInput,
     CreateRunInput,
     ListRunResultsInput,
@@ -303,14 +305,17 @@ _BATCH = TypeAdapter(list[AddRunResultInput])
 
 def validated_batch(
     inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
+    json_texts: dict[int, tuple[JsonValue, EncodedJson]] | None = None,
 ) -> list[AddRunResultInput]:
     """Validate a batch for :meth:`RunsStorage.add_results`, naming the bad item's position.
 
-    Refuses items that repeat the id or the (run, item) pair of an earlier item.
+    Refuses items that repeat the id or the (run, item) pair of an earlier item. Given
+    ``json_texts``, collects the JSON text written while validating (see ``JSON_TEXTS``).
     """
     items = list(inputs)
+    context = None if json_texts is None else {JSON_TEXTS: json_texts}
     try:
-        batch = _BATCH.validate_python(items)  # one call for the whole list
+        batch = _BATCH.validate_python(items, context=context)  # one call for the list
     except ValidationError as exc:
         position = exc.errors()[0]["loc"][0]
         try:

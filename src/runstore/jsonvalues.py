@@ -27,7 +27,15 @@ import re
 from collections.abc import Callable
 from typing import Any, TypeAlias, cast
 
-__all__ = ["JsonValue", "check_text", "dumps_json", "loads_json", "normalize_json"]
+__all__ = [
+    "EncodedJson",
+    "JsonValue",
+    "check_text",
+    "dumps_json",
+    "loads_json",
+    "normalize_json",
+    "normalize_json_text",
+]
 
 JsonValue: TypeAlias = Any
 """Any JSON value: dict, list, str, int, float, bool or None."""
@@ -54,6 +62,12 @@ def check_text(text: str) -> str:
     return text
 
 
+class EncodedJson(str):
+    """JSON text already written by :func:`dumps_json`; stored as it is."""
+
+    __slots__ = ()
+
+
 def normalize_json(value: object, field: str) -> JsonValue:
     """Return a validated deep copy of ``value``, detached from the caller's objects.
 
@@ -61,9 +75,22 @@ def normalize_json(value: object, field: str) -> JsonValue:
         ValueError: ``value`` is not a JSON value runstore can store; the message names
             ``field`` and the position of the offending part.
     """
-    copy = _quick_copy(value)
+    return normalize_json_text(value, field)[0]
+
+
+def normalize_json_text(value: object, field: str) -> tuple[JsonValue, EncodedJson | None]:
+    """:func:`normalize_json`, and the copy's JSON text when it was written on the way.
+
+    The text is what :func:`dumps_json` would give for the copy, so a caller about to store
+    the value need not write it again.
+    """
+    copy, text = _quick_copy(value)
     if copy is not _NOT_QUICK:
-        return copy
+        return copy, text
+    return _checked_copy(value, field), None
+
+
+def _checked_copy(value: object, field: str) -> JsonValue:
     try:
         return _copy(value)
     except _JsonPathError as exc:
@@ -133,21 +160,23 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _quick_copy(value: object) -> JsonValue:
+def _quick_copy(value: object) -> tuple[JsonValue, EncodedJson | None]:
     """The common case in C: write the value, read it back, check nothing changed.
 
-    Returns ``_NOT_QUICK`` whenever the walk in :func:`_copy` must decide -- an error, or
-    a value that needs normalizing (tuples, negative zero, text to check) -- so both
-    paths accept exactly the same values.
+    Returns the copy and its storage text, or ``_NOT_QUICK`` (and no text) whenever the
+    walk in :func:`_copy` must decide -- an error, or a value that needs normalizing
+    (tuples, negative zero, text to check) -- so both paths accept the same values.
     """
     try:
         text = _encode(value)
     except (TypeError, ValueError, RecursionError):
-        return _NOT_QUICK
+        return _NOT_QUICK, None
     if "\\u0000" in text or "-0.0" in text or not _is_utf8(text):
-        return _NOT_QUICK
+        return _NOT_QUICK, None
     copy = _decode(text)
-    return copy if copy == value else _NOT_QUICK
+    if copy != value:
+        return _NOT_QUICK, None
+    return copy, EncodedJson(_keep_floats_floats(text))
 
 
 def _copy(value: object) -> JsonValue:
@@ -219,12 +248,17 @@ def _keep_float_integral(match: re.Match[str]) -> str:
     return f"{int(number)}.0" if number.is_integer() else token
 
 
-def dumps_json(value: JsonValue) -> str:
-    """Serialize a value that :func:`normalize_json` accepted."""
-    text = _encode(value)
+def _keep_floats_floats(text: str) -> str:
     if _EXPONENT_HINT.search(text) is None:
         return text
     return _STRING_OR_EXPONENT_NUMBER.sub(_keep_float_integral, text)
+
+
+def dumps_json(value: JsonValue) -> str:
+    """Serialize a value that :func:`normalize_json` accepted."""
+    if type(value) is EncodedJson:
+        return str(value)
+    return _keep_floats_floats(_encode(value))
 
 
 def loads_json(text: str) -> JsonValue:

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from runstore.jsonvalues import JsonValue, check_text, normalize_json
+from runstore.jsonvalues import JsonValue, check_text, normalize_json_text
 
 __all__ = [
     "AddRunResultInput",
@@ -116,13 +116,22 @@ def trusted_snapshot(cls: type[_Snapshot_T], fields: dict[str, Any]) -> _Snapsho
     return snapshot
 
 
+JSON_TEXTS = "runstore_json_texts"
+"""Validation context key: a dict that collects, by ``id`` of each validated JSON value,
+the value and its JSON text, so a batch about to be stored need not write it twice."""
+
+
 class _JsonFields:
     """Validates the JSON-valued fields of a model: a detached copy, or a clear error."""
 
     @field_validator("input", "output", "expected_output", check_fields=False)
     @classmethod
     def _normalize_json(cls, value: object, info: ValidationInfo) -> JsonValue:
-        return normalize_json(value, info.field_name or "value")
+        copy, text = normalize_json_text(value, info.field_name or "value")
+        texts = info.context.get(JSON_TEXTS) if isinstance(info.context, dict) else None
+        if texts is not None and text is not None:
+            texts[id(copy)] = (copy, text)
+        return copy
 
 
 class Run(_Snapshot):

@@ -30,6 +30,7 @@ from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.driver import DriverStatement, driver_transaction
 from runstore.engine import WRITE_OPTION, create_storage_engine, is_memory_sqlite, normalize_url
 from runstore.errors import DuplicateError, InvalidInputError, RunNotFoundError, StorageClosedError
+from runstore.jsonvalues import EncodedJson, JsonValue
 from runstore.migrations import require_head, upgrade_to_head
 from runstore.models import (
     AddRunResultInput,
@@ -309,7 +310,8 @@ class SqlRunsStorage(RunsStorage):
     def _add_results(
         self, inputs: Iterable[AddRunResultInput | Mapping[str, Any]], *, update_counts: bool
     ) -> list[RunResult]:
-        batch = validated_batch(inputs)
+        json_texts: dict[int, tuple[JsonValue, EncodedJson]] = {}
+        batch = validated_batch(inputs, json_texts)
         if not batch:
             return []
         now = self._now()
@@ -323,8 +325,8 @@ class SqlRunsStorage(RunsStorage):
                     self._require_runs(cursor, results)
                 for start in range(0, len(results), _BATCH_CHUNK):
                     chunk = results[start : start + _BATCH_CHUNK]
-                    fields = [result.__dict__ for result in chunk]
-                    insert.execute_many(cursor, fields, by_attribute=True)
+                    rows = [_with_json_texts(result, json_texts) for result in chunk]
+                    insert.execute_many(cursor, rows, by_attribute=True)
         except DuplicateError as exc:
             raise self._locate_duplicate(results) or exc from exc
         return results
@@ -448,6 +450,22 @@ class SqlRunsStorage(RunsStorage):
         with self._transaction(write=True) as connection:
             connection.execute(sa.delete(results_table))
             connection.execute(sa.delete(runs_table))
+
+
+_JSON_ATTRIBUTES = ("input", "output", "expected_output")
+
+
+def _with_json_texts(
+    result: RunResult, json_texts: Mapping[int, tuple[JsonValue, EncodedJson]]
+) -> dict[str, Any]:
+    """A result's fields, its JSON values replaced by the text validation already wrote."""
+    fields = dict(result.__dict__)
+    for name in _JSON_ATTRIBUTES:
+        value = fields[name]
+        known = json_texts.get(id(value))
+        if known is not None and known[0] is value:
+            fields[name] = known[1]
+    return fields
 
 
 def _first_position(results: Sequence[RunResult], run_id: str) -> int:
