@@ -7,18 +7,26 @@ the URL comes from ``-x url=...``, then ``RUNSTORE_DATABASE_URL``, then ``alembi
 
 from __future__ import annotations
 
+import logging
 import os
 from logging.config import fileConfig
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from runstore.engine import WRITE_OPTION, create_storage_engine, normalize_url
+from runstore.engine import create_storage_engine, normalize_url, write_transaction
 from runstore.migrations import VERSION_TABLE, include_name, lock_for_migration
 from runstore.tables import metadata
 
 config = context.config
-if config.config_file_name is not None and "connection" not in config.attributes:
+# A guest in the host's logging: configure it only from an ini that has a logging section,
+# and only when nothing else has configured logging yet.
+if (
+    config.config_file_name is not None
+    and "connection" not in config.attributes
+    and config.file_config.has_section("formatters")
+    and not logging.getLogger().handlers
+):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 
@@ -67,7 +75,7 @@ def run_migrations_online() -> None:
 
     engine = create_storage_engine(_url())
     try:
-        with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
+        with write_transaction(engine) as connection:
             lock_for_migration(connection)
             _configure(connection)
             with context.begin_transaction():

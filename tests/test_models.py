@@ -259,24 +259,6 @@ def test_the_public_api_is_importable_from_the_package() -> None:
     assert issubclass(ValidationError, ValueError)
 
 
-def test_trusted_snapshots_equal_validated_models() -> None:
-    from runstore.models import trusted_snapshot
-
-    fields = {
-        "total": 3,
-        "page": 0,
-        "per_page": 2,
-        "has_more": True,
-    }
-    built = trusted_snapshot(runstore.StoragePaginationResult, dict(fields))
-    validated = runstore.StoragePaginationResult(**fields)  # type: ignore[arg-type]
-    assert built == validated
-    assert built.model_dump(by_alias=True) == validated.model_dump(by_alias=True)
-    assert built.model_fields_set == validated.model_fields_set
-    with pytest.raises(ValidationError):
-        built.total = 4  # type: ignore[misc]
-
-
 def test_a_result_has_every_field_of_its_input_and_a_creation_time() -> None:
     assert set(runstore.RunResult.model_fields) == set(AddRunResultInput.model_fields) | {
         "created_at"

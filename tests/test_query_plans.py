@@ -8,32 +8,39 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from helpers import T0, result_input, run_input
-from runstore import ListRunsInput, SqlRunsStorage
-from runstore.cursors import Position, encode_cursor
-from runstore.sql import _Listing
+from runstore import ListRunsInput, RunFilters, SqlRunsStorage
+from runstore import statements
+from runstore.cursors import Position
 
 
-def explain(connection: sa.Connection, query: sa.Select[Any]) -> str:
-    """The database's plan for ``query``, with its parameters bound as runstore binds them."""
-    compiled = query.compile(dialect=connection.dialect)
-    params = compiled.construct_params()
-    processors = compiled._bind_processors
-    values = {name: processors[name](value) if name in processors else value
-              for name, value in params.items()}  # fmt: skip
-    sql = str(compiled)
-    if connection.dialect.name == "sqlite":
-        assert compiled.positiontup is not None
-        rows = connection.exec_driver_sql(
-            "EXPLAIN QUERY PLAN " + sql, tuple(values[name] for name in compiled.positiontup)
-        ).all()
-        return "\n".join(str(row[-1]) for row in rows)
-    # With few rows a scan and a sort can be cheaper; ask whether an index can serve the
-    # query in order, which is what keeps large tables fast.
-    connection.exec_driver_sql("SET enable_seqscan = off")
-    connection.exec_driver_sql("SET enable_bitmapscan = off")
-    return "\n".join(row[0] for row in connection.exec_driver_sql("EXPLAIN " + sql, values))
+class Explain(sa.Executable, sa.ClauseElement):
+    """``EXPLAIN`` of a statement, its values bound by SQLAlchemy as for the statement."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: sa.ClauseElement) -> None:
+        self.statement = statement
+
+
+@compiles(Explain)
+def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    prefix = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
+    return prefix + compiler.process(element.statement, **kw)
+
+
+def explain(connection: sa.Connection, query: statements.Query) -> str:
+    """The database's plan for a runstore query, with its values bound."""
+    if connection.dialect.name == "postgresql":
+        # With few rows a scan and a sort can be cheaper; ask whether an index can serve
+        # the query in order, which is what keeps large tables fast.
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        connection.exec_driver_sql("SET enable_bitmapscan = off")
+    rows = connection.execute(Explain(query.statement), query.values).all()  # type: ignore[arg-type]
+    return "\n".join(str(row[-1]) for row in rows)
 
 
 @pytest.fixture(scope="module", params=["sqlite_file", "postgres"])
@@ -65,36 +72,46 @@ def seeded(
     storage.close()
 
 
-RUN_LISTINGS = {
-    "ix_mastra_dataset_runs_createdAt_id": ListRunsInput(),
-    "ix_mastra_dataset_runs_datasetId_createdAt_id": ListRunsInput(dataset_id="dataset-3"),
-    "ix_mastra_dataset_runs_status_createdAt_id": ListRunsInput(status="running"),
-    "ix_mastra_dataset_runs_targetType_createdAt_id": ListRunsInput(target_type="workflow"),
-    "ix_mastra_dataset_runs_targetId_createdAt_id": ListRunsInput(target_id="target-7"),
+RUN_FILTERS = {
+    "ix_mastra_dataset_runs_createdAt_id": RunFilters(),
+    "ix_mastra_dataset_runs_datasetId_createdAt_id": RunFilters(dataset_id="dataset-3"),
+    "ix_mastra_dataset_runs_status_createdAt_id": RunFilters(status="running"),
+    "ix_mastra_dataset_runs_targetType_createdAt_id": RunFilters(target_type="workflow"),
+    "ix_mastra_dataset_runs_targetId_createdAt_id": RunFilters(target_id="target-7"),
 }
 
 
-@pytest.mark.parametrize("index", sorted(RUN_LISTINGS))
+def assert_served_in_order(plan: str, index: str) -> None:
+    assert index in plan, plan
+    assert "Sort" not in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+@pytest.mark.parametrize("index", sorted(RUN_FILTERS))
 def test_list_runs_uses_its_index(seeded: SqlRunsStorage, index: str) -> None:
-    listing = _Listing.of_runs(RUN_LISTINGS[index])
+    filters = RUN_FILTERS[index]
+    after = Position(T0 + timedelta(days=400), "z")
     with seeded.engine.connect() as connection:
-        plan = explain(connection, listing.query(None).limit(101))
-        after = Position(T0 + timedelta(days=400), "z")
-        deep = explain(connection, listing.query(after).limit(101))
-    for text in (plan, deep):
-        assert index in text, text
-        assert "Sort" not in text, text
-        assert "TEMP B-TREE" not in text, text
+        for query in (
+            statements.runs_page(filters, None, 101, 0),
+            statements.runs_page(filters, after, 101, 0),
+            statements.runs_batch(filters, after, 1000),
+        ):
+            assert_served_in_order(explain(connection, query), index)
 
 
 def test_list_results_uses_the_run_order_index(seeded: SqlRunsStorage) -> None:
-    run_id = "any-run"
-    listing = _Listing.of_results(
-        run_id, encode_cursor("results", (run_id,), Position(T0 + timedelta(seconds=3000), "m"))
-    )
+    after = Position(T0 + timedelta(seconds=3000), "m")
     with seeded.engine.connect() as connection:
-        for after in (None, listing.after):
-            plan = explain(connection, listing.query(after).limit(101))
-            assert "ix_mastra_dataset_run_results_runId_startedAt_id" in plan, plan
-            assert "Sort" not in plan, plan
-            assert "TEMP B-TREE" not in plan, plan
+        for query in (
+            statements.results_page("any-run", None, 101, 0),
+            statements.results_page("any-run", after, 101, 0),
+            statements.results_batch("any-run", after, 1000),
+        ):
+            plan = explain(connection, query)
+            assert_served_in_order(plan, "ix_mastra_dataset_run_results_runId_startedAt_id")
+
+
+def test_the_list_input_is_its_filters() -> None:
+    listing = ListRunsInput(dataset_id="d", status="running")
+    assert listing.given() == RunFilters(dataset_id="d", status="running").given()

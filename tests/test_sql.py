@@ -220,19 +220,29 @@ def test_sqlite_pragmas_are_set_on_runstore_engines_only(sqlite_url: str) -> Non
 def test_database_failures_are_wrapped_with_the_cause_chained(empty_url: str) -> None:
     storage = SqlRunsStorage(empty_url)
     storage.init()
+    storage.get_result_by_id("x")  # the schema is checked once, at first use
     with storage.engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE mastra_dataset_run_results"))
-    with pytest.raises(DatabaseError) as caught:
-        storage.get_result_by_id("x")
     driver_error = storage.engine.dialect.loaded_dbapi.Error
-    assert isinstance(caught.value.__cause__, (sa.exc.DBAPIError, driver_error))
-    assert "mastra_dataset_run_results" in str(caught.value)
-    with pytest.raises(DatabaseError) as caught:
-        storage.list_results(ListRunResultsInput(run_id="r"))
-    assert isinstance(caught.value.__cause__, driver_error)
-    with pytest.raises(DatabaseError) as caught:  # a call that goes through SQLAlchemy
-        storage.delete_results_by_run_id("r")
-    assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+    for call in (
+        lambda: storage.get_result_by_id("x"),
+        lambda: storage.list_results(ListRunResultsInput(run_id="r")),
+        lambda: storage.delete_results_by_run_id("r"),
+    ):
+        with pytest.raises(DatabaseError) as caught:
+            call()
+        assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
+        assert isinstance(caught.value.__cause__.orig, driver_error)
+        assert "mastra_dataset_run_results" in str(caught.value)
+    storage.close()
+
+
+def test_a_table_dropped_behind_runstores_back_is_named_at_first_use(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage, storage.engine.begin() as connection:
+        connection.execute(sa.text("DROP TABLE mastra_dataset_run_results"))
+    storage = SqlRunsStorage(empty_url)
+    with pytest.raises(SchemaOutOfDateError, match="mastra_dataset_run_results is missing"):
+        storage.get_run_by_id("x")
     storage.close()
 
 

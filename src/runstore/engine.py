@@ -1,16 +1,18 @@
-"""The engines runstore makes for itself, and the settings they get.
+"""The engines runstore makes for itself, the settings they get, and how URLs are shown.
 
 Only engines built here are configured; an Engine a caller passes in is used as it is.
 
 SQLite (file): WAL journal, ``synchronous=NORMAL``, a 30 s busy timeout, foreign keys on,
-and transactions begun by runstore itself -- ``BEGIN IMMEDIATE`` for writes, so concurrent
-writers queue on the busy timeout instead of failing, and plain ``BEGIN`` for reads.
+and transactions begun by runstore itself (the driver's own transaction handling is off):
+``BEGIN IMMEDIATE`` for a write of several statements, so concurrent writers queue on the
+busy timeout instead of failing; a single statement is a transaction of its own.
 SQLite in memory (``sqlite://``): one connection shared by every thread (the database
 lives in it), used by one thread at a time.
-Postgres (``postgresql+psycopg://``; ``postgresql://`` is read as psycopg 3): pre-ping
-of connections that sat idle in the pool for 5 s or more (``ping_after_idle=seconds``;
-``None`` turns it off, ``pool_pre_ping=True`` pings at every checkout instead), a pool of
-5 plus 10 overflow, connections recycled hourly, sessions in UTC.
+Postgres (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are read as
+psycopg 3): pre-ping of connections that sat idle in the pool for 5 s or more
+(``ping_after_idle=seconds``; ``None`` turns it off, ``pool_pre_ping=True`` pings at every
+checkout instead), a pool of 5 plus 10 overflow, connections recycled hourly, sessions in
+UTC.
 
 Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 ``create_engine`` keyword to override the rest.
@@ -18,9 +20,11 @@ Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 
 from __future__ import annotations
 
+import importlib.util
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,14 +37,13 @@ from runstore.errors import InvalidInputError
 __all__ = [
     "DEFAULT_SQLITE_PRAGMAS",
     "PING_AFTER_IDLE_SECONDS",
-    "WRITE_OPTION",
+    "SUPPORTED_URLS",
     "create_storage_engine",
     "is_memory_sqlite",
     "normalize_url",
+    "redacted_url",
+    "write_transaction",
 ]
-
-WRITE_OPTION = "runstore_write"
-"""Execution option marking a write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
 
 DEFAULT_SQLITE_PRAGMAS: Mapping[str, str] = {
     "busy_timeout": "30000",
@@ -54,22 +57,61 @@ PING_AFTER_IDLE_SECONDS = 5.0
 """Postgres connections idle in the pool for longer are pinged before reuse."""
 _LAST_USED = "runstore_last_used"
 
+SUPPORTED_URLS = (
+    "sqlite:///path/to/file.db",
+    "sqlite://  (in memory)",
+    "postgresql+psycopg://user:password@host:port/database",
+)
+_DRIVERS = {
+    "sqlite": "sqlite",
+    "sqlite+pysqlite": "sqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "secret", "token", "sslpassword")
+
+
+def _supported() -> str:
+    return "runstore supports SQLite and Postgres, with these URLs: " + ", ".join(SUPPORTED_URLS)
+
 
 def normalize_url(url: str | URL) -> URL:
-    """Parse ``url`` and check it names a backend runstore supports."""
-    parsed = sa.make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        if parsed.drivername in ("postgresql", "postgres"):
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        if parsed.get_driver_name() != "psycopg":
-            raise InvalidInputError(
-                f"runstore talks to Postgres through psycopg 3: use a "
-                f"postgresql+psycopg:// URL, not {parsed.drivername}://"
-            )
-    elif backend != "sqlite":
-        raise InvalidInputError(f"runstore supports SQLite and Postgres, not {backend}")
-    return parsed
+    """Parse ``url`` and check it names a backend and driver runstore supports.
+
+    Raises:
+        InvalidInputError: the URL is malformed, names another database or driver, or
+            needs a driver that is not installed (the message names the extra to install).
+    """
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError, TypeError) as exc:
+        raise InvalidInputError(f"not a database URL: {_supported()}") from exc
+    drivername = _DRIVERS.get(parsed.drivername)
+    if drivername is None and parsed.drivername.startswith(("postgresql+", "postgres+")):
+        raise InvalidInputError(
+            f"runstore talks to Postgres through psycopg 3: use a postgresql+psycopg:// "
+            f"URL, not {parsed.drivername}://"
+        )
+    if drivername is None:
+        raise InvalidInputError(f"{parsed.drivername}:// is not supported: {_supported()}")
+    if drivername == "postgresql+psycopg" and importlib.util.find_spec("psycopg") is None:
+        raise InvalidInputError('Postgres needs psycopg 3: pip install "runstore[postgres]"')
+    return parsed.set(drivername=drivername)
+
+
+def redacted_url(url: str | URL) -> str:
+    """``url`` as runstore shows it in messages: every password and secret masked."""
+    try:
+        parsed = sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        return "<not a URL>"
+    secrets = {
+        key: "***"
+        for key in parsed.query
+        if any(part in key.lower() for part in _SECRET_QUERY_KEYS)
+    }
+    return parsed.update_query_dict(secrets).render_as_string(hide_password=True)
 
 
 def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
@@ -77,8 +119,8 @@ def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
 
     A connection that was in use moments ago is alive; pinging it anyway would cost a
     round trip on every call. One that sat idle may have been closed by the server or a
-    proxy: it is pinged, and replaced if dead. (Failures mid-use are caught too: SQLAlchemy
-    discards connections that raise a disconnect error.)
+    proxy: it is pinged, and replaced if dead. (Failures mid-use are caught too:
+    SQLAlchemy invalidates the whole pool when a statement meets a dead connection.)
     """
 
     @event.listens_for(engine, "checkin")
@@ -145,8 +187,8 @@ def create_storage_engine(
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
-        # Leave transaction control to SQLAlchemy's "begin" event below, so that
-        # transactions (DDL included) begin exactly where runstore says.
+        # Leave transaction control to runstore (write_transaction below), so that
+        # transactions -- DDL included -- begin exactly where runstore says.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
@@ -155,11 +197,21 @@ def create_storage_engine(
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION, False)
-        # Straight to the driver: this runs once per transaction, on the hot path.
-        driver: sqlite3.Connection = connection.connection.driver_connection  # type: ignore[assignment]
-        driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-
     return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction of several statements that will write; commits if nothing raises.
+
+    SQLite: ``BEGIN IMMEDIATE``, which takes the write lock at once (waiting on the busy
+    timeout), so two writers never deadlock upgrading a read lock. Postgres: READ
+    COMMITTED, even on an engine set to autocommit, as runstore's locking assumes.
+    """
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="READ COMMITTED")
+    with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        yield connection
+        connection.commit()

@@ -62,4 +62,13 @@ class StorageClosedError(StorageError):
 
 
 class DatabaseError(StorageError):
-    """Any other database failure; the driver's exception is chained as ``__cause__``."""
+    """Any other database failure; the driver's exception is chained as ``__cause__``.
+
+    ``connection_lost`` is true when the connection to the database was lost during the
+    call (the server restarted, say): the pool has been reset, so the next call connects
+    afresh. A read can simply be retried; a write may or may not have been applied.
+    """
+
+    def __init__(self, message: str, *, connection_lost: bool = False) -> None:
+        super().__init__(message)
+        self.connection_lost = connection_lost

@@ -4,43 +4,50 @@ One set of rules for every backend, so a value reads back the same from SQLite, 
 and memory:
 
 * Accepted: ``dict`` with ``str`` keys, ``list``/``tuple`` (read back as ``list``), ``str``,
-  ``int``, finite ``float``, ``bool`` and ``None``, nested freely. Subclasses (an
-  ``IntEnum``, a ``StrEnum``, an ``OrderedDict``) are stored as the plain JSON value and
-  read back as the plain type, as :mod:`json` writes them.
+  ``int``, finite ``float``, ``bool`` and ``None``, nested up to
+  :data:`~runstore.limits.MAX_JSON_DEPTH` levels. Subclasses (an ``IntEnum``, a
+  ``StrEnum``, an ``OrderedDict``) are stored as the plain JSON value and read back as the
+  plain type, as :mod:`json` writes them.
 * Refused with a ``ValueError`` naming the field and the position inside it: NaN and
   infinities, other objects, non-string keys, strings holding NUL (``\\x00``, which
-  Postgres cannot store) or unpaired surrogates (not UTF-8), integers over 4,000 digits,
-  and nesting deeper than Python can recurse.
+  Postgres cannot store) or unpaired surrogates (not UTF-8), integers over
+  :data:`~runstore.limits.MAX_INT_DIGITS` digits, and nesting deeper than
+  :data:`~runstore.limits.MAX_JSON_DEPTH` levels.
 * Negative zero is stored as ``0.0``: Postgres' ``numeric`` has no negative zero, and the
   value must read back the same everywhere.
 * Written as compact UTF-8 JSON. A float with an integral value that Python would write in
   exponent form (``1e+16``) is written with a fraction (``10000000000000000.0``) so that
   Postgres' ``jsonb``, which stores numbers as ``numeric``, gives a float back, not an int.
+* Read back by :func:`loads_json`, which also reads values nested deeper than Python's
+  recursion allows (stored before the depth limit existed), so a stored row can always
+  be read.
 """
 
 from __future__ import annotations
 
 import json
-import json.scanner
 import math
 import re
-from collections.abc import Callable
 from typing import Any, TypeAlias, cast
 
+from runstore.limits import MAX_INT_DIGITS, MAX_JSON_DEPTH
+
 __all__ = [
-    "EncodedJson",
     "JsonValue",
     "check_text",
     "dumps_json",
     "loads_json",
     "normalize_json",
-    "normalize_json_text",
 ]
 
 JsonValue: TypeAlias = Any
 """Any JSON value: dict, list, str, int, float, bool or None."""
 
-_MAX_INT_BITS = 13_300  # about 4,000 decimal digits; Python refuses to print far larger ints
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":")
+)
+_DECODER = json.JSONDecoder()
+_TOO_DEEP = f"JSON value is nested too deeply (more than {MAX_JSON_DEPTH} levels)"
 
 
 class _JsonPathError(ValueError):
@@ -62,92 +69,55 @@ def check_text(text: str) -> str:
     return text
 
 
-class EncodedJson(str):
-    """JSON text already written by :func:`dumps_json`; stored as it is."""
-
-    __slots__ = ()
-
-
 def normalize_json(value: object, field: str) -> JsonValue:
-    """Return a validated deep copy of ``value``, detached from the caller's objects.
+    """A validated deep copy of ``value``, detached from the caller's objects.
 
     Raises:
         ValueError: ``value`` is not a JSON value runstore can store; the message names
             ``field`` and the position of the offending part.
     """
-    return normalize_json_text(value, field)[0]
-
-
-def normalize_json_text(value: object, field: str) -> tuple[JsonValue, EncodedJson | None]:
-    """:func:`normalize_json`, and the copy's JSON text when it was written on the way.
-
-    The text is what :func:`dumps_json` would give for the copy, so a caller about to store
-    the value need not write it again.
-    """
-    copy, text = _quick_copy(value)
+    copy = _quick_copy(value)
     if copy is not _NOT_QUICK:
-        return copy, text
-    return _checked_copy(value, field), None
-
-
-def _checked_copy(value: object, field: str) -> JsonValue:
+        return copy
     try:
-        return _copy(value)
+        return _copy(value, 0)
     except _JsonPathError as exc:
         where = field + "".join(reversed(exc.path))
         raise ValueError(f"{where}: {exc.message}") from None
-    except RecursionError:
-        raise ValueError(f"{field}: JSON value is nested too deeply") from None
+    except RecursionError:  # the caller's own stack was nearly full
+        raise ValueError(f"{field}: {_TOO_DEEP}") from None
 
 
 _NOT_QUICK = object()
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_INT_BOUND = 10**MAX_INT_DIGITS
+_LONG_NUMBER = re.compile(rf"\d{{{MAX_INT_DIGITS + 1},}}")
 
 
-def _not_json(value: object) -> object:
-    raise TypeError(f"{type(value).__name__} object is not a JSON value")
+def _quick_copy(value: object) -> JsonValue:
+    """The common case in C: write the value, read it back, check nothing changed.
 
-
-def _make_encode() -> Callable[[object], str]:
-    """``_ENCODER.encode``, without building a new C encoder on every call as it does."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # no C accelerator on this interpreter
-        return _ENCODER.encode
-    # No circularity check: a cycle recurses until RecursionError, which callers handle.
-    chunks = make(
-        None, _not_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
-    )
-
-    def encode(value: object) -> str:
-        if type(value) is str:  # the C encoder writes only containers and numbers whole
-            return json.encoder.encode_basestring(value)
-        return "".join(chunks(value, 0))
-
-    return encode
-
-
-_encode = _make_encode()
-
-
-def _make_decode() -> Callable[[str], JsonValue]:
-    """``json.loads``, straight to the C scanner for the text this module writes (no
-    surrounding whitespace); anything else goes the long way, errors included."""
-    make = getattr(json.scanner, "c_make_scanner", None)
-    if make is None:
-        return json.loads
-    scan = make(json.JSONDecoder())
-
-    def decode(text: str) -> JsonValue:
-        try:
-            value, end = scan(text, 0)
-        except (StopIteration, ValueError):
-            return json.loads(text)
-        return value if end == len(text) else json.loads(text)
-
-    return decode
-
-
-_decode = _make_decode()
+    Returns ``_NOT_QUICK`` whenever the walk in :func:`_copy` must decide -- an error, or a
+    value that needs normalizing or checking (tuples, negative zero, NUL, surrogates,
+    deep nesting, long numbers) -- so both paths accept exactly the same values.
+    """
+    try:
+        text = _ENCODER.encode(value)
+    except (TypeError, ValueError, RecursionError):
+        return _NOT_QUICK
+    if (
+        "\\u0000" in text
+        or "-0.0" in text
+        or not _is_utf8(text)
+        or text.count("[") + text.count("{") > MAX_JSON_DEPTH
+        or (len(text) > MAX_INT_DIGITS and _LONG_NUMBER.search(text) is not None)
+    ):
+        return _NOT_QUICK
+    copy = _DECODER.decode(text)
+    try:
+        same = copy == value
+    except RecursionError:
+        return _NOT_QUICK
+    return copy if same else _NOT_QUICK
 
 
 def _is_utf8(text: str) -> bool:
@@ -160,26 +130,7 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _quick_copy(value: object) -> tuple[JsonValue, EncodedJson | None]:
-    """The common case in C: write the value, read it back, check nothing changed.
-
-    Returns the copy and its storage text, or ``_NOT_QUICK`` (and no text) whenever the
-    walk in :func:`_copy` must decide -- an error, or a value that needs normalizing
-    (tuples, negative zero, text to check) -- so both paths accept the same values.
-    """
-    try:
-        text = _encode(value)
-    except (TypeError, ValueError, RecursionError):
-        return _NOT_QUICK, None
-    if "\\u0000" in text or "-0.0" in text or not _is_utf8(text):
-        return _NOT_QUICK, None
-    copy = _decode(text)
-    if copy != value:
-        return _NOT_QUICK, None
-    return copy, EncodedJson(_keep_floats_floats(text))
-
-
-def _copy(value: object) -> JsonValue:
+def _copy(value: object, depth: int) -> JsonValue:
     # Exact types only: a subclass (an enum, say) would not read back as itself.
     kind = type(value)
     if kind is str:
@@ -190,14 +141,17 @@ def _copy(value: object) -> JsonValue:
     if value is None or kind is bool:
         return value
     if kind is int:
-        if cast(int, value).bit_length() > _MAX_INT_BITS:
-            raise _JsonPathError("integer has more than 4,000 digits")
+        number = cast(int, value)
+        if abs(number) >= _INT_BOUND:
+            raise _JsonPathError(f"integer has more than {MAX_INT_DIGITS:,} digits")
         return value
     if kind is float:
-        number = cast(float, value)
-        if not math.isfinite(number):
-            raise _JsonPathError(f"{number!r} is not representable in JSON")
-        return number if number != 0.0 else 0.0  # Postgres' numeric has no negative zero
+        real = cast(float, value)
+        if not math.isfinite(real):
+            raise _JsonPathError(f"{real!r} is not representable in JSON")
+        return real if real != 0.0 else 0.0  # Postgres' numeric has no negative zero
+    if isinstance(value, dict | list | tuple) and depth >= MAX_JSON_DEPTH:
+        raise _JsonPathError(_TOO_DEEP)
     if isinstance(value, dict):
         copied: dict[str, JsonValue] = {}
         for key, item in cast(dict[object, object], value).items():
@@ -206,7 +160,7 @@ def _copy(value: object) -> JsonValue:
             if "\x00" in key or not key.isascii():
                 _check_json_text(key)
             try:
-                copied[key] = _copy(item)
+                copied[key] = _copy(item, depth + 1)
             except _JsonPathError as exc:
                 exc.path.append(f"[{key!r}]")
                 raise
@@ -215,7 +169,7 @@ def _copy(value: object) -> JsonValue:
         items: list[JsonValue] = []
         for index, item in enumerate(cast(list[object], value)):
             try:
-                items.append(_copy(item))
+                items.append(_copy(item, depth + 1))
             except _JsonPathError as exc:
                 exc.path.append(f"[{index}]")
                 raise
@@ -223,9 +177,9 @@ def _copy(value: object) -> JsonValue:
     if isinstance(value, str | int | float):  # a subclass, an enum say: as json writes it
         try:
             plain = json.loads(_ENCODER.encode(value))
-        except ValueError:  # NaN or infinity in a float subclass
+        except ValueError:  # NaN or infinity in a float subclass, or a huge int
             raise _JsonPathError(f"{value!r} is not representable in JSON") from None
-        return _copy(plain)
+        return _copy(plain, depth)
     raise _JsonPathError(f"{kind.__name__} object is not a JSON value")
 
 
@@ -248,19 +202,61 @@ def _keep_float_integral(match: re.Match[str]) -> str:
     return f"{int(number)}.0" if number.is_integer() else token
 
 
-def _keep_floats_floats(text: str) -> str:
+def dumps_json(value: JsonValue) -> str:
+    """The stored text of a value that :func:`normalize_json` accepted."""
+    text = _ENCODER.encode(value)
     if _EXPONENT_HINT.search(text) is None:
         return text
     return _STRING_OR_EXPONENT_NUMBER.sub(_keep_float_integral, text)
 
 
-def dumps_json(value: JsonValue) -> str:
-    """Serialize a value that :func:`normalize_json` accepted."""
-    if type(value) is EncodedJson:
-        return str(value)
-    return _keep_floats_floats(_encode(value))
-
-
 def loads_json(text: str) -> JsonValue:
-    """Parse JSON text written by :func:`dumps_json`."""
-    return _decode(text)
+    """Read stored JSON text back, however deeply it nests."""
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        return _loads_without_recursion(text)
+
+
+_TOKEN = re.compile(
+    r'\s*(?:(?P<open>[\[{])|(?P<close>[\]}])|(?P<string>"(?:[^"\\]|\\.)*")'
+    r"|(?P<scalar>[^\s,:\[\]{}\"]+)|(?P<punctuation>[,:]))"
+)
+
+
+def _loads_without_recursion(text: str) -> JsonValue:
+    """:func:`json.loads` for text nested too deeply for the recursive C decoder.
+
+    Only for valid JSON (what runstore itself wrote): containers are built on an explicit
+    stack, and strings and scalars are read by :mod:`json` one token at a time.
+    """
+    stack: list[tuple[list[Any] | dict[str, Any], list[str]]] = []
+    result: JsonValue = None
+    position = 0
+    while True:
+        match = _TOKEN.match(text, position)
+        if match is None:
+            break
+        position = match.end()
+        kind = match.lastgroup
+        token = match.group(kind or 0)
+        if kind == "punctuation":
+            continue
+        if kind == "open":
+            stack.append(([], []) if token == "[" else ({}, []))
+            continue
+        if kind == "close":
+            value: JsonValue = stack.pop()[0]
+        else:
+            value = json.loads(token)
+        if not stack:
+            result = value
+            continue
+        container, pending_key = stack[-1]
+        if isinstance(container, list):
+            container.append(value)
+        elif pending_key:
+            container[pending_key.pop()] = value
+        else:
+            pending_key.append(value)
+    return result

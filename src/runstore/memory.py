@@ -8,23 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from runstore.base import (
-    RunsStorage,
-    check_batch_size,
-    collector_paused,
-    count_deltas,
-    fetch_limit,
-    new_run,
-    page_result,
-    recorded_result,
-    runs_scope,
-    split_page,
-    validated_batch,
+from runstore.arguments import (
+    batch_argument,
+    flag_argument,
+    id_argument,
+    model_argument,
+    size_argument,
 )
-from runstore.clock import Clock, new_id
+from runstore.base import RunsStorage
+from runstore.clock import Clock
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
-from runstore.errors import DuplicateError, RunNotFoundError, StorageClosedError
+from runstore.errors import DuplicateError, InvalidInputError, RunNotFoundError, StorageClosedError
 from runstore.jsonvalues import dumps_json, loads_json
+from runstore.limits import MAX_COUNT
 from runstore.models import (
     AddRunResultInput,
     CreateRunInput,
@@ -33,16 +29,18 @@ from runstore.models import (
     ListRunsInput,
     ListRunsOutput,
     Run,
+    RunFilters,
     RunResult,
-    RunStatus,
     StoragePagination,
-    TargetType,
     UpdateRunInput,
 )
+from runstore.pages import Page, fetch_limit, make_page
+from runstore.records import count_deltas, new_run, recorded_results
 
 __all__ = ["InMemoryRunsStorage"]
 
 _Row = TypeVar("_Row")
+_JSON_FIELDS = ("input", "output", "expected_output")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,31 +48,16 @@ class _StoredResult:
     """A result with its JSON kept as text, so no caller can reach the stored objects."""
 
     result: RunResult
-    input: str
-    output: str | None
-    expected_output: str | None
+    json_texts: tuple[str | None, ...]
 
     @classmethod
     def of(cls, result: RunResult) -> _StoredResult:
-        return cls(
-            result=result,
-            input=dumps_json(result.input),
-            output=None if result.output is None else dumps_json(result.output),
-            expected_output=(
-                None if result.expected_output is None else dumps_json(result.expected_output)
-            ),
-        )
+        values = (getattr(result, name) for name in _JSON_FIELDS)
+        return cls(result, tuple(None if value is None else dumps_json(value) for value in values))
 
     def read(self) -> RunResult:
-        return self.result.model_copy(
-            update={
-                "input": loads_json(self.input),
-                "output": None if self.output is None else loads_json(self.output),
-                "expected_output": (
-                    None if self.expected_output is None else loads_json(self.expected_output)
-                ),
-            }
-        )
+        values = (None if text is None else loads_json(text) for text in self.json_texts)
+        return self.result.model_copy(update=dict(zip(_JSON_FIELDS, values, strict=True)))
 
 
 def _run_key(run: Run) -> tuple[datetime, str]:
@@ -96,6 +79,9 @@ class InMemoryRunsStorage(RunsStorage):
         self._results: dict[str, _StoredResult] = {}
         self._result_ids_by_run: dict[str, dict[str, str]] = {}  # run id -> item id -> id
 
+    def __repr__(self) -> str:
+        return "InMemoryRunsStorage()"
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -106,18 +92,19 @@ class InMemoryRunsStorage(RunsStorage):
 
     # -- runs --------------------------------------------------------------------------
 
-    def create_run(self, input: CreateRunInput) -> Run:
+    def create_run(self, input: CreateRunInput | Mapping[str, Any]) -> Run:
+        input = model_argument(CreateRunInput, input)
         with self._lock:
             self._check_open()
-            run_id = input.id or new_id()
-            if run_id in self._runs:
-                raise DuplicateError(f"run {run_id!r} already exists")
-            run = new_run(input.model_copy(update={"id": run_id}), self._now())
-            self._runs[run_id] = run
-            self._result_ids_by_run[run_id] = {}
+            run = new_run(input, self._now())
+            if run.id in self._runs:
+                raise DuplicateError(f"run {run.id!r} already exists")
+            self._runs[run.id] = run
+            self._result_ids_by_run[run.id] = {}
             return run
 
-    def update_run(self, input: UpdateRunInput) -> Run:
+    def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
+        input = model_argument(UpdateRunInput, input)
         with self._lock:
             self._check_open()
             current = self._runs.get(input.id)
@@ -129,58 +116,36 @@ class InMemoryRunsStorage(RunsStorage):
             return run
 
     def get_run_by_id(self, id: str) -> Run | None:
+        id = id_argument(id, "id")
         with self._lock:
             self._check_open()
             return self._runs.get(id)
 
-    def _matching_runs(self, input: ListRunsInput) -> list[Run]:
-        wanted = {
-            name: value
-            for name in ("dataset_id", "status", "target_type", "target_id")
-            if (value := getattr(input, name)) is not None
-        }
+    def list_runs(self, input: ListRunsInput | Mapping[str, Any] | None = None) -> ListRunsOutput:
+        input = model_argument(ListRunsInput, {} if input is None else input)
+        wanted = input.given()
         with self._lock:
             self._check_open()
-            return [
+            matching = [
                 run
                 for run in self._runs.values()
                 if all(getattr(run, name) == value for name, value in wanted.items())
             ]
-
-    def list_runs(self, input: ListRunsInput) -> ListRunsOutput:
-        matching = self._matching_runs(input)
         matching.sort(key=_run_key, reverse=True)
-        scope = runs_scope(input)
-        page, has_more, next_cursor = _page(
-            matching, input.pagination, input.cursor, "runs", scope, _run_key, descending=True
-        )
+        page = _page(matching, input.pagination, input.cursor, "runs", input.scope(), _run_key)
         return ListRunsOutput(
-            runs=tuple(page),
-            pagination=page_result(input.pagination, len(matching), has_more),
-            next_cursor=next_cursor,
+            runs=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
         )
 
-    def iter_runs(
-        self,
-        *,
-        dataset_id: str | None = None,
-        status: RunStatus | str | None = None,
-        target_type: TargetType | str | None = None,
-        target_id: str | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[Run]:
-        check_batch_size(batch_size)
+    def iter_runs(self, *, batch_size: int = 1000, **filters: Any) -> Iterator[Run]:
         listing = ListRunsInput(
-            dataset_id=dataset_id,
-            status=status,
-            target_type=target_type,
-            target_id=target_id,
-            pagination=StoragePagination(per_page=batch_size),
+            **RunFilters.model_validate(filters).given(),
+            pagination=StoragePagination(per_page=size_argument(batch_size, "batch_size")),
         )
-        for output in _follow_cursors(self.list_runs, listing):
-            yield from output.runs
+        return (run for output in _follow_cursors(self.list_runs, listing) for run in output.runs)
 
     def delete_run(self, id: str) -> None:
+        id = id_argument(id, "id")
         with self._lock:
             self._check_open()
             self._delete_results(id)
@@ -189,8 +154,11 @@ class InMemoryRunsStorage(RunsStorage):
 
     # -- results -----------------------------------------------------------------------
 
-    def add_result(self, input: AddRunResultInput, *, update_counts: bool = False) -> RunResult:
-        return self._record([input], update_counts=update_counts, batch=False)[0]
+    def add_result(
+        self, input: AddRunResultInput | Mapping[str, Any], *, update_counts: bool = False
+    ) -> RunResult:
+        input = model_argument(AddRunResultInput, input)
+        return self._record([input], flag_argument(update_counts, "update_counts"), batch=False)[0]
 
     def add_results(
         self,
@@ -198,16 +166,16 @@ class InMemoryRunsStorage(RunsStorage):
         *,
         update_counts: bool = False,
     ) -> list[RunResult]:
-        with collector_paused():
-            return self._record(validated_batch(inputs), update_counts=update_counts, batch=True)
+        update_counts = flag_argument(update_counts, "update_counts")
+        return self._record(batch_argument(inputs), update_counts, batch=True)
 
     def _record(
-        self, inputs: Sequence[AddRunResultInput], *, update_counts: bool, batch: bool
+        self, inputs: Sequence[AddRunResultInput], update_counts: bool, *, batch: bool
     ) -> list[RunResult]:
         with self._lock:
             self._check_open()
             now = self._now()
-            results = [recorded_result(input, now) for input in inputs]
+            results = recorded_results(inputs, now)
             for position, result in enumerate(results):
                 at = position if batch else None
                 by_item = self._result_ids_by_run.get(result.run_id)
@@ -220,52 +188,50 @@ class InMemoryRunsStorage(RunsStorage):
                         f"run {result.run_id!r} already has a result for item {result.item_id!r}",
                         position=at,
                     )
+            counted: dict[str, Run] = {}
+            if update_counts:
+                for run_id, (succeeded, failed) in count_deltas(results).items():
+                    counted[run_id] = _counted(self._runs[run_id], succeeded, failed, now)
             stored = [_StoredResult.of(result) for result in results]
             for entry in stored:
                 self._results[entry.result.id] = entry
                 self._result_ids_by_run[entry.result.run_id][entry.result.item_id] = entry.result.id
-            if update_counts:
-                for run_id, (succeeded, failed) in count_deltas(results).items():
-                    run = self._runs[run_id]
-                    self._runs[run_id] = run.model_copy(
-                        update={
-                            "succeeded_count": run.succeeded_count + succeeded,
-                            "failed_count": run.failed_count + failed,
-                            "updated_at": max(run.updated_at, now),
-                        }
-                    )
+            self._runs.update(counted)
             return [entry.read() for entry in stored]
 
     def get_result_by_id(self, id: str) -> RunResult | None:
+        id = id_argument(id, "id")
         with self._lock:
             self._check_open()
             stored = self._results.get(id)
         return None if stored is None else stored.read()
 
-    def list_results(self, input: ListRunResultsInput) -> ListRunResultsOutput:
+    def list_results(self, input: ListRunResultsInput | Mapping[str, Any]) -> ListRunResultsOutput:
+        input = model_argument(ListRunResultsInput, input)
         with self._lock:
             self._check_open()
             ids = self._result_ids_by_run.get(input.run_id, {}).values()
             matching = [self._results[result_id] for result_id in ids]
         matching.sort(key=_result_key)
-        page, has_more, next_cursor = _page(
+        page = _page(
             matching, input.pagination, input.cursor, "results", (input.run_id,), _result_key
         )
         return ListRunResultsOutput(
-            results=tuple(stored.read() for stored in page),
-            pagination=page_result(input.pagination, len(matching), has_more),
-            next_cursor=next_cursor,
+            results=tuple(stored.read() for stored in page.rows),
+            pagination=page.pagination,
+            next_cursor=page.next_cursor,
         )
 
     def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
-        check_batch_size(batch_size)
         listing = ListRunResultsInput(
-            run_id=run_id, pagination=StoragePagination(per_page=batch_size)
+            run_id=id_argument(run_id, "run_id"),
+            pagination=StoragePagination(per_page=size_argument(batch_size, "batch_size")),
         )
-        for output in _follow_cursors(self.list_results, listing):
-            yield from output.results
+        outputs = _follow_cursors(self.list_results, listing)
+        return (result for output in outputs for result in output.results)
 
     def delete_results_by_run_id(self, run_id: str) -> None:
+        run_id = id_argument(run_id, "run_id")
         with self._lock:
             self._check_open()
             self._delete_results(run_id)
@@ -284,6 +250,19 @@ class InMemoryRunsStorage(RunsStorage):
         for result_id in by_item.values():
             del self._results[result_id]
         by_item.clear()
+
+
+def _counted(run: Run, succeeded: int, failed: int, now: datetime) -> Run:
+    """``run`` with its counters grown, as the SQL adapter grows them."""
+    if run.succeeded_count + succeeded > MAX_COUNT or run.failed_count + failed > MAX_COUNT:
+        raise InvalidInputError(f"run {run.id!r}: a counter would pass {MAX_COUNT:,}")
+    return run.model_copy(
+        update={
+            "succeeded_count": run.succeeded_count + succeeded,
+            "failed_count": run.failed_count + failed,
+            "updated_at": max(run.updated_at, now),
+        }
+    )
 
 
 _Input = TypeVar("_Input", ListRunsInput, ListRunResultsInput)
@@ -307,20 +286,20 @@ def _page(
     kind: CursorKind,
     scope: Sequence[str | None],
     key: Callable[[_Row], tuple[datetime, str]],
-    *,
-    descending: bool = False,
-) -> tuple[Sequence[_Row], bool, str | None]:
-    """One page of sorted ``rows``, whether more follow, and the cursor to the next page."""
+) -> Page[_Row]:
+    """One page of ``rows`` (sorted in list order), and the cursor to the next page."""
+    total = len(rows)
     if cursor is not None:
         after = decode_cursor(cursor, kind, scope)
         mark = (after.moment, after.id)
+        descending = kind == "runs"
         rows = [row for row in rows if (key(row) < mark if descending else key(row) > mark)]
     else:
         rows = rows[pagination.offset :]
     limit = fetch_limit(pagination)
-    page, has_more = split_page(rows if limit is None else rows[:limit], pagination)
-    next_cursor = None
-    if has_more:
-        moment, row_id = key(page[-1])
-        next_cursor = encode_cursor(kind, scope, Position(moment, row_id))
-    return page, has_more, next_cursor
+    return make_page(
+        rows if limit is None else rows[:limit],
+        total,
+        pagination,
+        lambda row: encode_cursor(kind, scope, Position(*key(row))),
+    )

@@ -19,13 +19,14 @@ from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from runstore.engine import WRITE_OPTION
+from runstore.engine import write_transaction
 from runstore.errors import SchemaOutOfDateError
 from runstore.schema import TABLE_SCHEMAS
 
 __all__ = [
     "VERSION_TABLE",
     "alembic_config",
+    "check_tables",
     "current_revision",
     "head_revision",
     "include_name",
@@ -40,7 +41,10 @@ VERSION_TABLE = "runstore_alembic_version"
 # Any constant will do; it only has to be the same for every process migrating runstore.
 _POSTGRES_MIGRATION_LOCK = 0x72756E73746F7265  # "runstore"
 
-_UPGRADE_HINT = "call init() on the storage, or run `alembic upgrade head` from a runstore checkout"
+_UPGRADE_HINT = (
+    "call init() on the storage (it upgrades in place, keeping every row), or run "
+    "`alembic upgrade head` with runstore's migrations (`-x url=...` names the database)"
+)
 
 
 def migrations_directory() -> Path:
@@ -83,8 +87,8 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 def lock_for_migration(connection: Connection) -> None:
     """Serialize migrations across processes, inside the current transaction.
 
-    Postgres: a transaction-level advisory lock. SQLite: the write lock that runstore's
-    engines take with ``BEGIN IMMEDIATE`` already does it.
+    Postgres: a transaction-level advisory lock. SQLite: the write lock that
+    :func:`~runstore.engine.write_transaction` takes with ``BEGIN IMMEDIATE`` already does.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(
@@ -115,11 +119,31 @@ def _check_known(revision: str | None, where: str) -> None:
 
 
 def upgrade_to_head(engine: Engine) -> None:
-    """Bring runstore's schema to head in one locked transaction; safe to run concurrently."""
-    with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
+    """Bring runstore's schema to head in one locked transaction; safe to run concurrently.
+
+    Raises:
+        SchemaOutOfDateError: the database is at a revision this runstore does not know,
+            or holds runstore's tables without a record of their revision.
+    """
+    with write_transaction(engine) as connection:
         lock_for_migration(connection)
-        _check_known(current_revision(connection), "the database")
+        revision = current_revision(connection)
+        _check_known(revision, "the database")
+        if revision is None:
+            _check_unrecorded(connection)
         command.upgrade(alembic_config(connection), "head")
+
+
+def _check_unrecorded(connection: Connection) -> None:
+    present = sorted(set(TABLE_SCHEMAS) & set(sa.inspect(connection).get_table_names()))
+    if present:
+        raise SchemaOutOfDateError(
+            f"the database holds runstore's tables ({', '.join(present)}) but no record of "
+            f"their schema revision (the table {VERSION_TABLE} is missing or empty), so "
+            f"runstore cannot tell which migrations they need. If they were made by this "
+            f"version of runstore, record that with `alembic -x url=... stamp head`; if by "
+            f"an older one, stamp that version's revision instead, then call init() again"
+        )
 
 
 def require_head(connection: Connection, where: str) -> None:
@@ -132,3 +156,24 @@ def require_head(connection: Connection, where: str) -> None:
     raise SchemaOutOfDateError(
         f"{where} {state}, but this runstore needs revision {head_revision()!r}: {_UPGRADE_HINT}"
     )
+
+
+def check_tables(connection: Connection, where: str) -> None:
+    """Raise :class:`SchemaOutOfDateError` unless runstore's tables have every column
+    this version reads and writes (a schema at head that was altered by hand)."""
+    inspector = sa.inspect(connection)
+    tables = set(inspector.get_table_names())
+    for table, columns in TABLE_SCHEMAS.items():
+        if table not in tables:
+            raise SchemaOutOfDateError(
+                f"{where}: the table {table} is missing although the schema is recorded at "
+                f"revision {head_revision()!r} (it was dropped outside runstore's migrations)"
+            )
+        present = {column["name"] for column in inspector.get_columns(table)}
+        missing = [name for name in columns if name not in present]
+        if missing:
+            raise SchemaOutOfDateError(
+                f"{where}: the table {table} lacks the columns {', '.join(missing)} that this "
+                f"runstore needs (its schema was changed outside runstore's migrations); "
+                f"restore them, or recreate the tables with runstore's migrations"
+            )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -20,13 +20,13 @@ from pydantic import (
     ConfigDict,
     Field,
     Strict,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 
-from runstore.jsonvalues import JsonValue, check_text, normalize_json_text
+from runstore.jsonvalues import JsonValue, check_text, normalize_json
+from runstore.limits import MAX_COUNT, MAX_ID_LENGTH, MAX_PAGE_SIZE
 
 __all__ = [
     "AddRunResultInput",
@@ -36,6 +36,7 @@ __all__ = [
     "ListRunsInput",
     "ListRunsOutput",
     "Run",
+    "RunFilters",
     "RunResult",
     "RunStatus",
     "StoragePagination",
@@ -44,10 +45,11 @@ __all__ = [
     "UpdateRunInput",
 ]
 
-INT32_MAX = 2**31 - 1
-
-Text = Annotated[str, AfterValidator(check_text)]
+Text = Annotated[str, Strict(), AfterValidator(check_text)]
 """A string every backend stores losslessly (no NUL, valid UTF-8)."""
+
+Identifier = Annotated[Text, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+"""An id: a non-empty string of at most :data:`~runstore.limits.MAX_ID_LENGTH` characters."""
 
 
 def _in_utc(moment: datetime) -> datetime:
@@ -59,12 +61,12 @@ def _in_utc(moment: datetime) -> datetime:
         raise ValueError(f"{moment.isoformat()} lies outside the years 1-9999 in UTC") from None
 
 
-UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+UtcInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 """An aware datetime (naive ones are refused), converted to UTC."""
 
-Identifier = Annotated[str, Field(min_length=1), AfterValidator(check_text)]
-Count = Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)]
+Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 Milliseconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PageSize = Annotated[int, Strict(), Field(ge=1, le=MAX_PAGE_SIZE)]
 
 
 class TargetType(enum.StrEnum):
@@ -96,42 +98,6 @@ class _Model(BaseModel):
 
 class _Snapshot(_Model):
     model_config = ConfigDict(frozen=True)
-
-
-_Snapshot_T = TypeVar("_Snapshot_T", bound=_Snapshot)
-
-
-def trusted_snapshot(cls: type[_Snapshot_T], fields: dict[str, Any]) -> _Snapshot_T:
-    """Build a snapshot from values that need no validation, every field given by name.
-
-    For values runstore validated on the way in or reads from its own tables; it skips
-    pydantic's validation (and ``model_construct``'s per-field work), which dominates
-    the cost of reading a row.
-    """
-    snapshot = cls.__new__(cls)
-    object.__setattr__(snapshot, "__dict__", fields)
-    object.__setattr__(snapshot, "__pydantic_fields_set__", set(fields))
-    object.__setattr__(snapshot, "__pydantic_extra__", None)
-    object.__setattr__(snapshot, "__pydantic_private__", None)
-    return snapshot
-
-
-JSON_TEXTS = "runstore_json_texts"
-"""Validation context key: a dict that collects, by ``id`` of each validated JSON value,
-the value and its JSON text, so a batch about to be stored need not write it twice."""
-
-
-class _JsonFields:
-    """Validates the JSON-valued fields of a model: a detached copy, or a clear error."""
-
-    @field_validator("input", "output", "expected_output", check_fields=False)
-    @classmethod
-    def _normalize_json(cls, value: object, info: ValidationInfo) -> JsonValue:
-        copy, text = normalize_json_text(value, info.field_name or "value")
-        texts = info.context.get(JSON_TEXTS) if isinstance(info.context, dict) else None
-        if texts is not None and text is not None:
-            texts[id(copy)] = (copy, text)
-        return copy
 
 
 class Run(_Snapshot):
@@ -176,7 +142,7 @@ class CreateRunInput(_Model):
 
     id: Identifier | None = None
     dataset_id: Identifier
-    dataset_version: UtcDatetime
+    dataset_version: UtcInstant
     target_type: TargetType
     target_id: Identifier
     total_items: Count
@@ -189,8 +155,8 @@ class UpdateRunInput(_Model):
     status: RunStatus | None = None
     succeeded_count: Count | None = None
     failed_count: Count | None = None
-    started_at: UtcDatetime | None = None
-    completed_at: UtcDatetime | None = None
+    started_at: UtcInstant | None = None
+    completed_at: UtcInstant | None = None
 
     @model_validator(mode="after")
     def _no_explicit_none(self) -> Self:
@@ -206,21 +172,30 @@ class UpdateRunInput(_Model):
         return {name: getattr(self, name) for name in self.model_fields_set if name != "id"}
 
 
-class AddRunResultInput(_JsonFields, _Model):
-    """A result to record. Without ``id`` a uuid4 string is generated."""
+class AddRunResultInput(_Model):
+    """A result to record. Without ``id`` a uuid4 string is generated.
+
+    The JSON fields are validated by the rules of :mod:`runstore.jsonvalues` and kept as
+    a copy, detached from the caller's objects.
+    """
 
     id: Identifier | None = None
     run_id: Identifier
     item_id: Identifier
-    item_version: UtcDatetime
+    item_version: UtcInstant
     input: JsonValue
     output: JsonValue | None = None
     expected_output: JsonValue | None = None
     latency: Milliseconds
     error: Text | None = None
-    started_at: UtcDatetime
-    completed_at: UtcDatetime
+    started_at: UtcInstant
+    completed_at: UtcInstant
     retry_count: Count = 0
+
+    @field_validator("input", "output", "expected_output")
+    @classmethod
+    def _json_value(cls, value: object, info: Any) -> JsonValue:
+        return normalize_json(value, info.field_name)
 
 
 def _only_false_means_all(value: object) -> object:
@@ -233,11 +208,8 @@ def _only_false_means_all(value: object) -> object:
 class StoragePagination(_Model):
     """Which page to read: ``per_page=False`` reads every row (then ``page`` must be 0)."""
 
-    page: Annotated[int, Strict(), Field(ge=0, le=INT32_MAX)] = 0
-    per_page: Annotated[
-        Annotated[int, Strict(), Field(ge=1, le=INT32_MAX)] | Literal[False],
-        BeforeValidator(_only_false_means_all),
-    ] = 100
+    page: Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)] = 0
+    per_page: Annotated[PageSize | Literal[False], BeforeValidator(_only_false_means_all)] = 100
 
     @model_validator(mode="after")
     def _all_rows_is_one_page(self) -> Self:
@@ -263,7 +235,7 @@ class _PageRequest(_Model):
     """Which page of a list: by number, or after a cursor from the previous page."""
 
     pagination: StoragePagination = Field(default_factory=StoragePagination)
-    cursor: str | None = None
+    cursor: Annotated[str, Strict()] | None = None
 
     @model_validator(mode="after")
     def _cursor_replaces_page(self) -> Self:
@@ -272,17 +244,34 @@ class _PageRequest(_Model):
         return self
 
 
-class ListRunsInput(_PageRequest):
-    """Runs newest first, optionally filtered; every filter given must match.
+class RunFilters(_Model):
+    """Which runs: every filter given must match; ``None`` matches any value.
 
-    ``cursor`` (from a previous output's ``next_cursor``) continues after that page, at a
-    cost that does not grow with depth; ``pagination.page`` must then be 0.
+    The one definition of the run filters: :class:`ListRunsInput` carries them, and
+    ``iter_runs`` takes them by name.
     """
 
     dataset_id: Identifier | None = None
     status: RunStatus | None = None
     target_type: TargetType | None = None
     target_id: Identifier | None = None
+
+    def given(self) -> dict[str, str]:
+        """The filters that restrict the list, by attribute name."""
+        values = {name: getattr(self, name) for name in RunFilters.model_fields}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def scope(self) -> tuple[str | None, ...]:
+        """Every filter's value (None where not given), in one fixed order."""
+        return tuple(getattr(self, name) for name in RunFilters.model_fields)
+
+
+class ListRunsInput(RunFilters, _PageRequest):
+    """Runs newest first, optionally filtered (see :class:`RunFilters`).
+
+    ``cursor`` (from a previous output's ``next_cursor``) continues after that page, at a
+    cost that does not grow with depth; ``pagination.page`` must then be 0.
+    """
 
 
 class ListRunsOutput(_Snapshot):

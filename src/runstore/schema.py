@@ -24,7 +24,7 @@ __all__ = [
     "attribute_name",
 ]
 
-ColumnType = Literal["text", "timestamp", "uuid", "jsonb", "integer", "float", "bigint", "boolean"]
+ColumnType = Literal["text", "timestamp", "jsonb", "integer", "float"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,8 @@
-"""The one place where database errors become runstore errors."""
+"""The one place where database errors become runstore errors.
+
+Errors are recognised by SQLSTATE (psycopg) and by SQLite's extended error name, never by
+their message; the original error is always chained as ``__cause__`` and its message kept.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from runstore.errors import (
     StorageError,
 )
 
-__all__ = ["translated_errors"]
+__all__ = ["storage_error", "translated_errors"]
 
 _IntegrityKind = Literal["unique", "foreign_key", "other"]
 
@@ -38,44 +42,65 @@ def _describe(exc: BaseException) -> str:
     return f"{type(original).__name__}: {str(original).strip()}"
 
 
+def storage_error(
+    exc: BaseException,
+    *,
+    driver_error: type[BaseException] | tuple[type[BaseException], ...] = (),
+    duplicate: str | None = None,
+    missing_run: str | None = None,
+) -> StorageError | None:
+    """The runstore error for ``exc``, or None if it is not a database error.
+
+    Args:
+        driver_error: the DBAPI driver's base exception, for the one stream runstore
+            hands to the driver itself (Postgres ``COPY``).
+        duplicate: what a unique-constraint violation means here, for the message.
+        missing_run: the run a foreign-key violation refers to (it becomes
+            :class:`RunNotFoundError`).
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    if isinstance(exc, sa.exc.StatementError):
+        if isinstance(exc, sa.exc.IntegrityError):
+            return _integrity_error(exc, exc.orig, duplicate, missing_run)
+        if not isinstance(exc, sa.exc.DBAPIError) and isinstance(
+            exc.orig, ValueError | TypeError | OverflowError
+        ):  # a value a column type or the driver could not bind
+            return InvalidInputError(_describe(exc))
+        lost = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
+        return DatabaseError(_describe(exc), connection_lost=lost)
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        return DatabaseError(_describe(exc))
+    if driver_error and isinstance(exc, driver_error):
+        return _integrity_error(exc, exc, duplicate, missing_run)
+    return None
+
+
 @contextmanager
 def translated_errors(
     *,
     driver_error: type[BaseException] | tuple[type[BaseException], ...] = (),
-    duplicate: str = "the row already exists",
-    run_id: str | None = None,
+    duplicate: str | None = None,
+    missing_run: str | None = None,
 ) -> Iterator[None]:
-    """Re-raise SQLAlchemy and driver errors as :class:`StorageError`, cause chained.
-
-    Args:
-        driver_error: the DBAPI driver's base exception, for statements runstore sends
-            to the driver itself (:mod:`runstore.driver`).
-        duplicate: what a unique-constraint violation means here, for the message.
-        run_id: the run a foreign-key violation refers to (it becomes
-            :class:`RunNotFoundError`).
-    """
+    """Re-raise database errors as :class:`StorageError` (see :func:`storage_error`)."""
     try:
         yield
-    except StorageError:
-        raise
-    except sa.exc.StatementError as exc:
-        if isinstance(exc, sa.exc.IntegrityError):
-            raise _integrity_error(exc, exc.orig, duplicate, run_id) from exc
-        if isinstance(exc.orig, ValueError) and not isinstance(exc, sa.exc.DBAPIError):
-            raise InvalidInputError(_describe(exc)) from exc
-        raise DatabaseError(_describe(exc)) from exc
-    except sa.exc.SQLAlchemyError as exc:
-        raise DatabaseError(_describe(exc)) from exc
-    except driver_error as exc:
-        raise _integrity_error(exc, exc, duplicate, run_id) from exc
+    except Exception as exc:
+        error = storage_error(
+            exc, driver_error=driver_error, duplicate=duplicate, missing_run=missing_run
+        )
+        if error is None or error is exc:
+            raise
+        raise error from exc
 
 
 def _integrity_error(
-    exc: BaseException, original: BaseException | None, duplicate: str, run_id: str | None
+    exc: BaseException, original: BaseException | None, duplicate: str | None, run_id: str | None
 ) -> StorageError:
     kind = _integrity_kind(original)
     if kind == "unique":
-        return DuplicateError(f"{duplicate} ({_describe(exc)})")
+        return DuplicateError(f"{duplicate or 'the row already exists'} ({_describe(exc)})")
     if kind == "foreign_key" and run_id is not None:
         return RunNotFoundError(run_id)
     return DatabaseError(_describe(exc))

@@ -26,12 +26,11 @@ from runstore.types import sql_type
 __all__ = ["Base", "RunResultRow", "RunRow", "metadata", "results_table", "runs_table"]
 
 NAMING_CONVENTION: dict[str, str] = {
-    "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+"""Names for the constraints the tables declare without one; every index is named."""
 
 
 class Base(DeclarativeBase):

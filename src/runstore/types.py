@@ -4,8 +4,12 @@
   in UTC (``2026-11-24T05:33:56.123456Z``), which sorts in time order and keeps every
   microsecond. Naive datetimes are refused; aware ones come back in UTC.
 * :class:`JsonColumn` -- ``jsonb`` on Postgres, text elsewhere, written once by
-  :func:`runstore.jsonvalues.dumps_json`. In a nullable column ``None`` is SQL NULL
+  :func:`runstore.jsonvalues.dumps_json` and read by :func:`runstore.jsonvalues.loads_json`
+  (on Postgres the column is selected as text, so runstore reads every stored value
+  itself, however deeply it nests). In a nullable column ``None`` is SQL NULL
   ("no value"); in a NOT NULL column it is the JSON ``null``. Both read back as ``None``.
+
+SQLAlchemy applies both in every statement runstore sends, in both directions.
 """
 
 from __future__ import annotations
@@ -47,7 +51,11 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return value
         text = value.isoformat(timespec="microseconds")
         if not text.endswith("+00:00"):  # only values not yet in UTC need converting
-            text = value.astimezone(UTC).isoformat(timespec="microseconds")
+            try:
+                text = value.astimezone(UTC).isoformat(timespec="microseconds")
+            except OverflowError:
+                moment = value.isoformat()
+                raise ValueError(f"{moment} lies outside the years 1-9999 in UTC") from None
         return text[:-6] + "Z"
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
@@ -95,9 +103,11 @@ class JsonColumn(sa.TypeDecorator[Any]):
 
         return to_text
 
+    def column_expression(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        # Selected as text (a no-op on SQLite), so that loads_json reads every value.
+        return sa.type_coerce(sa.cast(column, sa.Text()), self)
+
     def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
-        if dialect.name == "postgresql":
-            return None  # psycopg parses jsonb itself
         return _loads_or_none
 
     def copy(self, **kwargs: Any) -> JsonColumn:
@@ -120,10 +130,7 @@ def sql_type(column_type: ColumnType, *, nullable: bool) -> TypeEngine[Any]:
         return JsonColumn(none_as_null=nullable)
     simple: dict[ColumnType, TypeEngine[Any]] = {
         "text": sa.Text(),
-        "uuid": sa.Uuid(as_uuid=False),
         "integer": sa.Integer(),
-        "bigint": sa.BigInteger(),
         "float": sa.Double(),
-        "boolean": sa.Boolean(),
     }
     return simple[column_type]

@@ -1,0 +1,62 @@
+"""What a call stores: the run or results made from validated inputs, and their counts.
+
+Every adapter builds its records here, so ids, timestamps and counters come out the same
+from SQLite, Postgres and memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from pydantic import TypeAdapter
+
+from runstore.clock import new_id
+from runstore.models import AddRunResultInput, CreateRunInput, Run, RunResult, RunStatus
+
+__all__ = ["count_deltas", "new_run", "recorded_results"]
+
+_RESULTS = TypeAdapter(list[RunResult])
+
+
+def new_run(input: CreateRunInput, now: datetime) -> Run:
+    """The run that creating ``input`` at ``now`` stores (id generated if absent)."""
+    return Run(
+        id=input.id or new_id(),
+        dataset_id=input.dataset_id,
+        dataset_version=input.dataset_version,
+        target_type=input.target_type,
+        target_id=input.target_id,
+        status=RunStatus.PENDING,
+        total_items=input.total_items,
+        succeeded_count=0,
+        failed_count=0,
+        started_at=None,
+        completed_at=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def recorded_results(inputs: Sequence[AddRunResultInput], now: datetime) -> list[RunResult]:
+    """The results that recording ``inputs`` at ``now`` stores (ids generated if absent).
+
+    A result is its input's fields plus ``created_at``; its JSON values are the copies
+    made when the input was validated.
+    """
+    return _RESULTS.validate_python(
+        [{**dict(input), "id": input.id or new_id(), "created_at": now} for input in inputs]
+    )
+
+
+def count_deltas(results: Iterable[RunResult]) -> dict[str, tuple[int, int]]:
+    """How many succeeded and failed results each run gains, by run id, sorted by id.
+
+    A result counts as failed when its ``error`` is not None. Sorted, so that writers
+    touching several runs lock them in one order and cannot deadlock.
+    """
+    deltas: dict[str, list[int]] = {}
+    for result in results:
+        counts = deltas.setdefault(result.run_id, [0, 0])
+        counts[result.error is not None] += 1
+    return {run_id: (deltas[run_id][0], deltas[run_id][1]) for run_id in sorted(deltas)}
