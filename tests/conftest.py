@@ -1,6 +1,7 @@
-"""Fixtures: every adapter and backend behind one ``storage`` fixture, real databases only.
+"""Fixtures: real databases only -- SQLite files and throwaway Postgres databases.
 
-Postgres comes from ``RUNSTORE_TEST_POSTGRES_URL`` (default: the local server). When it
+The contract suite (``test_contract.py``) runs :mod:`runstore.testing` against every
+adapter. Postgres comes from ``RUNSTORE_TEST_POSTGRES_URL`` (default: the local server). When it
 cannot be reached the Postgres tests skip with the reason -- except under ``CI=true``,
 where they fail. Each test session works in a database of its own, dropped at the end.
 """
@@ -15,15 +16,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from runstore import InMemoryRunsStorage, RunsStorage, SqlRunsStorage
+from runstore import SqlRunsStorage
 
 POSTGRES_URL = os.environ.get(
     "RUNSTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-BACKENDS = ["memory", "sqlite_file", "sqlite_memory", "postgres"]
-SQL_BACKENDS = ["sqlite_file", "postgres"]
 
 
 def _unavailable(reason: str) -> None:
@@ -89,48 +87,9 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'runs.db'}"
 
 
-def make_storage(backend: str, request: pytest.FixtureRequest, **options: object) -> RunsStorage:
-    if backend == "memory":
-        return InMemoryRunsStorage(**options)  # type: ignore[arg-type]
-    if backend == "sqlite_file":
-        url = request.getfixturevalue("sqlite_url")
-    elif backend == "sqlite_memory":
-        url = "sqlite://"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    storage = SqlRunsStorage(url, **options)  # type: ignore[arg-type]
-    storage.init()
-    storage.dangerously_clear_all()
-    return storage
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    marks = request.node.get_closest_marker("backends")
-    if marks is not None and request.param not in marks.args:
-        pytest.skip(f"not applicable to {request.param}")
-    return str(request.param)
-
-
-@pytest.fixture
-def storage(backend: str, request: pytest.FixtureRequest) -> Iterator[RunsStorage]:
-    store = make_storage(backend, request)
-    yield store
-    store.close()
-
-
-@pytest.fixture
-def storage_factory(
-    backend: str, request: pytest.FixtureRequest
-) -> Iterator[Callable[..., RunsStorage]]:
-    """Make a storage of this test's backend with extra constructor options."""
-    made: list[RunsStorage] = []
-
-    def factory(**options: object) -> RunsStorage:
-        store = make_storage(backend, request, **options)
-        made.append(store)
-        return store
-
-    yield factory
-    for store in made:
-        store.close()
+@pytest.fixture(params=["sqlite_file", "postgres"])
+def empty_url(request: pytest.FixtureRequest) -> str:
+    """The URL of an empty database of each SQL backend."""
+    if request.param == "sqlite_file":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("new_postgres_url")())

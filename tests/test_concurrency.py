@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from helpers import result_input, run_input
 from runstore import SqlRunsStorage
+from runstore.testing.inputs import result_input, run_input
 
 WRITERS = 8
 RESULTS_PER_WRITER = 500
@@ -28,11 +28,9 @@ def write_results(url: str, run_id: str, writer: int) -> None:
             )
 
 
-@pytest.fixture(params=["sqlite_file", "postgres"])
-def url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite_file":
-        return str(request.getfixturevalue("sqlite_url"))
-    return str(request.getfixturevalue("postgres_url"))
+@pytest.fixture
+def url(empty_url: str) -> str:
+    return empty_url
 
 
 def check_everything_landed(url: str, run_id: str) -> None:

@@ -11,22 +11,15 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from helpers import T0, result_input, run_input
 from runstore import TABLE_SCHEMAS, ListRunResultsInput, SchemaOutOfDateError, SqlRunsStorage
 from runstore.engine import create_storage_engine
 from runstore.migrations import VERSION_TABLE, alembic_config, head_revision
 from runstore.tables import metadata
+from runstore.testing.inputs import T0, result_input, run_input
 from runstore.types import UTCDateTime
 
 REPO = Path(__file__).resolve().parent.parent
 ALEMBIC = [sys.executable, "-m", "alembic"]
-
-
-@pytest.fixture(params=["sqlite_file", "postgres"])
-def empty_url(request: pytest.FixtureRequest) -> str:
-    if request.param == "sqlite_file":
-        return str(request.getfixturevalue("sqlite_url"))
-    return str(request.getfixturevalue("new_postgres_url")())
 
 
 def alembic_cli(url: str, *arguments: str) -> str:

@@ -8,7 +8,6 @@ import pytest
 from pydantic import ValidationError
 
 import runstore
-from helpers import T0, result_input, run_input
 from runstore import (
     DATASET_RUN_RESULTS_SCHEMA,
     DATASET_RUNS_SCHEMA,
@@ -26,6 +25,7 @@ from runstore import (
     UpdateRunInput,
 )
 from runstore.tables import metadata, results_table, runs_table
+from runstore.testing.inputs import T0, result_input, run_input
 
 NAIVE = datetime(2026, 1, 1, 12, 0, 0)  # noqa: DTZ001 - the point of these tests
 
@@ -277,3 +277,8 @@ def test_generated_ids_are_canonical_random_uuid4s() -> None:
         assert str(parsed) == made
         assert parsed.version == 4
         assert parsed.variant == uuid.RFC_4122
+
+
+def test_a_cursor_and_a_page_number_are_not_both_accepted() -> None:
+    with pytest.raises(ValidationError, match="cursor or a page"):
+        runstore.ListRunsInput(cursor="abc", pagination=StoragePagination(page=2))

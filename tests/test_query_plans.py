@@ -11,10 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from helpers import T0, result_input, run_input
-from runstore import ListRunsInput, RunFilters, SqlRunsStorage
-from runstore import statements
+from runstore import ListRunsInput, RunFilters, SqlRunsStorage, statements
 from runstore.cursors import Position
+from runstore.testing.inputs import T0, result_input, run_input
 
 
 class Explain(sa.Executable, sa.ClauseElement):

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from helpers import result_input, run_input
 from runstore import (
     DatabaseError,
     InvalidInputError,
@@ -20,14 +19,7 @@ from runstore import (
     StorageError,
 )
 from runstore.migrations import VERSION_TABLE, head_revision
-
-
-@pytest.fixture(params=["sqlite_file", "postgres"])
-def empty_url(request: pytest.FixtureRequest) -> str:
-    """The URL of an empty database of each SQL backend."""
-    if request.param == "sqlite_file":
-        return str(request.getfixturevalue("sqlite_url"))
-    return str(request.getfixturevalue("new_postgres_url")())
+from runstore.testing.inputs import result_input, run_input
 
 
 def test_a_database_without_the_schema_says_what_to_run(empty_url: str) -> None:

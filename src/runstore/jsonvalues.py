@@ -88,8 +88,10 @@ def normalize_json(value: object, field: str) -> JsonValue:
     try:
         return _copy(value, 0)
     except _JsonPathError as exc:
-        where = field + "".join(reversed(exc.path))
-        raise ValueError(f"{where}: {exc.message}") from None
+        path = list(reversed(exc.path))
+        if len(path) > 8:  # deep inside: the start and the end of the way there
+            path = [*path[:4], "...", *path[-3:]]
+        raise ValueError(f"{field}{''.join(path)}: {exc.message}") from None
     except RecursionError:  # the caller's own stack was nearly full
         raise ValueError(f"{field}: {_TOO_DEEP}") from None
 

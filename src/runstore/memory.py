@@ -18,7 +18,7 @@ from runstore.arguments import (
 from runstore.base import RunsStorage
 from runstore.clock import Clock
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
-from runstore.errors import DuplicateError, InvalidInputError, RunNotFoundError, StorageClosedError
+from runstore.errors import DuplicateError, RunNotFoundError, StorageClosedError
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
 from runstore.models import (
@@ -35,7 +35,13 @@ from runstore.models import (
     UpdateRunInput,
 )
 from runstore.pages import Page, fetch_limit, make_page
-from runstore.records import count_deltas, new_run, recorded_results
+from runstore.records import (
+    count_deltas,
+    counter_overflow,
+    first_position,
+    new_run,
+    recorded_results,
+)
 
 __all__ = ["InMemoryRunsStorage"]
 
@@ -191,7 +197,11 @@ class InMemoryRunsStorage(RunsStorage):
             counted: dict[str, Run] = {}
             if update_counts:
                 for run_id, (succeeded, failed) in count_deltas(results).items():
-                    counted[run_id] = _counted(self._runs[run_id], succeeded, failed, now)
+                    run = self._runs[run_id]
+                    if max(run.succeeded_count + succeeded, run.failed_count + failed) > MAX_COUNT:
+                        at_run = first_position(results, run_id) if batch else None
+                        raise counter_overflow(run_id, at_run)
+                    counted[run_id] = _counted(run, succeeded, failed, now)
             stored = [_StoredResult.of(result) for result in results]
             for entry in stored:
                 self._results[entry.result.id] = entry
@@ -254,8 +264,6 @@ class InMemoryRunsStorage(RunsStorage):
 
 def _counted(run: Run, succeeded: int, failed: int, now: datetime) -> Run:
     """``run`` with its counters grown, as the SQL adapter grows them."""
-    if run.succeeded_count + succeeded > MAX_COUNT or run.failed_count + failed > MAX_COUNT:
-        raise InvalidInputError(f"run {run.id!r}: a counter would pass {MAX_COUNT:,}")
     return run.model_copy(
         update={
             "succeeded_count": run.succeeded_count + succeeded,

@@ -26,8 +26,7 @@ from pydantic import TypeAdapter
 from runstore import statements
 from runstore.clock import Clock, moved_forward
 from runstore.cursors import Position, decode_cursor, encode_cursor
-from runstore.errors import DuplicateError, InvalidInputError, RunNotFoundError
-from runstore.limits import MAX_COUNT
+from runstore.errors import DuplicateError, RunNotFoundError
 from runstore.models import (
     ListRunResultsInput,
     ListRunResultsOutput,
@@ -39,7 +38,7 @@ from runstore.models import (
     UpdateRunInput,
 )
 from runstore.pages import fetch_limit, make_page
-from runstore.records import count_deltas
+from runstore.records import count_deltas, counter_overflow, first_position
 from runstore.statements import RESULT_ATTRIBUTES, RUN_ATTRIBUTES, CopyRows, Query
 
 __all__ = [
@@ -207,13 +206,10 @@ def _count(results: Sequence[RunResult], now: datetime, *, batch: bool) -> Steps
     for run_id, (succeeded, failed) in count_deltas(results).items():
         if (yield statements.bump_counts(run_id, succeeded, failed, now)).rowcount:
             continue
-        position = _first_position(results, run_id) if batch else None
+        position = first_position(results, run_id) if batch else None
         if (yield statements.select_run(run_id)).first() is None:
             raise RunNotFoundError(run_id, position=position)
-        raise InvalidInputError(
-            f"{'' if position is None else f'inputs[{position}]: '}run {run_id!r}: "
-            f"a counter would pass {MAX_COUNT:,}"
-        )
+        raise counter_overflow(run_id, position)
 
 
 def add_results(
@@ -233,7 +229,7 @@ def _add_results(
             run_ids = {result.run_id for result in results}
             missing = run_ids - set((yield statements.lock_runs(run_ids)).scalars())
             if missing:
-                position = min(_first_position(results, run_id) for run_id in missing)
+                position = min(first_position(results, run_id) for run_id in missing)
                 raise RunNotFoundError(results[position].run_id, position=position)
         if copy:
             yield statements.copy_results(results)
@@ -269,10 +265,6 @@ def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | No
                 position=position,
             )
     return None
-
-
-def _first_position(results: Sequence[RunResult], run_id: str) -> int:
-    return next(position for position, result in enumerate(results) if result.run_id == run_id)
 
 
 def get_result(result_id: str) -> Plan[RunResult | None]:

@@ -12,9 +12,11 @@ from datetime import datetime
 from pydantic import TypeAdapter
 
 from runstore.clock import new_id
+from runstore.errors import InvalidInputError
+from runstore.limits import MAX_COUNT
 from runstore.models import AddRunResultInput, CreateRunInput, Run, RunResult, RunStatus
 
-__all__ = ["count_deltas", "new_run", "recorded_results"]
+__all__ = ["count_deltas", "counter_overflow", "first_position", "new_run", "recorded_results"]
 
 _RESULTS = TypeAdapter(list[RunResult])
 
@@ -60,3 +62,16 @@ def count_deltas(results: Iterable[RunResult]) -> dict[str, tuple[int, int]]:
         counts = deltas.setdefault(result.run_id, [0, 0])
         counts[result.error is not None] += 1
     return {run_id: (deltas[run_id][0], deltas[run_id][1]) for run_id in sorted(deltas)}
+
+
+def first_position(results: Sequence[RunResult], run_id: str) -> int:
+    """Where the first result of ``run_id`` sits in a batch."""
+    return next(position for position, result in enumerate(results) if result.run_id == run_id)
+
+
+def counter_overflow(run_id: str, position: int | None) -> InvalidInputError:
+    """The error for counts that would take a run's counter past the limit."""
+    where = "" if position is None else f"inputs[{position}]: "
+    return InvalidInputError(
+        f"{where}run {run_id!r}: a counter would pass {MAX_COUNT:,}; nothing was written"
+    )
