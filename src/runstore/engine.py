@@ -20,7 +20,6 @@ Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -91,12 +90,16 @@ def normalize_url(url: str | URL) -> URL:
     if drivername is None and parsed.drivername.startswith(("postgresql+", "postgres+")):
         raise InvalidInputError(
             f"runstore talks to Postgres through psycopg 3: use a postgresql+psycopg:// "
-            f"URL, not {parsed.drivername}://"
+            f"URL, not {parsed.drivername}:// ({_supported()})"
         )
     if drivername is None:
         raise InvalidInputError(f"{parsed.drivername}:// is not supported: {_supported()}")
-    if drivername == "postgresql+psycopg" and importlib.util.find_spec("psycopg") is None:
-        raise InvalidInputError('Postgres needs psycopg 3: pip install "runstore[postgres]"')
+    if drivername == "postgresql+psycopg":
+        try:
+            import psycopg  # noqa: F401 - to say what is missing, before SQLAlchemy does
+        except ImportError as exc:
+            message = 'Postgres needs psycopg 3: pip install "runstore[postgres]"'
+            raise InvalidInputError(message) from exc
     return parsed.set(drivername=drivername)
 
 
