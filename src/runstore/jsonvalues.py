@@ -82,6 +82,8 @@ def normalize_json(value: object, field: str) -> JsonValue:
         ValueError: ``value`` is not a JSON value runstore can store; the message names
             ``field`` and the position of the offending part.
     """
+    if _plain_scalar(value):
+        return value
     copy = _quick_copy(value)
     if copy is not _NOT_QUICK:
         return copy
@@ -98,6 +100,18 @@ def normalize_json(value: object, field: str) -> JsonValue:
 
 _NOT_QUICK = object()
 _INT_BOUND = 10**MAX_INT_DIGITS
+_INT64 = 2**63
+_NEEDS_NORMALIZING = re.compile(rb"\\u0000|-0\.0")  # NUL, which Postgres refuses; -0.0
+
+
+def _plain_scalar(value: object) -> bool:
+    """None, a bool, a 64-bit int or ASCII text without NUL: stored as it is."""
+    kind = type(value)
+    if value is None or kind is bool:
+        return True
+    if kind is int:
+        return -_INT64 <= cast(int, value) < _INT64
+    return kind is str and cast(str, value).isascii() and "\x00" not in cast(str, value)
 
 
 def _quick_copy(value: object) -> JsonValue:
@@ -112,10 +126,8 @@ def _quick_copy(value: object) -> JsonValue:
         text = orjson.dumps(value)  # refuses surrogates, big ints and non-str keys
     except orjson.JSONEncodeError:
         return _NOT_QUICK
-    if (
-        b"\\u0000" in text
-        or b"-0.0" in text
-        or text.count(b"[") + text.count(b"{") > MAX_JSON_DEPTH
+    if _NEEDS_NORMALIZING.search(text) is not None or (
+        len(text) > 2 * MAX_JSON_DEPTH and text.count(b"[") + text.count(b"{") > MAX_JSON_DEPTH
     ):
         return _NOT_QUICK
     copy = orjson.loads(text)  # at most 64-bit integers, so read back exactly

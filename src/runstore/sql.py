@@ -239,14 +239,14 @@ class SqlRunsStorage(RunsStorage):
     def _copy_rows(self, connection: Connection, step: CopyRows) -> None:
         """Stream rows with Postgres' COPY on this transaction's driver connection."""
         plan = copy_plan(step.table, connection.dialect)
-        driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        copy_connection = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
         try:
-            with driver.cursor() as cursor, cursor.copy(plan.sql) as copy:
+            with copy_connection.cursor() as cursor, cursor.copy(plan.sql) as copy:
                 copy.set_types(plan.types)
                 for row in plan.tuples(step.rows):
                     copy.write_row(row)
         except self._driver_error as exc:
-            if connection.dialect.is_disconnect(exc, driver, None):  # type: ignore[arg-type]
+            if connection.dialect.is_disconnect(exc, copy_connection, None):  # type: ignore[arg-type]
                 # What SQLAlchemy does when a statement meets a dead connection: drop it,
                 # and the pool's other connections with it.
                 connection.invalidate(exc)

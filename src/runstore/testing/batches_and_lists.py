@@ -336,25 +336,6 @@ class BatchesAndListsContract:
         with pytest.raises(InvalidInputError, match="batch_size"):
             list(storage.iter_runs(batch_size=batch_size))  # type: ignore[arg-type]
 
-    def test_add_results_leaves_the_garbage_collector_as_it_found_it(
-        self, storage: RunsStorage
-    ) -> None:
-        import gc
-
-        run = storage.create_run(run_input())
-        assert gc.isenabled()
-        storage.add_results([result_input(run, 0)])
-        assert gc.isenabled()
-        with pytest.raises(RunNotFoundError):
-            storage.add_results([result_input("ghost", 1)])
-        assert gc.isenabled()
-        gc.disable()
-        try:
-            storage.add_results([result_input(run, 2)])
-            assert not gc.isenabled()
-        finally:
-            gc.enable()
-
     def test_batches_store_json_exactly_like_single_results(self, storage: RunsStorage) -> None:
         run = storage.create_run(run_input())
         values = [
