@@ -2,10 +2,13 @@
 
 Only engines built here are configured; an Engine a caller passes in is used as it is.
 
+Every connection runstore uses is in autocommit: a single statement is a transaction of
+its own, and runstore begins the transactions of several statements itself, with a
+statement engine events see (:func:`write_transaction`).
+
 SQLite (file): WAL journal, ``synchronous=NORMAL``, a 30 s busy timeout, foreign keys on,
-and transactions begun by runstore itself (the driver's own transaction handling is off):
-``BEGIN IMMEDIATE`` for a write of several statements, so concurrent writers queue on the
-busy timeout instead of failing; a single statement is a transaction of its own.
+and ``BEGIN IMMEDIATE`` for a write of several statements, so concurrent writers queue on
+the busy timeout instead of failing.
 SQLite in memory (``sqlite://``): one connection shared by every thread (the database
 lives in it), used by one thread at a time.
 Postgres (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are read as
@@ -15,7 +18,7 @@ checkout instead), a pool of 5 plus 10 overflow, connections recycled hourly, se
 UTC.
 
 Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
-``create_engine`` keyword to override the rest.
+``create_engine`` keyword but ``isolation_level`` to override the rest.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ __all__ = [
     "DEFAULT_SQLITE_PRAGMAS",
     "PING_AFTER_IDLE_SECONDS",
     "SUPPORTED_URLS",
+    "autocommit_engine",
+    "begin_write",
     "create_storage_engine",
     "is_memory_sqlite",
     "normalize_url",
@@ -158,10 +163,20 @@ def create_storage_engine(
     sqlite_pragmas: Mapping[str, str | None] | None = None,
     **engine_options: Any,
 ) -> Engine:
-    """Create an engine with runstore's settings (see the module docstring)."""
+    """Create an engine with runstore's settings (see the module docstring).
+
+    Raises:
+        InvalidInputError: the URL is not supported, or ``isolation_level`` was given.
+    """
     parsed = normalize_url(url)
+    if "isolation_level" in engine_options:
+        raise InvalidInputError(
+            "isolation_level is not a setting of runstore's engines: runstore begins the "
+            "transactions it needs itself"
+        )
     if parsed.get_backend_name() == "postgresql":
         options: dict[str, Any] = {
+            "isolation_level": "AUTOCOMMIT",
             "pool_size": 5,
             "max_overflow": 10,
             "pool_recycle": 3600,
@@ -175,7 +190,7 @@ def create_storage_engine(
         return engine
 
     memory = is_memory_sqlite(parsed)
-    options = {"connect_args": {"check_same_thread": False}}
+    options = {"isolation_level": "AUTOCOMMIT", "connect_args": {"check_same_thread": False}}
     if memory:
         options["poolclass"] = StaticPool
     options.update(engine_options)
@@ -190,9 +205,6 @@ def create_storage_engine(
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
-        # Leave transaction control to runstore (write_transaction below), so that
-        # transactions -- DDL included -- begin exactly where runstore says.
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
             for statement in statements:
@@ -203,18 +215,40 @@ def create_storage_engine(
     return engine
 
 
+def autocommit_engine(engine: Engine, *, made_by_runstore: bool) -> Engine:
+    """``engine`` with its connections in autocommit, as runstore uses them.
+
+    Engines :func:`create_storage_engine` makes already are; any other engine gets the
+    ``isolation_level="AUTOCOMMIT"`` execution option, which SQLAlchemy sets on each
+    connection it hands out and resets when the connection comes back.
+    """
+    if made_by_runstore:
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+_BEGIN_WRITE = {
+    "sqlite": "BEGIN IMMEDIATE",
+    "postgresql": "BEGIN ISOLATION LEVEL READ COMMITTED",
+}
+
+
+def begin_write(connection: Connection) -> None:
+    """Begin a write transaction on an autocommit connection (see :func:`write_transaction`)."""
+    connection.exec_driver_sql(_BEGIN_WRITE[connection.dialect.name])
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """One transaction of several statements that will write; commits if nothing raises.
 
-    SQLite: ``BEGIN IMMEDIATE``, which takes the write lock at once (waiting on the busy
-    timeout), so two writers never deadlock upgrading a read lock. Postgres: READ
-    COMMITTED, even on an engine set to autocommit, as runstore's locking assumes.
+    ``engine`` gives autocommit connections (:func:`autocommit_engine`); the transaction
+    begins with a statement of its own. SQLite: ``BEGIN IMMEDIATE``, which takes the write
+    lock at once (waiting on the busy timeout), so two writers never deadlock upgrading a
+    read lock. Postgres: READ COMMITTED, whatever the server's default, as runstore's
+    locking assumes.
     """
-    if engine.dialect.name == "postgresql":
-        engine = engine.execution_options(isolation_level="READ COMMITTED")
     with engine.connect() as connection:
-        if connection.dialect.name == "sqlite":
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        begin_write(connection)
         yield connection
         connection.commit()

@@ -121,6 +121,8 @@ def _check_known(revision: str | None, where: str) -> None:
 def upgrade_to_head(engine: Engine) -> None:
     """Bring runstore's schema to head in one locked transaction; safe to run concurrently.
 
+    ``engine`` gives autocommit connections (:func:`~runstore.engine.autocommit_engine`).
+
     Raises:
         SchemaOutOfDateError: the database is at a revision this runstore does not know,
             or holds runstore's tables without a record of their revision.

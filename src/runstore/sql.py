@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -29,11 +29,12 @@ from runstore.base import RunsStorage
 from runstore.clock import Clock
 from runstore.cursors import Position
 from runstore.engine import (
+    autocommit_engine,
+    begin_write,
     create_storage_engine,
     is_memory_sqlite,
     normalize_url,
     redacted_url,
-    write_transaction,
 )
 from runstore.errors import InvalidInputError, StorageClosedError, StorageError
 from runstore.migrations import check_tables, require_head, upgrade_to_head
@@ -125,13 +126,9 @@ class SqlRunsStorage(RunsStorage):
         self._shown_url = redacted_url(engine.url)
         dialect = engine.dialect
         self._copy = dialect.name == "postgresql"
-        # A single statement is a transaction of its own: on Postgres, autocommit saves the
-        # BEGIN and COMMIT round trips; several statements run in READ COMMITTED.
-        self._single_engine: Engine = engine
-        self._write_engine: Engine = engine
-        if dialect.name == "postgresql":
-            self._single_engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-            self._write_engine = engine.execution_options(isolation_level="READ COMMITTED")
+        # A single statement is a transaction of its own (on Postgres, autocommit saves the
+        # BEGIN and COMMIT round trips); several begin with a statement of their own.
+        self._connections = autocommit_engine(engine, made_by_runstore=self._owns_engine)
         # An in-memory SQLite database is one connection: let one thread use it at a time.
         self._serial = threading.RLock() if is_memory_sqlite(engine.url) else None
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
@@ -150,8 +147,8 @@ class SqlRunsStorage(RunsStorage):
 
     def init(self) -> None:
         self._check_open()
-        with self._serialized(), translated_errors():
-            upgrade_to_head(self._engine)
+        with self._serial or nullcontext(), translated_errors():
+            upgrade_to_head(self._connections)
 
     def close(self) -> None:
         if not self._closed and self._owns_engine:
@@ -162,14 +159,9 @@ class SqlRunsStorage(RunsStorage):
         if self._closed:
             raise StorageClosedError(f"{self!r} was closed")
 
-    def _serialized(self) -> threading.RLock | nullcontext[None]:
-        return self._serial if self._serial is not None else nullcontext()
-
     def _check_schema(self) -> None:
         """At first use: the schema is at head and has every column this version needs."""
-        if self._schema_checked:
-            return
-        with translated_errors(), self._single_engine.connect() as connection:
+        with translated_errors(), self._connections.connect() as connection:
             require_head(connection, repr(self))
             check_tables(connection, repr(self))
         self._schema_checked = True
@@ -177,19 +169,31 @@ class SqlRunsStorage(RunsStorage):
     # -- running operations ------------------------------------------------------------
 
     def _run(self, plan: Plan[_T]) -> _T:
-        """Run an operation's statements as its mode says; see :mod:`runstore.operations`."""
+        """Run an operation's statements as its mode says; see :mod:`runstore.operations`.
+
+        Written without context managers: it wraps every call, and theirs is a
+        measurable part of a single-row call's cost.
+        """
         self._check_open()
         steps = plan.steps
-        with self._serialized():
-            try:
-                step = next(steps)  # the operation's own checks run before any I/O
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            self._check_schema()
+        try:
+            step = next(steps)  # the operation's own checks run before any I/O
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        serial = self._serial
+        if serial is not None:
+            serial.acquire()
+        try:
+            if not self._schema_checked:
+                self._check_schema()
             retried = False
             while True:
-                with translated_errors():  # connecting and committing
+                try:
                     outcome = self._transaction(plan.mode, steps, step)
+                except StorageError:
+                    raise
+                except Exception as exc:  # connecting, beginning, committing
+                    raise self._translated(exc, None) from exc
                 if isinstance(outcome, _Done):
                     return outcome.value  # type: ignore[no-any-return]
                 if plan.mode is Mode.READ and _lost(outcome) and not retried:
@@ -199,36 +203,31 @@ class SqlRunsStorage(RunsStorage):
                     step = steps.throw(outcome)
                 except StopIteration as done:
                     return done.value  # type: ignore[no-any-return]
+        finally:
+            if serial is not None:
+                serial.release()
 
     def _transaction(self, mode: Mode, steps: Any, step: Step) -> _Done | StorageError:
         """Run steps from ``step`` in one transaction (or, for reads, on one connection)
-        until the operation returns, or a step fails (the transaction is rolled back)."""
+        until the operation returns -- then commit -- or a step fails: the transaction is
+        rolled back and the error returned, for the operation to handle."""
+        connection = self._connections.connect()
         try:
-            with self._connection(mode) as connection:
-                while True:
-                    try:
-                        result = self._execute(connection, step)
-                    except Exception as exc:
-                        raise _StepFailedError(self._translated(exc, step)) from exc
-                    try:
-                        step = steps.send(result)
-                    except StopIteration as done:
-                        outcome = _Done(done.value)
-                        break
-        except _StepFailedError as failure:
-            return failure.error
-        return outcome
-
-    @contextmanager
-    def _connection(self, mode: Mode) -> Iterator[Connection]:
-        if mode is Mode.WRITE:
-            with write_transaction(self._write_engine) as connection:
-                yield connection
-            return
-        with self._single_engine.connect() as connection:
-            yield connection
-            if mode is Mode.WRITE_ONE:
-                connection.commit()
+            if mode is Mode.WRITE:
+                begin_write(connection)
+            while True:
+                try:
+                    result = self._execute(connection, step)
+                except Exception as exc:
+                    return self._translated(exc, step)
+                try:
+                    step = steps.send(result)
+                except StopIteration as done:
+                    if mode is not Mode.READ:
+                        connection.commit()
+                    return _Done(done.value)
+        finally:
+            connection.close()  # rolls back whatever was not committed
 
     def _execute(self, connection: Connection, step: Step) -> CursorResult[Any] | None:
         if isinstance(step, Query):
@@ -253,7 +252,7 @@ class SqlRunsStorage(RunsStorage):
                 self._engine.pool.dispose()
             raise
 
-    def _translated(self, exc: Exception, step: Step) -> StorageError:
+    def _translated(self, exc: Exception, step: Step | None) -> StorageError:
         duplicate = step.duplicate if isinstance(step, Query) else None
         missing_run = step.missing_run if isinstance(step, Query) else None
         error = storage_error(

@@ -197,7 +197,7 @@ _LOCK_RUNS = (
     sa.select(_runs.id)
     .where(_runs.id.in_(sa.bindparam("run_ids", expanding=True)))
     .order_by(_runs.id)
-    .with_for_update(key_share=True)
+    .with_for_update(read=True, key_share=True)
 )
 
 
@@ -326,19 +326,23 @@ def _filter_name(column: str) -> str:
 
 @functools.cache
 def _list_statement(
-    listing: _Listing, filters: tuple[str, ...], keyset: bool, limited: bool, counted: bool
+    listing: _Listing,
+    filters: tuple[str, ...],
+    keyset: bool,
+    limited: bool,
+    skipping: bool,
+    counted: bool,
 ) -> sa.Select[Any]:
-    """The rows of a list in order; bind names as :func:`_list_query` fills them."""
+    """The rows of a list in order; bind names as :func:`_list_query` fills them.
+
+    A page after an offset (``skipping``) is chosen in a subquery and its columns read
+    from there, so that work done for every column read (JSON selected as text) is done
+    for the page's rows only, not for every row the offset skips; the outer query then
+    sorts just the page's rows.
+    """
     table = listing.table
-    conditions = [
-        table.columns[column]
-        == sa.bindparam(_filter_name(column), type_=table.columns[column].type)
-        for column in filters
-    ]
-    columns: list[Any] = list(table.columns)
-    if counted:  # the total, counted in the same statement (one snapshot, one round trip)
-        total = sa.select(sa.func.count()).select_from(table).where(*conditions)
-        columns.append(total.correlate(None).scalar_subquery().label("total"))
+    conditions = _conditions(table, filters)
+    total = sa.select(sa.func.count()).select_from(table).where(*conditions)
     if keyset:
         key = sa.tuple_(listing.moment, listing.id)
         mark = sa.tuple_(
@@ -346,17 +350,31 @@ def _list_statement(
             sa.bindparam("after_id", type_=listing.id.type),
         )
         conditions.append(key < mark if listing.descending else key > mark)
-    order = [listing.moment, listing.id]
-    statement = (
-        sa.select(*columns)
-        .where(*conditions)
-        .order_by(*[column.desc() if listing.descending else column.asc() for column in order])
-    )
+    page = sa.select(table).where(*conditions).order_by(*_ordering(listing, table))
     if limited:
-        statement = statement.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
+        page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
             sa.bindparam("offset", type_=sa.BigInteger())
         )
-    return statement
+    if counted:  # the total, counted in the same statement (one snapshot, one round trip)
+        page = page.add_columns(total.correlate(None).scalar_subquery().label("total"))
+    if not skipping:
+        return page
+    rows = page.subquery("page")
+    return sa.select(*rows.columns).order_by(*_ordering(listing, rows))
+
+
+def _conditions(table: sa.Table, filters: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
+    return [
+        table.columns[column]
+        == sa.bindparam(_filter_name(column), type_=table.columns[column].type)
+        for column in filters
+    ]
+
+
+def _ordering(listing: _Listing, rows: sa.Table | sa.Subquery) -> list[sa.ColumnElement[Any]]:
+    """The list's total order, on the table or on a subquery of it."""
+    order = [rows.columns[listing.moment.key], rows.columns[listing.id.key]]
+    return [column.desc() if listing.descending else column.asc() for column in order]
 
 
 def _list_query(
@@ -368,8 +386,9 @@ def _list_query(
     *,
     counted: bool,
 ) -> Query:
+    skipping = limit is not None and offset > 0
     statement = _list_statement(
-        listing, tuple(filters), after is not None, limit is not None, counted
+        listing, tuple(filters), after is not None, limit is not None, skipping, counted
     )
     values = {_filter_name(column): value for column, value in filters.items()}
     if after is not None:

@@ -67,15 +67,24 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
         return process
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return datetime.fromisoformat(value)
-        moment: datetime = value
-        if moment.tzinfo is None:  # a backend without time zones: stored as UTC
-            return moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None]:
+        if dialect.name == "sqlite":  # the fixed-width text, which ends in Z (UTC)
+            return _from_text
+
+        def in_utc(value: datetime | None) -> datetime | None:
+            if value is None or value.tzinfo is UTC:
+                return value
+            if value.tzinfo is None:  # a backend without time zones: stored as UTC
+                return value.replace(tzinfo=UTC)
+            return value.astimezone(UTC)
+
+        return in_utc
+
+
+def _from_text(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 class JsonColumn(sa.TypeDecorator[Any]):
