@@ -43,6 +43,13 @@ class Measurement:
         return f"runstore {ours}, raw {theirs}, {self.ratio:.2f}x"
 
 
+@dataclass(frozen=True, slots=True)
+class PeerRow:
+    operation: str
+    runstore: float
+    peer: float
+
+
 def _number(value: float, unit: Unit) -> str:
     scaled = value * _SCALE[unit]
     digits = 0 if scaled >= 100 else 1 if scaled >= 10 else 2
@@ -75,6 +82,18 @@ def render_table(rows: list[Measurement]) -> str:
         lines.append(
             f"| {row.operation} | {row.backend} | {_number(row.runstore, row.unit)} "
             f"| {_number(row.raw, row.unit)} | {row.ratio:.2f}x | {_target_cell(row, rows)} |"
+        )
+    return "\n".join(lines)
+
+
+def render_peer(rows: list[PeerRow]) -> str:
+    lines = ["| operation (Postgres) | runstore median | peer median | runstore ÷ peer |"]
+    lines.append("|---|--:|--:|--:|")
+    for row in rows:
+        unit: Unit = "ms" if max(row.runstore, row.peer) >= 1e-3 else "us"
+        lines.append(
+            f"| {row.operation} | {_number(row.runstore, unit)} | {_number(row.peer, unit)} "
+            f"| {row.runstore / row.peer:.2f}x |"
         )
     return "\n".join(lines)
 

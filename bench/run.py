@@ -1,11 +1,11 @@
-"""runstore against the raw drivers, on a SQLite file and on Postgres.
+"""runstore against the raw drivers on a SQLite file and on Postgres, and a peer store.
 
 Usage (from the repository root)::
 
     python -m bench.run [--quick] [--only sqlite|postgres] [--output docs/benchmarks.md]
                         [--postgres-url URL] [--show-sql]
 
-Prints the results table and writes the document -- method, machine, results,
+Prints the results table and writes the document -- method, machine, results, peer,
 targets, analysis -- to ``--output``.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from bench.backends import Settings, conninfo, log, open_backend
-from bench.cases import add_result, add_results, iterate, list_pages, runs, update_run
+from bench.cases import add_result, add_results, iterate, list_pages, peer, runs, update_run
 from bench.machine import describe_machine
 from bench.report import Measurement, render_document, render_table
 
@@ -66,7 +66,7 @@ def _order(row: Measurement) -> tuple[int, bool]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer rows and samples")
+    parser.add_argument("--quick", action="store_true", help="fewer rows and samples, no peer")
     parser.add_argument("--only", choices=("sqlite", "postgres"), help="one backend only")
     parser.add_argument("--output", default="docs/benchmarks.md", help="the markdown to write")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
@@ -86,6 +86,7 @@ def main() -> int:
         for row in run_backend(name, settings, arguments.postgres_url, arguments.show_sql)
     ]
     rows.sort(key=_order)
+    peer_results = peer.section(settings, arguments.postgres_url, rows)
     elapsed = time.perf_counter() - started
     duration = f"{elapsed / 60:.1f} min" if elapsed >= 90 else f"{elapsed:.0f} s"
     print(render_table(rows))
@@ -97,6 +98,7 @@ def main() -> int:
         rows,
         describe_machine(facts),
         heading=f"Measured {date}, {mode}, with `{command}`; the whole run took {duration}.",
+        peer=peer_results,
         list_rows=settings.list_rows,
         iteration_rows=settings.iteration_rows,
         batch_rows=settings.batch_rows,
