@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from bench import data
 from bench.harness import Prepare, Statement, capture, compare
-from bench.report import Measurement, Target, Unit
+from bench.report import Measurement
 from runstore import CreateRunInput, SqlRunsStorage
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
 from runstore.tables import results_table
@@ -131,25 +131,17 @@ class Backend:
         self.raw.commit()
 
     def measure(
-        self,
-        operation: str,
-        runstore: Prepare,
-        raw: Prepare,
-        *,
-        samples: int | None = None,
-        warmup: int | None = None,
-        rounds: int = 4,
-        unit: Unit = "us",
-        per: int = 1,
-        target: Target | None = None,
-        details: str = "",
+        self, operation: str, runstore: Prepare, raw: Prepare, *, per: int = 1, **row: Any
     ) -> None:
-        """Compare both sides (see :func:`~bench.harness.compare`) and record the row."""
-        samples = samples or self.settings.single_samples
-        warmup = self.settings.warmup if warmup is None else warmup
-        ours, theirs = compare(runstore, raw, samples=samples, warmup=warmup, rounds=rounds)
+        """Compare both sides (:func:`~bench.harness.compare`; ``samples``, ``warmup`` and
+        ``rounds`` in ``row`` if given) and record the row (``unit``, ``target``, ``details``)."""
+        timing = {"samples": self.settings.single_samples, "warmup": self.settings.warmup}
+        timing |= {key: row.pop(key) for key in ("samples", "warmup", "rounds") if key in row}
+        ours, theirs = compare(runstore, raw, **timing)
         self.add(
-            Measurement(operation, self.label, unit, ours / per, theirs / per, target, details)
+            Measurement(
+                operation, self.label, row.pop("unit", "us"), ours / per, theirs / per, **row
+            )
         )
 
     def add(self, row: Measurement) -> None:

@@ -28,19 +28,6 @@ from bench.report import Measurement, render_document, render_table
 DEFAULT_POSTGRES_URL = os.environ.get(
     "RUNSTORE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-ORDER = [  # the table's rows, SQLite before Postgres in each
-    "add_result (",
-    "add_results",
-    "create_run",
-    "get_run",
-    "update_run",
-    "first page",
-    "90% depth (offset)",
-    "last page",
-    "90% depth (cursor)",
-    "wall time",
-    "peak RSS",
-]
 
 
 def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list[Measurement]:
@@ -57,11 +44,6 @@ def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list
         add_results.measure(b)
         update_run.measure(b)
         return b.measurements
-
-
-def _order(row: Measurement) -> tuple[int, bool]:
-    position = next((n for n, part in enumerate(ORDER) if part in row.operation), len(ORDER))
-    return position, row.backend == "Postgres"
 
 
 def main() -> int:
@@ -85,7 +67,8 @@ def main() -> int:
         for name in backends
         for row in run_backend(name, settings, arguments.postgres_url, arguments.show_sql)
     ]
-    rows.sort(key=_order)
+    operations = list(dict.fromkeys(row.operation for row in rows))  # in the order measured
+    rows.sort(key=lambda row: (operations.index(row.operation), row.backend == "Postgres"))
     peer_results = peer.section(settings, arguments.postgres_url, rows)
     elapsed = time.perf_counter() - started
     duration = f"{elapsed / 60:.1f} min" if elapsed >= 90 else f"{elapsed:.0f} s"

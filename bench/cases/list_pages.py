@@ -47,16 +47,15 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
         ours, theirs = page(b.storage, number, cursor), decoded(b.raw.execute(sql, args).fetchall())
         assert [r.id for r in ours.results] == [r[0] for r in theirs[:PER_PAGE]], label
         assert ours.pagination.total == theirs[0][-1] == rows, label
-        by_offset = label in (DEEP, LAST)
+        if label in (DEEP, LAST):  # slow pages: fewer samples
+            row = {"samples": b.settings.deep_samples, "warmup": 2, "rounds": 2}
+            row["details"] = f"page {number} of {pages}"
         b.measure(
             label,
             fixed(lambda: page(b.storage, number, cursor)),
             fixed(lambda: decoded(b.raw.execute(sql, args).fetchall())),
-            samples=b.settings.deep_samples if by_offset else b.settings.page_samples,
-            warmup=2 if by_offset else None,
-            rounds=2 if by_offset else 4,
             unit="ms",
-            **({"details": f"page {number} of {pages}"} if by_offset else row),
+            **{"samples": b.settings.page_samples} | row,
         )
 
     _, (select,) = b.caught("list_results page", page)
