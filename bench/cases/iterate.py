@@ -73,10 +73,8 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
     def median(side: str, key: str) -> float:
         return statistics.median(report[key] for report in reports[side])
 
-    label, before = (
-        f"iter_results, {rows:,} rows",
-        {s: median(s, "baseline_rss") / 2**20 for s in reports},
-    )
+    label = f"iter_results, {rows:,} rows"
+    before = {side: median(side, "baseline_rss") / 2**20 for side in reports}
     runs = f"{b.settings.iteration_repeats} run(s) per side, each in a fresh process"
     times = (median("runstore", "seconds"), median("raw", "seconds"))
     b.add(
