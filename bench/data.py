@@ -1,62 +1,61 @@
-"""The rows every benchmark writes and reads, and how the raw side encodes them.
+"""The rows both sides write, and how the raw side encodes them before timing.
 
-Both sides get the same field values from :func:`result_fields`. runstore receives them as
-an ``AddRunResultInput``; the raw drivers receive them encoded exactly as runstore's column
-types encode them (:mod:`runstore.types`): JSON text from :func:`runstore.jsonvalues.dumps_json`,
-and on SQLite timestamps as fixed-width UTC text.
+runstore gets the field values as a user gives them. The raw drivers get them encoded as
+runstore's column types encode them (:mod:`runstore.types`): JSON text written by
+:func:`runstore.jsonvalues.dumps_json` (in psycopg's ``Jsonb`` on Postgres, as runstore binds
+it), SQLite timestamps as fixed-width UTC text, ids as uuid4 strings.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runstore.jsonvalues import JsonValue, dumps_json
-from runstore.schema import DATASET_RUN_RESULTS_SCHEMA, DATASET_RUNS_SCHEMA
+from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
-__all__ = [
-    "BASE_TIME",
-    "DATASET_VERSION",
-    "RESULT_COLUMNS",
-    "RUN_COLUMNS",
-    "ResultFields",
-    "new_id",
-    "result_fields",
-    "result_rows",
-    "sqlite_json",
-    "sqlite_timestamp",
-]
+from runstore.jsonvalues import dumps_json
+from runstore.schema import DATASET_RUN_RESULTS_SCHEMA, DATASET_RUNS_SCHEMA, attribute_name
 
-RESULT_COLUMNS: tuple[str, ...] = tuple(DATASET_RUN_RESULTS_SCHEMA)
-"""The results table's columns, in table order (runstore's INSERT uses this order)."""
-RUN_COLUMNS: tuple[str, ...] = tuple(DATASET_RUNS_SCHEMA)
-
+RESULT_COLUMNS = tuple(DATASET_RUN_RESULTS_SCHEMA)
+RUN_COLUMNS = tuple(DATASET_RUNS_SCHEMA)
+JSON_COLUMNS = tuple(
+    n for n, c in enumerate(DATASET_RUN_RESULTS_SCHEMA.values()) if c.type == "jsonb"
+)
+"""Positions of the JSON columns in a results row."""
 BASE_TIME = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
-DATASET_VERSION = datetime(2026, 11, 1, tzinfo=UTC)
-
-ResultFields = dict[str, Any]
-"""The fields of one result, by attribute name, as a caller would hand them to runstore."""
 
 
 def new_id() -> str:
-    """An id like runstore's own (a uuid4 string)."""
     return str(uuid.uuid4())
 
 
-def result_fields(run_id: str, index: int) -> ResultFields:
+def run_fields(total_items: int = 0) -> dict[str, Any]:
+    """A run as a caller creates it."""
+    return {
+        "dataset_id": "bench",
+        "dataset_version": datetime(2026, 11, 1, tzinfo=UTC),
+        "target_type": "agent",
+        "target_id": "support-bot",
+        "total_items": total_items,
+    }
+
+
+def result_fields(run_id: str, index: int) -> dict[str, Any]:
     """The ``index``-th result of a run: a typical evaluation row of about 400 bytes.
 
     Results come in pairs that share ``started_at`` (ties happen with parallel workers),
     so the ``(startedAt, id)`` order is exercised. One in 50 is an error without output.
     """
     started = BASE_TIME + timedelta(milliseconds=10 * (index // 2))
-    failed = index % 50 == 49
+    failed, took = index % 50 == 49, 250 + (index * 37) % 1900
     return {
         "run_id": run_id,
         "item_id": f"item-{index:07d}",
-        "item_version": DATASET_VERSION,
+        "item_version": datetime(2026, 11, 1, tzinfo=UTC),
         "input": {
             "question": f"Question {index}: can order #{100000 + index} be refunded?",
             "context": ["refund-policy", "shipping-faq", f"order-{index % 997}"],
@@ -65,31 +64,61 @@ def result_fields(run_id: str, index: int) -> ResultFields:
         },
         "output": None if failed else f"Yes: order #{100000 + index} is within 30 days.",
         "expected_output": {"answer": "yes", "cites": ["refund-policy"], "score": 0.75},
-        "latency": 250.0 + (index * 37) % 1900 + 0.125,
+        "latency": took + 0.125,
         "error": "TimeoutError: target did not answer within 30 s" if failed else None,
         "started_at": started,
-        "completed_at": started + timedelta(milliseconds=250 + (index * 37) % 1900),
+        "completed_at": started + timedelta(milliseconds=took),
         "retry_count": 1 if failed else 0,
     }
 
 
-def sqlite_timestamp(moment: datetime) -> str:
-    """runstore's SQLite timestamp text: ``2026-11-24T05:33:56.123456Z`` (UTC, fixed width)."""
+def timestamp(dialect: str, moment: datetime) -> Any:
+    """runstore's SQLite text (``2026-11-24T05:33:56.123456Z``); psycopg takes datetimes."""
+    if dialect != "sqlite":
+        return moment
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def sqlite_json(value: JsonValue, *, nullable: bool) -> str | None:
-    """runstore's SQLite JSON text; ``None`` in a nullable column is SQL NULL."""
-    if value is None and nullable:
-        return None
-    return dumps_json(value)
+def _same(text: str) -> str:
+    return text
 
 
-def result_rows(
-    run_id: str, count: int, created_at: datetime, *, start: int = 0
-) -> Iterator[tuple[str, ResultFields]]:
-    """``count`` results of ``run_id`` with fresh ids, for seeding (``created_at`` is fixed)."""
-    for index in range(start, start + count):
-        fields = result_fields(run_id, index)
-        fields["created_at"] = created_at
-        yield new_id(), fields
+def encode(dialect: str, values: Mapping[str, Any], *, run: bool = False) -> dict[str, Any]:
+    """A results (or runs) row by column, encoded for the driver, from values by attribute."""
+    row = {}
+    for name, column in (DATASET_RUNS_SCHEMA if run else DATASET_RUN_RESULTS_SCHEMA).items():
+        value = values[attribute_name(name)]
+        if value is not None and column.type == "timestamp":
+            value = timestamp(dialect, value)
+        elif column.type == "jsonb" and not (value is None and column.nullable):
+            value = dumps_json(value)
+            value = value if dialect == "sqlite" else Jsonb(value, dumps=_same)
+        row[name] = value
+    return row
+
+
+def bind(dialect: str, names: Sequence[str], values: Mapping[str, Any]) -> Any:
+    """Parameters for a caught statement: positional in ``names`` order on SQLite, by name
+    on Postgres (``%(name)s``)."""
+    if dialect == "sqlite":
+        return tuple(values[name] for name in names)
+    return {name: values[name] for name in names}
+
+
+def decoded(rows: Iterable[Sequence[Any]]) -> list[list[Any]]:
+    """Rows with their JSON columns parsed by ``json.loads``, as a driver user reads them."""
+    out = []
+    for row in rows:
+        values = list(row)
+        for number in JSON_COLUMNS:
+            if values[number] is not None:
+                values[number] = json.loads(values[number])
+        out.append(values)
+    return out
+
+
+def check_read_back(model: BaseModel | None, fields: Mapping[str, Any]) -> None:
+    """What runstore read back is what was written."""
+    assert model is not None
+    for name, value in fields.items():
+        assert getattr(model, name) == value, (name, getattr(model, name), value)

@@ -1,71 +1,90 @@
-"""Timing: warm-up, interleaved samples, medians."""
+"""Timing (warm-up, interleaved blocks, medians) and the statements runstore sends."""
 
 from __future__ import annotations
 
 import gc
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["Call", "Paired", "Prepare", "compare", "fixed"]
+import sqlalchemy as sa
+from psycopg.types.json import Jsonb
 
 Call = Callable[[], object]
-"""The measured call."""
 Prepare = Callable[[], Call]
-"""Prepares one sample (not measured: fresh ids, input rows) and returns its call."""
-
-
-@dataclass(frozen=True, slots=True)
-class Paired:
-    """Medians in seconds of one operation through runstore and through the raw driver."""
-
-    runstore: float
-    raw: float
-    samples: int
+"""Prepares one sample (not timed: a fresh run, ids, encoded rows) and returns its call."""
 
 
 def fixed(call: Call) -> Prepare:
-    """For calls that need no preparation: the same call every sample."""
     return lambda: call
-
-
-def _time(prepare: Prepare, count: int, into: list[float]) -> None:
-    clock = time.perf_counter
-    for _ in range(count):
-        call = prepare()
-        started = clock()
-        call()
-        into.append(clock() - started)
 
 
 def compare(
     runstore: Prepare, raw: Prepare, *, samples: int, warmup: int, rounds: int = 4
-) -> Paired:
-    """Median duration of each side's call, after ``warmup`` calls of each.
+) -> tuple[float, float]:
+    """Median seconds of each side's call, after ``warmup`` calls of each.
 
-    The samples are taken in ``rounds`` alternating blocks (runstore then raw, then raw then
-    runstore, ...) so that drift in the machine or the database -- a checkpoint, a cache
-    warming up -- falls on both sides alike. Garbage collection stays on: what it costs is
-    part of what each side costs.
+    Samples are taken in ``rounds`` alternating blocks (runstore then raw, then raw then
+    runstore, ...) so that drift -- a checkpoint, a cache warming up -- falls on both sides
+    alike. Garbage collection stays on: what it costs is part of each side's cost.
     """
     for _ in range(warmup):
         runstore()()
         raw()()
+    sides = (runstore, raw)
+    times: tuple[list[float], list[float]] = ([], [])
     rounds = max(1, min(rounds, samples))
-    runstore_times: list[float] = []
-    raw_times: list[float] = []
     for number in range(rounds):
-        count = samples // rounds + (1 if number < samples % rounds else 0)
         gc.collect()
-        if number % 2 == 0:
-            _time(runstore, count, runstore_times)
-            _time(raw, count, raw_times)
-        else:
-            _time(raw, count, raw_times)
-            _time(runstore, count, runstore_times)
-    return Paired(
-        runstore=statistics.median(runstore_times),
-        raw=statistics.median(raw_times),
-        samples=samples,
-    )
+        for side in (0, 1) if number % 2 == 0 else (1, 0):
+            for _ in range(samples // rounds + (number < samples % rounds)):
+                call = sides[side]()
+                started = time.perf_counter()
+                call()
+                times[side].append(time.perf_counter() - started)
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement as SQLAlchemy handed it to the driver, with its parameters."""
+
+    sql: str
+    params: Any
+    many: bool
+
+    def __str__(self) -> str:
+        text = " ".join(self.sql.split())
+        return f"{text}  [executemany, {len(self.params)} rows]" if self.many else text
+
+
+@contextmanager
+def capture(engine: sa.Engine) -> Iterator[list[Statement]]:
+    """Every statement sent through ``engine`` meanwhile (``before_cursor_execute``)."""
+    caught: list[Statement] = []
+
+    def listen(_c: Any, _k: Any, sql: str, params: Any, _x: Any, many: bool) -> None:
+        caught.append(Statement(sql, params, many))
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        yield caught
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Jsonb):
+        return ("jsonb", value.obj)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return [_plain(item) for item in value] if isinstance(value, list | tuple) else value
+
+
+def check_params(statement: Statement, params: Any) -> None:
+    """The raw side's parameters for runstore's own call are exactly what runstore sent."""
+    sent = statement.params[0] if statement.many else statement.params
+    assert _plain(sent) == _plain(params), (statement.sql, sent, params)

@@ -8,79 +8,51 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
-__all__ = ["describe_machine"]
+import psycopg
+import pydantic
+import sqlalchemy
 
 
-def _cpu_model() -> str:
+def _field(path: str, prefix: str, separator: str) -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path(path).read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _memory() -> str:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                kilobytes = int(line.split()[1])
-                return f"{kilobytes / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    return "unknown"
-
-
-def _os_name() -> str:
-    try:
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                name = line.split("=", 1)[1].strip().strip('"')
-                return f"{name} (Linux {platform.release()})"
-    except OSError:
-        pass
-    return platform.platform()
+        return "unknown"
+    found = [
+        line.split(separator, 1)[1].strip().strip('"') for line in lines if line.startswith(prefix)
+    ]
+    return found[0] if found else "unknown"
 
 
 def _revision() -> str:
+    def git(*arguments: str) -> str:
+        return subprocess.run(
+            ["git", *arguments], capture_output=True, text=True, check=True
+        ).stdout
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head, dirty = (
+            git("rev-parse", "--short", "HEAD").strip(),
+            git("status", "--porcelain", "src"),
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return f"{head} (src/ modified)" if dirty else head
+    return f"{head} (src/ modified)" if dirty.strip() else head
 
 
 def describe_machine(postgres: dict[str, str] | None) -> list[tuple[str, str]]:
     """(label, value) pairs: hardware, OS, interpreter, databases and library versions."""
-    import psycopg
-    import pydantic
-    import sqlalchemy
-
+    memory = _field("/proc/meminfo", "MemTotal:", ":").split()[0]
     rows = [
-        ("CPU", _cpu_model()),
+        ("CPU", _field("/proc/cpuinfo", "model name", ":")),
         ("Cores", str(os.cpu_count())),
-        ("RAM", _memory()),
-        ("OS", _os_name()),
+        ("RAM", f"{int(memory) / 2**20:.1f} GiB" if memory.isdigit() else memory),
+        ("OS", f"{_field('/etc/os-release', 'PRETTY_NAME=', '=')} (Linux {platform.release()})"),
         ("Python", f"{platform.python_version()} ({platform.python_implementation()})"),
         ("SQLite", sqlite3.sqlite_version),
     ]
     if postgres:
-        rows.append(("PostgreSQL", postgres.pop("server_version", "unknown")))
-        settings = ", ".join(f"{name}={value}" for name, value in postgres.items())
-        rows.append(("PostgreSQL settings", settings))
-    rows += [
-        ("SQLAlchemy", sqlalchemy.__version__),
-        ("psycopg", psycopg.__version__),
-        ("pydantic", pydantic.VERSION),
-        ("runstore revision", _revision()),
-    ]
-    return rows
+        rows.append(("PostgreSQL", postgres.pop("server_version")))
+        rows.append(("PostgreSQL settings", ", ".join(f"{k}={v}" for k, v in postgres.items())))
+    rows += [("SQLAlchemy", sqlalchemy.__version__), ("psycopg", psycopg.__version__)]
+    return [*rows, ("pydantic", pydantic.VERSION), ("runstore revision", _revision())]

@@ -1,57 +1,56 @@
-"""The results table, the targets, and docs/benchmarks.md."""
+"""The results tables and docs/benchmarks.md, whose prose is ``bench/template.md``."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-__all__ = ["Measurement", "Target", "render_document", "render_table"]
+from typing import Any, Literal
 
 Unit = Literal["us", "ms", "s", "MB"]
-_SCALE: dict[Unit, float] = {"us": 1e6, "ms": 1e3, "s": 1.0, "MB": 1.0 / (1024 * 1024)}
+_SCALE: dict[Unit, float] = {"us": 1e6, "ms": 1e3, "s": 1.0, "MB": 1.0 / 2**20}
 _LABEL: dict[Unit, str] = {"us": "µs", "ms": "ms", "s": "s", "MB": "MB"}
+HERE = Path(__file__).parent
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A goal for one row.
-
-    ``kind`` is ``ratio`` (runstore ÷ raw at most ``limit``), ``relative`` (runstore at
-    most ``limit`` times the runstore value of the row named ``relative_to``), or
-    ``below`` (the runstore value under ``limit`` in the row's unit).
-    """
+    """``ratio``: runstore ÷ raw at most ``limit``; ``relative``: runstore at most ``limit``
+    times runstore's value in the row ``relative_to``; ``below``: under ``limit`` units."""
 
     kind: Literal["ratio", "relative", "below"]
     limit: float
     relative_to: str = ""
-    relative_label: str = ""
-    """How the target cell names ``relative_to`` (short)."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Measurement:
-    """One row of the table. Values are seconds (bytes for ``MB``); None when not measured."""
+    """One row of the results table: medians in seconds (bytes for ``MB``)."""
 
     operation: str
     backend: str
     unit: Unit
-    runstore: float | None
-    raw: float | None
+    runstore: float
+    raw: float
     target: Target | None = None
-    note: str = ""
-    details: list[str] = field(default_factory=list)
+    details: str = ""
 
     @property
-    def ratio(self) -> float | None:
-        if self.runstore is None or self.raw is None or self.raw == 0:
-            return None
+    def ratio(self) -> float:
         return self.runstore / self.raw
 
+    def cells(self) -> str:
+        ours, theirs = _number(self.runstore, self.unit), _number(self.raw, self.unit)
+        return f"runstore {ours}, raw {theirs}, {self.ratio:.2f}x"
 
-def _number(value: float | None, unit: Unit) -> str:
-    if value is None:
-        return "n/a"
+
+@dataclass(frozen=True, slots=True)
+class PeerRow:
+    operation: str
+    runstore: float
+    peer: float
+
+
+def _number(value: float, unit: Unit) -> str:
     scaled = value * _SCALE[unit]
     digits = 0 if scaled >= 100 else 1 if scaled >= 10 else 2
     return f"{scaled:,.{digits}f} {_LABEL[unit]}"
@@ -60,122 +59,58 @@ def _number(value: float | None, unit: Unit) -> str:
 def _target_cell(row: Measurement, rows: list[Measurement]) -> str:
     target = row.target
     if target is None:
-        return "—"
+        return "report"
     if target.kind == "ratio":
-        goal = f"≤ {target.limit:g}x raw"
-        value = row.ratio
+        goal, value = f"≤ {target.limit:g}x raw", row.ratio
     elif target.kind == "relative":
-        goal = f"≤ {target.limit:g}x {target.relative_label or target.relative_to}"
-        base = next(
-            (
-                other.runstore
-                for other in rows
-                if other.operation == target.relative_to and other.backend == row.backend
-            ),
-            None,
-        )
-        value = None if base is None or row.runstore is None else row.runstore / base
-        if value is not None:
-            goal += f" (is {value:.2f}x)"
+        (base,) = [
+            r.runstore
+            for r in rows
+            if (r.operation, r.backend) == (target.relative_to, row.backend)
+        ]
+        value = row.runstore / base
+        goal = f"≤ {target.limit:g}x runstore's first page (is {value:.2f}x)"
     else:
-        goal = f"< {target.limit:g} {_LABEL[row.unit]}"
-        value = None if row.runstore is None else row.runstore * _SCALE[row.unit]
-    if value is None:
-        return f"{goal}: n/a"
+        goal, value = f"< {target.limit:g} {_LABEL[row.unit]}", row.runstore * _SCALE[row.unit]
     return f"{goal}: met" if value <= target.limit else f"{goal}: **missed**"
 
 
 def render_table(rows: list[Measurement]) -> str:
-    """The markdown table of medians, ratios and targets."""
-    lines = [
-        "| operation | backend | runstore median | raw median | ratio | target |",
-        "|---|---|--:|--:|--:|---|",
-    ]
+    lines = ["| operation | backend | runstore median | raw median | ratio | target |"]
+    lines.append("|---|---|--:|--:|--:|---|")
     for row in rows:
-        ratio = "n/a" if row.ratio is None else f"{row.ratio:.2f}x"
-        operation = row.operation + (f" ({row.note})" if row.note else "")
         lines.append(
-            f"| {operation} | {row.backend} | {_number(row.runstore, row.unit)} "
-            f"| {_number(row.raw, row.unit)} | {ratio} | {_target_cell(row, rows)} |"
+            f"| {row.operation} | {row.backend} | {_number(row.runstore, row.unit)} "
+            f"| {_number(row.raw, row.unit)} | {row.ratio:.2f}x | {_target_cell(row, rows)} |"
         )
     return "\n".join(lines)
 
 
-ANALYSIS = Path(__file__).with_name("analysis.md")
-"""Where the time goes: written by hand from profiles, kept beside the code it explains."""
+def render_peer(rows: list[PeerRow]) -> str:
+    lines = ["| operation (Postgres) | runstore median | peer median | runstore ÷ peer |"]
+    lines.append("|---|--:|--:|--:|")
+    for row in rows:
+        unit: Unit = "ms" if max(row.runstore, row.peer) >= 1e-3 else "us"
+        lines.append(
+            f"| {row.operation} | {_number(row.runstore, unit)} | {_number(row.peer, unit)} "
+            f"| {row.runstore / row.peer:.2f}x |"
+        )
+    return "\n".join(lines)
 
 
-def render_document(
-    *,
-    rows: list[Measurement],
-    machine: list[tuple[str, str]],
-    date: str,
-    command: str,
-    mode: str,
-    duration: str,
-    method: list[str],
-    remarks: list[str],
-) -> str:
-    """docs/benchmarks.md."""
-    machine_lines = "\n".join(f"| {label} | {value} |" for label, value in machine)
+def render_document(rows: list[Measurement], machine: list[tuple[str, str]], **fields: Any) -> str:
+    """docs/benchmarks.md: ``bench/template.md`` filled in, with ``bench/analysis.md``."""
     details = [
-        f"- **{row.operation}, {row.backend}**: {detail}" for row in rows for detail in row.details
+        f"- **{row.operation}, {row.backend}**: {row.details}" for row in rows if row.details
     ]
-    parts = [
-        "# Benchmarks",
-        "",
-        "runstore against the raw drivers it runs on — `sqlite3` and psycopg 3 — doing the "
-        "same work: the same statements, settings, value encoding, transaction boundaries and "
-        "rows, on a SQLite file and on Postgres. The ratio is runstore's median divided by the "
-        "raw driver's, so it is what runstore costs on top of the database.",
-        "",
-        "## How to run",
-        "",
-        "From the repository root, with the development install (`pip install -e '.[dev]'`) "
-        "and a Postgres server:",
-        "",
-        "```sh",
-        ".venv/bin/python -m bench.run                    # full run; writes this file",
-        ".venv/bin/python -m bench.run --quick            # smoke run: fewer rows and samples",
-        ".venv/bin/python -m bench.run --only sqlite      # or --only postgres",
-        ".venv/bin/python -m bench.run --output /tmp/b.md --postgres-url postgresql+psycopg://…",
-        "```",
-        "",
-        "Postgres comes from `--postgres-url` (default: `RUNSTORE_BENCH_POSTGRES_URL`, else "
-        "`postgresql+psycopg://postgres@127.0.0.1:5432/test`); the benchmark creates a "
-        "database `runstore_bench_*` there and drops it at the end. SQLite uses a file in a "
-        "temporary directory. Nothing else is touched.",
-        "",
-        "## What is measured",
-        "",
-        *method,
-        "",
-        "## Machine",
-        "",
-        "| | |",
-        "|---|---|",
-        machine_lines,
-        "",
-        "## Results",
-        "",
-        f"Measured {date}, {mode}, with `{command}`; the whole run took {duration}.",
-        "",
-        render_table(rows),
-        "",
-        *([*details, ""] if details else []),
-        *([*remarks, ""] if remarks else []),
-        "## Targets",
-        "",
-        "- Postgres single `add_result`: at most 1.3x raw; SQLite: at most 2.5x raw.",
-        "- `add_results`, per row: at most 1.5x raw on both.",
-        "- First `list_results` page: at most 1.5x raw on both.",
-        "- `list_results` page at 90% depth by cursor: at most 1.2x runstore's own first "
-        "page (keyset pagination must not slow down with depth).",
-        "- Iterating 1,000,000 results: peak RSS of the iterating process under 150 MB.",
-        "",
-        "## Where the time goes",
-        "",
-        ANALYSIS.read_text(encoding="utf-8").strip(),
-        "",
-    ]
-    return "\n".join(parts)
+    return (
+        (HERE / "template.md")
+        .read_text(encoding="utf-8")
+        .format(
+            machine="\n".join(f"| {label} | {value} |" for label, value in machine),
+            table=render_table(rows),
+            details="\n".join(details),
+            analysis=(HERE / "analysis.md").read_text(encoding="utf-8").strip(),
+            **fields,
+        )
+    )

@@ -1,0 +1,203 @@
+"""The databases both sides use: runstore's storage and one raw connection on each."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+import sqlalchemy as sa
+
+from bench import data
+from bench.harness import Prepare, Statement, capture, compare
+from bench.report import Measurement
+from runstore import CreateRunInput, SqlRunsStorage
+from runstore.engine import DEFAULT_SQLITE_PRAGMAS
+from runstore.tables import results_table
+
+_T = TypeVar("_T")
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How much work each case does."""
+
+    quick: bool
+    single_samples: int = 1000
+    batch_rows: int = 10_000
+    batch_samples: int = 7
+    page_samples: int = 200
+    deep_samples: int = 30
+    list_rows: int = 100_000
+    iteration_rows: int = 1_000_000
+    iteration_repeats: int = 3
+    warmup: int = 50
+
+    @classmethod
+    def of(cls, *, quick: bool) -> Settings:
+        return cls(True, 200, 10_000, 3, 50, 10, 10_000, 100_000, 1, 20) if quick else cls(False)
+
+
+def conninfo(url: str) -> str:
+    """A libpq connection string for a ``postgresql+psycopg://`` URL."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def fresh_database(admin_url: str, prefix: str = "runstore_bench") -> Iterator[str]:
+    """A new Postgres database on the server of ``admin_url`` (its URL), dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(conninfo(admin_url), autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(conninfo(admin_url), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass(slots=True)
+class Backend:
+    """One database: the storage that is timed, a probe, the raw connection, the results."""
+
+    label: str
+    dialect: str
+    url: str
+    raw_target: str
+    """What a raw child process connects to: the SQLite file, or a libpq conninfo."""
+    storage: SqlRunsStorage
+    probe: SqlRunsStorage
+    """A second storage on the same database, whose statements are caught. SQLAlchemy keeps
+    an engine on its slower path for events once a listener was added, even after it is
+    removed, so the engine that is timed never gets one."""
+    raw: Any
+    """sqlite3 (autocommit, runstore's pragmas) or psycopg (autocommit, session in UTC)."""
+    settings: Settings
+    show_sql: bool
+    measurements: list[Measurement] = field(default_factory=list)
+    insert_sql: str = ""
+    """The INSERT SQLAlchemy compiles from runstore's results table for this driver."""
+
+    @property
+    def postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    def bind(self, names: Sequence[str], values: dict[str, Any]) -> Any:
+        return data.bind(self.dialect, names, values)
+
+    def new_run(self, total_items: int = 0) -> str:
+        return self.storage.create_run(CreateRunInput(**data.run_fields(total_items))).id
+
+    def caught(
+        self, title: str, call: Callable[[SqlRunsStorage], _T]
+    ) -> tuple[_T, list[Statement]]:
+        """``call`` on the probe, and the statements it sent (printed with ``--show-sql``)."""
+        with capture(self.probe.engine) as statements:
+            result = call(self.probe)
+        if self.show_sql:
+            print(f"\n--- {self.label}: {title}", file=sys.stderr)
+            print(*(f"runstore: {s}" for s in statements), sep="\n", file=sys.stderr)
+        return result, statements
+
+    def show_raw(self, *sql: str) -> None:
+        if self.show_sql:
+            print(*(f"raw:      {' '.join(s.split())}" for s in sql), sep="\n", file=sys.stderr)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A raw write transaction, begun as runstore begins one (SQLite: BEGIN IMMEDIATE)."""
+        if self.postgres:
+            with self.raw.transaction():
+                yield
+            return
+        self.raw.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.raw.rollback()
+            raise
+        self.raw.commit()
+
+    def measure(
+        self, operation: str, runstore: Prepare, raw: Prepare, *, per: int = 1, **row: Any
+    ) -> None:
+        """Compare both sides (:func:`~bench.harness.compare`; ``samples``, ``warmup`` and
+        ``rounds`` in ``row`` if given) and record the row (``unit``, ``target``, ``details``)."""
+        timing = {"samples": self.settings.single_samples, "warmup": self.settings.warmup}
+        timing |= {key: row.pop(key) for key in ("samples", "warmup", "rounds") if key in row}
+        ours, theirs = compare(runstore, raw, **timing)
+        self.add(
+            Measurement(
+                operation, self.label, row.pop("unit", "us"), ours / per, theirs / per, **row
+            )
+        )
+
+    def add(self, row: Measurement) -> None:
+        self.measurements.append(row)
+        log(f"  {row.operation}: {row.cells()}")
+
+    def seed(self, rows: int) -> str:
+        """A run of ``rows`` results, loaded by the raw driver (not timed)."""
+        run_id, started, now = self.new_run(rows), time.perf_counter(), datetime.now(UTC)
+        encoded = (
+            tuple(
+                data.encode(
+                    self.dialect, {"id": data.new_id(), "created_at": now} | fields
+                ).values()
+            )
+            for fields in (data.result_fields(run_id, n) for n in range(rows))
+        )
+        if self.postgres:
+            names = ", ".join(f'"{name}"' for name in data.RESULT_COLUMNS)
+            sql = f"COPY {results_table.name} ({names}) FROM STDIN"
+            with self.raw.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in encoded:
+                    copy.write_row(row)
+            self.raw.execute("VACUUM ANALYZE")
+        else:
+            with self.transaction():
+                self.raw.executemany(self.insert_sql, encoded)
+            self.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log(f"  seeded {rows:,} results in {time.perf_counter() - started:.1f} s")
+        return run_id
+
+
+@contextmanager
+def open_backend(
+    name: str, settings: Settings, postgres_url: str, show_sql: bool
+) -> Iterator[Backend]:
+    """SQLite in a temporary directory, or a fresh ``runstore_bench_*`` Postgres database;
+    the schema created by runstore itself."""
+    with ExitStack() as stack:
+        if name == "sqlite":
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="runstore_bench_"))
+            url, target = f"sqlite:///{directory}/bench.db", f"{directory}/bench.db"
+            raw: Any = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+            for pragma, value in DEFAULT_SQLITE_PRAGMAS.items():
+                raw.execute(f"PRAGMA {pragma}={value}")
+        else:
+            url = stack.enter_context(fresh_database(postgres_url))
+            target = conninfo(url)
+            raw = psycopg.connect(target, autocommit=True, options="-c TimeZone=UTC")
+        stack.callback(raw.close)
+        storage, probe = SqlRunsStorage(url), SqlRunsStorage(url)
+        stack.callback(storage.close)
+        stack.callback(probe.close)
+        storage.init()
+        probe.get_run_by_id("none")  # its schema check, before any statement is caught
+        label, dialect = ("SQLite", "sqlite") if name == "sqlite" else ("Postgres", "postgresql")
+        backend = Backend(label, dialect, url, target, storage, probe, raw, settings, show_sql)
+        backend.insert_sql = str(sa.insert(results_table).compile(dialect=storage.engine.dialect))
+        yield backend

@@ -1,0 +1,1 @@
+"""One module per measured case; each ``measure(backend)`` adds its rows to the backend."""

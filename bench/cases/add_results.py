@@ -1,0 +1,75 @@
+"""add_results: 10,000 rows of a fresh run in one call, per row.
+
+runstore gets plain dicts (it validates them). The raw side gets its rows encoded before
+timing and, in one transaction, runs runstore's run check, then ``executemany`` of the
+INSERT in chunks of 1,000: the statements runstore sends on SQLite. On Postgres runstore
+streams the rows with ``COPY`` instead; the raw side runs the INSERT SQLAlchemy compiles
+from runstore's table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.backends import Backend
+from bench.data import RESULT_COLUMNS, encode, new_id, result_fields
+from bench.harness import Call, check_params
+from bench.report import Target
+
+CHUNK = 1000
+LOCK = ("run_ids_1",)
+
+
+def measure(b: Backend) -> None:
+    storage, size, insert = b.storage, b.settings.batch_rows, b.insert_sql
+
+    def batch(run_id: str) -> list[dict[str, Any]]:
+        return [result_fields(run_id, number) for number in range(size)]
+
+    run_id = b.new_run(size)
+    stored, caught = b.caught("add_results", lambda s: s.add_results(batch(run_id)))
+    if b.postgres:  # the rows go by COPY, which engine events do not see
+        (check,) = caught
+    else:
+        begin, check, *inserts = caught
+        assert begin.sql == "BEGIN IMMEDIATE", begin
+        assert {s.sql for s in inserts} == {insert}, inserts
+        assert [len(s.params) for s in inserts] == [CHUNK] * (size // CHUNK)
+        check_params(inserts[0], b.bind(RESULT_COLUMNS, encode(b.dialect, stored[0].model_dump())))
+    check_params(check, b.bind(LOCK, {LOCK[0]: run_id}))
+    b.show_raw(*["BEGIN IMMEDIATE"] * (not b.postgres), check.sql, f"{insert}  [executemany]")
+
+    def runstore_side() -> Call:
+        rows = batch(b.new_run(size))
+        return lambda: storage.add_results(rows)
+
+    def raw_side() -> Call:
+        run_id, now = b.new_run(size), datetime.now(UTC)
+        lock = b.bind(LOCK, {LOCK[0]: run_id})
+        extra = {"created_at": now}
+        rows = [
+            b.bind(RESULT_COLUMNS, encode(b.dialect, f | extra | {"id": new_id()}))
+            for f in batch(run_id)
+        ]
+
+        def call() -> None:
+            with b.transaction():
+                if b.raw.execute(check.sql, lock).fetchone() is None:
+                    raise LookupError(run_id)
+                cursor = b.raw.cursor()
+                for start in range(0, size, CHUNK):
+                    cursor.executemany(insert, rows[start : start + CHUNK])
+
+        return call
+
+    b.measure(
+        f"add_results, {size:,} rows in one call (per row)",
+        runstore_side,
+        raw_side,
+        samples=b.settings.batch_samples,
+        warmup=1,
+        rounds=2,
+        per=size,
+        target=Target("ratio", 1.0 if b.postgres else 2.5),
+    )
