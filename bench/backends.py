@@ -115,14 +115,16 @@ class Backend:
         if self.show_sql:
             print(*(f"raw:      {' '.join(s.split())}" for s in sql), sep="\n", file=sys.stderr)
 
+    @property
+    def begin_write(self) -> str:
+        """The statement runstore begins a write transaction with."""
+        return "BEGIN ISOLATION LEVEL READ COMMITTED" if self.postgres else "BEGIN IMMEDIATE"
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """A raw write transaction, begun as runstore begins one (SQLite: BEGIN IMMEDIATE)."""
-        if self.postgres:
-            with self.raw.transaction():
-                yield
-            return
-        self.raw.execute("BEGIN IMMEDIATE")
+        """A raw write transaction, begun as runstore begins one, on the autocommit
+        connection."""
+        self.raw.execute(self.begin_write)
         try:
             yield
         except BaseException:

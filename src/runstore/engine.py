@@ -177,6 +177,7 @@ def create_storage_engine(
     if parsed.get_backend_name() == "postgresql":
         options: dict[str, Any] = {
             "isolation_level": "AUTOCOMMIT",
+            "pool_reset_on_return": None,  # nothing to reset: runstore ends what it begins
             "pool_size": 5,
             "max_overflow": 10,
             "pool_recycle": 3600,
@@ -190,7 +191,11 @@ def create_storage_engine(
         return engine
 
     memory = is_memory_sqlite(parsed)
-    options = {"isolation_level": "AUTOCOMMIT", "connect_args": {"check_same_thread": False}}
+    options = {
+        "isolation_level": "AUTOCOMMIT",
+        "pool_reset_on_return": None,
+        "connect_args": {"check_same_thread": False},
+    }
     if memory:
         options["poolclass"] = StaticPool
     options.update(engine_options)

@@ -42,6 +42,7 @@ from runstore.records import count_deltas, counter_overflow, first_position
 from runstore.statements import RESULT_ATTRIBUTES, RUN_ATTRIBUTES, CopyRows, Query
 
 __all__ = [
+    "Begin",
     "Mode",
     "Plan",
     "Step",
@@ -62,8 +63,6 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-Step = Query | CopyRows
-Steps = Generator[Step, Any, _T]
 
 BATCH_CHUNK = 1000
 """Rows per statement execution (or lookup) when a batch is written or checked."""
@@ -76,10 +75,23 @@ class Mode(enum.Enum):
     """Each statement on its own, outside a transaction (a single statement is consistent
     by itself). Reads only; a lost connection is retried once on a fresh one."""
     WRITE_ONE = "write one"
-    """One statement that writes: a transaction of its own (autocommit on Postgres)."""
+    """One statement that writes: a transaction of its own (connections are in
+    autocommit)."""
     WRITE = "write"
     """Several statements in one write transaction (see
     :func:`~runstore.engine.write_transaction`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """A step that ends the operation's transaction (committing what it wrote) and runs the
+    steps after it in a new one, of this mode."""
+
+    mode: Mode
+
+
+Step = Query | CopyRows | Begin
+Steps = Generator[Step, Any, _T]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,15 +131,23 @@ def _create_run(run: Run) -> Steps[Run]:
 
 
 def update_run(input: UpdateRunInput, clock: Clock) -> Plan[Run]:
-    return Plan(Mode.WRITE, _update_run(input, clock))
+    return Plan(Mode.WRITE_ONE, _update_run(input, clock))
 
 
 def _update_run(input: UpdateRunInput, clock: Clock) -> Steps[Run]:
+    # Usually one statement: the clock is past the stored updated_at, which moves to now.
+    changes = input.changes()
+    query = statements.update_run(input.id, changes, clock(), if_earlier=True)
+    row = (yield query).first()
+    if row is not None:
+        return runs_from([row])[0]
+    # Missing, or the stored time is ahead (another process's clock): lock and look.
+    yield Begin(Mode.WRITE)
     locked = (yield statements.lock_run(input.id)).first()
     if locked is None:
         raise RunNotFoundError(input.id)
     updated_at = moved_forward(clock(), locked[0])  # never backwards, whatever the clocks
-    row = (yield statements.update_run(input.id, input.changes(), updated_at)).one()
+    row = (yield statements.update_run(input.id, changes, updated_at)).one()
     return runs_from([row])[0]
 
 

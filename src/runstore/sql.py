@@ -50,7 +50,7 @@ from runstore.models import (
     RunResult,
     UpdateRunInput,
 )
-from runstore.operations import Mode, Plan, Step
+from runstore.operations import Begin, Mode, Plan, Step
 from runstore.pgcopy import copy_plan
 from runstore.records import new_run, recorded_results
 from runstore.sql_errors import storage_error, translated_errors
@@ -186,36 +186,39 @@ class SqlRunsStorage(RunsStorage):
         try:
             if not self._schema_checked:
                 self._check_schema()
-            retried = False
+            mode, retried = plan.mode, False
             while True:
                 try:
-                    outcome = self._transaction(plan.mode, steps, step)
+                    outcome = self._transaction(mode, steps, step)
                 except StorageError:
                     raise
                 except Exception as exc:  # connecting, beginning, committing
                     raise self._translated(exc, None) from exc
-                if isinstance(outcome, _Done):
-                    return outcome.value  # type: ignore[no-any-return]
-                if plan.mode is Mode.READ and _lost(outcome) and not retried:
-                    retried = True  # the pool was reset: once more on a fresh connection
-                    continue
                 try:
-                    step = steps.throw(outcome)
+                    if isinstance(outcome, _Done):
+                        return outcome.value  # type: ignore[no-any-return]
+                    if isinstance(outcome, Begin):  # the next steps, in a new transaction
+                        mode, retried = outcome.mode, False
+                        step = steps.send(None)
+                    elif mode is Mode.READ and _lost(outcome) and not retried:
+                        retried = True  # the pool was reset: once more, on a fresh connection
+                    else:
+                        step = steps.throw(outcome)
                 except StopIteration as done:
                     return done.value  # type: ignore[no-any-return]
         finally:
             if serial is not None:
                 serial.release()
 
-    def _transaction(self, mode: Mode, steps: Any, step: Step) -> _Done | StorageError:
+    def _transaction(self, mode: Mode, steps: Any, step: Step) -> _Done | Begin | StorageError:
         """Run steps from ``step`` in one transaction (or, for reads, on one connection)
-        until the operation returns -- then commit -- or a step fails: the transaction is
-        rolled back and the error returned, for the operation to handle."""
+        until the operation returns or begins anew -- then commit -- or a step fails: the
+        transaction is rolled back and the error returned, for the operation to handle."""
         connection = self._connections.connect()
         try:
             if mode is Mode.WRITE:
                 begin_write(connection)
-            while True:
+            while not isinstance(step, Begin):
                 try:
                     result = self._execute(connection, step)
                 except Exception as exc:
@@ -223,13 +226,16 @@ class SqlRunsStorage(RunsStorage):
                 try:
                     step = steps.send(result)
                 except StopIteration as done:
-                    if mode is not Mode.READ:
+                    if mode is Mode.WRITE:  # a single statement committed itself
                         connection.commit()
                     return _Done(done.value)
+            if mode is Mode.WRITE:
+                connection.commit()
+            return step
         finally:
             connection.close()  # rolls back whatever was not committed
 
-    def _execute(self, connection: Connection, step: Step) -> CursorResult[Any] | None:
+    def _execute(self, connection: Connection, step: Query | CopyRows) -> CursorResult[Any] | None:
         if isinstance(step, Query):
             return connection.execute(step.statement, step.values)
         self._copy_rows(connection, step)

@@ -138,20 +138,28 @@ def lock_run(run_id: str) -> Query:
 
 
 @functools.cache
-def _update_run(columns: frozenset[str]) -> sa.Update:
+def _update_run(columns: frozenset[str], if_earlier: bool) -> sa.Update:
+    conditions = [_runs.id == sa.bindparam("run_id")]
+    if if_earlier:
+        conditions.append(_runs.updatedAt < sa.bindparam("new_updatedAt"))
     return (
         sa.update(runs_table)
-        .where(_runs.id == sa.bindparam("run_id"))
+        .where(*conditions)
         .values({column: sa.bindparam(f"new_{column}") for column in sorted(columns)})
         .returning(*_returned(runs_table))
     )
 
 
-def update_run(run_id: str, changes: Mapping[str, Any], updated_at: datetime) -> Query:
-    """Set the given run attributes and ``updated_at``; returns the row as stored."""
+def update_run(
+    run_id: str, changes: Mapping[str, Any], updated_at: datetime, *, if_earlier: bool = False
+) -> Query:
+    """Set the given run attributes and ``updated_at``; returns the row as stored.
+
+    ``if_earlier``: only if the stored ``updated_at`` is earlier (no row otherwise).
+    """
     values = {**changes, "updated_at": updated_at}
     columns = {_RUN_COLUMN_OF[name].key: value for name, value in values.items()}
-    statement = _update_run(frozenset(columns))
+    statement = _update_run(frozenset(columns), if_earlier)
     return Query(statement, {"run_id": run_id, **{f"new_{c}": v for c, v in columns.items()}})
 
 
