@@ -16,7 +16,7 @@ transaction -- or let it propagate to the caller.
 from __future__ import annotations
 
 import enum
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 
 from runstore import statements
 from runstore.clock import Clock, moved_forward
-from runstore.cursors import Position, decode_cursor, encode_cursor
+from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.errors import DuplicateError, RunNotFoundError
 from runstore.models import (
     ListRunResultsInput,
@@ -37,7 +37,7 @@ from runstore.models import (
     RunResult,
     UpdateRunInput,
 )
-from runstore.pages import fetch_limit, make_page
+from runstore.pages import Page, fetch_limit, make_page
 from runstore.records import count_deltas, counter_overflow, first_position
 from runstore.statements import RESULT_ATTRIBUTES, RUN_ATTRIBUTES, CopyRows, Query
 
@@ -63,6 +63,7 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
+_Row = TypeVar("_Row")
 
 BATCH_CHUNK = 1000
 """Rows per statement execution (or lookup) when a batch is written or checked."""
@@ -165,21 +166,44 @@ def list_runs(input: ListRunsInput) -> Plan[ListRunsOutput]:
 
 
 def _list_runs(input: ListRunsInput) -> Steps[ListRunsOutput]:
-    scope = input.scope()
-    after = None if input.cursor is None else decode_cursor(input.cursor, "runs", scope)
-    limit = fetch_limit(input.pagination)
-    offset = input.pagination.offset if after is None else 0
-    rows = (yield statements.runs_page(input, after, limit, offset)).all()
-    count = statements.count_runs(input)
-    total = rows[0][-1] if rows else (yield count).scalar_one()
-    page = make_page(
-        runs_from(rows),
-        total,
-        input.pagination,
-        lambda run: encode_cursor("runs", scope, run_position(run)),
+    page = yield from _page(
+        "runs",
+        input,
+        input.scope(),
+        lambda after, limit, offset: statements.runs_page(input, after, limit, offset),
+        statements.count_runs(input),
+        runs_from,
+        run_position,
     )
     return ListRunsOutput(
         runs=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
+    )
+
+
+def _page(
+    kind: CursorKind,
+    request: ListRunsInput | ListRunResultsInput,
+    scope: tuple[str | None, ...],
+    query: Callable[[Position | None, int | None, int], Query],
+    count: Query,
+    read: Callable[[Sequence[Sequence[Any]]], list[_Row]],
+    position: Callable[[_Row], Position],
+) -> Steps[Page[_Row]]:
+    """One page of a list: by cursor or by number, with its total and the next cursor.
+
+    ``query`` reads the page's rows, each ending with the total; ``count`` counts alone,
+    for a page with no rows.
+    """
+    after = None if request.cursor is None else decode_cursor(request.cursor, kind, scope)
+    limit = fetch_limit(request.pagination)
+    offset = request.pagination.offset if after is None else 0
+    rows = (yield query(after, limit, offset)).all()
+    total = rows[0][-1] if rows else (yield count).scalar_one()
+    return make_page(
+        read(rows),
+        total,
+        request.pagination,
+        lambda row: encode_cursor(kind, scope, position(row)),
     )
 
 
@@ -301,18 +325,14 @@ def list_results(input: ListRunResultsInput) -> Plan[ListRunResultsOutput]:
 
 
 def _list_results(input: ListRunResultsInput) -> Steps[ListRunResultsOutput]:
-    scope = (input.run_id,)
-    after = None if input.cursor is None else decode_cursor(input.cursor, "results", scope)
-    limit = fetch_limit(input.pagination)
-    offset = input.pagination.offset if after is None else 0
-    rows = (yield statements.results_page(input.run_id, after, limit, offset)).all()
-    count = statements.count_results(input.run_id)
-    total = rows[0][-1] if rows else (yield count).scalar_one()
-    page = make_page(
-        results_from(rows),
-        total,
-        input.pagination,
-        lambda result: encode_cursor("results", scope, result_position(result)),
+    page = yield from _page(
+        "results",
+        input,
+        (input.run_id,),
+        lambda after, limit, offset: statements.results_page(input.run_id, after, limit, offset),
+        statements.count_results(input.run_id),
+        results_from,
+        result_position,
     )
     return ListRunResultsOutput(
         results=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
