@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from runstore import ListRunsInput, RunFilters, SqlRunsStorage, statements
+from runstore import ListRunsInput, ResultFilters, RunFilters, SqlRunsStorage, statements
 from runstore.cursors import Position
 from runstore.testing.inputs import T0, result_input, run_input
 
@@ -103,9 +103,9 @@ def test_list_results_uses_the_run_order_index(seeded: SqlRunsStorage) -> None:
     after = Position(T0 + timedelta(seconds=3000), "m")
     with seeded.engine.connect() as connection:
         for query in (
-            statements.results_page("any-run", None, 101, 0),
-            statements.results_page("any-run", after, 101, 0),
-            statements.results_batch("any-run", after, 1000),
+            statements.results_page("any-run", ResultFilters(), None, 101, 0),
+            statements.results_page("any-run", ResultFilters(), after, 101, 0),
+            statements.results_batch("any-run", ResultFilters(), after, 1000),
         ):
             plan = explain(connection, query)
             assert_served_in_order(plan, "ix_mastra_dataset_run_results_runId_startedAt_id")

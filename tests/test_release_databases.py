@@ -103,7 +103,9 @@ def test_a_release_database_upgrades_and_downgrades_keeping_every_row(
             assert read == expected, f"{url}: values changed on upgrade {step}"
             migrate(url, revision, down=True)
         migrate(url, head_revision())
-    assert raw_rows(sqlite_url) == release_rows  # the release's columns, byte for byte
+    upgraded = raw_rows(sqlite_url)
+    for table, rows in release_rows.items():  # the release's columns, byte for byte
+        assert [{key: row[key] for key in rows[0]} for row in upgraded[table]] == rows
     assert expected is not None
     runs, results = expected
     assert len(runs) == 40

@@ -22,14 +22,23 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runstore.errors import InvalidInputError
 from runstore.limits import MAX_ID_LENGTH, MAX_PAGE_SIZE
-from runstore.models import AddRunResultInput, Identifier
+from runstore.models import AddRunResultInput, AddScoreInput, ComparisonKind, Identifier
 
-__all__ = ["batch_argument", "flag_argument", "id_argument", "model_argument", "size_argument"]
+__all__ = [
+    "batch_argument",
+    "comparison_argument",
+    "flag_argument",
+    "id_argument",
+    "model_argument",
+    "scores_argument",
+    "size_argument",
+]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 _BATCH = TypeAdapter(list[AddRunResultInput])
+_SCORE_BATCH = TypeAdapter(list[AddScoreInput])
 
 
 def model_argument(model: type[_Model], value: object) -> _Model:
@@ -68,6 +77,16 @@ def size_argument(value: object, name: str) -> int:
     return value
 
 
+def comparison_argument(value: object) -> ComparisonKind | None:
+    """``value`` as the kind of item comparisons to keep (None: every item)."""
+    if value is None or isinstance(value, ComparisonKind):
+        return value
+    if isinstance(value, str) and value in ComparisonKind.__members__.values():
+        return ComparisonKind(value)
+    choices = ", ".join(repr(kind.value) for kind in ComparisonKind)
+    raise InvalidInputError(f"only must be one of {choices} or None, not {value!r:.80}")
+
+
 def flag_argument(value: object, name: str) -> bool:
     """``value`` if it is a bool."""
     if type(value) is not bool:
@@ -75,39 +94,59 @@ def flag_argument(value: object, name: str) -> bool:
     return value
 
 
+def _batch(adapter: TypeAdapter[list[_Model]], model: type[_Model], inputs: object) -> list[_Model]:
+    """Validate the items of a batch in one call, naming a bad item's position."""
+    if isinstance(inputs, str | bytes | Mapping) or not isinstance(inputs, Iterable):
+        raise InvalidInputError(
+            f"inputs must be an iterable of {model.__name__} or mappings, "
+            f"not {type(inputs).__name__}"
+        )
+    items: list[Any] = list(inputs)
+    try:
+        return adapter.validate_python(items)
+    except ValidationError as exc:
+        position = exc.errors()[0]["loc"][0]
+        try:
+            model_argument(model, items[int(position)])
+        except ValidationError as item_error:  # the message of that item alone
+            raise InvalidInputError(f"inputs[{position}]: {item_error}") from item_error
+        raise InvalidInputError(f"inputs[{position}]: {exc}") from exc
+
+
+def _no_repeats(keys: Iterable[tuple[object, str]]) -> None:
+    """Refuse an item whose key repeats an earlier item's (keys: (key, what it is))."""
+    seen: dict[object, int] = {}
+    for position, (key, described) in enumerate(keys):
+        if key is None:
+            continue
+        earlier = seen.setdefault(key, position)
+        if earlier != position:
+            raise InvalidInputError(f"inputs[{position}]: {described} repeats inputs[{earlier}]")
+
+
 def batch_argument(inputs: object) -> list[AddRunResultInput]:
     """Validate the items of a batch for ``add_results``, naming a bad item's position.
 
     Refuses items that repeat the id or the (run, item) pair of an earlier item.
     """
-    if isinstance(inputs, str | bytes | Mapping) or not isinstance(inputs, Iterable):
-        raise InvalidInputError(
-            f"inputs must be an iterable of AddRunResultInput or mappings, "
-            f"not {type(inputs).__name__}"
-        )
-    items: list[Any] = list(inputs)
-    try:
-        batch = _BATCH.validate_python(items)
-    except ValidationError as exc:
-        position = exc.errors()[0]["loc"][0]
-        try:
-            model_argument(AddRunResultInput, items[int(position)])
-        except ValidationError as item_error:  # the message of that item alone
-            raise InvalidInputError(f"inputs[{position}]: {item_error}") from item_error
-        raise InvalidInputError(f"inputs[{position}]: {exc}") from exc
-    ids: dict[str, int] = {}
-    pairs: dict[tuple[str, str], int] = {}
-    for position, item in enumerate(batch):
-        if item.id is not None:
-            earlier = ids.setdefault(item.id, position)
-            if earlier != position:
-                raise InvalidInputError(
-                    f"inputs[{position}]: id {item.id!r} repeats inputs[{earlier}]"
-                )
-        earlier = pairs.setdefault((item.run_id, item.item_id), position)
-        if earlier != position:
-            raise InvalidInputError(
-                f"inputs[{position}]: item {item.item_id!r} of run {item.run_id!r} "
-                f"repeats inputs[{earlier}]"
-            )
+    batch = _batch(_BATCH, AddRunResultInput, inputs)
+    _no_repeats((item.id, f"id {item.id!r}") for item in batch)
+    _no_repeats(
+        ((item.run_id, item.item_id), f"item {item.item_id!r} of run {item.run_id!r}")
+        for item in batch
+    )
+    return batch
+
+
+def scores_argument(inputs: object) -> list[AddScoreInput]:
+    """Validate the items of a batch for ``add_scores``, naming a bad item's position.
+
+    Refuses items that repeat the id or the (result, name) pair of an earlier item.
+    """
+    batch = _batch(_SCORE_BATCH, AddScoreInput, inputs)
+    _no_repeats((item.id, f"id {item.id!r}") for item in batch)
+    _no_repeats(
+        ((item.result_id, item.name), f"score {item.name!r} of result {item.result_id!r}")
+        for item in batch
+    )
     return batch

@@ -14,14 +14,22 @@ from typing import Any, Self
 from runstore.clock import Clock, moved_forward, utc_now
 from runstore.models import (
     AddRunResultInput,
+    AddScoreInput,
+    ComparisonKind,
     CreateRunInput,
+    ItemComparison,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    ResultOrder,
     Run,
+    RunComparison,
     RunResult,
     RunStatus,
+    RunSummary,
+    Score,
+    ScoreFilter,
     TargetType,
     UpdateRunInput,
 )
@@ -159,7 +167,9 @@ class RunsStorage(abc.ABC):
         """Record one item's result. Without ``input.id`` a uuid4 string is generated.
 
         JSON fields read back exactly as given (see :mod:`runstore.jsonvalues`);
-        ``created_at`` is now (UTC).
+        ``created_at`` is now (UTC). The run's ``result_count`` grows by one in the same
+        transaction, and ``input.scores``, if any, are recorded with it (as :class:`Score`
+        rows with no label, explanation or metadata).
 
         Args:
             update_counts: also add 1 to the run's ``failed_count`` (when ``input.error``
@@ -206,14 +216,30 @@ class RunsStorage(abc.ABC):
 
     @abc.abstractmethod
     def list_results(self, input: ListRunResultsInput | Mapping[str, Any]) -> ListRunResultsOutput:
-        """One run's results in execution order (``started_at``, then ``id``, ascending).
+        """One run's results in execution order (``started_at``, then ``id``, ascending),
+        or slowest first (``order="slowest"``: ``latency``, then ``id``, descending).
 
-        Paginated exactly like :meth:`list_runs`. An unknown run has no results.
+        Optionally only the results matching every filter given: ``has_error``,
+        ``item_id``, ``score`` (a :class:`~runstore.models.ScoreFilter`: a score's name
+        and range). Paginated exactly like :meth:`list_runs`, cursors included, under
+        every filter and order; ``pagination.total`` counts the matching results. Each
+        result carries its ``scores``, read in the same statement. An unknown run has no
+        results.
         """
 
     @abc.abstractmethod
-    def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
-        """Every result of a run, in :meth:`list_results` order, with bounded memory.
+    def iter_results(
+        self,
+        run_id: str,
+        *,
+        batch_size: int = 1000,
+        has_error: bool | None = None,
+        item_id: str | None = None,
+        score: ScoreFilter | Mapping[str, Any] | None = None,
+        order: ResultOrder | str = ResultOrder.EXECUTION,
+    ) -> Iterator[RunResult]:
+        """Every matching result of a run, in :meth:`list_results` order, with bounded
+        memory.
 
         Reads ``batch_size`` rows at a time, each batch in a short transaction of its own
         and continuing after the last row seen, so a long iteration holds no lock or
@@ -223,7 +249,106 @@ class RunsStorage(abc.ABC):
 
     @abc.abstractmethod
     def delete_results_by_run_id(self, run_id: str) -> None:
-        """Delete every result of a run, keeping the run. An unknown run is a no-op."""
+        """Delete every result of a run, and their scores, keeping the run (its
+        ``result_count`` becomes 0). An unknown run is a no-op."""
+
+    # -- scores ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def add_scores(
+        self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
+    ) -> list[Score]:
+        """Record scores of results, in one transaction: all of them, or none.
+
+        Each score belongs to its result's run. Without ``input.id`` a uuid4 string is
+        generated.
+
+        Args:
+            replace: overwrite a stored score of the same (result, name) -- its value,
+                label, explanation, metadata and ``created_at``; it keeps its id (scorers
+                get re-run). Without it, such a score is a ``DuplicateError``.
+
+        Returns:
+            The scores as stored, in the order given.
+
+        Raises:
+            InvalidInputError: an item is invalid, or repeats the (result, name) or id of
+                an earlier item; the message starts with ``inputs[i]``.
+            ResultNotFoundError: an item's result does not exist (``.position``).
+            DuplicateError: without ``replace``, an item's (result, name) or id is already
+                stored (``.position``). Nothing is written in any of these cases.
+        """
+
+    @abc.abstractmethod
+    def list_scores(
+        self, run_id: str, *, result_id: str | None = None, name: str | None = None
+    ) -> list[Score]:
+        """A run's scores -- of one result, of one name -- ordered by name, value and id."""
+
+    @abc.abstractmethod
+    def iter_scores(
+        self,
+        run_id: str,
+        *,
+        result_id: str | None = None,
+        name: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Score]:
+        """:meth:`list_scores`, read ``batch_size`` at a time like :meth:`iter_results`."""
+
+    # -- answers -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def summarize_run(self, run_id: str) -> RunSummary:
+        """What a run's results add up to, computed where they are stored.
+
+        Counts (``results``, ``succeeded``, ``failed`` -- ``error`` not None -- and
+        ``error_rate``), latency (mean, min, max, p50, p90, p95, p99) and, per score
+        name, count, mean, min, max and p50. Percentiles are continuous: linear
+        interpolation between the closest ranks (Postgres' ``percentile_cont``, numpy's
+        default), the same on every backend. Figures with nothing to measure are None.
+
+        Raises:
+            RunNotFoundError: no run has ``run_id``.
+        """
+
+    @abc.abstractmethod
+    def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
+        """A candidate run against a baseline, their results paired by ``item_id``.
+
+        How many items both have, and each alone; errors fixed (an error in the baseline,
+        none in the candidate) and introduced; the mean latency difference over the paired
+        items; and per score name, over the paired items that have it in both runs: both
+        means, their difference, and how many improved, regressed or stayed (higher is
+        better).
+
+        Raises:
+            RunNotFoundError: either run does not exist.
+        """
+
+    @abc.abstractmethod
+    def iter_item_comparisons(
+        self,
+        baseline_run_id: str,
+        candidate_run_id: str,
+        *,
+        only: ComparisonKind | str | None = None,
+        score: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[ItemComparison]:
+        """Each item of either run with its two results, in ``item_id`` order, with bounded
+        memory (read ``batch_size`` items at a time from each run, in a snapshot each).
+
+        Args:
+            only: ``"changed"``, ``"improved"`` or ``"regressed"`` -- the items with that
+                verdict (see :func:`runstore.figures.verdict`; "changed" takes every item
+                that changed at all, one-sided items included); None for every item.
+            score: judge items by this score alone (items without it in both runs have
+                no verdict).
+
+        Raises:
+            RunNotFoundError: either run does not exist (when iteration starts).
+        """
 
     @abc.abstractmethod
     def dangerously_clear_all(self) -> None:

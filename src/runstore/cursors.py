@@ -1,8 +1,9 @@
 """Opaque keyset cursors: where the next page of a list starts.
 
 A cursor holds the sort key of the last row of a page -- (``created_at``, ``id``) for runs,
-(``started_at``, ``id``) for results -- and the list it belongs to (kind and filters), so a
-cursor from another list is refused instead of silently reading the wrong rows. It is
+(``started_at``, ``id``) or (``latency``, ``id``) for results -- and the list it belongs to
+(kind, filters and order), so a cursor from another list is refused instead of silently
+reading the wrong rows. It is
 URL-safe base64 of a small JSON document with a checksum; its content is not part of the
 API. Anything else given as a cursor -- whatever its bytes -- is an
 :class:`~runstore.errors.InvalidInputError`.
@@ -15,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,15 +29,15 @@ from runstore.limits import MAX_CURSOR_LENGTH, MAX_ID_LENGTH
 __all__ = ["CursorKind", "Position", "decode_cursor", "encode_cursor"]
 
 CursorKind = Literal["runs", "results"]
-_VERSION = 2
+_VERSION = 3
 _CHECKSUM_KEY = b"runstore cursor"
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """The sort key of a row: its timestamp (UTC) and id."""
+    """The sort key of a row: a timestamp (UTC) or a number, then its id."""
 
-    moment: datetime
+    key: datetime | float
     id: str
 
 
@@ -51,11 +53,12 @@ def _checksum(fields: list[object]) -> str:
 
 def encode_cursor(kind: CursorKind, scope: Sequence[str | None], position: Position) -> str:
     """A cursor for the page after ``position`` of the list ``kind`` filtered by ``scope``."""
+    key = position.key
     fields: list[object] = [
         _VERSION,
         kind,
         _scope_digest(kind, scope),
-        position.moment.isoformat(),
+        key.isoformat() if isinstance(key, datetime) else float(key),
         position.id,
     ]
     document = json.dumps([*fields, _checksum(fields)], separators=(",", ":"), ensure_ascii=True)
@@ -72,16 +75,16 @@ def decode_cursor(token: str, kind: CursorKind, scope: Sequence[str | None]) -> 
     fields = _read_fields(token)
     if fields is None:
         raise InvalidInputError(f"malformed cursor {str(token)[:40]!r}: pass back a next_cursor")
-    _, cursor_kind, digest, moment, row_id = fields
+    _, cursor_kind, digest, key, row_id = fields
     if cursor_kind != kind or digest != _scope_digest(kind, scope):
         raise InvalidInputError(
             f"this cursor belongs to another list (of {cursor_kind}, or other filters): "
             f"pass it only to the list it came from"
         )
-    return Position(moment, row_id)
+    return Position(key, row_id)
 
 
-def _read_fields(token: object) -> tuple[int, str, str, datetime, str] | None:
+def _read_fields(token: object) -> tuple[int, str, str, datetime | float, str] | None:
     """The cursor's fields if runstore made it, else None."""
     if not isinstance(token, str) or not 0 < len(token) <= MAX_CURSOR_LENGTH:
         return None
@@ -95,16 +98,27 @@ def _read_fields(token: object) -> tuple[int, str, str, datetime, str] | None:
     *fields, checksum = document
     if not isinstance(checksum, str) or not hmac.compare_digest(checksum, _checksum(fields)):
         return None
-    version, kind, digest, moment_text, row_id = fields
+    version, kind, digest, key_value, row_id = fields
     if version != _VERSION or kind not in ("runs", "results") or not isinstance(digest, str):
         return None
-    if not isinstance(moment_text, str) or not isinstance(row_id, str):
+    if not isinstance(row_id, str) or not 0 < len(row_id) <= MAX_ID_LENGTH:
         return None
     try:
-        moment = datetime.fromisoformat(moment_text)
         check_text(row_id)
     except ValueError:
         return None
-    if moment.utcoffset() != timedelta(0) or not 0 < len(row_id) <= MAX_ID_LENGTH:
+    key = _read_key(key_value)
+    return None if key is None else (version, kind, digest, key, row_id)
+
+
+def _read_key(value: object) -> datetime | float | None:
+    """A timestamp in UTC, or a finite float."""
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if not isinstance(value, str):
         return None
-    return version, kind, digest, moment, row_id
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.utcoffset() == timedelta(0) else None

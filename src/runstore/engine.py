@@ -41,6 +41,7 @@ __all__ = [
     "PING_AFTER_IDLE_SECONDS",
     "SUPPORTED_URLS",
     "autocommit_engine",
+    "begin_snapshot",
     "begin_write",
     "create_storage_engine",
     "is_memory_sqlite",
@@ -238,9 +239,21 @@ _BEGIN_WRITE = {
 }
 
 
+_BEGIN_SNAPSHOT = {
+    "sqlite": "BEGIN",
+    "postgresql": "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+}
+
+
 def begin_write(connection: Connection) -> None:
     """Begin a write transaction on an autocommit connection (see :func:`write_transaction`)."""
     connection.exec_driver_sql(_BEGIN_WRITE[connection.dialect.name])
+
+
+def begin_snapshot(connection: Connection) -> None:
+    """Begin a read-only transaction whose statements all see one snapshot of the data:
+    REPEATABLE READ on Postgres; on SQLite a read transaction, which holds one."""
+    connection.exec_driver_sql(_BEGIN_SNAPSHOT[connection.dialect.name])
 
 
 @contextmanager

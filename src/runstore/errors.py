@@ -11,6 +11,7 @@ __all__ = [
     "DatabaseError",
     "DuplicateError",
     "InvalidInputError",
+    "ResultNotFoundError",
     "RunNotFoundError",
     "SchemaOutOfDateError",
     "StorageClosedError",
@@ -35,6 +36,18 @@ class RunNotFoundError(StorageError, LookupError):
     def __init__(self, run_id: str, *, position: int | None = None) -> None:
         super().__init__(f"{_at(position)}run {run_id!r} does not exist")
         self.run_id = run_id
+        self.position = position
+
+
+class ResultNotFoundError(StorageError, LookupError):
+    """The result named by an id does not exist.
+
+    ``position`` is the index of the offending input when a batch was refused.
+    """
+
+    def __init__(self, result_id: str, *, position: int | None = None) -> None:
+        super().__init__(f"{_at(position)}result {result_id!r} does not exist")
+        self.result_id = result_id
         self.position = position
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,24 +14,42 @@ from runstore.arguments import (
     flag_argument,
     id_argument,
     model_argument,
+    scores_argument,
     size_argument,
 )
 from runstore.base import RunsStorage
 from runstore.clock import Clock
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
-from runstore.errors import DuplicateError, RunNotFoundError, StorageClosedError
+from runstore.errors import (
+    DuplicateError,
+    ResultNotFoundError,
+    RunNotFoundError,
+    StorageClosedError,
+)
+from runstore.figures import PERCENTILES, percentile, score_deltas, verdict
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
 from runstore.models import (
     AddRunResultInput,
+    AddScoreInput,
+    ComparisonKind,
     CreateRunInput,
+    ItemComparison,
+    LatencySummary,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    ResultFilters,
+    ResultOrder,
     Run,
+    RunComparison,
     RunFilters,
     RunResult,
+    RunSummary,
+    Score,
+    ScoreComparison,
+    ScoreSummary,
     StoragePagination,
     UpdateRunInput,
 )
@@ -41,6 +60,8 @@ from runstore.records import (
     first_position,
     new_run,
     recorded_results,
+    recorded_scores,
+    scores_of_results,
 )
 
 __all__ = ["InMemoryRunsStorage"]
@@ -50,28 +71,28 @@ _JSON_FIELDS = ("input", "output", "expected_output")
 
 
 @dataclass(frozen=True, slots=True)
-class _StoredResult:
-    """A result with its JSON kept as text, so no caller can reach the stored objects."""
+class _Stored:
+    """A model with its JSON kept as text, so no caller can reach the stored objects."""
 
-    result: RunResult
+    model: Any
     json_texts: tuple[str | None, ...]
 
     @classmethod
-    def of(cls, result: RunResult) -> _StoredResult:
-        values = (getattr(result, name) for name in _JSON_FIELDS)
-        return cls(result, tuple(None if value is None else dumps_json(value) for value in values))
+    def of(cls, model: Any, fields: Sequence[str]) -> _Stored:
+        values = (getattr(model, name) for name in fields)
+        return cls(model, tuple(None if value is None else dumps_json(value) for value in values))
 
-    def read(self) -> RunResult:
+    def read(self, fields: Sequence[str], **changes: Any) -> Any:
         values = (None if text is None else loads_json(text) for text in self.json_texts)
-        return self.result.model_copy(update=dict(zip(_JSON_FIELDS, values, strict=True)))
+        return self.model.model_copy(update=dict(zip(fields, values, strict=True)) | changes)
 
 
 def _run_key(run: Run) -> tuple[datetime, str]:
     return (run.created_at, run.id)
 
 
-def _result_key(stored: _StoredResult) -> tuple[datetime, str]:
-    return (stored.result.started_at, stored.result.id)
+def _score_key(score: Score) -> tuple[str, float, str]:
+    return (score.name, score.value, score.id)
 
 
 class InMemoryRunsStorage(RunsStorage):
@@ -82,8 +103,10 @@ class InMemoryRunsStorage(RunsStorage):
         self._lock = threading.RLock()
         self._closed = False
         self._runs: dict[str, Run] = {}
-        self._results: dict[str, _StoredResult] = {}
+        self._results: dict[str, _Stored] = {}
         self._result_ids_by_run: dict[str, dict[str, str]] = {}  # run id -> item id -> id
+        self._scores: dict[str, _Stored] = {}
+        self._score_ids: dict[str, dict[str, str]] = {}  # result id -> name -> score id
 
     def __repr__(self) -> str:
         return "InMemoryRunsStorage()"
@@ -138,7 +161,9 @@ class InMemoryRunsStorage(RunsStorage):
                 if all(getattr(run, name) == value for name, value in wanted.items())
             ]
         matching.sort(key=_run_key, reverse=True)
-        page = _page(matching, input.pagination, input.cursor, "runs", input.scope(), _run_key)
+        page = _page(
+            matching, input.pagination, input.cursor, "runs", input.scope(), _run_key, True
+        )
         return ListRunsOutput(
             runs=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
         )
@@ -194,48 +219,102 @@ class InMemoryRunsStorage(RunsStorage):
                         f"run {result.run_id!r} already has a result for item {result.item_id!r}",
                         position=at,
                     )
-            counted: dict[str, Run] = {}
-            if update_counts:
-                for run_id, (succeeded, failed) in count_deltas(results).items():
-                    run = self._runs[run_id]
-                    if max(run.succeeded_count + succeeded, run.failed_count + failed) > MAX_COUNT:
-                        at_run = first_position(results, run_id) if batch else None
-                        raise counter_overflow(run_id, at_run)
-                    counted[run_id] = _counted(run, succeeded, failed, now)
-            stored = [_StoredResult.of(result) for result in results]
-            for entry in stored:
-                self._results[entry.result.id] = entry
-                self._result_ids_by_run[entry.result.run_id][entry.result.item_id] = entry.result.id
+            counted = self._counted(results, update_counts, now, batch)
+            for result in results:
+                self._results[result.id] = _Stored.of(result, _JSON_FIELDS)
+                self._result_ids_by_run[result.run_id][result.item_id] = result.id
+            self._store_scores(scores_of_results(results))
             self._runs.update(counted)
-            return [entry.read() for entry in stored]
+            return [self._result(result.id) for result in results]
+
+    def _counted(
+        self, results: Sequence[RunResult], update_counts: bool, now: datetime, batch: bool
+    ) -> dict[str, Run]:
+        """The runs of ``results`` with their new results counted, as the SQL adapter
+        counts them (result count always; succeeded and failed with ``update_counts``)."""
+        counted: dict[str, Run] = {}
+        deltas = count_deltas(results)
+        for run_id, (succeeded, failed) in deltas.items():
+            run = self._runs[run_id]
+            changes: dict[str, Any] = {"result_count": run.result_count + succeeded + failed}
+            if update_counts:
+                changes |= {
+                    "succeeded_count": run.succeeded_count + succeeded,
+                    "failed_count": run.failed_count + failed,
+                    "updated_at": max(run.updated_at, now),
+                }
+            if any(isinstance(value, int) and value > MAX_COUNT for value in changes.values()):
+                raise counter_overflow(run_id, first_position(results, run_id) if batch else None)
+            counted[run_id] = run.model_copy(update=changes)
+        return counted
+
+    def _result(self, result_id: str) -> RunResult:
+        scores = {
+            self._scores[score_id].model.name: self._scores[score_id].model.value
+            for score_id in self._score_ids.get(result_id, {}).values()
+        }
+        result: RunResult = self._results[result_id].read(_JSON_FIELDS, scores=scores)
+        return result
 
     def get_result_by_id(self, id: str) -> RunResult | None:
         id = id_argument(id, "id")
         with self._lock:
             self._check_open()
-            stored = self._results.get(id)
-        return None if stored is None else stored.read()
+            return self._result(id) if id in self._results else None
+
+    def _matching(self, run_id: str, filters: ResultFilters) -> list[RunResult]:
+        with self._lock:
+            self._check_open()
+            ids = self._result_ids_by_run.get(run_id, {}).values()
+            results = [self._result(result_id) for result_id in ids]
+        score = filters.score
+        matching = [
+            result
+            for result in results
+            if (filters.has_error is None or (result.error is not None) is filters.has_error)
+            and (filters.item_id is None or result.item_id == filters.item_id)
+            and (
+                score is None
+                or (
+                    score.name in result.scores
+                    and (score.min is None or result.scores[score.name] >= score.min)
+                    and (score.max is None or result.scores[score.name] <= score.max)
+                )
+            )
+        ]
+        matching.sort(key=_result_key(filters.order), reverse=filters.order is ResultOrder.SLOWEST)
+        return matching
 
     def list_results(self, input: ListRunResultsInput | Mapping[str, Any]) -> ListRunResultsOutput:
         input = model_argument(ListRunResultsInput, input)
-        with self._lock:
-            self._check_open()
-            ids = self._result_ids_by_run.get(input.run_id, {}).values()
-            matching = [self._results[result_id] for result_id in ids]
-        matching.sort(key=_result_key)
         page = _page(
-            matching, input.pagination, input.cursor, "results", (input.run_id,), _result_key
+            self._matching(input.run_id, input),
+            input.pagination,
+            input.cursor,
+            "results",
+            (input.run_id, *input.scope()),
+            _result_key(input.order),
+            input.order is ResultOrder.SLOWEST,
         )
         return ListRunResultsOutput(
-            results=tuple(stored.read() for stored in page.rows),
-            pagination=page.pagination,
-            next_cursor=page.next_cursor,
+            results=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
         )
 
-    def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
+    def iter_results(
+        self,
+        run_id: str,
+        *,
+        batch_size: int = 1000,
+        has_error: bool | None = None,
+        item_id: str | None = None,
+        score: Any = None,
+        order: Any = ResultOrder.EXECUTION,
+    ) -> Iterator[RunResult]:
+        filters = ResultFilters(has_error=has_error, item_id=item_id, score=score, order=order)
         listing = ListRunResultsInput(
             run_id=id_argument(run_id, "run_id"),
             pagination=StoragePagination(per_page=size_argument(batch_size, "batch_size")),
+            **filters.model_dump(),
         )
         outputs = _follow_cursors(self.list_results, listing)
         return (result for output in outputs for result in output.results)
@@ -245,6 +324,9 @@ class InMemoryRunsStorage(RunsStorage):
         with self._lock:
             self._check_open()
             self._delete_results(run_id)
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._runs[run_id] = run.model_copy(update={"result_count": 0})
 
     def dangerously_clear_all(self) -> None:
         with self._lock:
@@ -252,6 +334,8 @@ class InMemoryRunsStorage(RunsStorage):
             self._runs.clear()
             self._results.clear()
             self._result_ids_by_run.clear()
+            self._scores.clear()
+            self._score_ids.clear()
 
     def _delete_results(self, run_id: str) -> None:
         by_item = self._result_ids_by_run.get(run_id)
@@ -259,18 +343,219 @@ class InMemoryRunsStorage(RunsStorage):
             return
         for result_id in by_item.values():
             del self._results[result_id]
+            for score_id in self._score_ids.pop(result_id, {}).values():
+                del self._scores[score_id]
         by_item.clear()
 
+    # -- scores ------------------------------------------------------------------------
 
-def _counted(run: Run, succeeded: int, failed: int, now: datetime) -> Run:
-    """``run`` with its counters grown, as the SQL adapter grows them."""
-    return run.model_copy(
-        update={
-            "succeeded_count": run.succeeded_count + succeeded,
-            "failed_count": run.failed_count + failed,
-            "updated_at": max(run.updated_at, now),
-        }
+    def _store_scores(self, scores: Iterable[Score]) -> None:
+        for score in scores:
+            self._scores[score.id] = _Stored.of(score, ("metadata",))
+            self._score_ids.setdefault(score.result_id, {})[score.name] = score.id
+
+    def _score(self, score_id: str) -> Score:
+        score: Score = self._scores[score_id].read(("metadata",))
+        return score
+
+    def add_scores(
+        self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
+    ) -> list[Score]:
+        replace = flag_argument(replace, "replace")
+        batch = scores_argument(inputs)
+        with self._lock:
+            self._check_open()
+            run_of_result = {}
+            for position, input in enumerate(batch):
+                stored = self._results.get(input.result_id)
+                if stored is None:
+                    raise ResultNotFoundError(input.result_id, position=position)
+                run_of_result[input.result_id] = stored.model.run_id
+            scores = recorded_scores(batch, run_of_result, self._now())
+            for position, score in enumerate(scores):
+                taken = self._score_ids.get(score.result_id, {}).get(score.name)
+                if taken is not None and not replace:
+                    raise DuplicateError(
+                        f"result {score.result_id!r} already has a score {score.name!r}",
+                        position=position,
+                    )
+                if score.id in self._scores and score.id != taken:
+                    raise DuplicateError(f"score {score.id!r} already exists", position=position)
+            stored_scores = []
+            for score in scores:
+                taken = self._score_ids.get(score.result_id, {}).get(score.name)
+                kept = score if taken is None else score.model_copy(update={"id": taken})
+                self._store_scores([kept])
+                stored_scores.append(self._score(kept.id))
+            return stored_scores
+
+    def _run_scores(self, run_id: str, result_id: str | None, name: str | None) -> list[Score]:
+        with self._lock:
+            self._check_open()
+            result_ids = list(self._result_ids_by_run.get(run_id, {}).values())
+            if result_id is not None:
+                result_ids = [result_id] if result_id in result_ids else []
+            scores = [
+                self._score(score_id)
+                for each in result_ids
+                for score_id in self._score_ids.get(each, {}).values()
+            ]
+        return sorted(
+            (score for score in scores if name is None or score.name == name), key=_score_key
+        )
+
+    def list_scores(
+        self, run_id: str, *, result_id: str | None = None, name: str | None = None
+    ) -> list[Score]:
+        run_id = id_argument(run_id, "run_id")
+        result_id = None if result_id is None else id_argument(result_id, "result_id")
+        name = None if name is None else id_argument(name, "name")
+        return self._run_scores(run_id, result_id, name)
+
+    def iter_scores(
+        self,
+        run_id: str,
+        *,
+        result_id: str | None = None,
+        name: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Score]:
+        run_id = id_argument(run_id, "run_id")
+        result_id = None if result_id is None else id_argument(result_id, "result_id")
+        name = None if name is None else id_argument(name, "name")
+        size_argument(batch_size, "batch_size")
+        return iter(self._lazy(lambda: self._run_scores(run_id, result_id, name)))
+
+    @staticmethod
+    def _lazy(read: Callable[[], list[Score]]) -> Iterator[Score]:
+        yield from read()
+
+    # -- answers -----------------------------------------------------------------------
+
+    def _require_run(self, run_id: str) -> Run:
+        with self._lock:
+            self._check_open()
+            run = self._runs.get(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    def summarize_run(self, run_id: str) -> RunSummary:
+        run_id = id_argument(run_id, "run_id")
+        self._require_run(run_id)
+        results = self._matching(run_id, ResultFilters())
+        latencies = sorted(result.latency for result in results)
+        failed = sum(result.error is not None for result in results)
+        values: dict[str, list[float]] = {}
+        for score in self._run_scores(run_id, None, None):
+            values.setdefault(score.name, []).append(score.value)
+        return RunSummary(
+            run_id=run_id,
+            results=len(results),
+            succeeded=len(results) - failed,
+            failed=failed,
+            error_rate=failed / len(results) if results else None,
+            latency=LatencySummary(
+                mean=statistics.fmean(latencies) if latencies else None,
+                min=latencies[0] if latencies else None,
+                max=latencies[-1] if latencies else None,
+                **{f"p{round(p * 100)}": percentile(latencies, p) for p in PERCENTILES},
+            ),
+            scores={
+                name: ScoreSummary(
+                    count=len(scored),
+                    mean=statistics.fmean(scored),
+                    min=min(scored),
+                    max=max(scored),
+                    p50=percentile(sorted(scored), 0.5),
+                )
+                for name, scored in values.items()
+            },
+        )
+
+    def _by_item(self, run_id: str) -> dict[str, RunResult]:
+        return {result.item_id: result for result in self._matching(run_id, ResultFilters())}
+
+    def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
+        baseline_run_id = id_argument(baseline_run_id, "baseline_run_id")
+        candidate_run_id = id_argument(candidate_run_id, "candidate_run_id")
+        self._require_run(baseline_run_id)
+        self._require_run(candidate_run_id)
+        baseline, candidate = self._by_item(baseline_run_id), self._by_item(candidate_run_id)
+        paired = [(baseline[item], candidate[item]) for item in baseline if item in candidate]
+        by_score: dict[str, list[tuple[float, float]]] = {}
+        for before, after in paired:
+            for name, value in before.scores.items():
+                if name in after.scores:
+                    by_score.setdefault(name, []).append((value, after.scores[name]))
+        return RunComparison(
+            baseline_run_id=baseline_run_id,
+            candidate_run_id=candidate_run_id,
+            items_in_both=len(paired),
+            only_in_baseline=len(baseline) - len(paired),
+            only_in_candidate=len(candidate) - len(paired),
+            errors_fixed=sum(b.error is not None and c.error is None for b, c in paired),
+            errors_introduced=sum(b.error is None and c.error is not None for b, c in paired),
+            latency_mean_delta=(
+                statistics.fmean(c.latency - b.latency for b, c in paired) if paired else None
+            ),
+            scores={name: _score_comparison(pairs) for name, pairs in by_score.items()},
+        )
+
+    def iter_item_comparisons(
+        self,
+        baseline_run_id: str,
+        candidate_run_id: str,
+        *,
+        only: ComparisonKind | str | None = None,
+        score: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[ItemComparison]:
+        baseline_run_id = id_argument(baseline_run_id, "baseline_run_id")
+        candidate_run_id = id_argument(candidate_run_id, "candidate_run_id")
+        wanted = None if only is None else ComparisonKind(only) if isinstance(only, str) else only
+        score = None if score is None else id_argument(score, "score")
+        size_argument(batch_size, "batch_size")
+        return self._item_comparisons(baseline_run_id, candidate_run_id, wanted, score)
+
+    def _item_comparisons(
+        self,
+        baseline_run_id: str,
+        candidate_run_id: str,
+        only: ComparisonKind | None,
+        score: str | None,
+    ) -> Iterator[ItemComparison]:
+        self._require_run(baseline_run_id)
+        self._require_run(candidate_run_id)
+        baseline, candidate = self._by_item(baseline_run_id), self._by_item(candidate_run_id)
+        for item in sorted(baseline.keys() | candidate.keys()):
+            before, after = baseline.get(item), candidate.get(item)
+            deltas = score_deltas(before, after)
+            kind = verdict(before, after, deltas, score)
+            if only is None or kind is only or (only is ComparisonKind.CHANGED and kind):
+                yield ItemComparison(
+                    item_id=item, baseline=before, candidate=after, score_deltas=deltas
+                )
+
+
+def _score_comparison(pairs: Sequence[tuple[float, float]]) -> ScoreComparison:
+    improved = sum(after > before for before, after in pairs)
+    regressed = sum(after < before for before, after in pairs)
+    return ScoreComparison(
+        paired=len(pairs),
+        baseline_mean=statistics.fmean(before for before, _ in pairs),
+        candidate_mean=statistics.fmean(after for _, after in pairs),
+        mean_delta=statistics.fmean(after - before for before, after in pairs),
+        improved=improved,
+        regressed=regressed,
+        unchanged=len(pairs) - improved - regressed,
     )
+
+
+def _result_key(order: ResultOrder) -> Callable[[RunResult], tuple[Any, str]]:
+    if order is ResultOrder.SLOWEST:
+        return lambda result: (result.latency, result.id)
+    return lambda result: (result.started_at, result.id)
 
 
 _Input = TypeVar("_Input", ListRunsInput, ListRunResultsInput)
@@ -293,14 +578,14 @@ def _page(
     cursor: str | None,
     kind: CursorKind,
     scope: Sequence[str | None],
-    key: Callable[[_Row], tuple[datetime, str]],
+    key: Callable[[_Row], tuple[Any, str]],
+    descending: bool,
 ) -> Page[_Row]:
     """One page of ``rows`` (sorted in list order), and the cursor to the next page."""
     total = len(rows)
     if cursor is not None:
         after = decode_cursor(cursor, kind, scope)
-        mark = (after.moment, after.id)
-        descending = kind == "runs"
+        mark = (after.key, after.id)
         rows = [row for row in rows if (key(row) < mark if descending else key(row) > mark)]
     else:
         rows = rows[pagination.offset :]

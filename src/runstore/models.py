@@ -30,15 +30,27 @@ from runstore.limits import MAX_COUNT, MAX_ID_LENGTH, MAX_PAGE_SIZE
 
 __all__ = [
     "AddRunResultInput",
+    "AddScoreInput",
+    "ComparisonKind",
     "CreateRunInput",
+    "ItemComparison",
+    "LatencySummary",
     "ListRunResultsInput",
     "ListRunResultsOutput",
     "ListRunsInput",
     "ListRunsOutput",
+    "ResultFilters",
+    "ResultOrder",
     "Run",
+    "RunComparison",
     "RunFilters",
     "RunResult",
     "RunStatus",
+    "RunSummary",
+    "Score",
+    "ScoreComparison",
+    "ScoreFilter",
+    "ScoreSummary",
     "StoragePagination",
     "StoragePaginationResult",
     "TargetType",
@@ -66,6 +78,14 @@ UtcInstant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 Count = Annotated[int, Strict(), Field(ge=0, le=MAX_COUNT)]
 Milliseconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _no_negative_zero(value: float) -> float:
+    return value if value != 0.0 else 0.0  # -0.0 reads back as 0.0 from SQLite
+
+
+ScoreValue = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_no_negative_zero)]
+"""A score: any finite float."""
 PageSize = Annotated[int, Strict(), Field(ge=1, le=MAX_PAGE_SIZE)]
 
 
@@ -116,6 +136,8 @@ class Run(_Snapshot):
     completed_at: AwareDatetime | None
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    result_count: int = 0
+    """How many results the run has: kept by the storage with every write of results."""
 
 
 class RunResult(_Snapshot):
@@ -134,6 +156,22 @@ class RunResult(_Snapshot):
     started_at: AwareDatetime
     completed_at: AwareDatetime
     retry_count: int
+    scores: dict[str, float] = Field(default_factory=dict)
+    """Each score's value by name (see :class:`Score` for the whole score)."""
+    created_at: AwareDatetime
+
+
+class Score(_Snapshot):
+    """A named score of one result: a scorer's verdict on it."""
+
+    id: str
+    run_id: str
+    result_id: str
+    name: str
+    value: float
+    label: str | None
+    explanation: str | None
+    metadata: JsonValue | None
     created_at: AwareDatetime
 
 
@@ -191,11 +229,30 @@ class AddRunResultInput(_Model):
     started_at: UtcInstant
     completed_at: UtcInstant
     retry_count: Count = 0
+    scores: dict[Identifier, ScoreValue] | None = None
+    """Scores to record with the result, in the same transaction: value by name."""
 
     @field_validator("input", "output", "expected_output")
     @classmethod
     def _json_value(cls, value: object, info: Any) -> JsonValue:
         return normalize_json(value, info.field_name)
+
+
+class AddScoreInput(_Model):
+    """A score of a result. Without ``id`` a uuid4 string is generated."""
+
+    id: Identifier | None = None
+    result_id: Identifier
+    name: Identifier
+    value: ScoreValue
+    label: Text | None = None
+    explanation: Text | None = None
+    metadata: JsonValue | None = None
+
+    @field_validator("metadata")
+    @classmethod
+    def _json_value(cls, value: object) -> JsonValue:
+        return normalize_json(value, "metadata")
 
 
 def _only_false_means_all(value: object) -> object:
@@ -281,8 +338,55 @@ class ListRunsOutput(_Snapshot):
     """Give it as ``cursor`` to read the next page; None on the last page."""
 
 
-class ListRunResultsInput(_PageRequest):
-    """One run's results in execution order; ``cursor`` works as in :class:`ListRunsInput`."""
+class ResultOrder(enum.StrEnum):
+    """The order of a run's results in a list."""
+
+    EXECUTION = "execution"
+    """``started_at``, then ``id``, ascending."""
+    SLOWEST = "slowest"
+    """``latency``, then ``id``, descending: the slowest first."""
+
+
+class ScoreFilter(_Model):
+    """Results with a score of this name within ``min`` and ``max`` (inclusive; either
+    may be left out)."""
+
+    name: Identifier
+    min: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    max: Annotated[float, Field(allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class ResultFilters(_Model):
+    """Which of a run's results, in which order: every filter given must match."""
+
+    has_error: Annotated[bool, Strict()] | None = None
+    """True: only failed results (``error`` not None); False: only the others."""
+    item_id: Identifier | None = None
+    score: ScoreFilter | None = None
+    order: ResultOrder = ResultOrder.EXECUTION
+
+    def scope(self) -> tuple[str | None, ...]:
+        """The filters and order, as the strings a cursor is bound to."""
+        score = self.score
+        return (
+            None if self.has_error is None else str(self.has_error),
+            self.item_id,
+            None if score is None else score.name,
+            None if score is None or score.min is None else repr(score.min),
+            None if score is None or score.max is None else repr(score.max),
+            self.order.value,
+        )
+
+
+class ListRunResultsInput(ResultFilters, _PageRequest):
+    """One run's results, in execution order unless ``order`` says otherwise, optionally
+    filtered (see :class:`ResultFilters`); ``cursor`` works as in :class:`ListRunsInput`."""
 
     run_id: Identifier
 
@@ -292,3 +396,92 @@ class ListRunResultsOutput(_Snapshot):
     pagination: StoragePaginationResult
     next_cursor: str | None = None
     """Give it as ``cursor`` to read the next page; None on the last page."""
+
+
+class LatencySummary(_Snapshot):
+    """A run's latencies in milliseconds; None when it has no results."""
+
+    mean: float | None
+    min: float | None
+    max: float | None
+    p50: float | None
+    p90: float | None
+    p95: float | None
+    p99: float | None
+
+
+class ScoreSummary(_Snapshot):
+    """One score's values over a run."""
+
+    count: int
+    mean: float
+    min: float
+    max: float
+    p50: float
+
+
+class RunSummary(_Snapshot):
+    """What a run's results add up to.
+
+    Percentiles are continuous: linear interpolation between the closest ranks (Postgres'
+    ``percentile_cont``, numpy's default).
+    """
+
+    run_id: str
+    results: int
+    succeeded: int
+    failed: int
+    """Results whose ``error`` is not None."""
+    error_rate: float | None
+    """``failed / results``; None when there are no results."""
+    latency: LatencySummary
+    scores: dict[str, ScoreSummary]
+    """By score name."""
+
+
+class ScoreComparison(_Snapshot):
+    """One score over the items both runs have it for; higher is better."""
+
+    paired: int
+    baseline_mean: float
+    candidate_mean: float
+    mean_delta: float
+    """``candidate_mean - baseline_mean``."""
+    improved: int
+    regressed: int
+    unchanged: int
+
+
+class RunComparison(_Snapshot):
+    """A candidate run against a baseline, their results paired by ``item_id``."""
+
+    baseline_run_id: str
+    candidate_run_id: str
+    items_in_both: int
+    only_in_baseline: int
+    only_in_candidate: int
+    errors_fixed: int
+    """Items with an error in the baseline and none in the candidate."""
+    errors_introduced: int
+    latency_mean_delta: float | None
+    """The mean of candidate minus baseline latency over the paired items (None: none)."""
+    scores: dict[str, ScoreComparison]
+    """By score name."""
+
+
+class ComparisonKind(enum.StrEnum):
+    """Which item comparisons to stream (see ``iter_item_comparisons``)."""
+
+    CHANGED = "changed"
+    IMPROVED = "improved"
+    REGRESSED = "regressed"
+
+
+class ItemComparison(_Snapshot):
+    """One item's results in two runs; either may be missing."""
+
+    item_id: str
+    baseline: RunResult | None
+    candidate: RunResult | None
+    score_deltas: dict[str, float]
+    """Candidate minus baseline, for each score both results have."""

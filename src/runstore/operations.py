@@ -16,7 +16,7 @@ transaction -- or let it propagate to the caller.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -26,20 +26,42 @@ from pydantic import TypeAdapter
 from runstore import statements
 from runstore.clock import Clock, moved_forward
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
-from runstore.errors import DuplicateError, RunNotFoundError
+from runstore.errors import DuplicateError, ResultNotFoundError, RunNotFoundError
+from runstore.figures import PERCENTILES, interpolate, rank
 from runstore.models import (
+    AddScoreInput,
+    LatencySummary,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    ResultFilters,
+    ResultOrder,
     Run,
+    RunComparison,
     RunFilters,
     RunResult,
+    RunSummary,
+    Score,
+    ScoreComparison,
+    ScoreSummary,
     UpdateRunInput,
 )
 from runstore.pages import Page, fetch_limit, make_page
-from runstore.records import count_deltas, counter_overflow, first_position
-from runstore.statements import RESULT_ATTRIBUTES, RUN_ATTRIBUTES, CopyRows, Query
+from runstore.records import (
+    count_deltas,
+    counter_overflow,
+    first_position,
+    recorded_scores,
+    scores_of_results,
+)
+from runstore.statements import (
+    RESULT_ATTRIBUTES,
+    RUN_ATTRIBUTES,
+    SCORE_ATTRIBUTES,
+    CopyRows,
+    Query,
+)
 
 __all__ = [
     "Begin",
@@ -48,17 +70,23 @@ __all__ = [
     "Step",
     "add_result",
     "add_results",
+    "add_scores",
     "clear_all",
+    "compare_runs",
     "delete_results_of_run",
     "delete_run",
     "get_result",
     "get_run",
+    "items_batch",
     "list_results",
     "list_runs",
+    "list_scores",
     "result_position",
     "results_batch",
     "run_position",
     "runs_batch",
+    "scores_batch",
+    "summarize_run",
     "update_run",
 ]
 
@@ -75,6 +103,9 @@ class Mode(enum.Enum):
     READ = "read"
     """Each statement on its own, outside a transaction (a single statement is consistent
     by itself). Reads only; a lost connection is retried once on a fresh one."""
+    SNAPSHOT = "snapshot"
+    """Several reads that must see one snapshot: a read-only transaction (REPEATABLE READ
+    on Postgres, a read transaction on SQLite)."""
     WRITE_ONE = "write one"
     """One statement that writes: a transaction of its own (connections are in
     autocommit)."""
@@ -105,18 +136,33 @@ class Plan(Generic[_T]):
 
 _RUNS = TypeAdapter(list[Run])
 _RESULTS = TypeAdapter(list[RunResult])
+_SCORES = TypeAdapter(list[Score])
 
 
-def runs_from(rows: Sequence[Sequence[Any]]) -> list[Run]:
+def _read(adapter: TypeAdapter[list[Any]], names: Sequence[str], rows: Iterable[Any]) -> Any:
+    return adapter.validate_python([dict(zip(names, row, strict=False)) for row in rows])
+
+
+def runs_from(rows: Iterable[Sequence[Any]]) -> list[Run]:
     """Runs from rows that begin with the runs table's columns."""
-    return _RUNS.validate_python([dict(zip(RUN_ATTRIBUTES, row, strict=False)) for row in rows])
+    return _read(_RUNS, RUN_ATTRIBUTES, rows)  # type: ignore[no-any-return]
 
 
-def results_from(rows: Sequence[Sequence[Any]]) -> list[RunResult]:
-    """Results from rows that begin with the results table's columns."""
-    return _RESULTS.validate_python(
-        [dict(zip(RESULT_ATTRIBUTES, row, strict=False)) for row in rows]
-    )
+def results_from(rows: Iterable[Sequence[Any]]) -> list[RunResult]:
+    """Results from rows that begin with the results table's columns and the scores."""
+    return _read(_RESULTS, RESULT_ATTRIBUTES, rows)  # type: ignore[no-any-return]
+
+
+def scores_from(rows: Iterable[Sequence[Any]]) -> list[Score]:
+    """Scores from rows of the scores table."""
+    return _read(_SCORES, SCORE_ATTRIBUTES, rows)  # type: ignore[no-any-return]
+
+
+def _each(queries: Iterable[Query]) -> Steps[None]:
+    # Not `yield from`: the runner sends each statement's result, which a list's iterator
+    # cannot take.
+    for query in queries:  # noqa: UP028
+        yield query
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -216,39 +262,52 @@ def _runs_batch(filters: RunFilters, after: Position | None, size: int) -> Steps
 
 
 def delete_run(run_id: str) -> Plan[None]:
-    return Plan(Mode.WRITE, _delete_run(run_id))
-
-
-def _delete_run(run_id: str) -> Steps[None]:
-    yield statements.delete_results_of_run(run_id)
-    yield statements.delete_run(run_id)
+    return Plan(Mode.WRITE, _each(statements.delete_run(run_id)))
 
 
 # -- results ---------------------------------------------------------------------------
 
 
-def add_result(result: RunResult, *, update_counts: bool) -> Plan[RunResult]:
-    if update_counts:
-        return Plan(Mode.WRITE, _add_counted_result(result))
-    return Plan(Mode.WRITE_ONE, _add_result(result))
+def add_result(result: RunResult, *, update_counts: bool, dialect: str) -> Plan[RunResult]:
+    """Record a result and count it on its run. On Postgres one statement does both (with
+    the result's scores, a second follows); on SQLite, a write transaction."""
+    if dialect == "postgresql":
+        mode = Mode.WRITE if result.scores else Mode.WRITE_ONE
+        return Plan(mode, _add_result_counting(result, update_counts))
+    return Plan(Mode.WRITE, _add_result(result, update_counts))
 
 
-def _add_result(result: RunResult) -> Steps[RunResult]:
-    if (yield statements.insert_result(result)).rowcount == 0:
-        raise RunNotFoundError(result.run_id)
+def _add_result_counting(result: RunResult, update_counts: bool) -> Steps[RunResult]:
+    counts = count_deltas([result])[result.run_id] if update_counts else None
+    if (yield statements.insert_result_counting(result, counts)).rowcount == 0:
+        if (yield statements.select_run(result.run_id)).first() is None:
+            raise RunNotFoundError(result.run_id)
+        raise counter_overflow(result.run_id, None)
+    if result.scores:
+        yield statements.insert_scores(scores_of_results([result]))
     return result
 
 
-def _add_counted_result(result: RunResult) -> Steps[RunResult]:
-    yield from _count([result], result.created_at, batch=False)
+def _add_result(result: RunResult, update_counts: bool) -> Steps[RunResult]:
+    yield from _count([result], update_counts, result.created_at, batch=False)
     yield statements.insert_result(result)
+    if result.scores:
+        yield statements.insert_scores(scores_of_results([result]))
     return result
 
 
-def _count(results: Sequence[RunResult], now: datetime, *, batch: bool) -> Steps[None]:
-    """Grow each run's counters by its new results; locks the runs, proves they exist."""
-    for run_id, (succeeded, failed) in count_deltas(results).items():
-        if (yield statements.bump_counts(run_id, succeeded, failed, now)).rowcount:
+def _count(
+    results: Sequence[RunResult], update_counts: bool, now: datetime, *, batch: bool
+) -> Steps[None]:
+    """Count each run's new results (and with ``update_counts``, its succeeded and failed
+    ones); locks the runs, in id order, and proves they exist."""
+    sizes: dict[str, int] = {}
+    for result in results:
+        sizes[result.run_id] = sizes.get(result.run_id, 0) + 1
+    deltas = count_deltas(results)
+    for run_id in sorted(sizes):
+        counts = deltas[run_id] if update_counts else None
+        if (yield statements.bump_counts(run_id, sizes[run_id], counts, now)).rowcount:
             continue
         position = first_position(results, run_id) if batch else None
         if (yield statements.select_run(run_id)).first() is None:
@@ -267,19 +326,26 @@ def _add_results(
     results: Sequence[RunResult], update_counts: bool, now: datetime, copy: bool
 ) -> Steps[list[RunResult]]:
     try:
-        if update_counts:
-            yield from _count(results, now, batch=True)
-        else:
+        missing = None
+        try:
+            yield from _count(results, update_counts, now, batch=True)
+        except RunNotFoundError as exc:
+            missing = exc
+        if missing is not None:  # the first missing run by position, not by id
             run_ids = {result.run_id for result in results}
-            missing = run_ids - set((yield statements.lock_runs(run_ids)).scalars())
-            if missing:
-                position = min(first_position(results, run_id) for run_id in missing)
-                raise RunNotFoundError(results[position].run_id, position=position)
+            present = {row[0] for row in (yield statements.run_sizes(run_ids)).all()}
+            position = min(first_position(results, r) for r in run_ids - present)
+            raise RunNotFoundError(results[position].run_id, position=position)
+        scores = scores_of_results(results)
         if copy:
             yield statements.copy_results(results)
+            if scores:
+                yield statements.copy_scores(scores)
         else:
             for start in range(0, len(results), BATCH_CHUNK):
                 yield statements.insert_results(results[start : start + BATCH_CHUNK])
+            for start in range(0, len(scores), BATCH_CHUNK):
+                yield statements.insert_scores(scores[start : start + BATCH_CHUNK])
     except DuplicateError as exc:
         raise (yield from _locate_duplicate(results)) or exc from exc
     return list(results)
@@ -328,40 +394,37 @@ def _list_results(input: ListRunResultsInput) -> Steps[ListRunResultsOutput]:
     page = yield from _page(
         "results",
         input,
-        (input.run_id,),
-        lambda after, limit, offset: statements.results_page(input.run_id, after, limit, offset),
-        statements.count_results(input.run_id),
+        (input.run_id, *input.scope()),
+        lambda after, limit, offset: statements.results_page(
+            input.run_id, input, after, limit, offset
+        ),
+        statements.count_results(input.run_id, input),
         results_from,
-        result_position,
+        result_position(input.order),
     )
     return ListRunResultsOutput(
         results=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
     )
 
 
-def results_batch(run_id: str, after: Position | None, size: int) -> Plan[list[RunResult]]:
-    return Plan(Mode.READ, _results_batch(run_id, after, size))
+def results_batch(
+    run_id: str, filters: ResultFilters, after: Position | None, size: int
+) -> Plan[list[RunResult]]:
+    return Plan(Mode.READ, _results_batch(run_id, filters, after, size))
 
 
-def _results_batch(run_id: str, after: Position | None, size: int) -> Steps[list[RunResult]]:
-    return results_from((yield statements.results_batch(run_id, after, size)).all())
+def _results_batch(
+    run_id: str, filters: ResultFilters, after: Position | None, size: int
+) -> Steps[list[RunResult]]:
+    return results_from((yield statements.results_batch(run_id, filters, after, size)).all())
 
 
 def delete_results_of_run(run_id: str) -> Plan[None]:
-    return Plan(Mode.WRITE_ONE, _delete_results_of_run(run_id))
-
-
-def _delete_results_of_run(run_id: str) -> Steps[None]:
-    yield statements.delete_results_of_run(run_id)
+    return Plan(Mode.WRITE, _each(statements.delete_results_of_run(run_id)))
 
 
 def clear_all() -> Plan[None]:
-    return Plan(Mode.WRITE, _clear_all())
-
-
-def _clear_all() -> Steps[None]:
-    yield statements.clear_results()
-    yield statements.clear_runs()
+    return Plan(Mode.WRITE, _each(statements.clear_all()))
 
 
 def run_position(run: Run) -> Position:
@@ -369,6 +432,216 @@ def run_position(run: Run) -> Position:
     return Position(run.created_at, run.id)
 
 
-def result_position(result: RunResult) -> Position:
-    """Where a result sits in its list (for the next keyset batch)."""
-    return Position(result.started_at, result.id)
+def result_position(order: ResultOrder) -> Callable[[RunResult], Position]:
+    """Where a result sits in a list of this order (for the next keyset batch)."""
+    if order is ResultOrder.SLOWEST:
+        return lambda result: Position(result.latency, result.id)
+    return lambda result: Position(result.started_at, result.id)
+
+
+# -- scores ----------------------------------------------------------------------------
+
+
+def add_scores(
+    inputs: Sequence[AddScoreInput], *, replace: bool, now: datetime, dialect: str
+) -> Plan[list[Score]]:
+    return Plan(Mode.WRITE, _add_scores(inputs, replace, now, dialect))
+
+
+def _add_scores(
+    inputs: Sequence[AddScoreInput], replace: bool, now: datetime, dialect: str
+) -> Steps[list[Score]]:
+    run_of_result: dict[str, str] = {}
+    result_ids = sorted({input.result_id for input in inputs})
+    for start in range(0, len(result_ids), BATCH_CHUNK):
+        found = (yield statements.results_of(result_ids[start : start + BATCH_CHUNK])).all()
+        run_of_result.update((row[0], row[1]) for row in found)
+    for position, input in enumerate(inputs):
+        if input.result_id not in run_of_result:
+            raise ResultNotFoundError(input.result_id, position=position)
+    scores = recorded_scores(inputs, run_of_result, now)
+    if replace:
+        stored: list[Score] = []
+        for start in range(0, len(scores), BATCH_CHUNK):
+            query = statements.upsert_scores(scores[start : start + BATCH_CHUNK], dialect)
+            stored += scores_from((yield query).all())
+        return stored
+    try:
+        for start in range(0, len(scores), BATCH_CHUNK):
+            yield statements.insert_scores(scores[start : start + BATCH_CHUNK])
+    except DuplicateError as exc:
+        raise (yield from _locate_duplicate_score(scores)) or exc from exc
+    return scores
+
+
+def _locate_duplicate_score(scores: Sequence[Score]) -> Steps[DuplicateError | None]:
+    result_ids = sorted({score.result_id for score in scores})
+    taken: set[tuple[str, str]] = set()
+    for start in range(0, len(result_ids), BATCH_CHUNK):
+        query = statements.taken_scores(result_ids[start : start + BATCH_CHUNK])
+        taken.update((row[0], row[1]) for row in (yield query).all())
+    for position, score in enumerate(scores):
+        if (score.result_id, score.name) in taken:
+            return DuplicateError(
+                f"result {score.result_id!r} already has a score {score.name!r}",
+                position=position,
+            )
+    return None
+
+
+def list_scores(run_id: str, result_id: str | None, name: str | None) -> Plan[list[Score]]:
+    return Plan(Mode.READ, _list_scores(run_id, result_id, name))
+
+
+def _list_scores(run_id: str, result_id: str | None, name: str | None) -> Steps[list[Score]]:
+    return scores_from((yield statements.select_scores(run_id, result_id, name)).all())
+
+
+def scores_batch(
+    run_id: str, result_id: str | None, name: str | None, after: Score | None, size: int
+) -> Plan[list[Score]]:
+    return Plan(Mode.READ, _scores_batch(run_id, result_id, name, after, size))
+
+
+def _scores_batch(
+    run_id: str, result_id: str | None, name: str | None, after: Score | None, size: int
+) -> Steps[list[Score]]:
+    query = statements.scores_batch(run_id, result_id, name, after, size)
+    return scores_from((yield query).all())
+
+
+# -- answers ---------------------------------------------------------------------------
+
+
+def _require_runs(run_ids: Sequence[str]) -> Steps[dict[str, int]]:
+    """Each run's result count; RunNotFoundError for the first that does not exist."""
+    sizes = dict((yield statements.run_sizes(run_ids)).all())
+    for run_id in run_ids:
+        if run_id not in sizes:
+            raise RunNotFoundError(run_id)
+    return sizes
+
+
+def summarize_run(run_id: str, *, dialect: str) -> Plan[RunSummary]:
+    """Postgres: one statement with ``percentile_cont``. SQLite, which has none: in one
+    snapshot, the aggregates, then the two values around each percentile's rank, read
+    from an index."""
+    if dialect == "postgresql":
+        return Plan(Mode.SNAPSHOT, _summarize_in_one_statement(run_id))
+    return Plan(Mode.SNAPSHOT, _summarize_by_ranks(run_id))
+
+
+def _summary(
+    run_id: str,
+    counts: tuple[int, int],
+    latency: Sequence[float | None],
+    scores: dict[str, ScoreSummary],
+) -> RunSummary:
+    results, failed = counts
+    mean, minimum, maximum, *percentiles = latency
+    return RunSummary(
+        run_id=run_id,
+        results=results,
+        succeeded=results - failed,
+        failed=failed,
+        error_rate=failed / results if results else None,
+        latency=LatencySummary(
+            mean=mean,
+            min=minimum,
+            max=maximum,
+            **{
+                f"p{round(p * 100)}": value
+                for p, value in zip(PERCENTILES, percentiles, strict=True)
+            },
+        ),
+        scores=scores,
+    )
+
+
+def _summarize_in_one_statement(run_id: str) -> Steps[RunSummary]:
+    yield from _require_runs([run_id])
+    rows = (yield statements.summary(run_id)).all()
+    latency_row = next(row for row in rows if row[0] is None)
+    scores = {
+        row[0]: ScoreSummary(count=row[1], mean=row[3], min=row[4], max=row[5], p50=row[6])
+        for row in rows
+        if row[0] is not None
+    }
+    count, failed = latency_row[1], latency_row[2]
+    return _summary(run_id, (count, failed), latency_row[3:], scores)
+
+
+def _summarize_by_ranks(run_id: str) -> Steps[RunSummary]:
+    yield from _require_runs([run_id])
+    count, failed, mean, minimum, maximum = (yield statements.latency_aggregates(run_id)).one()
+    percentiles: list[float | None] = []
+    for fraction in PERCENTILES:
+        if not count:
+            percentiles.append(None)
+            continue
+        lower, weight = rank(count, fraction)
+        values = (yield statements.latency_at(run_id, lower)).scalars().all()
+        percentiles.append(interpolate(values[0], values[-1], weight))
+    scores = {}
+    for name, scored, score_mean, score_min, score_max in (
+        yield statements.score_aggregates(run_id)
+    ).all():
+        lower, weight = rank(scored, 0.5)
+        values = (yield statements.score_value_at(run_id, name, lower)).scalars().all()
+        scores[name] = ScoreSummary(
+            count=scored,
+            mean=score_mean,
+            min=score_min,
+            max=score_max,
+            p50=interpolate(values[0], values[-1], weight),
+        )
+    return _summary(run_id, (count, failed), [mean, minimum, maximum, *percentiles], scores)
+
+
+def compare_runs(baseline: str, candidate: str) -> Plan[RunComparison]:
+    return Plan(Mode.SNAPSHOT, _compare_runs(baseline, candidate))
+
+
+def _compare_runs(baseline: str, candidate: str) -> Steps[RunComparison]:
+    sizes = yield from _require_runs([baseline, candidate])
+    paired, fixed, introduced, latency_delta = (
+        yield statements.comparison_pairs(baseline, candidate)
+    ).one()
+    scores = {
+        name: ScoreComparison(
+            paired=count,
+            baseline_mean=baseline_mean,
+            candidate_mean=candidate_mean,
+            mean_delta=mean_delta,
+            improved=improved,
+            regressed=regressed,
+            unchanged=count - improved - regressed,
+        )
+        for name, count, baseline_mean, candidate_mean, mean_delta, improved, regressed in (
+            yield statements.comparison_scores(baseline, candidate)
+        ).all()
+    }
+    return RunComparison(
+        baseline_run_id=baseline,
+        candidate_run_id=candidate,
+        items_in_both=paired,
+        only_in_baseline=sizes[baseline] - paired,
+        only_in_candidate=sizes[candidate] - paired,
+        errors_fixed=fixed,
+        errors_introduced=introduced,
+        latency_mean_delta=latency_delta,
+        scores=scores,
+    )
+
+
+def items_batch(baseline: str, candidate: str, after_item: str, size: int) -> Plan[list[RunResult]]:
+    """The next ``size`` results of both runs, in ``item_id`` order (see
+    :func:`runstore.figures.pair_items`)."""
+    return Plan(Mode.SNAPSHOT, _items_batch(baseline, candidate, after_item, size))
+
+
+def _items_batch(
+    baseline: str, candidate: str, after_item: str, size: int
+) -> Steps[list[RunResult]]:
+    yield from _require_runs([baseline, candidate])
+    return results_from((yield statements.items_after(baseline, candidate, after_item, size)))

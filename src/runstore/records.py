@@ -14,9 +14,27 @@ from pydantic import TypeAdapter
 from runstore.clock import new_id
 from runstore.errors import InvalidInputError
 from runstore.limits import MAX_COUNT
-from runstore.models import AddRunResultInput, CreateRunInput, Run, RunResult, RunStatus
+from runstore.models import (
+    AddRunResultInput,
+    AddScoreInput,
+    CreateRunInput,
+    Run,
+    RunResult,
+    RunStatus,
+    Score,
+)
 
-__all__ = ["count_deltas", "counter_overflow", "first_position", "new_run", "recorded_results"]
+__all__ = [
+    "count_deltas",
+    "counter_overflow",
+    "first_position",
+    "new_run",
+    "recorded_results",
+    "recorded_scores",
+    "scores_of_results",
+]
+
+_SCORES = TypeAdapter(list[Score])
 
 _RESULTS = TypeAdapter(list[RunResult])
 
@@ -37,6 +55,7 @@ def new_run(input: CreateRunInput, now: datetime) -> Run:
         completed_at=None,
         created_at=now,
         updated_at=now,
+        result_count=0,
     )
 
 
@@ -44,10 +63,57 @@ def recorded_results(inputs: Sequence[AddRunResultInput], now: datetime) -> list
     """The results that recording ``inputs`` at ``now`` stores (ids generated if absent).
 
     A result is its input's fields plus ``created_at``; its JSON values are the copies
-    made when the input was validated.
+    made when the input was validated, and its ``scores`` the input's (``{}`` for none).
     """
     return _RESULTS.validate_python(  # vars(): the input's field values, without a copy each
-        [{**vars(input), "id": input.id or new_id(), "created_at": now} for input in inputs]
+        [
+            {
+                **vars(input),
+                "id": input.id or new_id(),
+                "scores": input.scores or {},
+                "created_at": now,
+            }
+            for input in inputs
+        ]
+    )
+
+
+def scores_of_results(results: Sequence[RunResult]) -> list[Score]:
+    """The scores recorded with results (their ``scores``), one row each."""
+    return _SCORES.validate_python(
+        [
+            {
+                "id": new_id(),
+                "run_id": result.run_id,
+                "result_id": result.id,
+                "name": name,
+                "value": value,
+                "label": None,
+                "explanation": None,
+                "metadata": None,
+                "created_at": result.created_at,
+            }
+            for result in results
+            for name, value in result.scores.items()
+        ]
+    )
+
+
+def recorded_scores(
+    inputs: Sequence[AddScoreInput], run_of_result: dict[str, str], now: datetime
+) -> list[Score]:
+    """The scores that recording ``inputs`` at ``now`` stores: each with its result's run
+    (``run_of_result`` has every result) and an id (generated if absent)."""
+    return _SCORES.validate_python(
+        [
+            {
+                **vars(input),
+                "id": input.id or new_id(),
+                "run_id": run_of_result[input.result_id],
+                "created_at": now,
+            }
+            for input in inputs
+        ]
     )
 
 

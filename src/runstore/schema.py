@@ -15,8 +15,10 @@ from typing import Literal
 __all__ = [
     "DATASET_RUNS_SCHEMA",
     "DATASET_RUN_RESULTS_SCHEMA",
+    "DATASET_RUN_SCORES_SCHEMA",
     "TABLE_DATASET_RUNS",
     "TABLE_DATASET_RUN_RESULTS",
+    "TABLE_DATASET_RUN_SCORES",
     "TABLE_SCHEMAS",
     "ColumnReference",
     "ColumnType",
@@ -34,6 +36,9 @@ class ColumnReference:
     table: str
     column: str
     on_delete: Literal["CASCADE", "RESTRICT", "SET NULL"] = "CASCADE"
+    name: str | None = None
+    """The constraint's name, where the naming convention's would pass Postgres' 63
+    characters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +49,13 @@ class StorageColumn:
     nullable: bool = False
     primary_key: bool = False
     references: ColumnReference | None = None
+    server_default: str | None = None
+    """The value the database gives rows that do not set the column (SQL text)."""
 
 
 TABLE_DATASET_RUNS = "mastra_dataset_runs"
 TABLE_DATASET_RUN_RESULTS = "mastra_dataset_run_results"
+TABLE_DATASET_RUN_SCORES = "mastra_dataset_run_scores"
 
 DATASET_RUNS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
     {
@@ -64,6 +72,7 @@ DATASET_RUNS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
         "completedAt": StorageColumn("timestamp", nullable=True),
         "createdAt": StorageColumn("timestamp"),
         "updatedAt": StorageColumn("timestamp"),
+        "resultCount": StorageColumn("integer", server_default="0"),
     }
 )
 
@@ -85,10 +94,30 @@ DATASET_RUN_RESULTS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
     }
 )
 
+DATASET_RUN_SCORES_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
+    {
+        "id": StorageColumn("text", primary_key=True),
+        "runId": StorageColumn("text", references=ColumnReference(TABLE_DATASET_RUNS, "id")),
+        "resultId": StorageColumn(
+            "text",
+            references=ColumnReference(
+                TABLE_DATASET_RUN_RESULTS, "id", name="fk_mastra_dataset_run_scores_resultId"
+            ),
+        ),
+        "name": StorageColumn("text"),
+        "value": StorageColumn("float"),
+        "label": StorageColumn("text", nullable=True),
+        "explanation": StorageColumn("text", nullable=True),
+        "metadata": StorageColumn("jsonb", nullable=True),
+        "createdAt": StorageColumn("timestamp"),
+    }
+)
+
 TABLE_SCHEMAS: Mapping[str, Mapping[str, StorageColumn]] = MappingProxyType(
     {
         TABLE_DATASET_RUNS: DATASET_RUNS_SCHEMA,
         TABLE_DATASET_RUN_RESULTS: DATASET_RUN_RESULTS_SCHEMA,
+        TABLE_DATASET_RUN_SCORES: DATASET_RUN_SCORES_SCHEMA,
     }
 )
 

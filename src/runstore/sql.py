@@ -20,9 +20,11 @@ from sqlalchemy.engine import URL, Connection, CursorResult, Engine
 from runstore import operations
 from runstore.arguments import (
     batch_argument,
+    comparison_argument,
     flag_argument,
     id_argument,
     model_argument,
+    scores_argument,
     size_argument,
 )
 from runstore.base import RunsStorage
@@ -30,6 +32,7 @@ from runstore.clock import Clock
 from runstore.cursors import Position
 from runstore.engine import (
     autocommit_engine,
+    begin_snapshot,
     begin_write,
     create_storage_engine,
     is_memory_sqlite,
@@ -37,17 +40,27 @@ from runstore.engine import (
     redacted_url,
 )
 from runstore.errors import InvalidInputError, StorageClosedError, StorageError
+from runstore.figures import compared, pair_items
 from runstore.migrations import check_tables, require_head, upgrade_to_head
 from runstore.models import (
     AddRunResultInput,
+    AddScoreInput,
+    ComparisonKind,
     CreateRunInput,
+    ItemComparison,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    ResultFilters,
+    ResultOrder,
     Run,
+    RunComparison,
     RunFilters,
     RunResult,
+    RunSummary,
+    Score,
+    ScoreFilter,
     UpdateRunInput,
 )
 from runstore.operations import Begin, Mode, Plan, Step
@@ -125,6 +138,7 @@ class SqlRunsStorage(RunsStorage):
         self._engine = engine
         self._shown_url = redacted_url(engine.url)
         dialect = engine.dialect
+        self._dialect = dialect.name
         self._copy = dialect.name == "postgresql"
         # A single statement is a transaction of its own (on Postgres, autocommit saves the
         # BEGIN and COMMIT round trips); several begin with a statement of their own.
@@ -218,6 +232,8 @@ class SqlRunsStorage(RunsStorage):
         try:
             if mode is Mode.WRITE:
                 begin_write(connection)
+            elif mode is Mode.SNAPSHOT:
+                begin_snapshot(connection)
             while not isinstance(step, Begin):
                 try:
                     result = self._execute(connection, step)
@@ -323,7 +339,8 @@ class SqlRunsStorage(RunsStorage):
         input = model_argument(AddRunResultInput, input)
         update_counts = flag_argument(update_counts, "update_counts")
         (result,) = recorded_results([input], self._now())
-        return self._run(operations.add_result(result, update_counts=update_counts))
+        plan = operations.add_result(result, update_counts=update_counts, dialect=self._dialect)
+        return self._run(plan)
 
     def add_results(
         self,
@@ -349,13 +366,25 @@ class SqlRunsStorage(RunsStorage):
         input = model_argument(ListRunResultsInput, input)
         return self._run(operations.list_results(input))
 
-    def iter_results(self, run_id: str, *, batch_size: int = 1000) -> Iterator[RunResult]:
+    def iter_results(
+        self,
+        run_id: str,
+        *,
+        batch_size: int = 1000,
+        has_error: bool | None = None,
+        item_id: str | None = None,
+        score: ScoreFilter | Mapping[str, Any] | None = None,
+        order: ResultOrder | str = ResultOrder.EXECUTION,
+    ) -> Iterator[RunResult]:
         run_id = id_argument(run_id, "run_id")
         size = size_argument(batch_size, "batch_size")
+        filters = ResultFilters.model_validate(
+            {"has_error": has_error, "item_id": item_id, "score": score, "order": order}
+        )
         self._check_open()
         return self._follow(
-            lambda after: operations.results_batch(run_id, after, size),
-            operations.result_position,
+            lambda after: operations.results_batch(run_id, filters, after, size),
+            operations.result_position(filters.order),
             size,
         )
 
@@ -365,6 +394,107 @@ class SqlRunsStorage(RunsStorage):
     def dangerously_clear_all(self) -> None:
         self._run(operations.clear_all())
 
+    # -- scores ------------------------------------------------------------------------
+
+    def add_scores(
+        self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
+    ) -> list[Score]:
+        replace = flag_argument(replace, "replace")
+        batch = scores_argument(inputs)
+        if not batch:
+            self._check_open()
+            return []
+        plan = operations.add_scores(batch, replace=replace, now=self._now(), dialect=self._dialect)
+        return self._run(plan)
+
+    def list_scores(
+        self, run_id: str, *, result_id: str | None = None, name: str | None = None
+    ) -> list[Score]:
+        run_id, result_id, name = _score_arguments(run_id, result_id, name)
+        return self._run(operations.list_scores(run_id, result_id, name))
+
+    def iter_scores(
+        self,
+        run_id: str,
+        *,
+        result_id: str | None = None,
+        name: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[Score]:
+        run_id, result_id, name = _score_arguments(run_id, result_id, name)
+        size = size_argument(batch_size, "batch_size")
+        self._check_open()
+        return self._scores_after(run_id, result_id, name, size)
+
+    def _scores_after(
+        self, run_id: str, result_id: str | None, name: str | None, size: int
+    ) -> Iterator[Score]:
+        after: Score | None = None
+        while True:
+            scores = self._run(operations.scores_batch(run_id, result_id, name, after, size))
+            yield from scores
+            if len(scores) < size:
+                return
+            after = scores[-1]
+
+    # -- answers -----------------------------------------------------------------------
+
+    def summarize_run(self, run_id: str) -> RunSummary:
+        run_id = id_argument(run_id, "run_id")
+        return self._run(operations.summarize_run(run_id, dialect=self._dialect))
+
+    def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
+        baseline = id_argument(baseline_run_id, "baseline_run_id")
+        candidate = id_argument(candidate_run_id, "candidate_run_id")
+        return self._run(operations.compare_runs(baseline, candidate))
+
+    def iter_item_comparisons(
+        self,
+        baseline_run_id: str,
+        candidate_run_id: str,
+        *,
+        only: ComparisonKind | str | None = None,
+        score: str | None = None,
+        batch_size: int = 1000,
+    ) -> Iterator[ItemComparison]:
+        baseline = id_argument(baseline_run_id, "baseline_run_id")
+        candidate = id_argument(candidate_run_id, "candidate_run_id")
+        wanted = comparison_argument(only)
+        score = None if score is None else id_argument(score, "score")
+        size = size_argument(batch_size, "batch_size")
+        self._check_open()
+        return self._item_comparisons(baseline, candidate, wanted, score, size)
+
+    def _item_comparisons(
+        self,
+        baseline: str,
+        candidate: str,
+        only: ComparisonKind | None,
+        score: str | None,
+        size: int,
+    ) -> Iterator[ItemComparison]:
+        after, reading = "", max(size, 2)
+        while True:
+            results = self._run(operations.items_batch(baseline, candidate, after, reading))
+            pairs, following = pair_items(results, baseline, reading, after)
+            if not pairs and following == after:  # one item filled the batch
+                reading *= 2
+                continue
+            yield from compared(pairs, only, score)
+            if following is None:
+                return
+            after, reading = following, max(size, 2)
+
 
 def _lost(error: StorageError) -> bool:
     return bool(getattr(error, "connection_lost", False))
+
+
+def _score_arguments(
+    run_id: object, result_id: object, name: object
+) -> tuple[str, str | None, str | None]:
+    return (
+        id_argument(run_id, "run_id"),
+        None if result_id is None else id_argument(result_id, "result_id"),
+        None if name is None else id_argument(name, "name"),
+    )

@@ -4,12 +4,14 @@ Each function returns a :class:`Query` -- a statement together with its bind val
 what a constraint violation would mean for it -- so no two places have to agree on
 parameter names. Statements are built once: at import, or once per shape (which filters,
 keyset or not, which columns an update sets), so SQLAlchemy's compiled cache serves every
-call after the first. Nothing here executes: :mod:`runstore.operations` strings queries
-into storage calls, and the adapters run them on SQLAlchemy connections.
+call after the first. The few whose SQL differs between SQLite and Postgres take the
+dialect's name. Nothing here executes: :mod:`runstore.operations` strings queries into
+storage calls, and the adapters run them on SQLAlchemy connections.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,52 +19,84 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from runstore.cursors import Position
 from runstore.limits import MAX_COUNT
-from runstore.models import Run, RunFilters, RunResult
+from runstore.models import ResultFilters, ResultOrder, Run, RunFilters, RunResult, Score
 from runstore.schema import attribute_name
-from runstore.tables import results_table, runs_table
+from runstore.tables import results_table, runs_table, scores_table
+from runstore.types import score_map
 
 __all__ = [
     "RESULT_ATTRIBUTES",
     "RUN_ATTRIBUTES",
+    "SCORE_ATTRIBUTES",
     "CopyRows",
     "Query",
     "bump_counts",
-    "clear_results",
-    "clear_runs",
+    "clear_all",
+    "comparison_pairs",
+    "comparison_scores",
     "copy_results",
+    "copy_scores",
     "count_results",
     "count_runs",
     "delete_results_of_run",
     "delete_run",
     "insert_result",
+    "insert_result_counting",
     "insert_results",
     "insert_run",
+    "insert_scores",
+    "items_after",
+    "latency_aggregates",
+    "latency_at",
     "lock_run",
-    "lock_runs",
     "results_batch",
+    "results_of",
     "results_page",
+    "run_sizes",
     "runs_batch",
     "runs_page",
+    "score_aggregates",
+    "score_value_at",
+    "scores_batch",
     "select_result",
     "select_run",
+    "select_scores",
+    "summary",
     "taken_items",
     "taken_result_ids",
+    "taken_scores",
     "update_run",
+    "upsert_scores",
 ]
 
 _runs = runs_table.c
 _results = results_table.c
+_scores = scores_table.c
 
-RUN_ATTRIBUTES: tuple[str, ...] = tuple(attribute_name(c.name) for c in runs_table.columns)
+
+def _attributes(table: sa.Table) -> tuple[str, ...]:
+    return tuple(attribute_name(column.name) for column in table.columns)
+
+
+RUN_ATTRIBUTES = _attributes(runs_table)
 """The attribute each column of a runs row fills, in the order statements select them."""
-RESULT_ATTRIBUTES: tuple[str, ...] = tuple(attribute_name(c.name) for c in results_table.columns)
-"""The same for a results row."""
+RESULT_ATTRIBUTES = (*_attributes(results_table), "scores")
+"""The same for a results row: the table's columns, then the result's scores."""
+SCORE_ATTRIBUTES = _attributes(scores_table)
+"""The same for a scores row."""
 
-_RUN_KEYS = tuple(zip((c.key for c in runs_table.columns), RUN_ATTRIBUTES, strict=True))
-_RESULT_KEYS = tuple(zip((c.key for c in results_table.columns), RESULT_ATTRIBUTES, strict=True))
+
+def _keys(table: sa.Table) -> tuple[tuple[str, str], ...]:
+    return tuple(zip((c.key for c in table.columns), _attributes(table), strict=True))
+
+
+_RUN_KEYS = _keys(runs_table)
+_RESULT_KEYS = _keys(results_table)
+_SCORE_KEYS = _keys(scores_table)
 _RUN_COLUMN_OF = {attribute: runs_table.columns[key] for key, attribute in _RUN_KEYS}
 
 
@@ -92,9 +126,10 @@ class CopyRows:
 
     table: sa.Table
     rows: Sequence[Mapping[str, Any]]
+    duplicate: str | None = None
 
 
-def _values(record: Run | RunResult, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
+def _values(record: Any, keys: Iterable[tuple[str, str]]) -> dict[str, Any]:
     return {key: getattr(record, attribute) for key, attribute in keys}
 
 
@@ -109,6 +144,12 @@ def _returned(table: sa.Table) -> list[sa.ColumnElement[Any]]:
         sa.literal_column(f'{table.name}."{column.name}"', type_=column.type)
         for column in table.columns
     ]
+
+
+def _scores_of(result_id: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
+    """The scores of the result with ``result_id``, aggregated (see ``score_map``)."""
+    scores = sa.select(score_map(_scores.name, _scores.value))
+    return scores.where(_scores.resultId == result_id).scalar_subquery()
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -163,95 +204,99 @@ def update_run(
     return Query(statement, {"run_id": run_id, **{f"new_{c}": v for c, v in columns.items()}})
 
 
-# Counters grow by arithmetic in the database, never read-modify-write, so concurrent
-# writers cannot lose a count; updatedAt only ever moves forward. A counter that would
-# pass MAX_COUNT leaves the row alone (no row matches), on every backend alike.
-_BUMP_COUNTS = (
-    sa.update(runs_table)
-    .where(
+@functools.cache
+def _bump(counted: bool) -> sa.Update:
+    """Counters grow by arithmetic in the database, never read-modify-write, so concurrent
+    writers cannot lose a count; a count that would pass MAX_COUNT leaves the row alone
+    (no row matches), on every backend alike. Counting moves ``updatedAt`` forward."""
+    integer = sa.Integer()
+    conditions = [
         _runs.id == sa.bindparam("run_id"),
-        _runs.succeededCount <= sa.bindparam("succeeded_below", type_=sa.Integer()),
-        _runs.failedCount <= sa.bindparam("failed_below", type_=sa.Integer()),
-    )
-    .values(
-        succeededCount=_runs.succeededCount + sa.bindparam("succeeded", type_=sa.Integer()),
-        failedCount=_runs.failedCount + sa.bindparam("failed", type_=sa.Integer()),
-        updatedAt=sa.case(
-            (
-                _runs.updatedAt < sa.bindparam("now", type_=_runs.updatedAt.type),
-                sa.bindparam("now", type_=_runs.updatedAt.type),
-            ),
-            else_=_runs.updatedAt,
-        ),
-    )
-)
-
-
-def bump_counts(run_id: str, succeeded: int, failed: int, now: datetime) -> Query:
-    """Add to a run's counters; no row changes if the run is missing or a counter would
-    pass :data:`~runstore.limits.MAX_COUNT`."""
-    values = {
-        "run_id": run_id,
-        "succeeded": succeeded,
-        "failed": failed,
-        "succeeded_below": MAX_COUNT - succeeded,
-        "failed_below": MAX_COUNT - failed,
-        "now": now,
+        _runs.resultCount <= sa.bindparam("results_below", type_=integer),
+    ]
+    values: dict[str, Any] = {
+        "resultCount": _runs.resultCount + sa.bindparam("results", type_=integer)
     }
-    return Query(_BUMP_COUNTS, values)
+    if counted:
+        conditions += [
+            _runs.succeededCount <= sa.bindparam("succeeded_below", type_=integer),
+            _runs.failedCount <= sa.bindparam("failed_below", type_=integer),
+        ]
+        now = sa.bindparam("now", type_=_runs.updatedAt.type)
+        values |= {
+            "succeededCount": _runs.succeededCount + sa.bindparam("succeeded", type_=integer),
+            "failedCount": _runs.failedCount + sa.bindparam("failed", type_=integer),
+            "updatedAt": sa.case((_runs.updatedAt < now, now), else_=_runs.updatedAt),
+        }
+    return (
+        sa.update(runs_table)
+        .where(*conditions)
+        .values(values)
+        .execution_options(preserve_rowcount=True)
+    )
 
 
-_LOCK_RUNS = (
-    sa.select(_runs.id)
-    .where(_runs.id.in_(sa.bindparam("run_ids", expanding=True)))
-    .order_by(_runs.id)
-    .with_for_update(read=True, key_share=True)
-)
+def _bump_values(
+    run_id: str, results: int, counts: tuple[int, int] | None, now: datetime
+) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "run_id": run_id,
+        "results": results,
+        "results_below": MAX_COUNT - results,
+    }
+    if counts is not None:
+        succeeded, failed = counts
+        values |= {
+            "succeeded": succeeded,
+            "failed": failed,
+            "succeeded_below": MAX_COUNT - succeeded,
+            "failed_below": MAX_COUNT - failed,
+            "now": now,
+        }
+    return values
 
 
-def lock_runs(run_ids: Iterable[str]) -> Query:
-    """The ids of those runs that exist, each kept from deletion until the transaction
-    ends (Postgres ``FOR KEY SHARE``, taken in id order so writers cannot deadlock)."""
-    return Query(_LOCK_RUNS, {"run_ids": sorted(run_ids)})
+def bump_counts(run_id: str, results: int, counts: tuple[int, int] | None, now: datetime) -> Query:
+    """Add ``results`` to a run's result count and, given ``counts``, (succeeded, failed)
+    to its counters; no row changes if the run is missing or a count would pass
+    :data:`~runstore.limits.MAX_COUNT`. Also locks the run until the transaction ends."""
+    return Query(_bump(counts is not None), _bump_values(run_id, results, counts, now))
 
 
 _DELETE_RUN = sa.delete(runs_table).where(_runs.id == sa.bindparam("run_id"))
 _DELETE_RESULTS_OF_RUN = sa.delete(results_table).where(_results.runId == sa.bindparam("run_id"))
-_CLEAR_RUNS = sa.delete(runs_table)
-_CLEAR_RESULTS = sa.delete(results_table)
+_DELETE_SCORES_OF_RUN = sa.delete(scores_table).where(_scores.runId == sa.bindparam("run_id"))
+_RESET_RESULT_COUNT = (
+    sa.update(runs_table).where(_runs.id == sa.bindparam("run_id")).values(resultCount=0)
+)
 
 
-def delete_run(run_id: str) -> Query:
-    return Query(_DELETE_RUN, {"run_id": run_id})
+def delete_run(run_id: str) -> list[Query]:
+    """Delete a run with its results and scores (in this order: the children first)."""
+    values = {"run_id": run_id}
+    return [
+        Query(_DELETE_SCORES_OF_RUN, values),
+        Query(_DELETE_RESULTS_OF_RUN, values),
+        Query(_DELETE_RUN, values),
+    ]
 
 
-def delete_results_of_run(run_id: str) -> Query:
-    return Query(_DELETE_RESULTS_OF_RUN, {"run_id": run_id})
+def delete_results_of_run(run_id: str) -> list[Query]:
+    """Delete a run's results and scores, and set its result count to 0."""
+    values = {"run_id": run_id}
+    return [
+        Query(_DELETE_SCORES_OF_RUN, values),
+        Query(_DELETE_RESULTS_OF_RUN, values),
+        Query(_RESET_RESULT_COUNT, values),
+    ]
 
 
-def clear_runs() -> Query:
-    return Query(_CLEAR_RUNS)
-
-
-def clear_results() -> Query:
-    return Query(_CLEAR_RESULTS)
+def clear_all() -> list[Query]:
+    return [Query(sa.delete(table)) for table in (scores_table, results_table, runs_table)]
 
 
 # -- results ---------------------------------------------------------------------------
 
-# One statement records a result only if its run exists, so a missing run writes nothing
-# (the row count says so) and costs no extra round trip. The foreign key still guards
-# against a concurrent delete.
-_INSERT_RESULT_IF_RUN = (
-    sa.insert(results_table)
-    .from_select(
-        [column.name for column in results_table.columns],
-        sa.select(
-            *[sa.bindparam(column.key, type_=column.type) for column in results_table.columns]
-        ).where(sa.exists().where(_runs.id == sa.bindparam("runId"))),
-    )
-    .execution_options(preserve_rowcount=True)
-)
 _INSERT_RESULTS = sa.insert(results_table)
 
 
@@ -263,10 +308,50 @@ def _duplicate_result(result: RunResult) -> str:
 
 
 def insert_result(result: RunResult) -> Query:
-    """Record one result if its run exists (the row count is 0 if it does not)."""
+    """Record one result (its run is known to exist)."""
     return Query(
-        _INSERT_RESULT_IF_RUN,
+        _INSERT_RESULTS,
         _values(result, _RESULT_KEYS),
+        duplicate=_duplicate_result(result),
+        missing_run=result.run_id,
+    )
+
+
+def _result_bind(column: sa.Column[Any]) -> str:
+    # Not the column's own key: an UPDATE (the CTE's) would take a parameter named like
+    # one of its table's columns (id, startedAt, ...) as a value to SET.
+    return f"result_{column.key}"
+
+
+@functools.cache
+def _insert_counting(counted: bool) -> sa.Insert:
+    counting = _bump(counted).returning(_runs.id).cte("counting")
+    row = [
+        sa.bindparam(_result_bind(column), type_=column.type) for column in results_table.columns
+    ]
+    return (
+        sa.insert(results_table)
+        .from_select(
+            [column.name for column in results_table.columns],
+            sa.select(*row).select_from(counting),
+        )
+        .add_cte(counting)
+        .execution_options(preserve_rowcount=True)
+    )
+
+
+def insert_result_counting(result: RunResult, counts: tuple[int, int] | None) -> Query:
+    """Postgres: record one result and count it on its run, in one statement (a
+    data-modifying ``WITH``). Nothing is written, and the row count is 0, if the run is
+    missing or a count would pass the limit (see :func:`bump_counts`)."""
+    row = {
+        _result_bind(column): getattr(result, attribute)
+        for column, (_, attribute) in zip(results_table.columns, _RESULT_KEYS, strict=True)
+    }
+    values = row | _bump_values(result.run_id, 1, counts, result.created_at)
+    return Query(
+        _insert_counting(counts is not None),
+        values,
         duplicate=_duplicate_result(result),
         missing_run=result.run_id,
     )
@@ -283,10 +368,13 @@ def insert_results(results: Sequence[RunResult]) -> Query:
 
 def copy_results(results: Sequence[RunResult]) -> CopyRows:
     """:func:`insert_results` as a ``COPY`` stream (Postgres only)."""
-    return CopyRows(results_table, [_values(result, _RESULT_KEYS) for result in results])
+    rows = [_values(result, _RESULT_KEYS) for result in results]
+    return CopyRows(results_table, rows, duplicate="a result of this batch already exists")
 
 
-_SELECT_RESULT = sa.select(results_table).where(_results.id == sa.bindparam("result_id"))
+_SELECT_RESULT = sa.select(results_table, _scores_of(_results.id)).where(
+    _results.id == sa.bindparam("result_id")
+)
 
 
 def select_result(result_id: str) -> Query:
@@ -311,117 +399,314 @@ def taken_items(run_id: str, item_ids: Sequence[str]) -> Query:
     return Query(_TAKEN_ITEMS, {"run_id": run_id, "item_ids": list(item_ids)})
 
 
+def _next_items(run_id: str) -> sa.Subquery:
+    return (
+        sa.select(results_table, _scores_of(_results.id))
+        .where(_results.runId == sa.bindparam(run_id), _results.itemId > sa.bindparam("after"))
+        .order_by(_results.itemId)
+        .limit(sa.bindparam("size", type_=sa.Integer()))
+        .subquery()
+    )
+
+
+_both = sa.union_all(_next_items("baseline").select(), _next_items("candidate").select()).subquery(
+    "both"
+)
+_ITEMS_AFTER = (
+    sa.select(_both)
+    .order_by(_both.c.itemId, _both.c.runId)
+    .limit(sa.bindparam("size", type_=sa.Integer()))
+)
+
+
+def items_after(baseline: str, candidate: str, after_item: str, size: int) -> Query:
+    """The next ``size`` results of two runs together, in the database's ``item_id``
+    order (each run's own read from its (run, item) index), so that an item's results
+    are adjacent; columns as :data:`RESULT_ATTRIBUTES`."""
+    values = {"baseline": baseline, "candidate": candidate, "after": after_item, "size": size}
+    return Query(_ITEMS_AFTER, values)
+
+
+# -- scores ----------------------------------------------------------------------------
+
+_RESULTS_OF = (
+    sa.select(_results.id, _results.runId)
+    .where(_results.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(_results.id)
+    .with_for_update(read=True, key_share=True)
+)
+
+
+def results_of(result_ids: Iterable[str]) -> Query:
+    """(id, run id) of those results that exist, each kept from deletion until the
+    transaction ends (Postgres ``FOR KEY SHARE``, in id order)."""
+    return Query(_RESULTS_OF, {"ids": sorted(result_ids)})
+
+
+def _duplicate_score(score: Score) -> str:
+    return f"result {score.result_id!r} already has a score {score.name!r}"
+
+
+_INSERT_SCORES = sa.insert(scores_table)
+
+
+def insert_scores(scores: Sequence[Score]) -> Query:
+    return Query(
+        _INSERT_SCORES,
+        [_values(score, _SCORE_KEYS) for score in scores],
+        duplicate="a score of this batch already exists",
+    )
+
+
+def copy_scores(scores: Sequence[Score]) -> CopyRows:
+    """:func:`insert_scores` as a ``COPY`` stream (Postgres only)."""
+    rows = [_values(score, _SCORE_KEYS) for score in scores]
+    return CopyRows(scores_table, rows, duplicate="a score of this batch already exists")
+
+
+_OVERWRITTEN = ("value", "label", "explanation", "metadata", "createdAt")
+
+
+@functools.cache
+def _upsert_scores(dialect: str) -> sa.Insert:
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(scores_table)
+    upsert: sa.Insert = insert.on_conflict_do_update(
+        index_elements=[_scores.resultId, _scores.name],
+        set_={name: insert.excluded[name] for name in _OVERWRITTEN},
+    )
+    return upsert.returning(*_returned(scores_table), sort_by_parameter_order=True)
+
+
+def upsert_scores(scores: Sequence[Score], dialect: str) -> Query:
+    """Record scores, overwriting the value, label, explanation, metadata and time of a
+    stored score of the same (result, name) -- which keeps its id. Returns the rows as
+    stored, in the order given."""
+    return Query(_upsert_scores(dialect), [_values(score, _SCORE_KEYS) for score in scores])
+
+
+_TAKEN_SCORES = sa.select(_scores.resultId, _scores.name).where(
+    _scores.resultId.in_(sa.bindparam("result_ids", expanding=True))
+)
+
+
+def taken_scores(result_ids: Sequence[str]) -> Query:
+    """(result id, name) of the stored scores of these results."""
+    return Query(_TAKEN_SCORES, {"result_ids": list(result_ids)})
+
+
+_SCORE_ORDER = (_scores.name, _scores.value, _scores.id)
+
+
+@functools.cache
+def _select_scores(by_result: bool, by_name: bool, keyset: bool, limited: bool) -> sa.Select[Any]:
+    conditions = [_scores.runId == sa.bindparam("run_id")]
+    if by_result:
+        conditions.append(_scores.resultId == sa.bindparam("result_id"))
+    if by_name:
+        conditions.append(_scores.name == sa.bindparam("name"))
+    if keyset:
+        mark = [sa.bindparam(f"after_{column.key}", type_=column.type) for column in _SCORE_ORDER]
+        conditions.append(sa.tuple_(*_SCORE_ORDER) > sa.tuple_(*mark))
+    statement = sa.select(scores_table).where(*conditions).order_by(*_SCORE_ORDER)
+    if limited:
+        statement = statement.limit(sa.bindparam("limit", type_=sa.Integer()))
+    return statement
+
+
+def _scores_query(
+    run_id: str,
+    result_id: str | None,
+    name: str | None,
+    after: Score | None,
+    limit: int | None,
+) -> Query:
+    values: dict[str, Any] = {"run_id": run_id, "result_id": result_id, "name": name}
+    if after is not None:
+        values |= {f"after_{column.key}": getattr(after, column.key) for column in _SCORE_ORDER}
+    if limit is not None:
+        values["limit"] = limit
+    shape = (result_id is not None, name is not None, after is not None, limit is not None)
+    statement = _select_scores(*shape)
+    return Query(statement, {key: value for key, value in values.items() if value is not None})
+
+
+def select_scores(run_id: str, result_id: str | None, name: str | None) -> Query:
+    """A run's scores (of one result, of one name), by name, value and id."""
+    return _scores_query(run_id, result_id, name, None, None)
+
+
+def scores_batch(
+    run_id: str, result_id: str | None, name: str | None, after: Score | None, size: int
+) -> Query:
+    """The next ``size`` scores of :func:`select_scores`, after ``after``."""
+    return _scores_query(run_id, result_id, name, after, size)
+
+
 # -- lists -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Listing:
-    """A list's table and total order: a timestamp, then the id."""
+    """A list's table and total order: a key (a timestamp, a latency), then the id."""
 
     table: sa.Table
-    moment: sa.Column[Any]
+    key: sa.Column[Any]
     id: sa.Column[Any]
     descending: bool
 
 
 _RUNS = _Listing(runs_table, _runs.createdAt, _runs.id, descending=True)
-_RESULTS = _Listing(results_table, _results.startedAt, _results.id, descending=False)
+_RESULTS = {
+    ResultOrder.EXECUTION: _Listing(results_table, _results.startedAt, _results.id, False),
+    ResultOrder.SLOWEST: _Listing(results_table, _results.latency, _results.id, True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a list's statement depends on, besides its listing (never the values)."""
+
+    equal: tuple[str, ...]
+    """Columns that must equal a value."""
+    failed: bool | None = None
+    """Results: only those with an ``error`` (True) or without (False)."""
+    score: tuple[bool, bool] | None = None
+    """Results: only those with a score of a name, at least (True, _) and at most (_, True)
+    a value."""
+    keyset: bool = False
+    limited: bool = False
+    skipping: bool = False
+    """Rows are skipped by an offset."""
+    total: str | None = None
+    """How each row carries the total: "count" (counted), "run" (the run's result count)."""
 
 
 def _filter_name(column: str) -> str:
     return f"filter_{column}"
 
 
+def _conditions(table: sa.Table, shape: _Shape) -> list[sa.ColumnElement[bool]]:
+    conditions = [
+        table.columns[column]
+        == sa.bindparam(_filter_name(column), type_=table.columns[column].type)
+        for column in shape.equal
+    ]
+    if shape.failed is not None:
+        error = table.columns["error"]
+        conditions.append(error.is_not(None) if shape.failed else error.is_(None))
+    if shape.score is not None:
+        at_least, at_most = shape.score
+        scored = [_scores.resultId == table.columns["id"], _scores.name == sa.bindparam("score")]
+        if at_least:
+            scored.append(_scores.value >= sa.bindparam("score_min", type_=_scores.value.type))
+        if at_most:
+            scored.append(_scores.value <= sa.bindparam("score_max", type_=_scores.value.type))
+        conditions.append(sa.exists().where(*scored))
+    return conditions
+
+
 @functools.cache
-def _list_statement(
-    listing: _Listing,
-    filters: tuple[str, ...],
-    keyset: bool,
-    limited: bool,
-    skipping: bool,
-    counted: bool,
-) -> sa.Select[Any]:
+def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
     """The rows of a list in order; bind names as :func:`_list_query` fills them.
 
     A page after an offset (``skipping``) is chosen in a subquery and its columns read
-    from there, so that work done for every column read (JSON selected as text) is done
-    for the page's rows only, not for every row the offset skips; the outer query then
-    sorts just the page's rows.
+    from there, so that work done for every column read (JSON selected as text, a result's
+    scores) is done for the page's rows only, not for every row the offset skips; the
+    outer query then sorts just the page's rows.
     """
     table = listing.table
-    conditions = _conditions(table, filters)
-    total = sa.select(sa.func.count()).select_from(table).where(*conditions)
-    if keyset:
-        key = sa.tuple_(listing.moment, listing.id)
+    conditions = _conditions(table, shape)
+    if shape.total == "count":
+        total: Any = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        total = total.correlate(None).scalar_subquery()
+    elif shape.total == "run":
+        run_id = sa.bindparam(_filter_name("runId"), type_=_runs.id.type)
+        total = sa.select(_runs.resultCount).where(_runs.id == run_id).scalar_subquery()
+        total = sa.func.coalesce(total, 0)
+    if shape.keyset:
+        key = sa.tuple_(listing.key, listing.id)
         mark = sa.tuple_(
-            sa.bindparam("after_moment", type_=listing.moment.type),
+            sa.bindparam("after_key", type_=listing.key.type),
             sa.bindparam("after_id", type_=listing.id.type),
         )
         conditions.append(key < mark if listing.descending else key > mark)
+    scored = table is results_table
     page = sa.select(table).where(*conditions).order_by(*_ordering(listing, table))
-    if limited:
+    if shape.limited:
         page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
             sa.bindparam("offset", type_=sa.BigInteger())
         )
-    if counted:  # the total, counted in the same statement (one snapshot, one round trip)
-        page = page.add_columns(total.correlate(None).scalar_subquery().label("total"))
-    if not skipping:
-        return page
+    if not shape.skipping:
+        extra = [_scores_of(_results.id)] if scored else []
+        if shape.total is not None:
+            extra.append(total.label("total"))
+        return page.add_columns(*extra)
+    if shape.total is not None:
+        page = page.add_columns(total.label("total"))
     rows = page.subquery("page")
-    return sa.select(*rows.columns).order_by(*_ordering(listing, rows))
-
-
-def _conditions(table: sa.Table, filters: tuple[str, ...]) -> list[sa.ColumnElement[bool]]:
-    return [
-        table.columns[column]
-        == sa.bindparam(_filter_name(column), type_=table.columns[column].type)
-        for column in filters
-    ]
+    columns: list[Any] = [rows.columns[column.key] for column in table.columns]
+    if scored:
+        columns.append(_scores_of(rows.columns["id"]))
+    if shape.total is not None:
+        columns.append(rows.columns["total"])
+    return sa.select(*columns).order_by(*_ordering(listing, rows))
 
 
 def _ordering(listing: _Listing, rows: sa.Table | sa.Subquery) -> list[sa.ColumnElement[Any]]:
     """The list's total order, on the table or on a subquery of it."""
-    order = [rows.columns[listing.moment.key], rows.columns[listing.id.key]]
+    order = [rows.columns[listing.key.key], rows.columns[listing.id.key]]
     return [column.desc() if listing.descending else column.asc() for column in order]
 
 
 def _list_query(
     listing: _Listing,
-    filters: Mapping[str, Any],
+    equal: Mapping[str, Any],
     after: Position | None,
     limit: int | None,
     offset: int,
     *,
-    counted: bool,
+    total: str | None,
+    filters: ResultFilters | None = None,
 ) -> Query:
-    skipping = limit is not None and offset > 0
-    statement = _list_statement(
-        listing, tuple(filters), after is not None, limit is not None, skipping, counted
+    values = {_filter_name(column): value for column, value in equal.items()}
+    shape = _Shape(
+        equal=tuple(equal),
+        keyset=after is not None,
+        limited=limit is not None,
+        skipping=limit is not None and offset > 0,
+        total=total,
     )
-    values = {_filter_name(column): value for column, value in filters.items()}
+    if filters is not None:
+        shape, extra = _result_filters(shape, filters)
+        values |= extra
     if after is not None:
-        values["after_moment"] = after.moment
+        values["after_key"] = after.key
         values["after_id"] = after.id
     if limit is not None:
         values["limit"] = limit
         values["offset"] = offset
-    return Query(statement, values)
+    return Query(_list_statement(listing, shape), values)
 
 
-@functools.cache
-def _count_statement(listing: _Listing, filters: tuple[str, ...]) -> sa.Select[Any]:
-    table = listing.table
-    conditions = [
-        table.columns[column]
-        == sa.bindparam(_filter_name(column), type_=table.columns[column].type)
-        for column in filters
-    ]
-    return sa.select(sa.func.count()).select_from(table).where(*conditions)
-
-
-def _count_query(listing: _Listing, filters: Mapping[str, Any]) -> Query:
-    values = {_filter_name(column): value for column, value in filters.items()}
-    return Query(_count_statement(listing, tuple(filters)), values)
+def _result_filters(shape: _Shape, filters: ResultFilters) -> tuple[_Shape, dict[str, Any]]:
+    """The shape and values of a results list's filters beyond the run."""
+    values: dict[str, Any] = {}
+    equal = shape.equal
+    if filters.item_id is not None:
+        equal = (*equal, "itemId")
+        values[_filter_name("itemId")] = filters.item_id
+    score = None
+    if filters.score is not None:
+        score = (filters.score.min is not None, filters.score.max is not None)
+        values["score"] = filters.score.name
+        values |= {"score_min": filters.score.min, "score_max": filters.score.max}
+        values = {key: value for key, value in values.items() if value is not None}
+    filtered = filters.has_error is not None or filters.item_id is not None or score is not None
+    total = "count" if filtered and shape.total is not None else shape.total
+    changed = dataclasses.replace(
+        shape, equal=equal, failed=filters.has_error, score=score, total=total
+    )
+    return changed, values
 
 
 def _run_filters(filters: RunFilters) -> dict[str, Any]:
@@ -430,27 +715,232 @@ def _run_filters(filters: RunFilters) -> dict[str, Any]:
 
 def runs_page(filters: RunFilters, after: Position | None, limit: int | None, offset: int) -> Query:
     """A page of runs, newest first; each row ends with the total of matching runs."""
-    return _list_query(_RUNS, _run_filters(filters), after, limit, offset, counted=True)
+    return _list_query(_RUNS, _run_filters(filters), after, limit, offset, total="count")
 
 
 def count_runs(filters: RunFilters) -> Query:
-    return _count_query(_RUNS, _run_filters(filters))
+    return _count_query(_RUNS, _run_filters(filters), None)
 
 
 def runs_batch(filters: RunFilters, after: Position | None, size: int) -> Query:
     """The next ``size`` runs after ``after``, without a total."""
-    return _list_query(_RUNS, _run_filters(filters), after, size, 0, counted=False)
+    return _list_query(_RUNS, _run_filters(filters), after, size, 0, total=None)
 
 
-def results_page(run_id: str, after: Position | None, limit: int | None, offset: int) -> Query:
-    """A page of a run's results in execution order; each row ends with the run's total."""
-    return _list_query(_RESULTS, {"runId": run_id}, after, limit, offset, counted=True)
+def results_page(
+    run_id: str, filters: ResultFilters, after: Position | None, limit: int | None, offset: int
+) -> Query:
+    """A page of a run's results; each row ends with the result's scores and the total
+    of matching results -- the run's result count when no filter narrows them."""
+    listing = _RESULTS[filters.order]
+    equal = {"runId": run_id}
+    return _list_query(listing, equal, after, limit, offset, total="run", filters=filters)
 
 
-def count_results(run_id: str) -> Query:
-    return _count_query(_RESULTS, {"runId": run_id})
+def count_results(run_id: str, filters: ResultFilters) -> Query:
+    return _count_query(_RESULTS[filters.order], {"runId": run_id}, filters)
 
 
-def results_batch(run_id: str, after: Position | None, size: int) -> Query:
-    """The next ``size`` results of a run after ``after``, without a total."""
-    return _list_query(_RESULTS, {"runId": run_id}, after, size, 0, counted=False)
+def results_batch(run_id: str, filters: ResultFilters, after: Position | None, size: int) -> Query:
+    """The next ``size`` results of a run after ``after``, with their scores, no total."""
+    listing = _RESULTS[filters.order]
+    return _list_query(listing, {"runId": run_id}, after, size, 0, total=None, filters=filters)
+
+
+@functools.cache
+def _count_statement(table: sa.Table, shape: _Shape) -> sa.Select[Any]:
+    return sa.select(sa.func.count()).select_from(table).where(*_conditions(table, shape))
+
+
+def _count_query(
+    listing: _Listing, equal: Mapping[str, Any], filters: ResultFilters | None
+) -> Query:
+    values = {_filter_name(column): value for column, value in equal.items()}
+    shape = _Shape(equal=tuple(equal))
+    if filters is not None:
+        shape, extra = _result_filters(shape, filters)
+        values |= extra
+    return Query(_count_statement(listing.table, shape), values)
+
+
+# -- answers ---------------------------------------------------------------------------
+
+_PERCENTILES = (0.5, 0.9, 0.95, 0.99)
+
+_RUN_SIZES = sa.select(_runs.id, _runs.resultCount).where(
+    _runs.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+def run_sizes(run_ids: Iterable[str]) -> Query:
+    """(id, result count) of those runs that exist."""
+    return Query(_RUN_SIZES, {"ids": sorted(set(run_ids))})
+
+
+def _failed() -> Any:
+    return sa.func.count().filter(_results.error.is_not(None))
+
+
+def _summary_postgres() -> sa.CompoundSelect[Any]:
+    run_id: sa.BindParameter[str] = sa.bindparam("run_id")
+    latency = sa.select(
+        sa.null().label("name"),
+        sa.func.count(),
+        _failed(),
+        sa.func.avg(_results.latency),
+        sa.func.min(_results.latency),
+        sa.func.max(_results.latency),
+        *[sa.func.percentile_cont(p).within_group(_results.latency) for p in _PERCENTILES],
+    ).where(_results.runId == run_id)
+    scores = (
+        sa.select(
+            _scores.name,
+            sa.func.count(),
+            sa.null(),
+            sa.func.avg(_scores.value),
+            sa.func.min(_scores.value),
+            sa.func.max(_scores.value),
+            sa.func.percentile_cont(0.5).within_group(_scores.value),
+            *[sa.null()] * 3,
+        )
+        .where(_scores.runId == run_id)
+        .group_by(_scores.name)
+    )
+    return sa.union_all(latency, scores)
+
+
+_SUMMARY = _summary_postgres()
+
+
+def summary(run_id: str) -> Query:
+    """Postgres: a run's whole summary in one statement -- a row for the latencies (name
+    NULL; count, failed, mean, min, max, p50, p90, p95, p99) and one per score name
+    (count, NULL, mean, min, max, p50) -- computed by ``percentile_cont``."""
+    return Query(_SUMMARY, {"run_id": run_id})
+
+
+_LATENCY_AGGREGATES = sa.select(
+    sa.func.count(),
+    _failed(),
+    sa.func.avg(_results.latency),
+    sa.func.min(_results.latency),
+    sa.func.max(_results.latency),
+).where(_results.runId == sa.bindparam("run_id"))
+
+
+def latency_aggregates(run_id: str) -> Query:
+    """A run's result count, failed count, and mean, min and max latency."""
+    return Query(_LATENCY_AGGREGATES, {"run_id": run_id})
+
+
+_LATENCY_AT = (
+    sa.select(_results.latency)
+    .where(_results.runId == sa.bindparam("run_id"))
+    .order_by(_results.latency)
+    .limit(2)
+    .offset(sa.bindparam("rank", type_=sa.BigInteger()))
+)
+
+
+def latency_at(run_id: str, rank: int) -> Query:
+    """The run's latencies at ranks ``rank`` and ``rank + 1`` in ascending order, read
+    from the latency index (for percentiles where the database has no
+    ``percentile_cont``)."""
+    return Query(_LATENCY_AT, {"run_id": run_id, "rank": rank})
+
+
+_SCORE_AGGREGATES = (
+    sa.select(
+        _scores.name,
+        sa.func.count(),
+        sa.func.avg(_scores.value),
+        sa.func.min(_scores.value),
+        sa.func.max(_scores.value),
+    )
+    .where(_scores.runId == sa.bindparam("run_id"))
+    .group_by(_scores.name)
+)
+
+
+def score_aggregates(run_id: str) -> Query:
+    """Per score name of a run: count, mean, min and max."""
+    return Query(_SCORE_AGGREGATES, {"run_id": run_id})
+
+
+_SCORE_VALUE_AT = (
+    sa.select(_scores.value)
+    .where(_scores.runId == sa.bindparam("run_id"), _scores.name == sa.bindparam("name"))
+    .order_by(_scores.value)
+    .limit(2)
+    .offset(sa.bindparam("rank", type_=sa.BigInteger()))
+)
+
+
+def score_value_at(run_id: str, name: str, rank: int) -> Query:
+    """A score's values at ranks ``rank`` and ``rank + 1``, from the score index."""
+    return Query(_SCORE_VALUE_AT, {"run_id": run_id, "name": name, "rank": rank})
+
+
+_baseline = results_table.alias("baseline")
+_candidate = results_table.alias("candidate")
+_PAIRED = sa.join(
+    _baseline,
+    _candidate,
+    sa.and_(
+        _candidate.c.runId == sa.bindparam("candidate"),
+        _candidate.c.itemId == _baseline.c.itemId,
+    ),
+)
+_COMPARISON_PAIRS = (
+    sa.select(
+        sa.func.count(),
+        sa.func.count().filter(
+            sa.and_(_baseline.c.error.is_not(None), _candidate.c.error.is_(None))
+        ),
+        sa.func.count().filter(
+            sa.and_(_baseline.c.error.is_(None), _candidate.c.error.is_not(None))
+        ),
+        sa.func.avg(_candidate.c.latency - _baseline.c.latency),
+    )
+    .select_from(_PAIRED)
+    .where(_baseline.c.runId == sa.bindparam("baseline"))
+)
+
+
+def comparison_pairs(baseline: str, candidate: str) -> Query:
+    """Over the items both runs have: how many, errors fixed and introduced, and the mean
+    latency difference (candidate minus baseline)."""
+    return Query(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
+
+
+_baseline_score = scores_table.alias("baseline_score")
+_candidate_score = scores_table.alias("candidate_score")
+_delta = _candidate_score.c.value - _baseline_score.c.value
+_COMPARISON_SCORES = (
+    sa.select(
+        _baseline_score.c.name,
+        sa.func.count(),
+        sa.func.avg(_baseline_score.c.value),
+        sa.func.avg(_candidate_score.c.value),
+        sa.func.avg(_delta),
+        sa.func.count().filter(_delta > 0),
+        sa.func.count().filter(_delta < 0),
+    )
+    .select_from(
+        _PAIRED.join(_baseline_score, _baseline_score.c.resultId == _baseline.c.id).join(
+            _candidate_score,
+            sa.and_(
+                _candidate_score.c.resultId == _candidate.c.id,
+                _candidate_score.c.name == _baseline_score.c.name,
+            ),
+        )
+    )
+    .where(_baseline.c.runId == sa.bindparam("baseline"))
+    .group_by(_baseline_score.c.name)
+)
+
+
+def comparison_scores(baseline: str, candidate: str) -> Query:
+    """Per score name, over the items both runs have it for: how many, both means, the
+    mean difference, and how many improved and regressed."""
+    return Query(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})

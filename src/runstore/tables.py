@@ -15,15 +15,29 @@ from sqlalchemy.orm import DeclarativeBase, mapped_column
 
 from runstore.schema import (
     DATASET_RUN_RESULTS_SCHEMA,
+    DATASET_RUN_SCORES_SCHEMA,
     DATASET_RUNS_SCHEMA,
     TABLE_DATASET_RUN_RESULTS,
+    TABLE_DATASET_RUN_SCORES,
     TABLE_DATASET_RUNS,
     StorageColumn,
     attribute_name,
 )
 from runstore.types import sql_type
 
-__all__ = ["Base", "RunResultRow", "RunRow", "metadata", "results_table", "runs_table"]
+__all__ = [
+    "Base",
+    "RunResultRow",
+    "RunRow",
+    "ScoreRow",
+    "metadata",
+    "results_table",
+    "runs_table",
+    "scores_table",
+]
+
+_RESERVED = frozenset({"metadata", "registry"})
+"""Attribute names a declarative class keeps for itself; such columns get a trailing _."""
 
 NAMING_CONVENTION: dict[str, str] = {
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -45,9 +59,17 @@ def _mapped_columns(schema: Mapping[str, StorageColumn]) -> dict[str, Any]:
         arguments: list[Any] = [name, sql_type(column.type, nullable=column.nullable)]
         if column.references is not None:
             target = f"{column.references.table}.{column.references.column}"
-            arguments.append(sa.ForeignKey(target, ondelete=column.references.on_delete))
-        columns[attribute_name(name)] = mapped_column(
-            *arguments, primary_key=column.primary_key, nullable=column.nullable
+            arguments.append(
+                sa.ForeignKey(
+                    target, ondelete=column.references.on_delete, name=column.references.name
+                )
+            )
+        attribute = attribute_name(name)
+        columns[f"{attribute}_" if attribute in _RESERVED else attribute] = mapped_column(
+            *arguments,
+            primary_key=column.primary_key,
+            nullable=column.nullable,
+            server_default=column.server_default,
         )
     return columns
 
@@ -89,13 +111,44 @@ RunResultRow = _declare(
     TABLE_DATASET_RUN_RESULTS,
     DATASET_RUN_RESULTS_SCHEMA,
     [
-        # One result per (run, item); also serves lookups of a run's results by item.
+        # One result per (run, item); also serves lookups of a run's results by item, and
+        # pairing two runs' results by item.
         sa.UniqueConstraint("runId", "itemId"),
         # list_results(): a run's results in execution order.
         sa.Index(f"ix_{TABLE_DATASET_RUN_RESULTS}_runId_startedAt_id", "runId", "startedAt", "id"),
+        # Slowest first, and latency statistics: a run's results by latency.
+        sa.Index(f"ix_{TABLE_DATASET_RUN_RESULTS}_runId_latency_id", "runId", "latency", "id"),
+        # has_error=True, in either order: only the failed results (few) are indexed.
+        *[
+            sa.Index(
+                f"ix_{TABLE_DATASET_RUN_RESULTS}_failed_runId_{order}_id",
+                "runId",
+                order,
+                "id",
+                sqlite_where=sa.text("error IS NOT NULL"),
+                postgresql_where=sa.text("error IS NOT NULL"),
+            )
+            for order in ("startedAt", "latency")
+        ],
+    ],
+)
+
+ScoreRow = _declare(
+    "ScoreRow",
+    TABLE_DATASET_RUN_SCORES,
+    DATASET_RUN_SCORES_SCHEMA,
+    [
+        # One score per (result, name); also serves a result's scores.
+        sa.UniqueConstraint("resultId", "name"),
+        # Statistics of one score over a run, filtering results by a score's range, and
+        # a run's scores in order (name, value, id).
+        sa.Index(
+            f"ix_{TABLE_DATASET_RUN_SCORES}_runId_name_value_id", "runId", "name", "value", "id"
+        ),
     ],
 )
 
 metadata = Base.metadata
 runs_table: sa.Table = RunRow.__table__  # type: ignore[assignment]
 results_table: sa.Table = RunResultRow.__table__  # type: ignore[assignment]
+scores_table: sa.Table = ScoreRow.__table__  # type: ignore[assignment]

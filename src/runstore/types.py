@@ -3,6 +3,8 @@
 * :class:`UTCDateTime` -- ``timestamptz`` on Postgres; on SQLite fixed-width ISO-8601 text
   in UTC (``2026-11-24T05:33:56.123456Z``), which sorts in time order and keeps every
   microsecond. Naive datetimes are refused; aware ones come back in UTC.
+* :class:`ScoreMapColumn` and :class:`score_map` -- a result's scores, aggregated in the
+  statement that reads the result.
 * :class:`JsonColumn` -- ``jsonb`` on Postgres, text elsewhere, written once by
   :func:`runstore.jsonvalues.dumps_json` and read by :func:`runstore.jsonvalues.loads_json`
   (on Postgres the column is selected as text, so runstore reads every stored value
@@ -21,12 +23,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeEngine
 
 from runstore.jsonvalues import JsonValue, dumps_json, loads_json
 from runstore.schema import ColumnType
 
-__all__ = ["JsonColumn", "UTCDateTime", "sql_type"]
+__all__ = ["JsonColumn", "ScoreMapColumn", "UTCDateTime", "score_map", "sql_type"]
 
 _SQLITE_TIMESTAMP_WIDTH = len("0001-01-01T00:00:00.000000Z")
 
@@ -152,3 +155,50 @@ def sql_type(column_type: ColumnType, *, nullable: bool) -> TypeEngine[Any]:
         "float": sa.Double(),
     }
     return simple[column_type]
+
+
+class ScoreMapColumn(sa.TypeDecorator[dict[str, float]]):
+    """A result's scores as read: a JSON object of score name to value, written by
+    :class:`score_map`; no scores (SQL NULL) reads as ``{}``."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def column_expression(self, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        return sa.type_coerce(sa.cast(column, sa.Text()), self)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any]:
+        return _score_map
+
+
+def _score_map(value: str | None) -> dict[str, float]:
+    if value is None:
+        return {}
+    return {name: float(text) for name, text in loads_json(value).items()}
+
+
+class score_map(sa.sql.functions.GenericFunction[dict[str, float]]):  # noqa: N801 - a SQL function
+    """``score_map(name, value)``: aggregate scores into a JSON object, each value as text
+    that reads back as the exact float (Postgres' shortest exact form; 17 digits on SQLite,
+    whose own JSON writes 15)."""
+
+    type = ScoreMapColumn()
+    inherit_cache = True
+
+
+@compiles(score_map, "postgresql")
+def _score_map_postgres(element: score_map, compiler: Any, **kw: Any) -> str:
+    name, value = element.clauses
+    return (
+        f"jsonb_object_agg({compiler.process(name, **kw)}, "
+        f"CAST({compiler.process(value, **kw)} AS TEXT))"
+    )
+
+
+@compiles(score_map, "sqlite")
+def _score_map_sqlite(element: score_map, compiler: Any, **kw: Any) -> str:
+    name, value = element.clauses
+    return (
+        f"json_group_object({compiler.process(name, **kw)}, "
+        f"printf('%.17g', {compiler.process(value, **kw)}))"
+    )
