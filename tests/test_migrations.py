@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from runstore import TABLE_SCHEMAS, ListRunResultsInput, SchemaOutOfDateError, SqlRunsStorage
-from runstore.engine import create_storage_engine
+from runstore.engine import create_storage_engine, write_transaction
 from runstore.migrations import VERSION_TABLE, alembic_config, head_revision
 from runstore.tables import metadata
 from runstore.testing.inputs import T0, result_input, run_input
@@ -193,3 +193,32 @@ def test_a_schema_behind_head_is_refused_then_upgraded_without_losing_rows(
     assert old is not None
     assert old.dataset_version == T0
     storage.close()
+
+
+def _migrate(url: str, revision: str, *, down: bool = False) -> None:
+    engine = create_storage_engine(url)
+    try:
+        with write_transaction(engine) as connection:
+            (command.downgrade if down else command.upgrade)(alembic_config(connection), revision)
+    finally:
+        engine.dispose()
+
+
+def test_scores_are_not_dropped_by_a_downgrade_while_any_is_stored(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input())
+        storage.add_result(result_input(run, 0, scores={"accuracy": 1.0}))
+        storage.add_result(result_input(run, 1))
+    with pytest.raises(RuntimeError, match="would delete the 1 stored scores"):
+        _migrate(empty_url, "0002_run_filter_indexes", down=True)
+    with SqlRunsStorage(empty_url) as storage:  # the refused downgrade changed nothing
+        assert storage.list_scores(run.id)[0].value == 1.0
+        with storage.engine.begin() as connection:
+            connection.execute(sa.text("DELETE FROM mastra_dataset_run_scores"))
+    _migrate(empty_url, "0002_run_filter_indexes", down=True)
+    _migrate(empty_url, "head")
+    with SqlRunsStorage(empty_url) as storage:
+        counted = storage.get_run_by_id(run.id)
+        assert counted is not None
+        assert counted.result_count == 2  # filled from the rows on the way up
+        assert len(list(storage.iter_results(run.id))) == 2

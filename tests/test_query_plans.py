@@ -11,7 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from runstore import ListRunsInput, ResultFilters, RunFilters, SqlRunsStorage, statements
+from runstore import (
+    ListRunsInput,
+    ResultFilters,
+    RunFilters,
+    ScoreFilter,
+    SqlRunsStorage,
+    statements,
+)
 from runstore.cursors import Position
 from runstore.testing.inputs import T0, result_input, run_input
 
@@ -63,7 +70,17 @@ def seeded(
         for n in range(2000)
     ]
     storage.add_results(
-        [result_input(runs[n % 20], n, started_at=T0 + timedelta(seconds=n)) for n in range(4000)]
+        [
+            result_input(
+                runs[n % 20],
+                n,
+                started_at=T0 + timedelta(seconds=n),
+                latency=float(n % 97),
+                error="boom" if n % 10 == 0 else None,
+                scores={"accuracy": (n % 11) / 10},
+            )
+            for n in range(4000)
+        ]
     )
     with storage.engine.begin() as connection:
         connection.exec_driver_sql("ANALYZE")
@@ -114,3 +131,96 @@ def test_list_results_uses_the_run_order_index(seeded: SqlRunsStorage) -> None:
 def test_the_list_input_is_its_filters() -> None:
     listing = ListRunsInput(dataset_id="d", status="running")
     assert listing.given() == RunFilters(dataset_id="d", status="running").given()
+
+
+RESULT_FILTERS = {
+    "execution order": (ResultFilters(), "ix_mastra_dataset_run_results_runId_startedAt_id"),
+    "slowest first": (
+        ResultFilters(order="slowest"),
+        "ix_mastra_dataset_run_results_runId_latency_id",
+    ),
+    "failed": (
+        ResultFilters(has_error=True),
+        "ix_mastra_dataset_run_results_failed_runId_startedAt_id",
+    ),
+    "failed, slowest first": (
+        ResultFilters(has_error=True, order="slowest"),
+        "ix_mastra_dataset_run_results_failed_runId_latency_id",
+    ),
+    "succeeded": (
+        ResultFilters(has_error=False),
+        "ix_mastra_dataset_run_results_runId_startedAt_id",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESULT_FILTERS))
+def test_every_results_filter_and_order_is_served_by_an_index(
+    seeded: SqlRunsStorage, name: str
+) -> None:
+    filters, index = RESULT_FILTERS[name]
+    key = 30.0 if filters.order == "slowest" else T0 + timedelta(seconds=3000)
+    after = Position(key, "m")
+    with seeded.engine.connect() as connection:
+        for query in (
+            statements.results_page("any-run", filters, None, 101, 0),
+            statements.results_page("any-run", filters, after, 101, 0),
+            statements.results_batch("any-run", filters, after, 1000),
+        ):
+            assert_served_in_order(explain(connection, query), index)
+
+
+def test_a_score_range_and_an_item_are_found_by_index(seeded: SqlRunsStorage) -> None:
+    with seeded.engine.connect() as connection:
+        scored = connection.execute(
+            sa.text('SELECT "runId" FROM mastra_dataset_run_results WHERE "itemId" = :item'),
+            {"item": "item-3"},
+        ).scalar_one()
+        by_item = explain(
+            connection,
+            statements.results_page(scored, ResultFilters(item_id="item-3"), None, 101, 0),
+        )
+        assert (
+            "uq_mastra_dataset_run_results_runId_itemId" in by_item
+            or "(runId=? AND itemId=?)" in by_item
+        ), by_item
+        by_score = explain(
+            connection,
+            statements.results_page(
+                scored,
+                ResultFilters(score=ScoreFilter(name="accuracy", min=0.5)),
+                None,
+                101,
+                0,
+            ),
+        )
+        # Either the run's scores of that name by value, or each result's score probed by
+        # (result, name): an index either way.
+        assert any(
+            index in by_score
+            for index in (
+                "ix_mastra_dataset_run_scores_runId_name_value_id",
+                "uq_mastra_dataset_run_scores_resultId_name",
+                "(resultId=? AND name=?)",
+            )
+        ), by_score
+
+
+def test_summaries_and_comparisons_read_indexes_of_one_run(seeded: SqlRunsStorage) -> None:
+    with seeded.engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            plans = [explain(connection, statements.summary("any-run"))]
+        else:
+            plans = [
+                explain(connection, statements.latency_aggregates("any-run")),
+                explain(connection, statements.latency_at("any-run", 5)),
+                explain(connection, statements.score_aggregates("any-run")),
+                explain(connection, statements.score_value_at("any-run", "accuracy", 3)),
+            ]
+        plans.append(explain(connection, statements.comparison_pairs("any-run", "other-run")))
+        plans.append(explain(connection, statements.comparison_scores("any-run", "other-run")))
+        plans.append(explain(connection, statements.items_after("any-run", "other", "", 100)))
+    for plan in plans:
+        assert "mastra_dataset_run_results" not in plan or "Seq Scan" not in plan, plan
+        assert "SCAN mastra_dataset_run_results" not in plan.replace("USING", "|"), plan
+        assert "SCAN mastra_dataset_run_scores" not in plan.replace("USING", "|"), plan

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from runstore.arguments import (
     batch_argument,
+    comparison_argument,
     flag_argument,
     id_argument,
     model_argument,
@@ -513,7 +514,7 @@ class InMemoryRunsStorage(RunsStorage):
     ) -> Iterator[ItemComparison]:
         baseline_run_id = id_argument(baseline_run_id, "baseline_run_id")
         candidate_run_id = id_argument(candidate_run_id, "candidate_run_id")
-        wanted = None if only is None else ComparisonKind(only) if isinstance(only, str) else only
+        wanted = comparison_argument(only)
         score = None if score is None else id_argument(score, "score")
         size_argument(batch_size, "batch_size")
         return self._item_comparisons(baseline_run_id, candidate_run_id, wanted, score)

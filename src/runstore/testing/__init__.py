@@ -26,6 +26,7 @@ import pytest
 
 # Rewrite the suite's asserts, as pytest does for test modules, so failures explain themselves.
 pytest.register_assert_rewrite(
+    "runstore.testing.answers",
     "runstore.testing.batches_and_lists",
     "runstore.testing.fuzz",
     "runstore.testing.properties",
@@ -34,6 +35,7 @@ pytest.register_assert_rewrite(
 )
 
 from runstore.base import RunsStorage
+from runstore.testing.answers import AnswersContract
 from runstore.testing.batches_and_lists import BatchesAndListsContract
 from runstore.testing.fuzz import FuzzContract
 from runstore.testing.properties import PropertiesContract
@@ -49,6 +51,7 @@ StorageFactory = Callable[..., RunsStorage]
 class RunsStorageContract(
     RunsAndResultsContract,
     BatchesAndListsContract,
+    AnswersContract,
     RefusalsContract,
     PropertiesContract,
     FuzzContract,

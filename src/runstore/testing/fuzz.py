@@ -99,7 +99,9 @@ class FuzzContract:
     ) -> None:
         storage.dangerously_clear_all()
         runs: list[str] = [storage.create_run(run_input(id="seed")).id]
-        storage.add_results([result_input("seed", n) for n in range(2)])
+        storage.add_results(
+            [result_input("seed", n, id="seed-result" if n else None) for n in range(2)]
+        )
         for _ in range(CALLS_PER_EXAMPLE):
             name, call = _call(data, runs)
             before = everything(storage)
@@ -118,7 +120,11 @@ class FuzzContract:
 def _check_reads_back(
     storage: RunsStorage, name: str, returned: Any, before: Any, runs: list[str]
 ) -> None:
-    if isinstance(returned, list) and returned and isinstance(returned[0], RunResult):
+    if name == "add_scores":
+        for score in returned:
+            stored = storage.list_scores(score.run_id, result_id=score.result_id, name=score.name)
+            assert stored == [score], name
+    elif isinstance(returned, list) and returned and isinstance(returned[0], RunResult):
         for result in returned:
             assert storage.get_result_by_id(result.id) == result, name
     elif isinstance(returned, RunResult):
@@ -151,6 +157,11 @@ def _field_or_anything(data: st.DataObject, fields: dict[str, Any]) -> object:
 
 Call = Callable[[RunsStorage], object]
 METHODS = [
+    "add_scores",
+    "compare_runs",
+    "iter_item_comparisons",
+    "list_scores",
+    "summarize_run",
     "create_run",
     "update_run",
     "get_run_by_id",
@@ -173,6 +184,7 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
     some_id = data.draw(_mostly(st.sampled_from(runs)), label="id")
     item = data.draw(st.integers(0, 50), label="item")
     template = {**result_input("seed", item).model_dump(), "run_id": run_id}
+    template["scores"] = data.draw(st.none() | st.just({"accuracy": 0.5}), label="scores")
     if name == "create_run":
         new_id = data.draw(_any_text | st.none(), label="new id")
         argument = _field_or_anything(data, {**run_input().model_dump(), "id": new_id})
@@ -191,12 +203,41 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
         inputs = batch if data.draw(st.booleans(), label="a list") else data.draw(anything)
         return name, lambda storage: storage.add_results(inputs, update_counts=counts)
     size = data.draw(_mostly(st.integers(1, 3)), label="batch_size")
+    if name == "add_scores":
+        result_id = data.draw(_mostly(st.sampled_from(["seed-result", "nope"])), label="result")
+        score = {"result_id": result_id, "name": "accuracy", "value": 0.25, "label": "ok"}
+        scores = [_field_or_anything(data, score) for _ in range(data.draw(st.integers(0, 2)))]
+        replace = data.draw(_mostly(st.booleans()), label="replace")
+        return name, lambda storage: storage.add_scores(scores, replace=replace)
+    if name in ("compare_runs", "iter_item_comparisons"):
+        other = data.draw(_mostly(st.sampled_from(runs)), label="other")
+        if name == "compare_runs":
+            return name, lambda storage: storage.compare_runs(some_id, other)
+        kind = data.draw(st.sampled_from([None, "changed", "improved"]) | anything)
+        score_name = data.draw(st.sampled_from([None, "accuracy"]) | anything)
+        return name, lambda storage: list(
+            storage.iter_item_comparisons(some_id, other, only=kind, score=score_name)
+        )
+    if name == "summarize_run":
+        return name, lambda storage: storage.summarize_run(some_id)
+    if name == "list_scores":
+        return name, lambda storage: storage.list_scores(some_id, name="accuracy")
     if name in ("list_runs", "list_results"):
         fields: dict[str, Any] = {
             "pagination": {"page": 0, "per_page": size},
             "cursor": data.draw(_mostly(st.none()), label="cursor"),
         }
-        fields.update({"dataset_id": "dataset-1"} if name == "list_runs" else {"run_id": run_id})
+        if name == "list_runs":
+            fields["dataset_id"] = "dataset-1"
+        else:
+            fields |= {
+                "run_id": run_id,
+                "has_error": data.draw(st.none() | st.booleans(), label="has_error"),
+                "order": data.draw(st.sampled_from(["execution", "slowest"]), label="order"),
+                "score": data.draw(
+                    st.none() | st.just({"name": "accuracy", "min": 0.1}), label="score"
+                ),
+            }
         argument = _field_or_anything(data, fields)
         return name, lambda storage: getattr(storage, name)(argument)
     if name == "iter_runs":

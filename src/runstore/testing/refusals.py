@@ -99,7 +99,16 @@ class RefusalsContract:
             lambda: storage.delete_run(bad),  # type: ignore[arg-type]
             lambda: storage.delete_results_by_run_id(bad),  # type: ignore[arg-type]
             lambda: storage.iter_results(bad),  # type: ignore[arg-type]  # refused at once
+            lambda: storage.list_scores(bad),  # type: ignore[arg-type]
+            lambda: storage.iter_scores(bad),  # type: ignore[arg-type]
+            lambda: storage.summarize_run(bad),  # type: ignore[arg-type]
+            lambda: storage.compare_runs(bad, run.id),  # type: ignore[arg-type]
+            lambda: storage.compare_runs(run.id, bad),  # type: ignore[arg-type]
+            lambda: storage.iter_item_comparisons(bad, run.id),  # type: ignore[arg-type]
         ]
+        if bad is not None:  # None is no filter there
+            calls.append(lambda: storage.iter_item_comparisons(run.id, run.id, score=bad))  # type: ignore[arg-type]
+            calls.append(lambda: storage.list_scores(run.id, result_id=bad))  # type: ignore[arg-type]
         for call in calls:
             with pytest.raises(InvalidInputError):
                 call()
