@@ -1,4 +1,4 @@
-"""The README's quick start runs as printed."""
+"""The README's examples run as printed."""
 
 from __future__ import annotations
 
@@ -23,3 +23,16 @@ def test_quickstart_records_and_pages_through_a_run(tmp_path: Path) -> None:
         f"-- page {page} of results (12 in all)" for page in range(3)
     ]
     assert sum(line.strip().startswith("item-") for line in lines) == 12
+
+
+def test_the_comparison_example_compares_two_runs(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "compare_runs.py"), f"sqlite:///{tmp_path}/c.db"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0].startswith("candidate: 20 results, error rate ")
+    assert lines[3].startswith("20 items in both: accuracy +")
