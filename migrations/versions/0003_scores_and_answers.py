@@ -38,10 +38,11 @@ FAILED = sa.text("error IS NOT NULL")
 def upgrade() -> None:
     # Added in place (both databases can; no table copy), then filled from the rows.
     op.add_column(RUNS, sa.Column("resultCount", sa.Integer(), nullable=False, server_default="0"))
-    op.execute(
-        f'UPDATE {RUNS} SET "resultCount" = '
-        f'(SELECT count(*) FROM {RESULTS} WHERE {RESULTS}."runId" = {RUNS}.id)'
-    )
+    # Built from table constructs, not text, so a schema translation applies to it too.
+    runs = sa.table(RUNS, sa.column("id"), sa.column("resultCount"))
+    results = sa.table(RESULTS, sa.column("runId"))
+    counted = sa.select(sa.func.count()).where(results.c.runId == runs.c.id).scalar_subquery()
+    op.execute(runs.update().values(resultCount=counted))
 
     op.create_index(f"ix_{RESULTS}_runId_latency_id", RESULTS, ["runId", "latency", "id"])
     for order in ("startedAt", "latency"):
@@ -91,7 +92,8 @@ def downgrade() -> None:
 
 
 def _refuse_to_drop_scores() -> None:
-    scores = op.get_bind().execute(sa.text(f"SELECT count(*) FROM {SCORES}")).scalar_one()
+    stored = sa.select(sa.func.count()).select_from(sa.table(SCORES))
+    scores = op.get_bind().execute(stored).scalar_one()
     if scores:
         raise RuntimeError(
             f"downgrading below 0003_scores_and_answers would delete the {scores} stored "
