@@ -14,8 +14,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from runstore.engine import create_storage_engine, normalize_url, write_transaction
-from runstore.migrations import VERSION_TABLE, include_name, lock_for_migration
+from runstore.engine import create_storage_engine, normalize_url
+from runstore.migrations import VERSION_TABLE, include_name, migration_transaction
 from runstore.tables import metadata
 
 config = context.config
@@ -75,8 +75,7 @@ def run_migrations_online() -> None:
 
     engine = create_storage_engine(_url())
     try:
-        with write_transaction(engine) as connection:
-            lock_for_migration(connection)
+        with migration_transaction(engine) as connection:
             _configure(connection)
             with context.begin_transaction():
                 context.run_migrations()

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from alembic import command
 
 from runstore import TABLE_SCHEMAS, ListRunResultsInput, SchemaOutOfDateError, SqlRunsStorage
-from runstore.engine import create_storage_engine, write_transaction
-from runstore.migrations import VERSION_TABLE, alembic_config, head_revision
+from runstore.engine import create_storage_engine
+from runstore.migrations import VERSION_TABLE, alembic_config, head_revision, migration_transaction
 from runstore.tables import metadata
 from runstore.testing.inputs import T0, result_input, run_input
 from runstore.types import UTCDateTime
@@ -111,7 +111,7 @@ def test_the_indexes_every_query_needs_exist(empty_url: str) -> None:
         "startedAt",
         "id",
     ]
-    assert [unique["column_names"] for unique in uniques] == [["runId", "itemId"]]
+    assert [unique["column_names"] for unique in uniques] == [["runId", "itemId", "repetition"]]
     assert foreign_keys[0]["referred_table"] == "mastra_dataset_runs"
     assert foreign_keys[0]["options"].get("ondelete") == "CASCADE"
 
@@ -198,7 +198,7 @@ def test_a_schema_behind_head_is_refused_then_upgraded_without_losing_rows(
 def _migrate(url: str, revision: str, *, down: bool = False) -> None:
     engine = create_storage_engine(url)
     try:
-        with write_transaction(engine) as connection:
+        with migration_transaction(engine) as connection:
             (command.downgrade if down else command.upgrade)(alembic_config(connection), revision)
     finally:
         engine.dispose()
@@ -221,4 +221,28 @@ def test_scores_are_not_dropped_by_a_downgrade_while_any_is_stored(empty_url: st
         counted = storage.get_run_by_id(run.id)
         assert counted is not None
         assert counted.result_count == 2  # filled from the rows on the way up
+        assert len(list(storage.iter_results(run.id))) == 2
+
+
+def test_copying_the_results_table_keeps_their_scores(empty_url: str) -> None:
+    """0004 copies the results table on SQLite; the scores that refer to its rows stay
+    (with foreign keys on, dropping the original would have cascaded to them)."""
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input())
+        storage.add_result(result_input(run, 0, scores={"accuracy": 0.5}))
+    _migrate(empty_url, "0003_scores_and_answers", down=True)
+    _migrate(empty_url, "head")
+    with SqlRunsStorage(empty_url) as storage:
+        assert [score.value for score in storage.list_scores(run.id)] == [0.5]
+        (result,) = storage.iter_results(run.id)
+        assert (result.repetition, result.scores) == (0, {"accuracy": 0.5})
+
+
+def test_repetitions_are_not_merged_by_a_downgrade(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input())
+        storage.add_results([result_input(run, 0), result_input(run, 0, repetition=1)])
+    with pytest.raises(RuntimeError, match="would lose the 1 results with a repetition"):
+        _migrate(empty_url, "0003_scores_and_answers", down=True)
+    with SqlRunsStorage(empty_url) as storage:
         assert len(list(storage.iter_results(run.id))) == 2

@@ -226,6 +226,7 @@ def test_registry_names_the_plans_columns() -> None:
     assert list(DATASET_RUN_RESULTS_SCHEMA) == [
         "id", "runId", "itemId", "itemVersion", "input", "output", "expectedOutput",
         "latency", "error", "startedAt", "completedAt", "retryCount", "createdAt",
+        "repetition",
     ]  # fmt: skip
     assert DATASET_RUN_RESULTS_SCHEMA["output"].type == "jsonb"
     assert DATASET_RUN_RESULTS_SCHEMA["output"].nullable
@@ -253,7 +254,7 @@ def test_every_constraint_and_index_has_a_convention_name() -> None:
         for index in table.indexes:
             names.add(str(index.name))
     assert "pk_mastra_dataset_runs" in names
-    assert "uq_mastra_dataset_run_results_runId_itemId" in names
+    assert "uq_mastra_dataset_run_results_runId_itemId_repetition" in names
     assert "fk_mastra_dataset_run_results_runId_mastra_dataset_runs" in names
     assert all(len(name) <= 63 for name in names)  # Postgres' identifier limit
 

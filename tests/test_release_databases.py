@@ -17,8 +17,13 @@ import sqlalchemy as sa
 from alembic import command
 
 from runstore import Run, RunResult, SqlRunsStorage
-from runstore.engine import create_storage_engine, write_transaction
-from runstore.migrations import alembic_config, current_revision, head_revision
+from runstore.engine import create_storage_engine
+from runstore.migrations import (
+    alembic_config,
+    current_revision,
+    head_revision,
+    migration_transaction,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RELEASES = {"runstore-0.1.0.db": "0002_run_filter_indexes"}
@@ -52,7 +57,7 @@ def raw_rows(url: str) -> dict[str, list[dict[str, Any]]]:
 def migrate(url: str, revision: str, *, down: bool = False) -> None:
     engine = create_storage_engine(url)
     try:
-        with write_transaction(engine) as connection:
+        with migration_transaction(engine) as connection:
             config = alembic_config(connection)
             (command.downgrade if down else command.upgrade)(config, revision)
         with engine.connect() as connection:

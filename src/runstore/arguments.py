@@ -127,15 +127,17 @@ def _no_repeats(keys: Iterable[tuple[object, str]]) -> None:
 def batch_argument(inputs: object) -> list[AddRunResultInput]:
     """Validate the items of a batch for ``add_results``, naming a bad item's position.
 
-    Refuses items that repeat the id or the (run, item) pair of an earlier item.
+    Refuses items that repeat the id or the (run, item, repetition) of an earlier item.
     """
     batch = _batch(_BATCH, AddRunResultInput, inputs)
     _no_repeats((item.id, f"id {item.id!r}") for item in batch)
-    _no_repeats(
-        ((item.run_id, item.item_id), f"item {item.item_id!r} of run {item.run_id!r}")
-        for item in batch
-    )
+    _no_repeats(((item.run_id, item.item_id, item.repetition), _described(item)) for item in batch)
     return batch
+
+
+def _described(item: AddRunResultInput) -> str:
+    repetition = f" (repetition {item.repetition})" if item.repetition else ""
+    return f"item {item.item_id!r}{repetition} of run {item.run_id!r}"
 
 
 def scores_argument(inputs: object) -> list[AddScoreInput]:

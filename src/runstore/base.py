@@ -322,6 +322,10 @@ class RunsStorage(abc.ABC):
         means, their difference, and how many improved, regressed or stayed (higher is
         better).
 
+        An item with several repetitions in a run is one item: its latency and each of
+        its scores are the means over its repetitions, and it failed if any repetition
+        failed.
+
         Raises:
             RunNotFoundError: either run does not exist.
         """
@@ -336,8 +340,9 @@ class RunsStorage(abc.ABC):
         score: str | None = None,
         batch_size: int = 1000,
     ) -> Iterator[ItemComparison]:
-        """Each item of either run with its two results, in ``item_id`` order, with bounded
-        memory (read ``batch_size`` items at a time from each run, in a snapshot each).
+        """Each item of either run with its results (all its repetitions) in both, in
+        ``item_id`` order, with bounded memory (read ``batch_size`` items at a time from
+        each run, in a snapshot each).
 
         Args:
             only: ``"changed"``, ``"improved"`` or ``"regressed"`` -- the items with that

@@ -17,6 +17,8 @@ __all__ = [
     "Pair",
     "compared",
     "interpolate",
+    "item_failed",
+    "item_scores",
     "pair_items",
     "percentile",
     "rank",
@@ -50,55 +52,80 @@ def percentile(ordered: Sequence[float], fraction: float) -> float | None:
     return interpolate(ordered[lower], ordered[upper], weight)
 
 
-def score_deltas(baseline: RunResult | None, candidate: RunResult | None) -> dict[str, float]:
-    """Candidate minus baseline, for each score both results have."""
-    if baseline is None or candidate is None:
+def _mean(values: Sequence[float]) -> float:
+    return math.fsum(values) / len(values)
+
+
+def item_scores(results: Sequence[RunResult]) -> dict[str, float]:
+    """An item's scores over its repetitions: each name's mean over the repetitions that
+    have it."""
+    values: dict[str, list[float]] = {}
+    for result in results:
+        for name, value in result.scores.items():
+            values.setdefault(name, []).append(value)
+    return {name: _mean(each) for name, each in values.items()}
+
+
+def score_deltas(baseline: Sequence[RunResult], candidate: Sequence[RunResult]) -> dict[str, float]:
+    """Candidate minus baseline, for each score both sides have (an item's repetitions
+    averaged, see :func:`item_scores`)."""
+    if not baseline or not candidate:
         return {}
-    return {
-        name: candidate.scores[name] - value
-        for name, value in baseline.scores.items()
-        if name in candidate.scores
-    }
+    before, after = item_scores(baseline), item_scores(candidate)
+    return {name: after[name] - value for name, value in before.items() if name in after}
+
+
+def item_failed(results: Sequence[RunResult]) -> bool:
+    """Whether an item failed in a run: any of its repetitions has an error."""
+    return any(result.error is not None for result in results)
 
 
 def verdict(
-    baseline: RunResult | None,
-    candidate: RunResult | None,
+    baseline: Sequence[RunResult],
+    candidate: Sequence[RunResult],
     deltas: Mapping[str, float],
     score: str | None,
 ) -> ComparisonKind | None:
-    """How an item changed from baseline to candidate; None if it did not.
+    """How an item changed from baseline to candidate (each side: its repetitions, none if
+    the run lacks the item); None if it did not.
 
     With ``score``, that score alone decides: higher is an improvement (items without it
-    in both runs have no verdict). Otherwise an item regressed if it gained an error or any
-    score went down, improved if it lost an error or a score went up (and none went down),
-    and changed if it is in one run only or its error changed in another way.
+    in both runs have no verdict). Otherwise an item regressed if it gained an error (see
+    :func:`item_failed`) or any score went down, improved if it lost an error or a score went
+    up (and none went down), and changed if it is in one run only or its errors changed
+    in another way.
     """
     if score is not None:
         delta = deltas.get(score)
         if delta is None or delta == 0:
             return None
         return ComparisonKind.IMPROVED if delta > 0 else ComparisonKind.REGRESSED
-    if baseline is None or candidate is None:
+    if not baseline or not candidate:
         return ComparisonKind.CHANGED
-    failed_before, failed_now = baseline.error is not None, candidate.error is not None
+    failed_before, failed_now = item_failed(baseline), item_failed(candidate)
     if (failed_now and not failed_before) or any(delta < 0 for delta in deltas.values()):
         return ComparisonKind.REGRESSED
     if (failed_before and not failed_now) or any(delta > 0 for delta in deltas.values()):
         return ComparisonKind.IMPROVED
-    if baseline.error != candidate.error:
+    if _errors(baseline) != _errors(candidate):
         return ComparisonKind.CHANGED
     return None
 
 
-Pair = tuple[str, RunResult | None, RunResult | None]
+def _errors(results: Sequence[RunResult]) -> set[str]:
+    return {result.error for result in results if result.error is not None}
+
+
+Pair = tuple[str, tuple[RunResult, ...], tuple[RunResult, ...]]
+"""An item, and its results in the baseline and in the candidate (each in repetition
+order; empty where the run lacks the item)."""
 
 
 def pair_items(
     results: Sequence[RunResult], baseline_run_id: str, size: int, after: str
 ) -> tuple[list[Pair], str | None]:
     """Pair a batch of two runs' results, read together in ``item_id`` order (so an
-    item's results are adjacent), by item.
+    item's results are adjacent, each run's in repetition order), by item.
 
     A batch that came back full (``size`` results) may have cut its last item short: that
     item is left for the next batch. Returns the pairs, and the item to read on after
@@ -117,10 +144,9 @@ def pair_items(
         groups.pop()
     pairs = []
     for group in groups:
-        sides: list[RunResult | None] = [None, None]
-        for result in group:
-            sides[result.run_id != baseline_run_id] = result
-        pairs.append((group[0].item_id, sides[0], sides[1]))
+        baseline = tuple(result for result in group if result.run_id == baseline_run_id)
+        candidate = tuple(result for result in group if result.run_id != baseline_run_id)
+        pairs.append((group[0].item_id, baseline, candidate))
     if done:
         return pairs, None
     return pairs, pairs[-1][0] if pairs else after
@@ -136,5 +162,10 @@ def compared(
         kind = verdict(baseline, candidate, deltas, score)
         if only is None or kind is only or (only is ComparisonKind.CHANGED and kind is not None):
             yield ItemComparison(
-                item_id=item, baseline=baseline, candidate=candidate, score_deltas=deltas
+                item_id=item,
+                baseline=baseline[0] if baseline else None,
+                candidate=candidate[0] if candidate else None,
+                baseline_repetitions=baseline,
+                candidate_repetitions=candidate,
+                score_deltas=deltas,
             )

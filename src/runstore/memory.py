@@ -27,7 +27,7 @@ from runstore.errors import (
     RunNotFoundError,
     StorageClosedError,
 )
-from runstore.figures import PERCENTILES, percentile, score_deltas, verdict
+from runstore.figures import PERCENTILES, compared, item_failed, item_scores, percentile
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
 from runstore.models import (
@@ -105,7 +105,8 @@ class InMemoryRunsStorage(RunsStorage):
         self._closed = False
         self._runs: dict[str, Run] = {}
         self._results: dict[str, _Stored] = {}
-        self._result_ids_by_run: dict[str, dict[str, str]] = {}  # run id -> item id -> id
+        self._result_ids_by_run: dict[str, dict[tuple[str, int], str]] = {}
+        # run id -> (item id, repetition) -> result id
         self._scores: dict[str, _Stored] = {}
         self._score_ids: dict[str, dict[str, str]] = {}  # result id -> name -> score id
 
@@ -215,15 +216,13 @@ class InMemoryRunsStorage(RunsStorage):
                     raise RunNotFoundError(result.run_id, position=at)
                 if result.id in self._results:
                     raise DuplicateError(f"result {result.id!r} already exists", position=at)
-                if result.item_id in by_item:
-                    raise DuplicateError(
-                        f"run {result.run_id!r} already has a result for item {result.item_id!r}",
-                        position=at,
-                    )
+                if (result.item_id, result.repetition) in by_item:
+                    raise DuplicateError(_item_taken(result), position=at)
             counted = self._counted(results, update_counts, now, batch)
             for result in results:
                 self._results[result.id] = _Stored.of(result, _JSON_FIELDS)
-                self._result_ids_by_run[result.run_id][result.item_id] = result.id
+                key = (result.item_id, result.repetition)
+                self._result_ids_by_run[result.run_id][key] = result.id
             self._store_scores(scores_of_results(results))
             self._runs.update(counted)
             return [self._result(result.id) for result in results]
@@ -474,8 +473,15 @@ class InMemoryRunsStorage(RunsStorage):
             },
         )
 
-    def _by_item(self, run_id: str) -> dict[str, RunResult]:
-        return {result.item_id: result for result in self._matching(run_id, ResultFilters())}
+    def _by_item(self, run_id: str) -> dict[str, tuple[RunResult, ...]]:
+        """A run's results by item, each item's in repetition order."""
+        by_item: dict[str, list[RunResult]] = {}
+        for result in self._matching(run_id, ResultFilters()):
+            by_item.setdefault(result.item_id, []).append(result)
+        return {
+            item: tuple(sorted(results, key=lambda result: result.repetition))
+            for item, results in by_item.items()
+        }
 
     def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
         baseline_run_id = id_argument(baseline_run_id, "baseline_run_id")
@@ -486,19 +492,22 @@ class InMemoryRunsStorage(RunsStorage):
         paired = [(baseline[item], candidate[item]) for item in baseline if item in candidate]
         by_score: dict[str, list[tuple[float, float]]] = {}
         for before, after in paired:
-            for name, value in before.scores.items():
-                if name in after.scores:
-                    by_score.setdefault(name, []).append((value, after.scores[name]))
+            after_scores = item_scores(after)
+            for name, value in item_scores(before).items():
+                if name in after_scores:
+                    by_score.setdefault(name, []).append((value, after_scores[name]))
         return RunComparison(
             baseline_run_id=baseline_run_id,
             candidate_run_id=candidate_run_id,
             items_in_both=len(paired),
             only_in_baseline=len(baseline) - len(paired),
             only_in_candidate=len(candidate) - len(paired),
-            errors_fixed=sum(b.error is not None and c.error is None for b, c in paired),
-            errors_introduced=sum(b.error is None and c.error is not None for b, c in paired),
+            errors_fixed=sum(item_failed(b) and not item_failed(c) for b, c in paired),
+            errors_introduced=sum(not item_failed(b) and item_failed(c) for b, c in paired),
             latency_mean_delta=(
-                statistics.fmean(c.latency - b.latency for b, c in paired) if paired else None
+                statistics.fmean(_mean_latency(c) - _mean_latency(b) for b, c in paired)
+                if paired
+                else None
             ),
             scores={name: _score_comparison(pairs) for name, pairs in by_score.items()},
         )
@@ -529,14 +538,20 @@ class InMemoryRunsStorage(RunsStorage):
         self._require_run(baseline_run_id)
         self._require_run(candidate_run_id)
         baseline, candidate = self._by_item(baseline_run_id), self._by_item(candidate_run_id)
-        for item in sorted(baseline.keys() | candidate.keys()):
-            before, after = baseline.get(item), candidate.get(item)
-            deltas = score_deltas(before, after)
-            kind = verdict(before, after, deltas, score)
-            if only is None or kind is only or (only is ComparisonKind.CHANGED and kind):
-                yield ItemComparison(
-                    item_id=item, baseline=before, candidate=after, score_deltas=deltas
-                )
+        pairs = (
+            (item, baseline.get(item, ()), candidate.get(item, ()))
+            for item in sorted(baseline.keys() | candidate.keys())
+        )
+        yield from compared(pairs, only, score)
+
+
+def _item_taken(result: RunResult) -> str:
+    repetition = f" (repetition {result.repetition})" if result.repetition else ""
+    return f"run {result.run_id!r} already has a result for item {result.item_id!r}{repetition}"
+
+
+def _mean_latency(results: Sequence[RunResult]) -> float:
+    return statistics.fmean(result.latency for result in results)
 
 
 def _score_comparison(pairs: Sequence[tuple[float, float]]) -> ScoreComparison:

@@ -8,6 +8,8 @@ runstore's tables.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -19,7 +21,7 @@ from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 
-from runstore.engine import write_transaction
+from runstore.engine import begin_write
 from runstore.errors import SchemaOutOfDateError
 from runstore.schema import TABLE_SCHEMAS
 
@@ -31,6 +33,7 @@ __all__ = [
     "head_revision",
     "include_name",
     "lock_for_migration",
+    "migration_transaction",
     "migrations_directory",
     "require_head",
     "upgrade_to_head",
@@ -84,11 +87,41 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     return type_ != "table" or name in TABLE_SCHEMAS
 
 
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """The one transaction migrations run in, locked against concurrent migrations.
+
+    On SQLite foreign keys are off meanwhile (``PRAGMA foreign_keys`` cannot change
+    inside a transaction): migrating a table by copying it (Alembic's batch mode) drops the
+    original, and with foreign keys on, dropping a table deletes its rows first -- and,
+    through ``ON DELETE CASCADE``, the rows that refer to them. Before committing, every
+    foreign key is checked instead.
+    """
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            begin_write(connection)
+            lock_for_migration(connection)
+            yield connection
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                if broken is not None:
+                    raise SchemaOutOfDateError(f"a migration broke a foreign key: {tuple(broken)}")
+            connection.commit()
+        finally:
+            connection.rollback()
+            if sqlite and enforced:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+
+
 def lock_for_migration(connection: Connection) -> None:
     """Serialize migrations across processes, inside the current transaction.
 
     Postgres: a transaction-level advisory lock. SQLite: the write lock that
-    :func:`~runstore.engine.write_transaction` takes with ``BEGIN IMMEDIATE`` already does.
+    :func:`~runstore.engine.begin_write` takes with ``BEGIN IMMEDIATE`` already does.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(
@@ -127,8 +160,7 @@ def upgrade_to_head(engine: Engine) -> None:
         SchemaOutOfDateError: the database is at a revision this runstore does not know,
             or holds runstore's tables without a record of their revision.
     """
-    with write_transaction(engine) as connection:
-        lock_for_migration(connection)
+    with migration_transaction(engine) as connection:
         revision = current_revision(connection)
         _check_known(revision, "the database")
         if revision is None:

@@ -156,6 +156,8 @@ class RunResult(_Snapshot):
     started_at: AwareDatetime
     completed_at: AwareDatetime
     retry_count: int
+    repetition: int = 0
+    """Which deliberate sample of the item this is (0 for the first)."""
     scores: dict[str, float] = Field(default_factory=dict)
     """Each score's value by name (see :class:`Score` for the whole score)."""
     created_at: AwareDatetime
@@ -229,6 +231,9 @@ class AddRunResultInput(_Model):
     started_at: UtcInstant
     completed_at: UtcInstant
     retry_count: Count = 0
+    repetition: Count = 0
+    """The n-th deliberate sample of the item in the run (0 for the first): a run may hold
+    one result per (item, repetition)."""
     scores: dict[Identifier, ScoreValue] | None = None
     """Scores to record with the result, in the same transaction: value by name."""
 
@@ -453,7 +458,12 @@ class ScoreComparison(_Snapshot):
 
 
 class RunComparison(_Snapshot):
-    """A candidate run against a baseline, their results paired by ``item_id``."""
+    """A candidate run against a baseline, their results paired by ``item_id``.
+
+    Counts are of items. An item with several repetitions in a run counts once: its
+    latency and each score are the means over its repetitions, and it failed if any
+    repetition failed.
+    """
 
     baseline_run_id: str
     candidate_run_id: str
@@ -478,10 +488,20 @@ class ComparisonKind(enum.StrEnum):
 
 
 class ItemComparison(_Snapshot):
-    """One item's results in two runs; either may be missing."""
+    """One item's results in two runs; either may be missing.
+
+    An item with several repetitions in a run is compared by their means (see
+    :func:`runstore.figures.score_deltas`); ``baseline`` and ``candidate`` are its first
+    repetition in each run, and the ``*_repetitions`` hold them all.
+    """
 
     item_id: str
     baseline: RunResult | None
     candidate: RunResult | None
+    baseline_repetitions: tuple[RunResult, ...]
+    """The item's results in the baseline, in repetition order (empty: not in the run)."""
+    candidate_repetitions: tuple[RunResult, ...]
+    """The item's results in the candidate, in repetition order (empty: not in the run)."""
     score_deltas: dict[str, float]
-    """Candidate minus baseline, for each score both results have."""
+    """Candidate minus baseline, for each score both runs have for the item (each the
+    mean over the item's repetitions)."""

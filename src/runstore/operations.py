@@ -358,20 +358,22 @@ def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | No
     for start in range(0, len(ids), BATCH_CHUNK):
         query = statements.taken_result_ids(ids[start : start + BATCH_CHUNK])
         taken_ids.update((yield query).scalars())
-    items_by_run: dict[str, list[str]] = {}
+    keys_by_run: dict[str, list[tuple[str, int]]] = {}
     for result in results:
-        items_by_run.setdefault(result.run_id, []).append(result.item_id)
-    taken_pairs: set[tuple[str, str]] = set()
-    for run_id, items in items_by_run.items():
-        for start in range(0, len(items), BATCH_CHUNK):
-            query = statements.taken_items(run_id, items[start : start + BATCH_CHUNK])
-            taken_pairs.update((run_id, item) for item in (yield query).scalars())
+        keys_by_run.setdefault(result.run_id, []).append((result.item_id, result.repetition))
+    taken_keys: set[tuple[str, str, int]] = set()
+    for run_id, keys in keys_by_run.items():
+        for start in range(0, len(keys), BATCH_CHUNK):
+            query = statements.taken_items(run_id, keys[start : start + BATCH_CHUNK])
+            taken_keys.update((run_id, item, repetition) for item, repetition in (yield query))
     for position, result in enumerate(results):
         if result.id in taken_ids:
             return DuplicateError(f"result {result.id!r} already exists", position=position)
-        if (result.run_id, result.item_id) in taken_pairs:
+        if (result.run_id, result.item_id, result.repetition) in taken_keys:
+            repetition = f" (repetition {result.repetition})" if result.repetition else ""
             return DuplicateError(
-                f"run {result.run_id!r} already has a result for item {result.item_id!r}",
+                f"run {result.run_id!r} already has a result for item {result.item_id!r}"
+                f"{repetition}",
                 position=position,
             )
     return None
@@ -603,8 +605,8 @@ def compare_runs(baseline: str, candidate: str) -> Plan[RunComparison]:
 
 
 def _compare_runs(baseline: str, candidate: str) -> Steps[RunComparison]:
-    sizes = yield from _require_runs([baseline, candidate])
-    paired, fixed, introduced, latency_delta = (
+    yield from _require_runs([baseline, candidate])
+    paired, fixed, introduced, latency_delta, baseline_items, candidate_items = (
         yield statements.comparison_pairs(baseline, candidate)
     ).one()
     scores = {
@@ -625,8 +627,8 @@ def _compare_runs(baseline: str, candidate: str) -> Steps[RunComparison]:
         baseline_run_id=baseline,
         candidate_run_id=candidate,
         items_in_both=paired,
-        only_in_baseline=sizes[baseline] - paired,
-        only_in_candidate=sizes[candidate] - paired,
+        only_in_baseline=baseline_items - paired,
+        only_in_candidate=candidate_items - paired,
         errors_fixed=fixed,
         errors_introduced=introduced,
         latency_mean_delta=latency_delta,

@@ -91,6 +91,7 @@ DATASET_RUN_RESULTS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
         "completedAt": StorageColumn("timestamp"),
         "retryCount": StorageColumn("integer"),
         "createdAt": StorageColumn("timestamp"),
+        "repetition": StorageColumn("integer", server_default="0"),
     }
 )
 

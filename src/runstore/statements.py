@@ -44,6 +44,8 @@ __all__ = [
     "count_runs",
     "delete_results_of_run",
     "delete_run",
+    "delete_runs",
+    "delete_scores_of_results",
     "insert_result",
     "insert_result_counting",
     "insert_results",
@@ -53,6 +55,9 @@ __all__ = [
     "latency_aggregates",
     "latency_at",
     "lock_run",
+    "prunable_runs",
+    "recount_run",
+    "replace_results",
     "results_batch",
     "results_of",
     "results_page",
@@ -65,6 +70,7 @@ __all__ = [
     "select_result",
     "select_run",
     "select_scores",
+    "stored_items",
     "summary",
     "taken_items",
     "taken_result_ids",
@@ -98,6 +104,7 @@ _RUN_KEYS = _keys(runs_table)
 _RESULT_KEYS = _keys(results_table)
 _SCORE_KEYS = _keys(scores_table)
 _RUN_COLUMN_OF = {attribute: runs_table.columns[key] for key, attribute in _RUN_KEYS}
+_ATTRIBUTE_OF = dict(_RESULT_KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +211,12 @@ def update_run(
     return Query(statement, {"run_id": run_id, **{f"new_{c}": v for c, v in columns.items()}})
 
 
+def _at_least_zero(count: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    # A replaced result moves a count from one counter to the other; one that was never
+    # counted (written without update_counts) must not take a counter below zero.
+    return sa.case((count < 0, 0), else_=count)
+
+
 @functools.cache
 def _bump(counted: bool) -> sa.Update:
     """Counters grow by arithmetic in the database, never read-modify-write, so concurrent
@@ -224,8 +237,12 @@ def _bump(counted: bool) -> sa.Update:
         ]
         now = sa.bindparam("now", type_=_runs.updatedAt.type)
         values |= {
-            "succeededCount": _runs.succeededCount + sa.bindparam("succeeded", type_=integer),
-            "failedCount": _runs.failedCount + sa.bindparam("failed", type_=integer),
+            "succeededCount": _at_least_zero(
+                _runs.succeededCount + sa.bindparam("succeeded", type_=integer)
+            ),
+            "failedCount": _at_least_zero(
+                _runs.failedCount + sa.bindparam("failed", type_=integer)
+            ),
             "updatedAt": sa.case((_runs.updatedAt < now, now), else_=_runs.updatedAt),
         }
     return (
@@ -293,6 +310,83 @@ def delete_results_of_run(run_id: str) -> list[Query]:
 
 def clear_all() -> list[Query]:
     return [Query(sa.delete(table)) for table in (scores_table, results_table, runs_table)]
+
+
+def _counted_results(*conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.count())
+        .select_from(results_table)
+        .where(_results.runId == _runs.id, *conditions)
+        .scalar_subquery()
+    )
+
+
+_RECOUNT_RUN = (
+    sa.update(runs_table)
+    .where(_runs.id == sa.bindparam("run_id"))
+    .values(
+        resultCount=_counted_results(),
+        succeededCount=_counted_results(_results.error.is_(None)),
+        failedCount=_counted_results(_results.error.is_not(None)),
+        updatedAt=sa.case(
+            (
+                _runs.updatedAt < sa.bindparam("now", type_=_runs.updatedAt.type),
+                sa.bindparam("now", type_=_runs.updatedAt.type),
+            ),
+            else_=_runs.updatedAt,
+        ),
+    )
+    .returning(*_returned(runs_table))
+)
+
+
+def recount_run(run_id: str, now: datetime) -> Query:
+    """Set a run's counts from its stored results, in one statement; returns the run."""
+    return Query(_RECOUNT_RUN, {"run_id": run_id, "now": now})
+
+
+@functools.cache
+def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[Any]:
+    conditions = [_runs.createdAt < sa.bindparam("older_than", type_=_runs.createdAt.type)]
+    if by_status:
+        conditions.append(_runs.status == sa.bindparam("status"))
+    if by_dataset:
+        conditions.append(_runs.datasetId == sa.bindparam("dataset_id"))
+    return (
+        sa.select(_runs.id)
+        .where(*conditions)
+        .order_by(_runs.createdAt, _runs.id)
+        .limit(sa.bindparam("size", type_=sa.Integer()))
+    )
+
+
+def prunable_runs(
+    older_than: datetime, status: str | None, dataset_id: str | None, size: int
+) -> Query:
+    """The ids of up to ``size`` runs created before ``older_than`` (with that status, of
+    that dataset), oldest first."""
+    values = {"older_than": older_than, "status": status, "dataset_id": dataset_id, "size": size}
+    statement = _prunable(status is not None, dataset_id is not None)
+    return Query(statement, {key: value for key, value in values.items() if value is not None})
+
+
+_DELETE_RUNS = sa.delete(runs_table).where(_runs.id.in_(sa.bindparam("run_ids", expanding=True)))
+_DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(
+    _results.runId.in_(sa.bindparam("run_ids", expanding=True))
+)
+_DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(
+    _scores.runId.in_(sa.bindparam("run_ids", expanding=True))
+)
+
+
+def delete_runs(run_ids: Sequence[str]) -> list[Query]:
+    """Delete runs with their results and scores (the children first)."""
+    values = {"run_ids": list(run_ids)}
+    return [
+        Query(_DELETE_SCORES_OF_RUNS, values),
+        Query(_DELETE_RESULTS_OF_RUNS, values),
+        Query(_DELETE_RUNS, values),
+    ]
 
 
 # -- results ---------------------------------------------------------------------------
@@ -383,9 +477,10 @@ def select_result(result_id: str) -> Query:
 
 
 _TAKEN_IDS = sa.select(_results.id).where(_results.id.in_(sa.bindparam("ids", expanding=True)))
-_TAKEN_ITEMS = sa.select(_results.itemId).where(
+_ITEM_KEY = sa.tuple_(_results.itemId, _results.repetition)
+_TAKEN_ITEMS = sa.select(_results.itemId, _results.repetition).where(
     _results.runId == sa.bindparam("run_id"),
-    _results.itemId.in_(sa.bindparam("item_ids", expanding=True)),
+    _ITEM_KEY.in_(sa.bindparam("keys", expanding=True)),
 )
 
 
@@ -394,16 +489,57 @@ def taken_result_ids(ids: Sequence[str]) -> Query:
     return Query(_TAKEN_IDS, {"ids": list(ids)})
 
 
-def taken_items(run_id: str, item_ids: Sequence[str]) -> Query:
-    """Which of these items already have a result in the run."""
-    return Query(_TAKEN_ITEMS, {"run_id": run_id, "item_ids": list(item_ids)})
+def taken_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
+    """Which of these (item, repetition) pairs already have a result in the run."""
+    return Query(_TAKEN_ITEMS, {"run_id": run_id, "keys": list(keys)})
+
+
+_STORED_ITEMS = sa.select(results_table, _scores_of(_results.id)).where(
+    _results.runId == sa.bindparam("run_id"),
+    _ITEM_KEY.in_(sa.bindparam("keys", expanding=True)),
+)
+
+
+def stored_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
+    """The stored results of these (item, repetition) pairs of a run, with their scores
+    (columns as :data:`RESULT_ATTRIBUTES`)."""
+    return Query(_STORED_ITEMS, {"run_id": run_id, "keys": list(keys)})
+
+
+_REPLACED = [
+    c for c in results_table.columns if c.key not in ("id", "runId", "itemId", "repetition")
+]
+_REPLACE_RESULT = (
+    sa.update(results_table)
+    .where(_results.id == sa.bindparam("stored_id"))
+    .values({column.key: sa.bindparam(f"new_{column.key}") for column in _REPLACED})
+)
+
+
+def replace_results(replaced: Sequence[tuple[str, RunResult]]) -> Query:
+    """Overwrite stored results (by their ids) with new ones' fields; ids stay."""
+    rows = [
+        {"stored_id": stored_id}
+        | {f"new_{c.key}": getattr(result, _ATTRIBUTE_OF[c.key]) for c in _REPLACED}
+        for stored_id, result in replaced
+    ]
+    return Query(_REPLACE_RESULT, rows)
+
+
+_DELETE_SCORES_OF_RESULTS = sa.delete(scores_table).where(
+    _scores.resultId.in_(sa.bindparam("result_ids", expanding=True))
+)
+
+
+def delete_scores_of_results(result_ids: Sequence[str]) -> Query:
+    return Query(_DELETE_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
 
 
 def _next_items(run_id: str) -> sa.Subquery:
     return (
         sa.select(results_table, _scores_of(_results.id))
         .where(_results.runId == sa.bindparam(run_id), _results.itemId > sa.bindparam("after"))
-        .order_by(_results.itemId)
+        .order_by(_results.itemId, _results.repetition)
         .limit(sa.bindparam("size", type_=sa.Integer()))
         .subquery()
     )
@@ -414,7 +550,7 @@ _both = sa.union_all(_next_items("baseline").select(), _next_items("candidate").
 )
 _ITEMS_AFTER = (
     sa.select(_both)
-    .order_by(_both.c.itemId, _both.c.runId)
+    .order_by(_both.c.itemId, _both.c.runId, _both.c.repetition)
     .limit(sa.bindparam("size", type_=sa.Integer()))
 )
 
@@ -881,40 +1017,55 @@ def score_value_at(run_id: str, name: str, rank: int) -> Query:
     return Query(_SCORE_VALUE_AT, {"run_id": run_id, "name": name, "rank": rank})
 
 
-_baseline = results_table.alias("baseline")
-_candidate = results_table.alias("candidate")
-_PAIRED = sa.join(
-    _baseline,
-    _candidate,
-    sa.and_(
-        _candidate.c.runId == sa.bindparam("candidate"),
-        _candidate.c.itemId == _baseline.c.itemId,
-    ),
-)
-_COMPARISON_PAIRS = (
-    sa.select(
-        sa.func.count(),
-        sa.func.count().filter(
-            sa.and_(_baseline.c.error.is_not(None), _candidate.c.error.is_(None))
-        ),
-        sa.func.count().filter(
-            sa.and_(_baseline.c.error.is_(None), _candidate.c.error.is_not(None))
-        ),
-        sa.func.avg(_candidate.c.latency - _baseline.c.latency),
+def _items_of(run: str) -> sa.CTE:
+    """Per item of a run: mean latency over its repetitions, and whether any failed."""
+    failed = sa.case((_results.error.is_not(None), 1), else_=0)
+    return (
+        sa.select(
+            _results.itemId.label("item"),
+            sa.func.avg(_results.latency).label("latency"),
+            sa.func.max(failed).label("failed"),
+        )
+        .where(_results.runId == sa.bindparam(run))
+        .group_by(_results.itemId)
+        .cte(f"{run}_items")
     )
-    .select_from(_PAIRED)
-    .where(_baseline.c.runId == sa.bindparam("baseline"))
-)
+
+
+def _item_scores_of(run: str) -> sa.CTE:
+    """Per item and score name of a run: the score's mean over the item's repetitions."""
+    return (
+        sa.select(
+            _results.itemId.label("item"),
+            _scores.name.label("name"),
+            sa.func.avg(_scores.value).label("value"),
+        )
+        .select_from(scores_table.join(results_table, _results.id == _scores.resultId))
+        .where(_scores.runId == sa.bindparam(run))
+        .group_by(_results.itemId, _scores.name)
+        .cte(f"{run}_scores")
+    )
+
+
+_baseline, _candidate = _items_of("baseline"), _items_of("candidate")
+_COMPARISON_PAIRS = sa.select(
+    sa.func.count(),
+    sa.func.count().filter(sa.and_(_baseline.c.failed == 1, _candidate.c.failed == 0)),
+    sa.func.count().filter(sa.and_(_baseline.c.failed == 0, _candidate.c.failed == 1)),
+    sa.func.avg(_candidate.c.latency - _baseline.c.latency),
+    sa.select(sa.func.count()).select_from(_baseline).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(_candidate).scalar_subquery(),
+).select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
 
 
 def comparison_pairs(baseline: str, candidate: str) -> Query:
-    """Over the items both runs have: how many, errors fixed and introduced, and the mean
-    latency difference (candidate minus baseline)."""
+    """Over the items both runs have (each item's repetitions averaged): how many, errors
+    fixed and introduced, the mean latency difference (candidate minus baseline); then
+    how many items each run has."""
     return Query(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
 
 
-_baseline_score = scores_table.alias("baseline_score")
-_candidate_score = scores_table.alias("candidate_score")
+_baseline_score, _candidate_score = _item_scores_of("baseline"), _item_scores_of("candidate")
 _delta = _candidate_score.c.value - _baseline_score.c.value
 _COMPARISON_SCORES = (
     sa.select(
@@ -927,20 +1078,20 @@ _COMPARISON_SCORES = (
         sa.func.count().filter(_delta < 0),
     )
     .select_from(
-        _PAIRED.join(_baseline_score, _baseline_score.c.resultId == _baseline.c.id).join(
+        _baseline_score.join(
             _candidate_score,
             sa.and_(
-                _candidate_score.c.resultId == _candidate.c.id,
+                _candidate_score.c.item == _baseline_score.c.item,
                 _candidate_score.c.name == _baseline_score.c.name,
             ),
         )
     )
-    .where(_baseline.c.runId == sa.bindparam("baseline"))
     .group_by(_baseline_score.c.name)
 )
 
 
 def comparison_scores(baseline: str, candidate: str) -> Query:
-    """Per score name, over the items both runs have it for: how many, both means, the
-    mean difference, and how many improved and regressed."""
+    """Per score name, over the items both runs have it for (each item's repetitions
+    averaged): how many, both means, the mean difference, and how many improved and
+    regressed."""
     return Query(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})

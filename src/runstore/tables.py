@@ -111,9 +111,9 @@ RunResultRow = _declare(
     TABLE_DATASET_RUN_RESULTS,
     DATASET_RUN_RESULTS_SCHEMA,
     [
-        # One result per (run, item); also serves lookups of a run's results by item, and
-        # pairing two runs' results by item.
-        sa.UniqueConstraint("runId", "itemId"),
+        # One result per (run, item, repetition); also serves lookups of a run's results
+        # by item, and pairing two runs' results by item.
+        sa.UniqueConstraint("runId", "itemId", "repetition"),
         # list_results(): a run's results in execution order.
         sa.Index(f"ix_{TABLE_DATASET_RUN_RESULTS}_runId_startedAt_id", "runId", "startedAt", "id"),
         # Slowest first, and latency statistics: a run's results by latency.
