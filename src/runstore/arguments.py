@@ -15,20 +15,30 @@ Every refusal is a ``ValueError``: pydantic's ``ValidationError`` or ``InvalidIn
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runstore.errors import InvalidInputError
 from runstore.limits import MAX_ID_LENGTH, MAX_PAGE_SIZE
-from runstore.models import AddRunResultInput, AddScoreInput, ComparisonKind, Identifier
+from runstore.models import (
+    AddRunResultInput,
+    AddScoreInput,
+    ComparisonKind,
+    Identifier,
+    UtcInstant,
+)
 
 __all__ = [
     "batch_argument",
+    "choice_argument",
     "comparison_argument",
     "flag_argument",
     "id_argument",
+    "instant_argument",
     "model_argument",
     "scores_argument",
     "size_argument",
@@ -68,6 +78,16 @@ def _plain_id(text: str) -> bool:
     )
 
 
+_INSTANT: TypeAdapter[datetime] = TypeAdapter(UtcInstant)
+
+
+def instant_argument(value: object, name: str) -> datetime:
+    """``value`` if it is a timezone-aware datetime, in UTC."""
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidInputError(f"{name} must be a timezone-aware datetime, not {value!r:.80}")
+    return _INSTANT.validate_python(value)
+
+
 def size_argument(value: object, name: str) -> int:
     """``value`` if it is an int from 1 to :data:`MAX_PAGE_SIZE`."""
     if type(value) is not int or not 1 <= value <= MAX_PAGE_SIZE:
@@ -77,14 +97,27 @@ def size_argument(value: object, name: str) -> int:
     return value
 
 
+_Choice = TypeVar("_Choice", bound=enum.StrEnum)
+
+
+def choice_argument(choices: type[_Choice], value: object, name: str) -> _Choice:
+    """``value`` as one of an enum's members (given as the member or its value)."""
+    if isinstance(value, choices):
+        return value
+    if isinstance(value, str) and value in choices.__members__.values():
+        return choices(value)
+    named = ", ".join(repr(choice.value) for choice in choices)
+    raise InvalidInputError(f"{name} must be one of {named}, not {value!r:.80}")
+
+
 def comparison_argument(value: object) -> ComparisonKind | None:
     """``value`` as the kind of item comparisons to keep (None: every item)."""
-    if value is None or isinstance(value, ComparisonKind):
-        return value
-    if isinstance(value, str) and value in ComparisonKind.__members__.values():
-        return ComparisonKind(value)
-    choices = ", ".join(repr(kind.value) for kind in ComparisonKind)
-    raise InvalidInputError(f"only must be one of {choices} or None, not {value!r:.80}")
+    if value is None:
+        return None
+    try:
+        return choice_argument(ComparisonKind, value, "only")
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{exc} (or None)") from None
 
 
 def flag_argument(value: object, name: str) -> bool:

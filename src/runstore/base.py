@@ -17,11 +17,13 @@ from runstore.models import (
     AddScoreInput,
     ComparisonKind,
     CreateRunInput,
+    ExistingRun,
     ItemComparison,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    OnConflict,
     ResultOrder,
     Run,
     RunComparison,
@@ -93,14 +95,26 @@ class RunsStorage(abc.ABC):
     # -- runs --------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def create_run(self, input: CreateRunInput | Mapping[str, Any]) -> Run:
+    def create_run(
+        self,
+        input: CreateRunInput | Mapping[str, Any],
+        *,
+        if_exists: ExistingRun | str = ExistingRun.ERROR,
+    ) -> Run:
         """Create a run: status ``pending``, counts 0, not started or completed.
 
         ``created_at`` and ``updated_at`` are both now (UTC). Without ``input.id`` a uuid4
         string is generated.
 
+        Args:
+            if_exists: ``"error"``, or ``"return"``: when a run with ``input.id`` exists
+                and was created with the same fields (dataset id and version, target
+                type and id, total items), return it as stored -- so a pipeline that
+                restarts can create its run again.
+
         Raises:
-            DuplicateError: a run with ``input.id`` exists; it is left unchanged.
+            DuplicateError: a run with ``input.id`` exists (with ``"return"``: created
+                with other fields, which the message names); it is left unchanged.
         """
 
     @abc.abstractmethod
@@ -158,29 +172,83 @@ class RunsStorage(abc.ABC):
     def delete_run(self, id: str) -> None:
         """Delete a run and all its results in one transaction; an unknown id is a no-op."""
 
+    @abc.abstractmethod
+    def recount_run(self, run_id: str) -> Run:
+        """Set a run's ``result_count``, ``succeeded_count`` and ``failed_count`` from its
+        stored results, in one statement in the database -- for a run written without
+        ``update_counts``, or whose counts a crash left behind. ``updated_at`` moves to
+        now unless it is already later.
+
+        Returns:
+            The run as stored after the recount.
+
+        Raises:
+            RunNotFoundError: no run has ``run_id``.
+        """
+
+    @abc.abstractmethod
+    def prune_runs(
+        self,
+        *,
+        older_than: datetime,
+        status: RunStatus | str | None = None,
+        dataset_id: str | None = None,
+        batch_size: int = 100,
+    ) -> int:
+        """Delete every run created before ``older_than`` -- only those with ``status``,
+        of ``dataset_id``, when given -- with its results and scores. For retention.
+
+        Oldest first, ``batch_size`` runs at a time, each batch in a short transaction
+        of its own, so writers of other runs wait on none for long. If pruning stops
+        with an error, the batches done stay done.
+
+        Returns:
+            How many runs were deleted.
+
+        Raises:
+            InvalidInputError: ``older_than`` is not a timezone-aware datetime, or an
+                argument is out of range.
+        """
+
     # -- results -----------------------------------------------------------------------
 
     @abc.abstractmethod
     def add_result(
-        self, input: AddRunResultInput | Mapping[str, Any], *, update_counts: bool = False
+        self,
+        input: AddRunResultInput | Mapping[str, Any],
+        *,
+        update_counts: bool = False,
+        on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> RunResult:
         """Record one item's result. Without ``input.id`` a uuid4 string is generated.
 
-        JSON fields read back exactly as given (see :mod:`runstore.jsonvalues`);
-        ``created_at`` is now (UTC). The run's ``result_count`` grows by one in the same
-        transaction, and ``input.scores``, if any, are recorded with it (as :class:`Score`
-        rows with no label, explanation or metadata).
+        A run holds one result per (item, repetition). JSON fields read back exactly as
+        given (see :mod:`runstore.jsonvalues`); ``created_at`` is now (UTC). The run's
+        ``result_count`` grows by one in the same transaction, and ``input.scores``, if
+        any, are recorded with it (as :class:`Score` rows with no label, explanation or
+        metadata).
 
         Args:
             update_counts: also add 1 to the run's ``failed_count`` (when ``input.error``
                 is not None) or ``succeeded_count``, in the same transaction, by arithmetic
                 in the database -- concurrent writers never lose a count. ``updated_at``
                 then moves to now unless it is already later.
+            on_conflict: when the run already holds a result for the same (item,
+                repetition) -- a worker may write the same result twice, or retry a
+                failure: ``"error"`` refuses it; ``"replace"`` overwrites every field of
+                the stored result and replaces its scores with ``input.scores`` (the
+                result keeps its id; ``input.id`` is then unused); ``"skip"`` keeps the
+                stored result. Either returns what is then stored. With
+                ``update_counts``, the counters follow exactly: a replaced failure that
+                now succeeds moves one count from ``failed_count`` to
+                ``succeeded_count``; ``result_count`` does not change. Writers of one run
+                with ``"replace"`` or ``"skip"`` take turns (the run is locked first).
 
         Raises:
             RunNotFoundError: the run does not exist; nothing is written.
-            DuplicateError: the run already has a result for ``input.item_id``, or a
-                result with ``input.id`` exists; nothing is written.
+            DuplicateError: with ``on_conflict="error"``, the run already has a result
+                for the item and repetition; or a result with ``input.id`` exists.
+                Nothing is written.
             InvalidInputError: with ``update_counts``, a counter would pass
                 :data:`~runstore.limits.MAX_COUNT`; nothing is written.
         """
@@ -191,23 +259,25 @@ class RunsStorage(abc.ABC):
         inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
         *,
         update_counts: bool = False,
+        on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> list[RunResult]:
         """Record many results in one transaction: all of them, or none.
 
         Items may belong to different runs. Mappings are validated like
-        :class:`AddRunResultInput`. ``update_counts`` works as in :meth:`add_result`, once
-        per run for the whole batch.
+        :class:`AddRunResultInput`. ``update_counts`` and ``on_conflict`` work as in
+        :meth:`add_result`, once per run for the whole batch.
 
         Returns:
-            The recorded results, in the order given.
+            The results as stored, in the order given.
 
         Raises:
             InvalidInputError: ``inputs`` is not an iterable of inputs, or an item is
-                invalid, or repeats an id or (run, item) pair of an earlier item; the
-                message starts with ``inputs[i]``.
+                invalid, or repeats the id or the (run, item, repetition) of an earlier
+                item; the message starts with ``inputs[i]``.
             RunNotFoundError: an item's run does not exist (``.position`` says which).
-            DuplicateError: an item's id or (run, item) pair is already stored
-                (``.position`` says which). Nothing is written in any of these cases.
+            DuplicateError: an item's id is already stored, or (with
+                ``on_conflict="error"``) its (run, item, repetition) (``.position`` says
+                which). Nothing is written in any of these cases.
         """
 
     @abc.abstractmethod

@@ -15,6 +15,7 @@ from runstore.models import ComparisonKind, ItemComparison, RunResult
 __all__ = [
     "PERCENTILES",
     "Pair",
+    "Sided",
     "compared",
     "interpolate",
     "item_failed",
@@ -121,9 +122,12 @@ Pair = tuple[str, tuple[RunResult, ...], tuple[RunResult, ...]]
 order; empty where the run lacks the item)."""
 
 
-def pair_items(
-    results: Sequence[RunResult], baseline_run_id: str, size: int, after: str
-) -> tuple[list[Pair], str | None]:
+Sided = tuple[bool, RunResult]
+"""A result read for a comparison, and whether it is the candidate's (else the
+baseline's; a run compared with itself is read for both)."""
+
+
+def pair_items(results: Sequence[Sided], size: int, after: str) -> tuple[list[Pair], str | None]:
     """Pair a batch of two runs' results, read together in ``item_id`` order (so an
     item's results are adjacent, each run's in repetition order), by item.
 
@@ -133,20 +137,20 @@ def pair_items(
     runs are done. Only equality of ids is used, never their order, which the database's
     collation decides.
     """
-    groups: list[list[RunResult]] = []
-    for result in results:
-        if groups and groups[-1][0].item_id == result.item_id:
-            groups[-1].append(result)
+    groups: list[list[Sided]] = []
+    for sided in results:
+        if groups and groups[-1][0][1].item_id == sided[1].item_id:
+            groups[-1].append(sided)
         else:
-            groups.append([result])
+            groups.append([sided])
     done = len(results) < size
     if not done:
         groups.pop()
     pairs = []
     for group in groups:
-        baseline = tuple(result for result in group if result.run_id == baseline_run_id)
-        candidate = tuple(result for result in group if result.run_id != baseline_run_id)
-        pairs.append((group[0].item_id, baseline, candidate))
+        baseline = tuple(result for is_candidate, result in group if not is_candidate)
+        candidate = tuple(result for is_candidate, result in group if is_candidate)
+        pairs.append((group[0][1].item_id, baseline, candidate))
     if done:
         return pairs, None
     return pairs, pairs[-1][0] if pairs else after

@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 
 from runstore.arguments import (
     batch_argument,
+    choice_argument,
     comparison_argument,
     flag_argument,
     id_argument,
+    instant_argument,
     model_argument,
     scores_argument,
     size_argument,
@@ -35,18 +37,21 @@ from runstore.models import (
     AddScoreInput,
     ComparisonKind,
     CreateRunInput,
+    ExistingRun,
     ItemComparison,
     LatencySummary,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    OnConflict,
     ResultFilters,
     ResultOrder,
     Run,
     RunComparison,
     RunFilters,
     RunResult,
+    RunStatus,
     RunSummary,
     Score,
     ScoreComparison,
@@ -56,8 +61,8 @@ from runstore.models import (
 )
 from runstore.pages import Page, fetch_limit, make_page
 from runstore.records import (
-    count_deltas,
     counter_overflow,
+    existing_run,
     first_position,
     new_run,
     recorded_results,
@@ -123,12 +128,21 @@ class InMemoryRunsStorage(RunsStorage):
 
     # -- runs --------------------------------------------------------------------------
 
-    def create_run(self, input: CreateRunInput | Mapping[str, Any]) -> Run:
+    def create_run(
+        self,
+        input: CreateRunInput | Mapping[str, Any],
+        *,
+        if_exists: ExistingRun | str = ExistingRun.ERROR,
+    ) -> Run:
         input = model_argument(CreateRunInput, input)
+        if_exists = choice_argument(ExistingRun, if_exists, "if_exists")
         with self._lock:
             self._check_open()
             run = new_run(input, self._now())
-            if run.id in self._runs:
+            stored = self._runs.get(run.id)
+            if stored is not None:
+                if if_exists is ExistingRun.RETURN:
+                    return existing_run(input, stored)
                 raise DuplicateError(f"run {run.id!r} already exists")
             self._runs[run.id] = run
             self._result_ids_by_run[run.id] = {}
@@ -185,62 +199,157 @@ class InMemoryRunsStorage(RunsStorage):
             self._runs.pop(id, None)
             self._result_ids_by_run.pop(id, None)
 
+    def recount_run(self, run_id: str) -> Run:
+        run_id = id_argument(run_id, "run_id")
+        with self._lock:
+            self._check_open()
+            run = self._runs.get(run_id)
+            if run is None:
+                raise RunNotFoundError(run_id)
+            results = [self._results[i].model for i in self._result_ids_by_run[run_id].values()]
+            failed = sum(result.error is not None for result in results)
+            run = run.model_copy(
+                update={
+                    "result_count": len(results),
+                    "succeeded_count": len(results) - failed,
+                    "failed_count": failed,
+                    "updated_at": max(run.updated_at, self._now()),
+                }
+            )
+            self._runs[run_id] = run
+            return run
+
+    def prune_runs(
+        self,
+        *,
+        older_than: datetime,
+        status: RunStatus | str | None = None,
+        dataset_id: str | None = None,
+        batch_size: int = 100,
+    ) -> int:
+        older_than = instant_argument(older_than, "older_than")
+        status = None if status is None else choice_argument(RunStatus, status, "status")
+        dataset_id = None if dataset_id is None else id_argument(dataset_id, "dataset_id")
+        size_argument(batch_size, "batch_size")
+        with self._lock:
+            self._check_open()
+            pruned = [
+                run.id
+                for run in self._runs.values()
+                if run.created_at < older_than
+                and (status is None or run.status is status)
+                and (dataset_id is None or run.dataset_id == dataset_id)
+            ]
+            for run_id in pruned:
+                self._delete_results(run_id)
+                del self._runs[run_id]
+                del self._result_ids_by_run[run_id]
+            return len(pruned)
+
     # -- results -----------------------------------------------------------------------
 
     def add_result(
-        self, input: AddRunResultInput | Mapping[str, Any], *, update_counts: bool = False
+        self,
+        input: AddRunResultInput | Mapping[str, Any],
+        *,
+        update_counts: bool = False,
+        on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> RunResult:
         input = model_argument(AddRunResultInput, input)
-        return self._record([input], flag_argument(update_counts, "update_counts"), batch=False)[0]
+        update_counts = flag_argument(update_counts, "update_counts")
+        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
+        return self._record([input], update_counts, on_conflict, batch=False)[0]
 
     def add_results(
         self,
         inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
         *,
         update_counts: bool = False,
+        on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> list[RunResult]:
         update_counts = flag_argument(update_counts, "update_counts")
-        return self._record(batch_argument(inputs), update_counts, batch=True)
+        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
+        return self._record(batch_argument(inputs), update_counts, on_conflict, batch=True)
 
     def _record(
-        self, inputs: Sequence[AddRunResultInput], update_counts: bool, *, batch: bool
+        self,
+        inputs: Sequence[AddRunResultInput],
+        update_counts: bool,
+        on_conflict: OnConflict,
+        *,
+        batch: bool,
     ) -> list[RunResult]:
         with self._lock:
             self._check_open()
             now = self._now()
             results = recorded_results(inputs, now)
+            stored: dict[int, RunResult] = {}  # by position: the result in its place
             for position, result in enumerate(results):
                 at = position if batch else None
                 by_item = self._result_ids_by_run.get(result.run_id)
                 if by_item is None:
                     raise RunNotFoundError(result.run_id, position=at)
-                if result.id in self._results:
+                taken = by_item.get((result.item_id, result.repetition))
+                if taken is not None:
+                    if on_conflict is OnConflict.ERROR:
+                        raise DuplicateError(_item_taken(result), position=at)
+                    stored[position] = self._results[taken].model
+                elif result.id in self._results:
                     raise DuplicateError(f"result {result.id!r} already exists", position=at)
-                if (result.item_id, result.repetition) in by_item:
-                    raise DuplicateError(_item_taken(result), position=at)
-            counted = self._counted(results, update_counts, now, batch)
-            for result in results:
+            written = [
+                result
+                if position not in stored
+                else result.model_copy(update={"id": stored[position].id})
+                for position, result in enumerate(results)
+                if position not in stored or on_conflict is OnConflict.REPLACE
+            ]
+            replaced = [stored[p] for p in stored] if on_conflict is OnConflict.REPLACE else []
+            counted = self._counted(written, replaced, update_counts, now, batch, results)
+            for old in replaced:
+                for score_id in self._score_ids.pop(old.id, {}).values():
+                    del self._scores[score_id]
+            for result in written:
                 self._results[result.id] = _Stored.of(result, _JSON_FIELDS)
                 key = (result.item_id, result.repetition)
                 self._result_ids_by_run[result.run_id][key] = result.id
-            self._store_scores(scores_of_results(results))
+            self._store_scores(scores_of_results(written))
             self._runs.update(counted)
-            return [self._result(result.id) for result in results]
+            return [
+                self._result(stored[position].id if position in stored else result.id)
+                for position, result in enumerate(results)
+            ]
 
     def _counted(
-        self, results: Sequence[RunResult], update_counts: bool, now: datetime, batch: bool
+        self,
+        written: Sequence[RunResult],
+        replaced: Sequence[RunResult],
+        update_counts: bool,
+        now: datetime,
+        batch: bool,
+        results: Sequence[RunResult],
     ) -> dict[str, Run]:
-        """The runs of ``results`` with their new results counted, as the SQL adapter
-        counts them (result count always; succeeded and failed with ``update_counts``)."""
+        """The runs of ``written`` with their results counted, as the SQL adapter counts
+        them: a new result adds to ``result_count`` and (with ``update_counts``) to its
+        counter; one that replaces a stored result (of ``replaced``) moves a count from
+        the stored result's counter to its own, never below zero."""
         counted: dict[str, Run] = {}
-        deltas = count_deltas(results)
-        for run_id, (succeeded, failed) in deltas.items():
+        replaced_ids = {result.id for result in replaced}
+        sizes: dict[str, int] = {}
+        deltas: dict[str, list[int]] = {}  # (succeeded, failed) gained by each run
+        for result in written:
+            deltas.setdefault(result.run_id, [0, 0])[result.error is not None] += 1
+            if result.id not in replaced_ids:
+                sizes[result.run_id] = sizes.get(result.run_id, 0) + 1
+        for result in replaced:
+            deltas[result.run_id][result.error is not None] -= 1
+        for run_id in sorted(deltas):
             run = self._runs[run_id]
-            changes: dict[str, Any] = {"result_count": run.result_count + succeeded + failed}
+            succeeded, failed = deltas[run_id]
+            changes: dict[str, Any] = {"result_count": run.result_count + sizes.get(run_id, 0)}
             if update_counts:
                 changes |= {
-                    "succeeded_count": run.succeeded_count + succeeded,
-                    "failed_count": run.failed_count + failed,
+                    "succeeded_count": max(run.succeeded_count + succeeded, 0),
+                    "failed_count": max(run.failed_count + failed, 0),
                     "updated_at": max(run.updated_at, now),
                 }
             if any(isinstance(value, int) and value > MAX_COUNT for value in changes.values()):

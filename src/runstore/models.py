@@ -33,12 +33,14 @@ __all__ = [
     "AddScoreInput",
     "ComparisonKind",
     "CreateRunInput",
+    "ExistingRun",
     "ItemComparison",
     "LatencySummary",
     "ListRunResultsInput",
     "ListRunResultsOutput",
     "ListRunsInput",
     "ListRunsOutput",
+    "OnConflict",
     "ResultFilters",
     "ResultOrder",
     "Run",
@@ -341,6 +343,28 @@ class ListRunsOutput(_Snapshot):
     pagination: StoragePaginationResult
     next_cursor: str | None = None
     """Give it as ``cursor`` to read the next page; None on the last page."""
+
+
+class OnConflict(enum.StrEnum):
+    """What writing a result does when its run already holds one for the same
+    (item, repetition)."""
+
+    ERROR = "error"
+    """Refuse it: a ``DuplicateError``, nothing written."""
+    REPLACE = "replace"
+    """Overwrite the stored result (it keeps its id) and its scores."""
+    SKIP = "skip"
+    """Keep the stored result."""
+
+
+class ExistingRun(enum.StrEnum):
+    """What creating a run does when a run with its id exists."""
+
+    ERROR = "error"
+    """Refuse it: a ``DuplicateError``."""
+    RETURN = "return"
+    """Return the stored run if it was created with the same fields (else a
+    ``DuplicateError`` naming those that differ)."""
 
 
 class ResultOrder(enum.StrEnum):

@@ -27,20 +27,24 @@ from runstore import statements
 from runstore.clock import Clock, moved_forward
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.errors import DuplicateError, ResultNotFoundError, RunNotFoundError
-from runstore.figures import PERCENTILES, interpolate, rank
+from runstore.figures import PERCENTILES, Sided, interpolate, rank
 from runstore.models import (
     AddScoreInput,
+    CreateRunInput,
+    ExistingRun,
     LatencySummary,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    OnConflict,
     ResultFilters,
     ResultOrder,
     Run,
     RunComparison,
     RunFilters,
     RunResult,
+    RunStatus,
     RunSummary,
     Score,
     ScoreComparison,
@@ -51,6 +55,7 @@ from runstore.pages import Page, fetch_limit, make_page
 from runstore.records import (
     count_deltas,
     counter_overflow,
+    existing_run,
     first_position,
     recorded_scores,
     scores_of_results,
@@ -81,6 +86,8 @@ __all__ = [
     "list_results",
     "list_runs",
     "list_scores",
+    "prune_runs",
+    "recount_run",
     "result_position",
     "results_batch",
     "run_position",
@@ -88,6 +95,7 @@ __all__ = [
     "scores_batch",
     "summarize_run",
     "update_run",
+    "vacuum",
 ]
 
 _T = TypeVar("_T")
@@ -168,13 +176,62 @@ def _each(queries: Iterable[Query]) -> Steps[None]:
 # -- runs ------------------------------------------------------------------------------
 
 
-def create_run(run: Run) -> Plan[Run]:
-    return Plan(Mode.WRITE_ONE, _create_run(run))
+def create_run(run: Run, *, if_exists: ExistingRun, input: CreateRunInput) -> Plan[Run]:
+    return Plan(Mode.WRITE_ONE, _create_run(run, if_exists, input))
 
 
-def _create_run(run: Run) -> Steps[Run]:
-    yield statements.insert_run(run)
-    return run
+def _create_run(run: Run, if_exists: ExistingRun, input: CreateRunInput) -> Steps[Run]:
+    while True:
+        try:
+            yield statements.insert_run(run)
+            return run
+        except DuplicateError:
+            if if_exists is ExistingRun.ERROR:
+                raise
+        row = (yield statements.select_run(run.id)).first()
+        if row is not None:  # else deleted since: create it after all
+            return existing_run(input, runs_from([row])[0])
+
+
+def recount_run(run_id: str, now: datetime) -> Plan[Run]:
+    return Plan(Mode.WRITE_ONE, _recount_run(run_id, now))
+
+
+def _recount_run(run_id: str, now: datetime) -> Steps[Run]:
+    row = (yield statements.recount_run(run_id, now)).first()
+    if row is None:
+        raise RunNotFoundError(run_id)
+    return runs_from([row])[0]
+
+
+def prune_runs(
+    older_than: datetime, status: RunStatus | None, dataset_id: str | None, size: int
+) -> Plan[int]:
+    """Delete runs oldest first, ``size`` in each transaction: each batch's runs are locked
+    first, so that no result can be added to them while they go."""
+    return Plan(Mode.WRITE, _prune_runs(older_than, status, dataset_id, size))
+
+
+def _prune_runs(
+    older_than: datetime, status: RunStatus | None, dataset_id: str | None, size: int
+) -> Steps[int]:
+    pruned = 0
+    while True:
+        query = statements.prunable_runs(
+            older_than, None if status is None else status.value, dataset_id, size
+        )
+        run_ids = list((yield query).scalars())
+        if run_ids:
+            yield from _each(statements.delete_runs(run_ids))
+            pruned += len(run_ids)
+        if len(run_ids) < size:
+            return pruned
+        yield Begin(Mode.WRITE)  # commits this batch
+
+
+def vacuum(dialect: str) -> Plan[None]:
+    """Outside any transaction: VACUUM may not run in one."""
+    return Plan(Mode.WRITE_ONE, _each(statements.vacuum(dialect)))
 
 
 def update_run(input: UpdateRunInput, clock: Clock) -> Plan[Run]:
@@ -304,10 +361,23 @@ def _count(
     sizes: dict[str, int] = {}
     for result in results:
         sizes[result.run_id] = sizes.get(result.run_id, 0) + 1
-    deltas = count_deltas(results)
-    for run_id in sorted(sizes):
-        counts = deltas[run_id] if update_counts else None
-        if (yield statements.bump_counts(run_id, sizes[run_id], counts, now)).rowcount:
+    yield from _bump_runs(results, sizes, count_deltas(results), update_counts, now, batch)
+
+
+def _bump_runs(
+    results: Sequence[RunResult],
+    sizes: dict[str, int],
+    deltas: dict[str, tuple[int, int]],
+    update_counts: bool,
+    now: datetime,
+    batch: bool,
+) -> Steps[None]:
+    """Add ``sizes`` to the runs' result counts and, with ``update_counts``, ``deltas``
+    (succeeded, failed) to their counters, in run id order."""
+    for run_id in sorted(sizes.keys() | deltas.keys()):
+        counts = deltas.get(run_id, (0, 0)) if update_counts else None
+        size = sizes.get(run_id, 0)
+        if (yield statements.bump_counts(run_id, size, counts, now)).rowcount:
             continue
         position = first_position(results, run_id) if batch else None
         if (yield statements.select_run(run_id)).first() is None:
@@ -316,26 +386,46 @@ def _count(
 
 
 def add_results(
-    results: Sequence[RunResult], *, update_counts: bool, now: datetime, copy: bool
+    results: Sequence[RunResult],
+    *,
+    update_counts: bool,
+    now: datetime,
+    copy: bool,
+    on_conflict: OnConflict = OnConflict.ERROR,
+    batch: bool = True,
 ) -> Plan[list[RunResult]]:
-    """Record a batch in one transaction; ``copy`` streams the rows with Postgres' COPY."""
-    return Plan(Mode.WRITE, _add_results(results, update_counts, now, copy))
+    """Record a batch in one transaction; ``copy`` streams the rows with Postgres' COPY.
+
+    With ``on_conflict`` "replace" or "skip", the runs are locked first, so that writers of
+    the same run take turns: what is stored is read, and the counters move by exactly what
+    changed (see :func:`_write_over`).
+    """
+    if on_conflict is OnConflict.ERROR:
+        return Plan(Mode.WRITE, _add_results(results, update_counts, now, copy))
+    steps = _write_over(results, update_counts, now, copy, on_conflict, batch)
+    return Plan(Mode.WRITE, steps)
 
 
 def _add_results(
     results: Sequence[RunResult], update_counts: bool, now: datetime, copy: bool
 ) -> Steps[list[RunResult]]:
+    missing = None
     try:
-        missing = None
-        try:
-            yield from _count(results, update_counts, now, batch=True)
-        except RunNotFoundError as exc:
-            missing = exc
-        if missing is not None:  # the first missing run by position, not by id
-            run_ids = {result.run_id for result in results}
-            present = {row[0] for row in (yield statements.run_sizes(run_ids)).all()}
-            position = min(first_position(results, r) for r in run_ids - present)
-            raise RunNotFoundError(results[position].run_id, position=position)
+        yield from _count(results, update_counts, now, batch=True)
+    except RunNotFoundError as exc:
+        missing = exc
+    if missing is not None:  # the first missing run by position, not by id
+        run_ids = {result.run_id for result in results}
+        present = {row[0] for row in (yield statements.run_sizes(run_ids)).all()}
+        position = min(first_position(results, r) for r in run_ids - present)
+        raise RunNotFoundError(results[position].run_id, position=position)
+    yield from _insert(results, copy)
+    return list(results)
+
+
+def _insert(results: Sequence[RunResult], copy: bool) -> Steps[None]:
+    """Insert results and the scores they carry (their runs are known to exist)."""
+    try:
         scores = scores_of_results(results)
         if copy:
             yield statements.copy_results(results)
@@ -348,7 +438,99 @@ def _add_results(
                 yield statements.insert_scores(scores[start : start + BATCH_CHUNK])
     except DuplicateError as exc:
         raise (yield from _locate_duplicate(results)) or exc from exc
-    return list(results)
+
+
+_Key = tuple[str, str, int]
+"""A result's place: (run, item, repetition)."""
+
+
+def _key(result: RunResult) -> _Key:
+    return (result.run_id, result.item_id, result.repetition)
+
+
+def _write_over(
+    results: Sequence[RunResult],
+    update_counts: bool,
+    now: datetime,
+    copy: bool,
+    on_conflict: OnConflict,
+    batch: bool,
+) -> Steps[list[RunResult]]:
+    """Write results whose places may be taken, replacing or keeping what is stored.
+
+    The runs are locked (in id order) before anything is read, so concurrent writers of
+    one run take turns and each sees what the last one wrote. A writer that does not lock
+    (``on_conflict="error"``) may still insert a place between the read and the write:
+    the unique constraint refuses it, and the whole write is done once more.
+    """
+    try:
+        return (yield from _write_over_once(results, update_counts, now, copy, on_conflict, batch))
+    except DuplicateError:
+        pass  # the transaction was rolled back; the next step begins a new one
+    return (yield from _write_over_once(results, update_counts, now, copy, on_conflict, batch))
+
+
+def _write_over_once(
+    results: Sequence[RunResult],
+    update_counts: bool,
+    now: datetime,
+    copy: bool,
+    on_conflict: OnConflict,
+    batch: bool,
+) -> Steps[list[RunResult]]:
+    run_ids = {result.run_id for result in results}
+    present = set((yield statements.claim_runs(run_ids)).scalars())
+    if missing := run_ids - present:
+        position = min(first_position(results, run_id) for run_id in missing)
+        raise RunNotFoundError(results[position].run_id, position=position if batch else None)
+    replace = on_conflict is OnConflict.REPLACE
+    stored: dict[_Key, Any] = {}  # replace: (id, failed); skip: the stored result
+    keys_by_run: dict[str, list[tuple[str, int]]] = {}
+    for result in results:
+        keys_by_run.setdefault(result.run_id, []).append((result.item_id, result.repetition))
+    for run_id, keys in keys_by_run.items():
+        for start in range(0, len(keys), BATCH_CHUNK):
+            chunk = keys[start : start + BATCH_CHUNK]
+            if replace:
+                rows = (yield statements.taken_items(run_id, chunk)).all()
+                stored.update(((run_id, row[0], row[1]), (row[2], row[3])) for row in rows)
+            else:
+                for kept in results_from((yield statements.stored_items(run_id, chunk)).all()):
+                    stored[_key(kept)] = kept
+    fresh = [result for result in results if _key(result) not in stored]
+    written = list(fresh)
+    sizes: dict[str, int] = {}
+    for result in fresh:
+        sizes[result.run_id] = sizes.get(result.run_id, 0) + 1
+    deltas = {run_id: list(counts) for run_id, counts in count_deltas(fresh).items()}
+    outcome: list[RunResult] = []
+    if replace:
+        replaced_ids = []
+        for result in results:
+            place = stored.get(_key(result))
+            if place is None:
+                outcome.append(result)
+                continue
+            stored_id, failed_before = place
+            replaced_ids.append(stored_id)
+            kept_id = result.model_copy(update={"id": stored_id})
+            written.append(kept_id)
+            outcome.append(kept_id)
+            counts = deltas.setdefault(result.run_id, [0, 0])
+            counts[failed_before] -= 1
+            counts[result.error is not None] += 1
+            sizes.setdefault(result.run_id, 0)  # written to: counted, if only to move updated_at
+        for start in range(0, len(replaced_ids), BATCH_CHUNK):
+            ids = replaced_ids[start : start + BATCH_CHUNK]
+            yield statements.delete_scores_of_results(ids)
+            yield statements.delete_results(ids)
+    else:
+        outcome = [stored.get(_key(result), result) for result in results]
+    if written:
+        yield from _insert(written, copy)
+    changed = {run_id: (counts[0], counts[1]) for run_id, counts in deltas.items()}
+    yield from _bump_runs(results, sizes, changed, update_counts, now, batch)
+    return outcome
 
 
 def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | None]:
@@ -365,7 +547,7 @@ def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | No
     for run_id, keys in keys_by_run.items():
         for start in range(0, len(keys), BATCH_CHUNK):
             query = statements.taken_items(run_id, keys[start : start + BATCH_CHUNK])
-            taken_keys.update((run_id, item, repetition) for item, repetition in (yield query))
+            taken_keys.update((run_id, row[0], row[1]) for row in (yield query))
     for position, result in enumerate(results):
         if result.id in taken_ids:
             return DuplicateError(f"result {result.id!r} already exists", position=position)
@@ -636,14 +818,13 @@ def _compare_runs(baseline: str, candidate: str) -> Steps[RunComparison]:
     )
 
 
-def items_batch(baseline: str, candidate: str, after_item: str, size: int) -> Plan[list[RunResult]]:
-    """The next ``size`` results of both runs, in ``item_id`` order (see
-    :func:`runstore.figures.pair_items`)."""
+def items_batch(baseline: str, candidate: str, after_item: str, size: int) -> Plan[list[Sided]]:
+    """The next ``size`` results of both runs, in ``item_id`` order, each with its side
+    (see :func:`runstore.figures.pair_items`)."""
     return Plan(Mode.SNAPSHOT, _items_batch(baseline, candidate, after_item, size))
 
 
-def _items_batch(
-    baseline: str, candidate: str, after_item: str, size: int
-) -> Steps[list[RunResult]]:
+def _items_batch(baseline: str, candidate: str, after_item: str, size: int) -> Steps[list[Sided]]:
     yield from _require_runs([baseline, candidate])
-    return results_from((yield statements.items_after(baseline, candidate, after_item, size)))
+    rows = (yield statements.items_after(baseline, candidate, after_item, size)).all()
+    return [(row[-1] == 1, result) for row, result in zip(rows, results_from(rows), strict=True)]

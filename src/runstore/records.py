@@ -12,7 +12,7 @@ from datetime import datetime
 from pydantic import TypeAdapter
 
 from runstore.clock import new_id
-from runstore.errors import InvalidInputError
+from runstore.errors import DuplicateError, InvalidInputError
 from runstore.limits import MAX_COUNT
 from runstore.models import (
     AddRunResultInput,
@@ -25,8 +25,11 @@ from runstore.models import (
 )
 
 __all__ = [
+    "CREATION_FIELDS",
     "count_deltas",
     "counter_overflow",
+    "creation_differences",
+    "existing_run",
     "first_position",
     "new_run",
     "recorded_results",
@@ -57,6 +60,27 @@ def new_run(input: CreateRunInput, now: datetime) -> Run:
         updated_at=now,
         result_count=0,
     )
+
+
+CREATION_FIELDS = ("dataset_id", "dataset_version", "target_type", "target_id", "total_items")
+"""The fields a run is created with (besides its id)."""
+
+
+def creation_differences(input: CreateRunInput, run: Run) -> list[str]:
+    """The creation fields in which a stored run differs from ``input``."""
+    return [name for name in CREATION_FIELDS if getattr(input, name) != getattr(run, name)]
+
+
+def existing_run(input: CreateRunInput, run: Run) -> Run:
+    """``run``, stored with ``input.id``, if it was created from the same fields."""
+    differences = creation_differences(input, run)
+    if differences:
+        described = "; ".join(
+            f"{name} is {getattr(run, name)!r:.80}, not {getattr(input, name)!r:.80}"
+            for name in differences
+        )
+        raise DuplicateError(f"run {run.id!r} already exists with other fields: {described}")
+    return run
 
 
 def recorded_results(inputs: Sequence[AddRunResultInput], now: datetime) -> list[RunResult]:

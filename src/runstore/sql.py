@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine
@@ -20,9 +21,11 @@ from sqlalchemy.engine import URL, Connection, CursorResult, Engine
 from runstore import operations
 from runstore.arguments import (
     batch_argument,
+    choice_argument,
     comparison_argument,
     flag_argument,
     id_argument,
+    instant_argument,
     model_argument,
     scores_argument,
     size_argument,
@@ -47,17 +50,20 @@ from runstore.models import (
     AddScoreInput,
     ComparisonKind,
     CreateRunInput,
+    ExistingRun,
     ItemComparison,
     ListRunResultsInput,
     ListRunResultsOutput,
     ListRunsInput,
     ListRunsOutput,
+    OnConflict,
     ResultFilters,
     ResultOrder,
     Run,
     RunComparison,
     RunFilters,
     RunResult,
+    RunStatus,
     RunSummary,
     Score,
     ScoreFilter,
@@ -163,6 +169,18 @@ class SqlRunsStorage(RunsStorage):
         self._check_open()
         with self._serial or nullcontext(), translated_errors():
             upgrade_to_head(self._connections)
+
+    def vacuum(self) -> None:
+        """Give the space that deleted runs and results left back.
+
+        SQLite keeps the pages of deleted rows in the file and reuses them for new rows;
+        ``VACUUM`` rebuilds the file without them, so it shrinks. It needs free disk space
+        of about the database's size, and holds the whole database while it runs (other
+        writers and readers wait). Postgres reclaims space by itself (autovacuum); this
+        runs ``VACUUM (ANALYZE)`` on runstore's tables now, to make the space reusable
+        and the planner's statistics fresh after a large prune.
+        """
+        self._run(operations.vacuum(self._dialect))
 
     def close(self) -> None:
         if not self._closed and self._owns_engine:
@@ -303,9 +321,16 @@ class SqlRunsStorage(RunsStorage):
 
     # -- runs --------------------------------------------------------------------------
 
-    def create_run(self, input: CreateRunInput | Mapping[str, Any]) -> Run:
+    def create_run(
+        self,
+        input: CreateRunInput | Mapping[str, Any],
+        *,
+        if_exists: ExistingRun | str = ExistingRun.ERROR,
+    ) -> Run:
         input = model_argument(CreateRunInput, input)
-        return self._run(operations.create_run(new_run(input, self._now())))
+        if_exists = choice_argument(ExistingRun, if_exists, "if_exists")
+        run = new_run(input, self._now())
+        return self._run(operations.create_run(run, if_exists=if_exists, input=input))
 
     def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
         input = model_argument(UpdateRunInput, input)
@@ -331,31 +356,72 @@ class SqlRunsStorage(RunsStorage):
     def delete_run(self, id: str) -> None:
         self._run(operations.delete_run(id_argument(id, "id")))
 
+    def recount_run(self, run_id: str) -> Run:
+        return self._run(operations.recount_run(id_argument(run_id, "run_id"), self._now()))
+
+    def prune_runs(
+        self,
+        *,
+        older_than: datetime,
+        status: RunStatus | str | None = None,
+        dataset_id: str | None = None,
+        batch_size: int = 100,
+    ) -> int:
+        older_than = instant_argument(older_than, "older_than")
+        status = None if status is None else choice_argument(RunStatus, status, "status")
+        dataset_id = None if dataset_id is None else id_argument(dataset_id, "dataset_id")
+        size = size_argument(batch_size, "batch_size")
+        return self._run(operations.prune_runs(older_than, status, dataset_id, size))
+
     # -- results -----------------------------------------------------------------------
 
     def add_result(
-        self, input: AddRunResultInput | Mapping[str, Any], *, update_counts: bool = False
+        self,
+        input: AddRunResultInput | Mapping[str, Any],
+        *,
+        update_counts: bool = False,
+        on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> RunResult:
         input = model_argument(AddRunResultInput, input)
         update_counts = flag_argument(update_counts, "update_counts")
-        (result,) = recorded_results([input], self._now())
-        plan = operations.add_result(result, update_counts=update_counts, dialect=self._dialect)
-        return self._run(plan)
+        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
+        now = self._now()
+        (result,) = recorded_results([input], now)
+        if on_conflict is OnConflict.ERROR:
+            plan = operations.add_result(result, update_counts=update_counts, dialect=self._dialect)
+            return self._run(plan)
+        (stored,) = self._run(
+            operations.add_results(
+                [result],
+                update_counts=update_counts,
+                now=now,
+                copy=False,
+                on_conflict=on_conflict,
+                batch=False,
+            )
+        )
+        return stored
 
     def add_results(
         self,
         inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
         *,
         update_counts: bool = False,
+        on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> list[RunResult]:
         update_counts = flag_argument(update_counts, "update_counts")
+        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
         batch = batch_argument(inputs)
         if not batch:
             self._check_open()
             return []
         now = self._now()
         plan = operations.add_results(
-            recorded_results(batch, now), update_counts=update_counts, now=now, copy=self._copy
+            recorded_results(batch, now),
+            update_counts=update_counts,
+            now=now,
+            copy=self._copy,
+            on_conflict=on_conflict,
         )
         return self._run(plan)
 
@@ -476,7 +542,7 @@ class SqlRunsStorage(RunsStorage):
         after, reading = "", max(size, 2)
         while True:
             results = self._run(operations.items_batch(baseline, candidate, after, reading))
-            pairs, following = pair_items(results, baseline, reading, after)
+            pairs, following = pair_items(results, reading, after)
             if not pairs and following == after:  # one item filled the batch
                 reading *= 2
                 continue

@@ -20,6 +20,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from runstore.cursors import Position
 from runstore.limits import MAX_COUNT
@@ -34,7 +36,9 @@ __all__ = [
     "SCORE_ATTRIBUTES",
     "CopyRows",
     "Query",
+    "Vacuum",
     "bump_counts",
+    "claim_runs",
     "clear_all",
     "comparison_pairs",
     "comparison_scores",
@@ -42,6 +46,7 @@ __all__ = [
     "copy_scores",
     "count_results",
     "count_runs",
+    "delete_results",
     "delete_results_of_run",
     "delete_run",
     "delete_runs",
@@ -57,7 +62,6 @@ __all__ = [
     "lock_run",
     "prunable_runs",
     "recount_run",
-    "replace_results",
     "results_batch",
     "results_of",
     "results_page",
@@ -77,6 +81,7 @@ __all__ = [
     "taken_scores",
     "update_run",
     "upsert_scores",
+    "vacuum",
 ]
 
 _runs = runs_table.c
@@ -185,6 +190,20 @@ def lock_run(run_id: str) -> Query:
     return Query(_LOCK_RUN, {"run_id": run_id})
 
 
+_CLAIM_RUNS = (
+    sa.select(_runs.id)
+    .where(_runs.id.in_(sa.bindparam("run_ids", expanding=True)))
+    .order_by(_runs.id)
+    .with_for_update()
+)
+
+
+def claim_runs(run_ids: Iterable[str]) -> Query:
+    """The ids of those runs that exist, their rows locked until the transaction ends, in
+    id order (Postgres; a SQLite write transaction holds the whole database)."""
+    return Query(_CLAIM_RUNS, {"run_ids": sorted(set(run_ids))})
+
+
 @functools.cache
 def _update_run(columns: frozenset[str], if_earlier: bool) -> sa.Update:
     conditions = [_runs.id == sa.bindparam("run_id")]
@@ -259,15 +278,15 @@ def _bump_values(
     values: dict[str, Any] = {
         "run_id": run_id,
         "results": results,
-        "results_below": MAX_COUNT - results,
+        "results_below": MAX_COUNT - max(results, 0),
     }
     if counts is not None:
         succeeded, failed = counts
         values |= {
             "succeeded": succeeded,
             "failed": failed,
-            "succeeded_below": MAX_COUNT - succeeded,
-            "failed_below": MAX_COUNT - failed,
+            "succeeded_below": MAX_COUNT - max(succeeded, 0),
+            "failed_below": MAX_COUNT - max(failed, 0),
             "now": now,
         }
     return values
@@ -310,6 +329,30 @@ def delete_results_of_run(run_id: str) -> list[Query]:
 
 def clear_all() -> list[Query]:
     return [Query(sa.delete(table)) for table in (scores_table, results_table, runs_table)]
+
+
+class Vacuum(sa.Executable, sa.ClauseElement):
+    """``VACUUM``: of a table on Postgres (with ``ANALYZE``), of the whole file on
+    SQLite."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+
+
+@compiles(Vacuum)
+def _vacuum(element: Vacuum, compiler: SQLCompiler, **kw: Any) -> str:
+    if compiler.dialect.name == "sqlite":
+        return "VACUUM"
+    return f"VACUUM (ANALYZE) {compiler.preparer.format_table(element.table)}"
+
+
+def vacuum(dialect: str) -> list[Query]:
+    """Give the space of deleted rows back: SQLite rebuilds the database file; Postgres
+    vacuums (and analyzes) runstore's tables. Neither may run inside a transaction."""
+    tables = [runs_table] if dialect == "sqlite" else [runs_table, results_table, scores_table]
+    return [Query(Vacuum(table)) for table in tables]
 
 
 def _counted_results(*conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
@@ -357,6 +400,7 @@ def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[Any]:
         .where(*conditions)
         .order_by(_runs.createdAt, _runs.id)
         .limit(sa.bindparam("size", type_=sa.Integer()))
+        .with_for_update()
     )
 
 
@@ -364,7 +408,7 @@ def prunable_runs(
     older_than: datetime, status: str | None, dataset_id: str | None, size: int
 ) -> Query:
     """The ids of up to ``size`` runs created before ``older_than`` (with that status, of
-    that dataset), oldest first."""
+    that dataset), oldest first, locked until the transaction ends (Postgres)."""
     values = {"older_than": older_than, "status": status, "dataset_id": dataset_id, "size": size}
     statement = _prunable(status is not None, dataset_id is not None)
     return Query(statement, {key: value for key, value in values.items() if value is not None})
@@ -478,7 +522,9 @@ def select_result(result_id: str) -> Query:
 
 _TAKEN_IDS = sa.select(_results.id).where(_results.id.in_(sa.bindparam("ids", expanding=True)))
 _ITEM_KEY = sa.tuple_(_results.itemId, _results.repetition)
-_TAKEN_ITEMS = sa.select(_results.itemId, _results.repetition).where(
+_TAKEN_ITEMS = sa.select(
+    _results.itemId, _results.repetition, _results.id, _results.error.is_not(None)
+).where(
     _results.runId == sa.bindparam("run_id"),
     _ITEM_KEY.in_(sa.bindparam("keys", expanding=True)),
 )
@@ -490,7 +536,8 @@ def taken_result_ids(ids: Sequence[str]) -> Query:
 
 
 def taken_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
-    """Which of these (item, repetition) pairs already have a result in the run."""
+    """Which of these (item, repetition) pairs already have a result in the run: each
+    with its result's id and whether it failed."""
     return Query(_TAKEN_ITEMS, {"run_id": run_id, "keys": list(keys)})
 
 
@@ -506,24 +553,14 @@ def stored_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
     return Query(_STORED_ITEMS, {"run_id": run_id, "keys": list(keys)})
 
 
-_REPLACED = [
-    c for c in results_table.columns if c.key not in ("id", "runId", "itemId", "repetition")
-]
-_REPLACE_RESULT = (
-    sa.update(results_table)
-    .where(_results.id == sa.bindparam("stored_id"))
-    .values({column.key: sa.bindparam(f"new_{column.key}") for column in _REPLACED})
+_DELETE_RESULTS = sa.delete(results_table).where(
+    _results.id.in_(sa.bindparam("result_ids", expanding=True))
 )
 
 
-def replace_results(replaced: Sequence[tuple[str, RunResult]]) -> Query:
-    """Overwrite stored results (by their ids) with new ones' fields; ids stay."""
-    rows = [
-        {"stored_id": stored_id}
-        | {f"new_{c.key}": getattr(result, _ATTRIBUTE_OF[c.key]) for c in _REPLACED}
-        for stored_id, result in replaced
-    ]
-    return Query(_REPLACE_RESULT, rows)
+def delete_results(result_ids: Sequence[str]) -> Query:
+    """Delete results by id (their scores first: :func:`delete_scores_of_results`)."""
+    return Query(_DELETE_RESULTS, {"result_ids": list(result_ids)})
 
 
 _DELETE_SCORES_OF_RESULTS = sa.delete(scores_table).where(
@@ -535,9 +572,9 @@ def delete_scores_of_results(result_ids: Sequence[str]) -> Query:
     return Query(_DELETE_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
 
 
-def _next_items(run_id: str) -> sa.Subquery:
+def _next_items(run_id: str, side: int) -> sa.Subquery:
     return (
-        sa.select(results_table, _scores_of(_results.id))
+        sa.select(results_table, _scores_of(_results.id), sa.literal(side, sa.Integer()))
         .where(_results.runId == sa.bindparam(run_id), _results.itemId > sa.bindparam("after"))
         .order_by(_results.itemId, _results.repetition)
         .limit(sa.bindparam("size", type_=sa.Integer()))
@@ -545,12 +582,13 @@ def _next_items(run_id: str) -> sa.Subquery:
     )
 
 
-_both = sa.union_all(_next_items("baseline").select(), _next_items("candidate").select()).subquery(
-    "both"
-)
+_both = sa.union_all(
+    _next_items("baseline", 0).select(), _next_items("candidate", 1).select()
+).subquery("both")
+_side = list(_both.c)[-1]
 _ITEMS_AFTER = (
     sa.select(_both)
-    .order_by(_both.c.itemId, _both.c.runId, _both.c.repetition)
+    .order_by(_both.c.itemId, _side, _both.c.repetition)
     .limit(sa.bindparam("size", type_=sa.Integer()))
 )
 
@@ -558,7 +596,9 @@ _ITEMS_AFTER = (
 def items_after(baseline: str, candidate: str, after_item: str, size: int) -> Query:
     """The next ``size`` results of two runs together, in the database's ``item_id``
     order (each run's own read from its (run, item) index), so that an item's results
-    are adjacent; columns as :data:`RESULT_ATTRIBUTES`."""
+    are adjacent, the baseline's first, each run's in repetition order; columns as
+    :data:`RESULT_ATTRIBUTES`, then 0 for the baseline's and 1 for the candidate's (the
+    two may be the same run)."""
     values = {"baseline": baseline, "candidate": candidate, "after": after_item, "size": size}
     return Query(_ITEMS_AFTER, values)
 
