@@ -2,7 +2,9 @@
 
 Used two ways: by ``SqlRunsStorage.init()``, which passes an open, locked connection in
 ``config.attributes["connection"]``, and by the ``alembic`` command from a checkout, where
-the URL comes from ``-x url=...``, then ``RUNSTORE_DATABASE_URL``, then ``alembic.ini``.
+the URL comes from ``-x url=...``, then ``RUNSTORE_DATABASE_URL``, then ``alembic.ini``,
+and a Postgres schema for runstore's tables from ``-x schema=...`` (as
+``SqlRunsStorage(url, schema=...)``).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from runstore.engine import create_storage_engine, normalize_url
+from runstore.engine import create_storage_engine, normalize_url, schema_name
 from runstore.migrations import VERSION_TABLE, include_name, migration_transaction
 from runstore.tables import metadata
 
@@ -41,6 +43,10 @@ def _url() -> str:
     return normalize_url(url).render_as_string(hide_password=False)
 
 
+def _schema() -> str | None:
+    return context.get_x_argument(as_dictionary=True).get("schema") or None
+
+
 def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
@@ -53,8 +59,11 @@ def _configure(connection: Connection) -> None:
 
 
 def run_migrations_offline() -> None:
+    url, schema = _url(), _schema()
+    if schema is not None:
+        schema_name(schema, normalize_url(url))
     context.configure(
-        url=_url(),
+        url=url,
         target_metadata=metadata,
         version_table=VERSION_TABLE,
         include_name=include_name,
@@ -62,6 +71,9 @@ def run_migrations_offline() -> None:
         dialect_opts={"paramstyle": "named"},
     )
     with context.begin_transaction():
+        if schema is not None:
+            context.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+            context.execute(f"SET LOCAL search_path TO {schema}")
         context.run_migrations()
 
 
@@ -73,9 +85,10 @@ def run_migrations_online() -> None:
             context.run_migrations()
         return
 
-    engine = create_storage_engine(_url())
+    schema = _schema()
+    engine = create_storage_engine(_url(), schema=schema)
     try:
-        with migration_transaction(engine) as connection:
+        with migration_transaction(engine, schema) as connection:
             _configure(connection)
             with context.begin_transaction():
                 context.run_migrations()

@@ -15,7 +15,9 @@ Postgres (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are r
 psycopg 3): pre-ping of connections that sat idle in the pool for 5 s or more
 (``ping_after_idle=seconds``; ``None`` turns it off, ``pool_pre_ping=True`` pings at every
 checkout instead), a pool of 5 plus 10 overflow, connections recycled hourly, sessions in
-UTC.
+UTC. With ``schema="name"`` (Postgres only) every session's ``search_path`` is that schema
+alone, so runstore's tables, indexes and version table live there and nothing outside it
+is seen.
 
 Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 ``create_engine`` keyword but ``isolation_level`` to override the rest.
@@ -23,6 +25,7 @@ Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -47,6 +50,7 @@ __all__ = [
     "is_memory_sqlite",
     "normalize_url",
     "redacted_url",
+    "schema_name",
     "write_transaction",
 ]
 
@@ -152,6 +156,47 @@ def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
             raise sa.exc.DisconnectionError(f"idle connection is gone: {exc}") from exc
 
 
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def schema_name(schema: str, url: URL) -> str:
+    """``schema`` checked as a Postgres schema for runstore's tables on ``url``.
+
+    Raises:
+        InvalidInputError: the database is not Postgres, or the name is not a plain
+            lower-case identifier of at most 63 characters (not ``pg_...``, which
+            Postgres reserves).
+    """
+    if url.get_backend_name() != "postgresql":
+        raise InvalidInputError(
+            f"schema={schema!r} is a Postgres setting; a {url.get_backend_name()} database "
+            f"has no schemas to put runstore's tables in (use another database file instead)"
+        )
+    if (
+        not isinstance(schema, str)
+        or not _SCHEMA_NAME.fullmatch(schema)
+        or schema.startswith("pg_")
+    ):
+        raise InvalidInputError(
+            f"schema={schema!r} is not a schema name runstore accepts: lower-case letters, "
+            f"digits and underscores, starting with a letter or underscore, at most 63 "
+            f"characters, and not starting with 'pg_'"
+        )
+    return schema
+
+
+def _session_options(
+    url: URL, connect_args: Mapping[str, Any], schema: str | None
+) -> dict[str, Any]:
+    """Postgres connect arguments: the caller's, with runstore's session settings added
+    to the libpq ``options`` (in UTC; ``search_path`` the schema alone, if one is given)."""
+    given = connect_args.get("options", url.query.get("options", ""))
+    settings = ["-c TimeZone=UTC", str(given).strip()]
+    if schema is not None:
+        settings.append(f"-c search_path={schema}")  # last: it wins over the caller's
+    return {**connect_args, "options": " ".join(part for part in settings if part)}
+
+
 def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and (
         url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
@@ -162,14 +207,18 @@ def create_storage_engine(
     url: str | URL,
     *,
     sqlite_pragmas: Mapping[str, str | None] | None = None,
+    schema: str | None = None,
     **engine_options: Any,
 ) -> Engine:
     """Create an engine with runstore's settings (see the module docstring).
 
     Raises:
-        InvalidInputError: the URL is not supported, or ``isolation_level`` was given.
+        InvalidInputError: the URL is not supported, ``isolation_level`` was given, or
+            ``schema`` is not a valid schema name or the database is not Postgres.
     """
     parsed = normalize_url(url)
+    if schema is not None:
+        schema_name(schema, parsed)
     if "isolation_level" in engine_options:
         raise InvalidInputError(
             "isolation_level is not a setting of runstore's engines: runstore begins the "
@@ -182,10 +231,12 @@ def create_storage_engine(
             "pool_size": 5,
             "max_overflow": 10,
             "pool_recycle": 3600,
-            "connect_args": {"options": "-c TimeZone=UTC"},
         }
         ping_after_idle = engine_options.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
         options.update(engine_options)
+        options["connect_args"] = _session_options(
+            parsed, engine_options.get("connect_args", {}), schema
+        )
         engine = sa.create_engine(parsed, **options)
         if ping_after_idle is not None and not options.get("pool_pre_ping"):
             _ping_idle_connections(engine, ping_after_idle)

@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.schema import CreateSchema
 
 from runstore.engine import begin_write
 from runstore.errors import SchemaOutOfDateError
@@ -88,8 +89,11 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
 
 
 @contextmanager
-def migration_transaction(engine: Engine) -> Iterator[Connection]:
+def migration_transaction(engine: Engine, schema: str | None = None) -> Iterator[Connection]:
     """The one transaction migrations run in, locked against concurrent migrations.
+
+    ``schema`` (Postgres): the schema the engine's sessions search (see
+    :mod:`runstore.engine`); it is created first if missing.
 
     On SQLite foreign keys are off meanwhile (``PRAGMA foreign_keys`` cannot change
     inside a transaction): migrating a table by copying it (Alembic's batch mode) drops the
@@ -105,6 +109,8 @@ def migration_transaction(engine: Engine) -> Iterator[Connection]:
         try:
             begin_write(connection)
             lock_for_migration(connection)
+            if schema is not None:
+                connection.execute(CreateSchema(schema, if_not_exists=True))
             yield connection
             if sqlite:
                 broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
@@ -151,16 +157,17 @@ def _check_known(revision: str | None, where: str) -> None:
         )
 
 
-def upgrade_to_head(engine: Engine) -> None:
+def upgrade_to_head(engine: Engine, schema: str | None = None) -> None:
     """Bring runstore's schema to head in one locked transaction; safe to run concurrently.
 
-    ``engine`` gives autocommit connections (:func:`~runstore.engine.autocommit_engine`).
+    ``engine`` gives autocommit connections (:func:`~runstore.engine.autocommit_engine`);
+    ``schema`` is the Postgres schema its sessions search, created if missing.
 
     Raises:
         SchemaOutOfDateError: the database is at a revision this runstore does not know,
             or holds runstore's tables without a record of their revision.
     """
-    with migration_transaction(engine) as connection:
+    with migration_transaction(engine, schema) as connection:
         revision = current_revision(connection)
         _check_known(revision, "the database")
         if revision is None:

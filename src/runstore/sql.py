@@ -109,6 +109,13 @@ class SqlRunsStorage(RunsStorage):
         sqlite_pragmas: changes to runstore's SQLite pragmas (``None`` drops one).
         clock: where ``created_at``/``updated_at`` come from (see
             :class:`~runstore.base.RunsStorage`).
+        schema: Postgres only: the schema that holds runstore's tables, indexes and
+            version table (created by :meth:`init` if missing). Every session of the
+            engine searches that schema alone, so storages in different schemas of one
+            database are fully apart, and the tables an application keeps elsewhere are
+            never seen. Needs a URL (for an engine of your own, set ``search_path`` in its
+            connect options instead); the same schema goes to Alembic as
+            ``-x schema=...``.
         engine_options: keyword arguments for :func:`sqlalchemy.create_engine` (and
             ``ping_after_idle`` for Postgres; see :mod:`runstore.engine`).
 
@@ -118,7 +125,8 @@ class SqlRunsStorage(RunsStorage):
 
     Raises:
         InvalidInputError: the URL is malformed or not supported, its driver is not
-            installed, or engine settings were given with an engine.
+            installed, engine settings or a schema were given with an engine, or
+            ``schema`` is not a valid name or was given for SQLite.
     """
 
     def __init__(
@@ -127,22 +135,30 @@ class SqlRunsStorage(RunsStorage):
         *,
         sqlite_pragmas: Mapping[str, str | None] | None = None,
         clock: Clock | None = None,
+        schema: str | None = None,
         **engine_options: Any,
     ) -> None:
         super().__init__(clock=clock)
         if isinstance(url_or_engine, Engine):
             if sqlite_pragmas is not None or engine_options:
                 raise InvalidInputError("engine settings apply only to an engine built from a URL")
+            if schema is not None:
+                raise InvalidInputError(
+                    "schema= applies only to an engine runstore builds from a URL; for an "
+                    "engine of your own, set the schema as the search_path in its connect "
+                    "options (connect_args={'options': '-c search_path=...'})"
+                )
             normalize_url(url_or_engine.url)
             engine = url_or_engine
             self._owns_engine = False
         else:
             engine = create_storage_engine(
-                url_or_engine, sqlite_pragmas=sqlite_pragmas, **engine_options
+                url_or_engine, sqlite_pragmas=sqlite_pragmas, schema=schema, **engine_options
             )
             self._owns_engine = True
         self._engine = engine
         self._shown_url = redacted_url(engine.url)
+        self._schema = schema
         dialect = engine.dialect
         self._dialect = dialect.name
         self._copy = dialect.name == "postgresql"
@@ -161,14 +177,15 @@ class SqlRunsStorage(RunsStorage):
         return self._engine
 
     def __repr__(self) -> str:
-        return f"SqlRunsStorage({self._shown_url!r})"
+        schema = f", schema={self._schema!r}" if self._schema is not None else ""
+        return f"SqlRunsStorage({self._shown_url!r}{schema})"
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def init(self) -> None:
         self._check_open()
         with self._serial or nullcontext(), translated_errors():
-            upgrade_to_head(self._connections)
+            upgrade_to_head(self._connections, self._schema)
 
     def vacuum(self) -> None:
         """Give the space that deleted runs and results left back.
