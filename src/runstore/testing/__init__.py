@@ -29,6 +29,7 @@ pytest.register_assert_rewrite(
     "runstore.testing.answers",
     "runstore.testing.batches_and_lists",
     "runstore.testing.fuzz",
+    "runstore.testing.lifecycle",
     "runstore.testing.properties",
     "runstore.testing.refusals",
     "runstore.testing.runs_and_results",
@@ -38,6 +39,7 @@ from runstore.base import RunsStorage
 from runstore.testing.answers import AnswersContract
 from runstore.testing.batches_and_lists import BatchesAndListsContract
 from runstore.testing.fuzz import FuzzContract
+from runstore.testing.lifecycle import LifecycleContract
 from runstore.testing.properties import PropertiesContract
 from runstore.testing.refusals import RefusalsContract
 from runstore.testing.runs_and_results import RunsAndResultsContract
@@ -52,6 +54,7 @@ class RunsStorageContract(
     RunsAndResultsContract,
     BatchesAndListsContract,
     AnswersContract,
+    LifecycleContract,
     RefusalsContract,
     PropertiesContract,
     FuzzContract,
