@@ -328,3 +328,34 @@ def test_an_autocommit_engine_still_gets_transactions(postgres_url: str) -> None
         assert counted is not None
         assert counted.succeeded_count == 1
     engine.dispose()
+
+
+def test_vacuum_gives_a_pruned_sqlite_files_space_back(sqlite_url: str) -> None:
+    path = Path(sa.make_url(sqlite_url).database or "")
+    with SqlRunsStorage(sqlite_url) as storage:
+        for _ in range(5):
+            run = storage.create_run(run_input())
+            storage.add_results(
+                [result_input(run, n, input={"text": "x" * 1000}) for n in range(300)]
+            )
+        keep = storage.create_run(run_input())
+        storage.add_result(result_input(keep, 0))
+        assert storage.prune_runs(older_than=keep.created_at) == 5
+        storage.vacuum()
+        size = path.stat().st_size
+        assert size < 200_000  # the 1.5 MB the pruned rows took are gone from the file
+        assert storage.recount_run(keep.id).result_count == 1
+        assert [r.item_id for r in storage.iter_results(keep.id)] == ["item-0"]
+
+
+def test_vacuum_runs_on_postgres_and_keeps_every_row(postgres_url: str) -> None:
+    storage = SqlRunsStorage(postgres_url)
+    try:
+        storage.init()
+        storage.dangerously_clear_all()
+        run = storage.create_run(run_input())
+        storage.add_results([result_input(run, n) for n in range(10)])
+        storage.vacuum()
+        assert len(list(storage.iter_results(run.id))) == 10
+    finally:
+        storage.close()

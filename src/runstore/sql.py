@@ -191,9 +191,10 @@ class SqlRunsStorage(RunsStorage):
         """Give the space that deleted runs and results left back.
 
         SQLite keeps the pages of deleted rows in the file and reuses them for new rows;
-        ``VACUUM`` rebuilds the file without them, so it shrinks. It needs free disk space
-        of about the database's size, and holds the whole database while it runs (other
-        writers and readers wait). Postgres reclaims space by itself (autovacuum); this
+        ``VACUUM`` rebuilds the file without them, and a checkpoint of the write-ahead log
+        then shrinks the file at once. It needs free disk space of about the database's
+        size, and holds the whole database while it runs (other writers and readers
+        wait). Postgres reclaims space by itself (autovacuum); this
         runs ``VACUUM (ANALYZE)`` on runstore's tables now, to make the space reusable
         and the planner's statistics fresh after a large prune.
         """

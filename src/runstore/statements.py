@@ -348,11 +348,16 @@ def _vacuum(element: Vacuum, compiler: SQLCompiler, **kw: Any) -> str:
     return f"VACUUM (ANALYZE) {compiler.preparer.format_table(element.table)}"
 
 
+_CHECKPOINT = sa.text("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def vacuum(dialect: str) -> list[Query]:
-    """Give the space of deleted rows back: SQLite rebuilds the database file; Postgres
+    """Give the space of deleted rows back: SQLite rebuilds the database file, and moves
+    the rebuilt pages from the write-ahead log into it, so the file shrinks now; Postgres
     vacuums (and analyzes) runstore's tables. Neither may run inside a transaction."""
-    tables = [runs_table] if dialect == "sqlite" else [runs_table, results_table, scores_table]
-    return [Query(Vacuum(table)) for table in tables]
+    if dialect == "sqlite":
+        return [Query(Vacuum(runs_table)), Query(_CHECKPOINT)]
+    return [Query(Vacuum(table)) for table in (runs_table, results_table, scores_table)]
 
 
 def _counted_results(*conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
