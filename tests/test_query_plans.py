@@ -225,3 +225,26 @@ def test_summaries_and_comparisons_read_indexes_of_one_run(seeded: SqlRunsStorag
         assert "mastra_dataset_run_results" not in plan or "Seq Scan" not in plan, plan
         assert "SCAN mastra_dataset_run_results" not in plan.replace("USING", "|"), plan
         assert "SCAN mastra_dataset_run_scores" not in plan.replace("USING", "|"), plan
+
+
+PRUNE_FILTERS = {
+    "ix_mastra_dataset_runs_createdAt_id": (None, None),
+    "ix_mastra_dataset_runs_datasetId_createdAt_id": (None, "dataset-3"),
+    "ix_mastra_dataset_runs_status_createdAt_id": ("running", None),
+}
+
+
+@pytest.mark.parametrize("index", sorted(PRUNE_FILTERS))
+def test_pruning_finds_the_oldest_runs_by_index(seeded: SqlRunsStorage, index: str) -> None:
+    status, dataset_id = PRUNE_FILTERS[index]
+    query = statements.prunable_runs(T0 + timedelta(days=400), status, dataset_id, 100)
+    with seeded.engine.connect() as connection:
+        assert_served_in_order(explain(connection, query), index)
+
+
+def test_pruning_deletes_a_batchs_rows_by_index(seeded: SqlRunsStorage) -> None:
+    with seeded.engine.connect() as connection:
+        for query in statements.delete_runs(["run-a", "run-b"]):
+            plan = explain(connection, query)
+            assert "Seq Scan" not in plan, plan
+            assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan
