@@ -8,7 +8,7 @@ runstore's tables.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -31,6 +31,7 @@ __all__ = [
     "alembic_config",
     "check_tables",
     "current_revision",
+    "exclude_runstore",
     "head_revision",
     "include_name",
     "lock_for_migration",
@@ -86,6 +87,25 @@ def head_revision() -> str:
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Autogenerate filter: runstore's tables only (never an application's)."""
     return type_ != "table" or name in TABLE_SCHEMAS
+
+
+def exclude_runstore(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+    """Autogenerate filter for an application's Alembic environment that shares a
+    database with runstore: everything but runstore's own tables, their indexes and
+    constraints, and its version table. Pass it as ``include_name`` in the
+    application's ``env.py``::
+
+        from runstore.migrations import exclude_runstore
+
+        context.configure(..., include_name=exclude_runstore)
+
+    Without it, ``alembic check`` there fails and ``alembic revision --autogenerate``
+    writes operations that drop runstore's tables.
+    """
+    ours = {*TABLE_SCHEMAS, VERSION_TABLE}
+    if type_ == "table":
+        return name not in ours
+    return parent_names.get("table_name") not in ours
 
 
 @contextmanager
