@@ -199,8 +199,8 @@ def _check_json_text(text: str) -> None:
         raise _JsonPathError(f"string {exc}") from None
 
 
-_EXPONENT_HINT = re.compile(r"\de[+-]\d")
-_STRING_OR_EXPONENT_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?e[+-]\d+')
+_EXPONENT_HINT = re.compile(r"\de[+-]?\d")  # 1e16 (older orjson) or 1e+16
+_STRING_OR_EXPONENT_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?e[+-]?\d+')
 
 
 def _keep_float_integral(match: re.Match[str]) -> str:
