@@ -9,7 +9,8 @@ after every call that:
   ``DatabaseError`` (which here would mean a value got past validation that a database
   then refused);
 * a call that failed left every run and result as they were;
-* what a call wrote reads back as the call returned it, and reads change nothing.
+* what a call wrote reads back as the call returned it, a prune removed as many runs as
+  it says, and reads change nothing.
 
 ``RUNSTORE_FUZZ_EXAMPLES`` sets the number of examples (40 by default; try 2000 by hand).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from hypothesis import HealthCheck, event, given, settings
@@ -133,6 +134,11 @@ def _check_reads_back(
         assert storage.get_run_by_id(returned.id) == returned, name
         if returned.id not in runs:
             runs.append(returned.id)
+    elif name == "prune_runs":
+        left = {run.id for run in everything(storage)[0]}
+        gone = [run for run in before[0] if run.id not in left]
+        assert returned == len(gone), name
+        assert len(left) == len(before[0]) - returned, name
     elif not name.startswith("delete"):
         assert everything(storage) == before, f"{name} only reads, but changed the store"
 
@@ -174,6 +180,8 @@ METHODS = [
     "list_results",
     "iter_results",
     "delete_results_by_run_id",
+    "recount_run",
+    "prune_runs",
 ]
 
 
@@ -185,23 +193,37 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
     item = data.draw(st.integers(0, 50), label="item")
     template = {**result_input("seed", item).model_dump(), "run_id": run_id}
     template["scores"] = data.draw(st.none() | st.just({"accuracy": 0.5}), label="scores")
+    template["repetition"] = data.draw(st.sampled_from([0, 0, 1]), label="repetition")
     if name == "create_run":
-        new_id = data.draw(_any_text | st.none(), label="new id")
+        new_id = data.draw(_any_text | st.none() | st.sampled_from(runs), label="new id")
         argument = _field_or_anything(data, {**run_input().model_dump(), "id": new_id})
-        return name, lambda storage: storage.create_run(argument)
+        if_exists = data.draw(_mostly(st.sampled_from(["error", "return"])), label="if_exists")
+        return name, lambda storage: storage.create_run(argument, if_exists=if_exists)
+    if name == "prune_runs":
+        older_than = data.draw(_mostly(st.sampled_from([T0, datetime.now(UTC)])), label="older")
+        status = data.draw(st.sampled_from([None, "pending", "completed"]) | anything)
+        batch = data.draw(_mostly(st.integers(1, 3)), label="prune batch")
+        return name, lambda storage: storage.prune_runs(
+            older_than=older_than, status=status, batch_size=batch
+        )
     if name == "update_run":
         changes = {"id": run_id, "status": "running", "failed_count": 1, "completed_at": T0}
         argument = _field_or_anything(data, changes)
         return name, lambda storage: storage.update_run(argument)
     counts = data.draw(_mostly(st.booleans()), label="update_counts")
+    conflict = data.draw(_mostly(st.sampled_from(["error", "replace", "skip"])), label="conflict")
     if name == "add_result":
         argument = _field_or_anything(data, template)
-        return name, lambda storage: storage.add_result(argument, update_counts=counts)
+        return name, lambda storage: storage.add_result(
+            argument, update_counts=counts, on_conflict=conflict
+        )
     if name == "add_results":
         size = data.draw(st.integers(0, 3), label="batch")
         batch = [_field_or_anything(data, {**template, "item_id": f"b{n}"}) for n in range(size)]
         inputs = batch if data.draw(st.booleans(), label="a list") else data.draw(anything)
-        return name, lambda storage: storage.add_results(inputs, update_counts=counts)
+        return name, lambda storage: storage.add_results(
+            inputs, update_counts=counts, on_conflict=conflict
+        )
     size = data.draw(_mostly(st.integers(1, 3)), label="batch_size")
     if name == "add_scores":
         result_id = data.draw(_mostly(st.sampled_from(["seed-result", "nope"])), label="result")
