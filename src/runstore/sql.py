@@ -10,7 +10,7 @@ stream of a Postgres batch, which uses ``COPY`` (:mod:`runstore.pgcopy`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,21 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy.engine import URL, Connection, CursorResult, Engine
 
-from runstore import operations
-from runstore.arguments import (
-    batch_argument,
-    choice_argument,
-    comparison_argument,
-    flag_argument,
-    id_argument,
-    instant_argument,
-    model_argument,
-    scores_argument,
-    size_argument,
-)
 from runstore.base import RunsStorage
+from runstore.calls import Calls, Emit, Walk
 from runstore.clock import Clock
-from runstore.cursors import Position
 from runstore.engine import (
     autocommit_engine,
     begin_snapshot,
@@ -43,7 +31,6 @@ from runstore.engine import (
     redacted_url,
 )
 from runstore.errors import InvalidInputError, StorageClosedError, StorageError
-from runstore.figures import compared, pair_items
 from runstore.migrations import check_tables, require_head, upgrade_to_head
 from runstore.models import (
     AddRunResultInput,
@@ -57,11 +44,9 @@ from runstore.models import (
     ListRunsInput,
     ListRunsOutput,
     OnConflict,
-    ResultFilters,
     ResultOrder,
     Run,
     RunComparison,
-    RunFilters,
     RunResult,
     RunStatus,
     RunSummary,
@@ -71,7 +56,6 @@ from runstore.models import (
 )
 from runstore.operations import Begin, Mode, Plan, Step
 from runstore.pgcopy import copy_plan
-from runstore.records import new_run, recorded_results
 from runstore.sql_errors import storage_error, translated_errors
 from runstore.statements import CopyRows, Query
 
@@ -168,6 +152,7 @@ class SqlRunsStorage(RunsStorage):
         # An in-memory SQLite database is one connection: let one thread use it at a time.
         self._serial = threading.RLock() if is_memory_sqlite(engine.url) else None
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._calls = Calls(dialect.name, self._now, copy=self._copy)
         self._schema_checked = False
         self._closed = False
 
@@ -198,7 +183,7 @@ class SqlRunsStorage(RunsStorage):
         runs ``VACUUM (ANALYZE)`` on runstore's tables now, to make the space reusable
         and the planner's statistics fresh after a large prune.
         """
-        self._run(operations.vacuum(self._dialect))
+        self._run(self._calls.vacuum())
 
     def close(self) -> None:
         if not self._closed and self._owns_engine:
@@ -322,20 +307,18 @@ class SqlRunsStorage(RunsStorage):
             error.__cause__ = exc
         return error
 
-    def _follow(
-        self,
-        batch: Callable[[Position | None], Plan[list[_T]]],
-        position: Callable[[_T], Position],
-        size: int,
-    ) -> Iterator[_T]:
-        """Keyset batches of ``size`` until one comes back short, each read on its own."""
-        after: Position | None = None
-        while True:
-            rows = self._run(batch(after))
-            yield from rows
-            if len(rows) < size:
-                return
-            after = position(rows[-1])
+    def _walk(self, walk: Walk[_T]) -> Iterator[_T]:
+        """A streaming call: each plan it yields run on its own, its items handed on."""
+        try:
+            request = next(walk)
+            while True:
+                if isinstance(request, Emit):
+                    yield from request.items
+                    request = next(walk)
+                else:
+                    request = walk.send(self._run(request))
+        except StopIteration:
+            return
 
     # -- runs --------------------------------------------------------------------------
 
@@ -345,37 +328,27 @@ class SqlRunsStorage(RunsStorage):
         *,
         if_exists: ExistingRun | str = ExistingRun.ERROR,
     ) -> Run:
-        input = model_argument(CreateRunInput, input)
-        if_exists = choice_argument(ExistingRun, if_exists, "if_exists")
-        run = new_run(input, self._now())
-        return self._run(operations.create_run(run, if_exists=if_exists, input=input))
+        return self._run(self._calls.create_run(input, if_exists))
 
     def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
-        input = model_argument(UpdateRunInput, input)
-        return self._run(operations.update_run(input, self._clock))
+        return self._run(self._calls.update_run(input))
 
     def get_run_by_id(self, id: str) -> Run | None:
-        return self._run(operations.get_run(id_argument(id, "id")))
+        return self._run(self._calls.get_run_by_id(id))
 
     def list_runs(self, input: ListRunsInput | Mapping[str, Any] | None = None) -> ListRunsOutput:
-        input = model_argument(ListRunsInput, {} if input is None else input)
-        return self._run(operations.list_runs(input))
+        return self._run(self._calls.list_runs(input))
 
     def iter_runs(self, *, batch_size: int = 1000, **filters: Any) -> Iterator[Run]:
-        listing = RunFilters.model_validate(filters)
-        size = size_argument(batch_size, "batch_size")
+        walk = self._calls.iter_runs(batch_size, filters)
         self._check_open()
-        return self._follow(
-            lambda after: operations.runs_batch(listing, after, size),
-            operations.run_position,
-            size,
-        )
+        return self._walk(walk)
 
     def delete_run(self, id: str) -> None:
-        self._run(operations.delete_run(id_argument(id, "id")))
+        self._run(self._calls.delete_run(id))
 
     def recount_run(self, run_id: str) -> Run:
-        return self._run(operations.recount_run(id_argument(run_id, "run_id"), self._now()))
+        return self._run(self._calls.recount_run(run_id))
 
     def prune_runs(
         self,
@@ -385,11 +358,7 @@ class SqlRunsStorage(RunsStorage):
         dataset_id: str | None = None,
         batch_size: int = 100,
     ) -> int:
-        older_than = instant_argument(older_than, "older_than")
-        status = None if status is None else choice_argument(RunStatus, status, "status")
-        dataset_id = None if dataset_id is None else id_argument(dataset_id, "dataset_id")
-        size = size_argument(batch_size, "batch_size")
-        return self._run(operations.prune_runs(older_than, status, dataset_id, size))
+        return self._run(self._calls.prune_runs(older_than, status, dataset_id, batch_size))
 
     # -- results -----------------------------------------------------------------------
 
@@ -400,25 +369,7 @@ class SqlRunsStorage(RunsStorage):
         update_counts: bool = False,
         on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> RunResult:
-        input = model_argument(AddRunResultInput, input)
-        update_counts = flag_argument(update_counts, "update_counts")
-        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
-        now = self._now()
-        (result,) = recorded_results([input], now)
-        if on_conflict is OnConflict.ERROR:
-            plan = operations.add_result(result, update_counts=update_counts, dialect=self._dialect)
-            return self._run(plan)
-        (stored,) = self._run(
-            operations.add_results(
-                [result],
-                update_counts=update_counts,
-                now=now,
-                copy=False,
-                on_conflict=on_conflict,
-                batch=False,
-            )
-        )
-        return stored
+        return self._run(self._calls.add_result(input, update_counts, on_conflict))
 
     def add_results(
         self,
@@ -427,28 +378,17 @@ class SqlRunsStorage(RunsStorage):
         update_counts: bool = False,
         on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> list[RunResult]:
-        update_counts = flag_argument(update_counts, "update_counts")
-        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
-        batch = batch_argument(inputs)
-        if not batch:
+        plan = self._calls.add_results(inputs, update_counts, on_conflict)
+        if plan is None:
             self._check_open()
             return []
-        now = self._now()
-        plan = operations.add_results(
-            recorded_results(batch, now),
-            update_counts=update_counts,
-            now=now,
-            copy=self._copy,
-            on_conflict=on_conflict,
-        )
         return self._run(plan)
 
     def get_result_by_id(self, id: str) -> RunResult | None:
-        return self._run(operations.get_result(id_argument(id, "id")))
+        return self._run(self._calls.get_result_by_id(id))
 
     def list_results(self, input: ListRunResultsInput | Mapping[str, Any]) -> ListRunResultsOutput:
-        input = model_argument(ListRunResultsInput, input)
-        return self._run(operations.list_results(input))
+        return self._run(self._calls.list_results(input))
 
     def iter_results(
         self,
@@ -460,42 +400,31 @@ class SqlRunsStorage(RunsStorage):
         score: ScoreFilter | Mapping[str, Any] | None = None,
         order: ResultOrder | str = ResultOrder.EXECUTION,
     ) -> Iterator[RunResult]:
-        run_id = id_argument(run_id, "run_id")
-        size = size_argument(batch_size, "batch_size")
-        filters = ResultFilters.model_validate(
-            {"has_error": has_error, "item_id": item_id, "score": score, "order": order}
-        )
+        walk = self._calls.iter_results(run_id, batch_size, has_error, item_id, score, order)
         self._check_open()
-        return self._follow(
-            lambda after: operations.results_batch(run_id, filters, after, size),
-            operations.result_position(filters.order),
-            size,
-        )
+        return self._walk(walk)
 
     def delete_results_by_run_id(self, run_id: str) -> None:
-        self._run(operations.delete_results_of_run(id_argument(run_id, "run_id")))
+        self._run(self._calls.delete_results_by_run_id(run_id))
 
     def dangerously_clear_all(self) -> None:
-        self._run(operations.clear_all())
+        self._run(self._calls.dangerously_clear_all())
 
     # -- scores ------------------------------------------------------------------------
 
     def add_scores(
         self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
     ) -> list[Score]:
-        replace = flag_argument(replace, "replace")
-        batch = scores_argument(inputs)
-        if not batch:
+        plan = self._calls.add_scores(inputs, replace)
+        if plan is None:
             self._check_open()
             return []
-        plan = operations.add_scores(batch, replace=replace, now=self._now(), dialect=self._dialect)
         return self._run(plan)
 
     def list_scores(
         self, run_id: str, *, result_id: str | None = None, name: str | None = None
     ) -> list[Score]:
-        run_id, result_id, name = _score_arguments(run_id, result_id, name)
-        return self._run(operations.list_scores(run_id, result_id, name))
+        return self._run(self._calls.list_scores(run_id, result_id, name))
 
     def iter_scores(
         self,
@@ -505,32 +434,17 @@ class SqlRunsStorage(RunsStorage):
         name: str | None = None,
         batch_size: int = 1000,
     ) -> Iterator[Score]:
-        run_id, result_id, name = _score_arguments(run_id, result_id, name)
-        size = size_argument(batch_size, "batch_size")
+        walk = self._calls.iter_scores(run_id, result_id, name, batch_size)
         self._check_open()
-        return self._scores_after(run_id, result_id, name, size)
-
-    def _scores_after(
-        self, run_id: str, result_id: str | None, name: str | None, size: int
-    ) -> Iterator[Score]:
-        after: Score | None = None
-        while True:
-            scores = self._run(operations.scores_batch(run_id, result_id, name, after, size))
-            yield from scores
-            if len(scores) < size:
-                return
-            after = scores[-1]
+        return self._walk(walk)
 
     # -- answers -----------------------------------------------------------------------
 
     def summarize_run(self, run_id: str) -> RunSummary:
-        run_id = id_argument(run_id, "run_id")
-        return self._run(operations.summarize_run(run_id, dialect=self._dialect))
+        return self._run(self._calls.summarize_run(run_id))
 
     def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
-        baseline = id_argument(baseline_run_id, "baseline_run_id")
-        candidate = id_argument(candidate_run_id, "candidate_run_id")
-        return self._run(operations.compare_runs(baseline, candidate))
+        return self._run(self._calls.compare_runs(baseline_run_id, candidate_run_id))
 
     def iter_item_comparisons(
         self,
@@ -541,44 +455,12 @@ class SqlRunsStorage(RunsStorage):
         score: str | None = None,
         batch_size: int = 1000,
     ) -> Iterator[ItemComparison]:
-        baseline = id_argument(baseline_run_id, "baseline_run_id")
-        candidate = id_argument(candidate_run_id, "candidate_run_id")
-        wanted = comparison_argument(only)
-        score = None if score is None else id_argument(score, "score")
-        size = size_argument(batch_size, "batch_size")
+        walk = self._calls.iter_item_comparisons(
+            baseline_run_id, candidate_run_id, only, score, batch_size
+        )
         self._check_open()
-        return self._item_comparisons(baseline, candidate, wanted, score, size)
-
-    def _item_comparisons(
-        self,
-        baseline: str,
-        candidate: str,
-        only: ComparisonKind | None,
-        score: str | None,
-        size: int,
-    ) -> Iterator[ItemComparison]:
-        after, reading = "", max(size, 2)
-        while True:
-            results = self._run(operations.items_batch(baseline, candidate, after, reading))
-            pairs, following = pair_items(results, reading, after)
-            if not pairs and following == after:  # one item filled the batch
-                reading *= 2
-                continue
-            yield from compared(pairs, only, score)
-            if following is None:
-                return
-            after, reading = following, max(size, 2)
+        return self._walk(walk)
 
 
 def _lost(error: StorageError) -> bool:
     return bool(getattr(error, "connection_lost", False))
-
-
-def _score_arguments(
-    run_id: object, result_id: object, name: object
-) -> tuple[str, str | None, str | None]:
-    return (
-        id_argument(run_id, "run_id"),
-        None if result_id is None else id_argument(result_id, "result_id"),
-        None if name is None else id_argument(name, "name"),
-    )
