@@ -7,7 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from runstore import InMemoryRunsStorage, RunsStorage, SqlRunsStorage
+from runstore.async_sql import AsyncSqlRunsStorage
 from runstore.testing import RunsStorageContract, StorageFactory
+from runstore.testing.bridge import BlockingRunsStorage
 
 
 def sql_factory(url: str) -> StorageFactory:
@@ -15,6 +17,18 @@ def sql_factory(url: str) -> StorageFactory:
 
     def make(**options: object) -> RunsStorage:
         storage = SqlRunsStorage(url, **options)  # type: ignore[arg-type]
+        storage.init()
+        storage.dangerously_clear_all()
+        return storage
+
+    return make
+
+
+def async_sql_factory(url: str) -> StorageFactory:
+    """The asyncio adapter behind the blocking API, on one database, emptied when made."""
+
+    def make(**options: object) -> RunsStorage:
+        storage = BlockingRunsStorage(AsyncSqlRunsStorage(url, **options))  # type: ignore[arg-type]
         storage.init()
         storage.dangerously_clear_all()
         return storage
@@ -47,9 +61,30 @@ class TestPostgres(RunsStorageContract):
         return sql_factory(postgres_url)
 
 
+class TestAsyncSqliteFile(RunsStorageContract):
+    @pytest.fixture
+    def storage_factory(self, sqlite_url: str) -> StorageFactory:
+        return async_sql_factory(sqlite_url)
+
+
+class TestAsyncSqliteMemory(RunsStorageContract):
+    @pytest.fixture
+    def storage_factory(self) -> StorageFactory:
+        return async_sql_factory("sqlite://")
+
+
+@pytest.mark.postgres
+class TestAsyncPostgres(RunsStorageContract):
+    @pytest.fixture
+    def storage_factory(self, postgres_url: str) -> StorageFactory:
+        return async_sql_factory(postgres_url)
+
+
 def test_every_adapter_class_runs_every_contract_test() -> None:
     tests: Callable[[type], set[str]] = lambda cls: {n for n in dir(cls) if n.startswith("test_")}  # noqa: E731
     expected = tests(RunsStorageContract)
     assert len(expected) > 80
-    for adapter in (TestInMemory, TestSqliteFile, TestSqliteMemory, TestPostgres):
+    adapters = (TestInMemory, TestSqliteFile, TestSqliteMemory, TestPostgres)
+    adapters += (TestAsyncSqliteFile, TestAsyncSqliteMemory, TestAsyncPostgres)
+    for adapter in adapters:
         assert tests(adapter) == expected

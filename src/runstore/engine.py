@@ -28,9 +28,9 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -39,13 +39,18 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from runstore.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
 __all__ = [
     "DEFAULT_SQLITE_PRAGMAS",
     "PING_AFTER_IDLE_SECONDS",
     "SUPPORTED_URLS",
     "autocommit_engine",
     "begin_snapshot",
+    "begin_statement",
     "begin_write",
+    "create_async_storage_engine",
     "create_storage_engine",
     "is_memory_sqlite",
     "normalize_url",
@@ -74,6 +79,7 @@ SUPPORTED_URLS = (
 _DRIVERS = {
     "sqlite": "sqlite",
     "sqlite+pysqlite": "sqlite",
+    "sqlite+aiosqlite": "sqlite",
     "postgres": "postgresql+psycopg",
     "postgresql": "postgresql+psycopg",
     "postgresql+psycopg": "postgresql+psycopg",
@@ -216,6 +222,70 @@ def create_storage_engine(
         InvalidInputError: the URL is not supported, ``isolation_level`` was given, or
             ``schema`` is not a valid schema name or the database is not Postgres.
     """
+    return _configured(
+        url,
+        sqlite_pragmas,
+        schema,
+        engine_options,
+        make=lambda parsed, options: sa.create_engine(parsed, **options),
+        sync=lambda engine: engine,
+    )
+
+
+def create_async_storage_engine(
+    url: str | URL,
+    *,
+    sqlite_pragmas: Mapping[str, str | None] | None = None,
+    schema: str | None = None,
+    **engine_options: Any,
+) -> AsyncEngine:
+    """:func:`create_storage_engine` for asyncio: the same settings, on psycopg 3's async
+    connections for Postgres and on aiosqlite for SQLite.
+
+    Raises:
+        InvalidInputError: as :func:`create_storage_engine`, or aiosqlite is missing.
+    """
+    try:
+        from sqlalchemy.ext.asyncio import create_async_engine  # needs greenlet
+    except ImportError as exc:
+        raise InvalidInputError(f"{_ASYNC_EXTRA}: {exc}") from exc
+    return _configured(
+        url,
+        sqlite_pragmas,
+        schema,
+        engine_options,
+        make=lambda parsed, options: create_async_engine(_async_url(parsed), **options),
+        sync=lambda engine: engine.sync_engine,
+    )
+
+
+_ASYNC_EXTRA = 'runstore\'s asyncio adapter needs its extra: pip install "runstore[async]"'
+
+
+def _async_url(parsed: URL) -> URL:
+    if parsed.get_backend_name() != "sqlite":
+        return parsed  # SQLAlchemy's psycopg dialect has an asyncio variant of its own
+    try:
+        import aiosqlite  # noqa: F401 - to say what is missing, before SQLAlchemy does
+    except ImportError as exc:
+        raise InvalidInputError(f"{_ASYNC_EXTRA} (aiosqlite is missing)") from exc
+    return parsed.set(drivername="sqlite+aiosqlite")
+
+
+_E = TypeVar("_E")
+
+
+def _configured(
+    url: str | URL,
+    sqlite_pragmas: Mapping[str, str | None] | None,
+    schema: str | None,
+    engine_options: dict[str, Any],
+    *,
+    make: Callable[[URL, dict[str, Any]], _E],
+    sync: Callable[[_E], Engine],
+) -> _E:
+    """An engine made by ``make`` from runstore's settings, its events set on the
+    ``sync`` engine behind it."""
     parsed = normalize_url(url)
     if schema is not None:
         schema_name(schema, parsed)
@@ -237,10 +307,10 @@ def create_storage_engine(
         options["connect_args"] = _session_options(
             parsed, engine_options.get("connect_args", {}), schema
         )
-        engine = sa.create_engine(parsed, **options)
+        made = make(parsed, options)
         if ping_after_idle is not None and not options.get("pool_pre_ping"):
-            _ping_idle_connections(engine, ping_after_idle)
-        return engine
+            _ping_idle_connections(sync(made), ping_after_idle)
+        return made
 
     memory = is_memory_sqlite(parsed)
     options = {
@@ -251,7 +321,7 @@ def create_storage_engine(
     if memory:
         options["poolclass"] = StaticPool
     options.update(engine_options)
-    engine = sa.create_engine(parsed, **options)
+    made = make(parsed, options)
 
     pragmas = {**DEFAULT_SQLITE_PRAGMAS, **(sqlite_pragmas or {})}
     statements = [
@@ -260,7 +330,7 @@ def create_storage_engine(
         if value is not None and not (memory and name in _FILE_ONLY_PRAGMAS)
     ]
 
-    @event.listens_for(engine, "connect")
+    @event.listens_for(sync(made), "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _: ConnectionPoolEntry) -> None:
         cursor = dbapi_connection.cursor()
         try:
@@ -269,7 +339,7 @@ def create_storage_engine(
         finally:
             cursor.close()
 
-    return engine
+    return made
 
 
 def autocommit_engine(engine: Engine, *, made_by_runstore: bool) -> Engine:
@@ -294,6 +364,11 @@ _BEGIN_SNAPSHOT = {
     "sqlite": "BEGIN",
     "postgresql": "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 }
+
+
+def begin_statement(dialect: str, mode: str) -> str:
+    """The statement that begins a ``"write"`` or a ``"snapshot"`` transaction."""
+    return (_BEGIN_WRITE if mode == "write" else _BEGIN_SNAPSHOT)[dialect]
 
 
 def begin_write(connection: Connection) -> None:

@@ -35,9 +35,11 @@ __all__ = [
     "head_revision",
     "include_name",
     "lock_for_migration",
+    "migrating",
     "migration_transaction",
     "migrations_directory",
     "require_head",
+    "upgrade_connection_to_head",
     "upgrade_to_head",
 ]
 
@@ -121,26 +123,32 @@ def migration_transaction(engine: Engine, schema: str | None = None) -> Iterator
     through ``ON DELETE CASCADE``, the rows that refer to them. Before committing, every
     foreign key is checked instead.
     """
-    with engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
+    with engine.connect() as connection, migrating(connection, schema):
+        yield connection
+
+
+@contextmanager
+def migrating(connection: Connection, schema: str | None = None) -> Iterator[None]:
+    """:func:`migration_transaction` on a connection already open (an autocommit one)."""
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+    try:
+        begin_write(connection)
+        lock_for_migration(connection)
+        if schema is not None:
+            connection.execute(CreateSchema(schema, if_not_exists=True))
+        yield
         if sqlite:
-            enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        try:
-            begin_write(connection)
-            lock_for_migration(connection)
-            if schema is not None:
-                connection.execute(CreateSchema(schema, if_not_exists=True))
-            yield connection
-            if sqlite:
-                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
-                if broken is not None:
-                    raise SchemaOutOfDateError(f"a migration broke a foreign key: {tuple(broken)}")
-            connection.commit()
-        finally:
-            connection.rollback()
-            if sqlite and enforced:
-                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+            if broken is not None:
+                raise SchemaOutOfDateError(f"a migration broke a foreign key: {tuple(broken)}")
+        connection.commit()
+    finally:
+        connection.rollback()
+        if sqlite and enforced:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
 
 def lock_for_migration(connection: Connection) -> None:
@@ -187,7 +195,14 @@ def upgrade_to_head(engine: Engine, schema: str | None = None) -> None:
         SchemaOutOfDateError: the database is at a revision this runstore does not know,
             or holds runstore's tables without a record of their revision.
     """
-    with migration_transaction(engine, schema) as connection:
+    with engine.connect() as connection:
+        upgrade_connection_to_head(connection, schema)
+
+
+def upgrade_connection_to_head(connection: Connection, schema: str | None = None) -> None:
+    """:func:`upgrade_to_head` on an open autocommit connection (the asyncio adapter
+    passes the one it runs blocking code on)."""
+    with migrating(connection, schema):
         revision = current_revision(connection)
         _check_known(revision, "the database")
         if revision is None:
