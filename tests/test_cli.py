@@ -508,6 +508,9 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'typo.db'}"
     assert "no database at" in failed("runs", "list", "--url", url).stderr
     assert not_at_head(url).stdout == ""
+    for arguments in (["db", "downgrade", "base"], ["db", "check"], ["runs", "show", "a-run"]):
+        assert "no database at" in failed(*arguments, "--url", url).stderr
+    assert "(current)" not in ok("db", "history", "--url", url).stdout
     assert not (tmp_path / "typo.db").exists()
 
 

@@ -72,10 +72,8 @@ class Database:
             return False
         return not Path(str(parsed.database)).exists()
 
-    @contextmanager
-    def storage(self) -> Iterator[SqlRunsStorage]:
-        """A storage on the database, closed afterwards. It does not migrate: a schema
-        behind this runstore's head is refused with a message that says what to run.
+    def require_file(self) -> None:
+        """Refuse a SQLite file that does not exist, rather than create an empty one.
 
         Raises:
             InvalidInputError: the URL names a SQLite file that does not exist.
@@ -84,6 +82,16 @@ class Database:
             raise InvalidInputError(
                 f"there is no database at {self.shown} (`runstore db upgrade` creates one)"
             )
+
+    @contextmanager
+    def storage(self) -> Iterator[SqlRunsStorage]:
+        """A storage on the database, closed afterwards. It does not migrate: a schema
+        behind this runstore's head is refused with a message that says what to run.
+
+        Raises:
+            InvalidInputError: the URL names a SQLite file that does not exist.
+        """
+        self.require_file()
         storage = SqlRunsStorage(self.url, schema=self.schema)
         try:
             yield storage

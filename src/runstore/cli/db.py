@@ -78,6 +78,7 @@ def downgrade(database: Database, revision: str) -> None:
     A migration that would lose rows (scores, repetitions) refuses while there is
     anything to lose, and nothing is changed.
     """
+    database.require_file()
     with _alembic():
         command.downgrade(database.alembic_config(), revision)
     click.echo(f"{database.shown}: {_describe(_revision(database))}")
@@ -122,7 +123,7 @@ def history(database: Database | None, verbose: bool) -> None:
 
     With a database (--url), its current revision is marked.
     """
-    if database is None:
+    if database is None or database.missing_file:
         config = alembic_config()
         config.stdout = sys.stdout
         command.history(config, verbose=verbose)
@@ -139,5 +140,6 @@ def check(database: Database) -> None:
     Exits with status 1 when the database is not at head or its tables differ from what
     the migrations make (a change made by hand).
     """
+    database.require_file()
     with _alembic():
         command.check(database.alembic_config())
