@@ -145,7 +145,6 @@ def database_options(*, required: bool = True) -> Callable[[_F], _F]:
             "--url",
             envvar=URL_ENVVAR,
             show_envvar=True,
-            required=required,
             metavar="URL",
             help=(
                 "The database: sqlite:///path/to/runs.db or "
@@ -165,8 +164,9 @@ def database_options(*, required: bool = True) -> Callable[[_F], _F]:
             if url:
                 database = Database(url, schema or None)
                 _remember(click.get_current_context(), database)
-            elif schema:
-                raise click.UsageError("--schema needs --url (or RUNSTORE_DATABASE_URL)")
+            elif required or schema:
+                # click's own message names the environment variable only from 8.2 on
+                raise click.UsageError(f"Missing option '--url' (or {URL_ENVVAR}).")
             return command(database=database, **arguments)
 
         return with_database  # type: ignore[return-value]
