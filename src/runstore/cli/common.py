@@ -146,10 +146,7 @@ def database_options(*, required: bool = True) -> Callable[[_F], _F]:
             envvar=URL_ENVVAR,
             show_envvar=True,
             metavar="URL",
-            help=(
-                "The database: sqlite:///path/to/runs.db or "
-                "postgresql+psycopg://user:password@host:port/database."
-            ),
+            help="The database URL: sqlite:///runs.db, postgresql+psycopg://user@host/db.",
         )
         @click.option(
             "--schema",
