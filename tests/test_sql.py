@@ -33,7 +33,7 @@ def test_a_database_without_the_schema_says_what_to_run(empty_url: str) -> None:
         connection.execute(sa.text(f"DELETE FROM {VERSION_TABLE}"))
     with pytest.raises(SchemaOutOfDateError, match=r"has no runstore schema.*init\(\)") as caught:
         bare.create_run(run_input())
-    assert "alembic upgrade head" in str(caught.value)
+    assert "runstore db upgrade --url" in str(caught.value)
     bare.close()
 
 

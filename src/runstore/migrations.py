@@ -7,6 +7,7 @@ runstore's tables.
 
 from __future__ import annotations
 
+import argparse
 import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -50,7 +51,7 @@ _POSTGRES_MIGRATION_LOCK = 0x72756E73746F7265  # "runstore"
 
 _UPGRADE_HINT = (
     "call init() on the storage (it upgrades in place, keeping every row), or run "
-    "`alembic upgrade head` with runstore's migrations (`-x url=...` names the database)"
+    "`runstore db upgrade --url ...` (add `--schema ...` for a Postgres schema of its own)"
 )
 
 
@@ -63,12 +64,24 @@ def migrations_directory() -> Path:
     raise FileNotFoundError(f"runstore's migrations are missing from {package}")
 
 
-def alembic_config(connection: Connection | None = None, url: str | None = None) -> Config:
-    """An Alembic config for runstore's migrations, on ``connection`` or ``url``."""
+def alembic_config(
+    connection: Connection | None = None, url: str | None = None, *, schema: str | None = None
+) -> Config:
+    """An Alembic config for runstore's migrations, on ``connection`` or ``url``.
+
+    ``url`` and ``schema`` (a Postgres schema for runstore's tables) reach ``env.py`` as
+    the ``alembic`` command's ``-x url=... -x schema=...`` would, so they win over
+    ``RUNSTORE_DATABASE_URL``; env.py then makes its own engine and takes the migration
+    lock itself.
+    """
+    if schema is not None and url is None:
+        raise ValueError("schema= goes with url=: a connection already searches its schema")
     config = Config()
     config.set_main_option("script_location", str(migrations_directory()))
     if url is not None:
         config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+        arguments = [f"url={url}"] + ([] if schema is None else [f"schema={schema}"])
+        config.cmd_opts = argparse.Namespace(x=arguments)
     if connection is not None:
         config.attributes["connection"] = connection
     return config

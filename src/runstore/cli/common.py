@@ -1,0 +1,259 @@
+"""What every ``runstore`` command shares: the database options, errors, time options.
+
+A command that needs the database takes :func:`database_options` and gets one
+:class:`Database` argument, ``database``; it opens what it needs from it
+(:meth:`Database.storage`, :meth:`Database.engine`, :meth:`Database.alembic_config`).
+Failures are reported by :class:`RunstoreGroup` as one ``Error: ...`` line on stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote, quote_plus
+
+import click
+import sqlalchemy as sa
+from alembic.config import Config
+from alembic.util import CommandError
+from pydantic import ValidationError
+from sqlalchemy.engine import Engine
+
+from runstore.engine import create_storage_engine, is_memory_sqlite, normalize_url, redacted_url
+from runstore.errors import DatabaseError, InvalidInputError, StorageError
+from runstore.migrations import alembic_config
+from runstore.sql import SqlRunsStorage
+from runstore.sql_errors import translated_errors
+
+__all__ = [
+    "SCHEMA_ENVVAR",
+    "URL_ENVVAR",
+    "Database",
+    "RunstoreGroup",
+    "cutoff_option",
+    "database_options",
+    "json_option",
+    "parse_cutoff",
+]
+
+URL_ENVVAR = "RUNSTORE_DATABASE_URL"
+SCHEMA_ENVVAR = "RUNSTORE_SCHEMA"
+
+_SECRETS_KEY = "runstore.secrets"
+_SHOWN_KEY = "runstore.database"
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Database:
+    """The database a command works on: its URL and, on Postgres, runstore's schema."""
+
+    url: str
+    schema: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The URL as messages show it: passwords and secrets masked."""
+        return redacted_url(self.url)
+
+    @property
+    def missing_file(self) -> bool:
+        """True for a SQLite file that does not exist (connecting would create it)."""
+        parsed = normalize_url(self.url)
+        if parsed.get_backend_name() != "sqlite" or is_memory_sqlite(parsed):
+            return False
+        return not Path(str(parsed.database)).exists()
+
+    def require_file(self) -> None:
+        """Refuse a SQLite file that does not exist, rather than create an empty one.
+
+        Raises:
+            InvalidInputError: the URL names a SQLite file that does not exist.
+        """
+        if self.missing_file:
+            raise InvalidInputError(
+                f"there is no database at {self.shown} (`runstore db upgrade` creates one)"
+            )
+
+    @contextmanager
+    def storage(self) -> Iterator[SqlRunsStorage]:
+        """A storage on the database, closed afterwards. It does not migrate: a schema
+        behind this runstore's head is refused with a message that says what to run.
+
+        Raises:
+            InvalidInputError: the URL names a SQLite file that does not exist.
+        """
+        self.require_file()
+        storage = SqlRunsStorage(self.url, schema=self.schema)
+        try:
+            yield storage
+        finally:
+            storage.close()
+
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        """An engine with runstore's settings (autocommit connections), disposed afterwards."""
+        engine = create_storage_engine(self.url, schema=self.schema)
+        try:
+            with translated_errors():
+                yield engine
+        finally:
+            engine.dispose()
+
+    def alembic_config(self) -> Config:
+        """The Alembic config of runstore's packaged migrations for this database.
+
+        Alembic prints to the ``sys.stdout`` of the moment (as the command runs), not the
+        one of its import.
+        """
+        config = alembic_config(url=self.url, schema=self.schema)
+        config.stdout = sys.stdout
+        return config
+
+
+def _remember(context: click.Context, database: Database) -> None:
+    """Note the database for error messages: its URL as shown, and its password, so that
+    no message can show it (see :meth:`RunstoreGroup.invoke`)."""
+    meta = context.find_root().meta
+    meta[_SHOWN_KEY] = database.shown
+    try:
+        password = sa.make_url(database.url).password
+    except (sa.exc.ArgumentError, ValueError, TypeError):
+        return
+    if password:
+        password = str(password)
+        # as given, and as it may be written in the URL itself
+        secrets = {password, quote(password, safe=""), quote_plus(password, safe="")}
+        meta.setdefault(_SECRETS_KEY, set()).update(secrets)
+
+
+def database_options(*, required: bool = True) -> Callable[[_F], _F]:
+    """``--url`` and ``--schema`` (or their environment variables), given to the command
+    as one ``database`` argument: a :class:`Database`, or None when ``required`` is false
+    and no URL was given."""
+
+    def decorate(command: _F) -> _F:
+        @click.option(
+            "--url",
+            envvar=URL_ENVVAR,
+            show_envvar=True,
+            metavar="URL",
+            help="The database URL: sqlite:///runs.db, postgresql+psycopg://user@host/db.",
+        )
+        @click.option(
+            "--schema",
+            envvar=SCHEMA_ENVVAR,
+            show_envvar=True,
+            metavar="NAME",
+            help="Postgres only: the schema that holds runstore's tables.",
+        )
+        @functools.wraps(command)
+        def with_database(url: str | None, schema: str | None, **arguments: Any) -> Any:
+            database = None
+            if url:
+                database = Database(url, schema or None)
+                _remember(click.get_current_context(), database)
+            elif required or schema:
+                # click's own message names the environment variable only from 8.2 on
+                raise click.UsageError(f"Missing option '--url' (or {URL_ENVVAR}).")
+            return command(database=database, **arguments)
+
+        return with_database  # type: ignore[return-value]
+
+    return decorate
+
+
+def json_option(command: _F) -> _F:
+    """``--json``: print JSON for machines instead of tables."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print JSON (stable keys, documented in the README) instead of a table.",
+    )(command)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        message = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'value'}: {error['msg']}"
+            for error in exc.errors()
+        )
+    else:
+        message = str(exc)
+    return " ".join(message.split()) or type(exc).__name__
+
+
+class RunstoreGroup(click.Group):
+    """A command group that reports runstore's failures as one ``Error: ...`` line on
+    stderr, exit status 1, with no traceback -- and never with a password in it.
+
+    Reported so: every :class:`~runstore.errors.StorageError` (database errors name the
+    database, its password masked), invalid input (``ValueError``, pydantic's
+    ``ValidationError``), and Alembic's refusals (``CommandError``). Anything else is a
+    bug, and keeps its traceback.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (StorageError, ValueError, CommandError) as exc:
+            meta = ctx.find_root().meta
+            message = _one_line(exc)
+            if isinstance(exc, DatabaseError) and _SHOWN_KEY in meta:
+                message = f"{message} (database: {meta[_SHOWN_KEY]})"
+            for secret in meta.get(_SECRETS_KEY, ()):
+                message = message.replace(secret, "***")
+            raise click.ClickException(message) from exc
+
+
+_AGE = re.compile(r"(\d+)\s*([mhdw])")
+_AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_cutoff(value: str) -> datetime:
+    """A moment in the past, in UTC: an age (``90m``, ``12h``, ``30d``, ``2w``: that long
+    before now) or an ISO-8601 timestamp with a time zone.
+
+    Raises:
+        click.BadParameter: anything else (a usage error, exit status 2).
+    """
+    text = value.strip()
+    age = _AGE.fullmatch(text)
+    try:
+        if age is not None:
+            amount, unit = int(age.group(1)), _AGE_UNITS[age.group(2)]
+            if amount == 0:
+                raise click.BadParameter(f"{value!r} is no age: give more than 0{age.group(2)}")
+            return datetime.now(UTC) - timedelta(**{unit: amount})
+        moment = datetime.fromisoformat(text)
+    except (OverflowError, ValueError):
+        raise click.BadParameter(
+            f"{value!r} is neither an age like 90m, 12h, 30d or 2w nor an ISO-8601 timestamp "
+            f"with a time zone (2026-11-01T00:00:00Z), or it lies outside the years 1-9999"
+        ) from None
+    if moment.utcoffset() is None:
+        raise click.BadParameter(
+            f"{value!r} has no time zone: add one (Z or +02:00, say), so that it names one moment"
+        )
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise click.BadParameter(f"{value!r} lies outside the years 1-9999 in UTC") from None
+
+
+def cutoff_option(*names: str, help: str) -> Callable[[_F], _F]:
+    """A required option naming a moment in the past (see :func:`parse_cutoff`)."""
+
+    def convert(context: click.Context, parameter: click.Parameter, value: str) -> datetime:
+        return parse_cutoff(value)
+
+    return click.option(*names, required=True, metavar="AGE|TIMESTAMP", callback=convert, help=help)

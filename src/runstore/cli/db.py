@@ -1,0 +1,145 @@
+"""``runstore db``: runstore's schema, through Alembic and the migrations in the package.
+
+Every command builds its Alembic config with :func:`runstore.migrations.alembic_config`
+(the migrations that ship with this runstore, no ``alembic.ini``), giving the URL and the
+schema to ``env.py`` as ``-x url=... -x schema=...`` would; env.py makes its own engine
+and migrates in one transaction under runstore's migration lock, so several deploys may
+upgrade the same database at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from alembic import command
+from alembic.util import CommandError
+
+from runstore.cli.common import Database, database_options
+from runstore.migrations import alembic_config, current_revision, head_revision
+from runstore.sql_errors import translated_errors
+
+__all__ = ["db"]
+
+
+@click.group()
+def db() -> None:
+    """Create, upgrade, downgrade and check runstore's schema in a database."""
+
+
+@contextmanager
+def _alembic() -> Iterator[None]:
+    """Database errors as runstore's; a migration's refusal to lose rows (a
+    ``RuntimeError`` of the migration's own) as Alembic's refusals are."""
+    try:
+        with translated_errors():
+            yield
+    except RuntimeError as exc:
+        if type(exc) is not RuntimeError:
+            raise
+        raise CommandError(str(exc)) from exc
+
+
+def _revision(database: Database) -> str | None:
+    if database.missing_file:
+        return None  # without creating the file
+    with database.engine() as engine, engine.connect() as connection:
+        return current_revision(connection)
+
+
+def _describe(revision: str | None) -> str:
+    if revision is None:
+        return "no runstore schema"
+    return f"revision {revision}" + (" (head)" if revision == head_revision() else "")
+
+
+@db.command()
+@click.argument("revision", default="head")
+@database_options()
+def upgrade(database: Database, revision: str) -> None:
+    """Upgrade the schema to REVISION (default: head, this runstore's newest).
+
+    Creates the tables in an empty database. Every row is kept. Safe to run from several
+    processes at once: they take turns, and the later ones find nothing to do.
+    """
+    with _alembic():
+        command.upgrade(database.alembic_config(), revision)
+    click.echo(f"{database.shown}: {_describe(_revision(database))}")
+
+
+@db.command()
+@click.argument("revision")
+@database_options()
+def downgrade(database: Database, revision: str) -> None:
+    """Downgrade the schema to REVISION (``base`` removes runstore's tables).
+
+    A migration that would lose rows (scores, repetitions) refuses while there is
+    anything to lose, and nothing is changed.
+    """
+    database.require_file()
+    with _alembic():
+        command.downgrade(database.alembic_config(), revision)
+    click.echo(f"{database.shown}: {_describe(_revision(database))}")
+
+
+@db.command()
+@click.option(
+    "--check-head",
+    is_flag=True,
+    help="Exit with status 1 unless the database is at this runstore's head revision.",
+)
+@database_options()
+def current(database: Database, check_head: bool) -> None:
+    """Print the revision the database's schema is at (nothing if it has none).
+
+    With --check-head the exit status says whether it is at this runstore's head (0) or
+    not (1: missing, behind, or from a newer runstore); errors exit with 1 too.
+    """
+    revision = _revision(database)
+    if revision is not None:
+        click.echo(revision)
+    if revision == head_revision():
+        return
+    if revision is None:
+        state = f"{database.shown} has no runstore schema"
+    else:
+        state = f"{database.shown} is at revision {revision}"
+    click.echo(
+        f"{state}; this runstore's head is {head_revision()} "
+        f"(`runstore db upgrade` brings it there)",
+        err=True,
+    )
+    if check_head:
+        click.get_current_context().exit(1)
+
+
+@db.command()
+@click.option("--verbose", "-v", is_flag=True, help="Show each revision in full.")
+@database_options(required=False)
+def history(database: Database | None, verbose: bool) -> None:
+    """List runstore's migrations, newest first.
+
+    With a database (--url), its current revision is marked.
+    """
+    if database is None or database.missing_file:
+        config = alembic_config()
+        config.stdout = sys.stdout
+        command.history(config, verbose=verbose)
+        return
+    with _alembic():
+        command.history(database.alembic_config(), verbose=verbose, indicate_current=True)
+
+
+@db.command()
+@database_options()
+def check(database: Database) -> None:
+    """Compare the database's tables with this runstore's models (Alembic's check).
+
+    Exits with status 1 when the database is not at head or its tables differ from what
+    the migrations make (a change made by hand).
+    """
+    database.require_file()
+    with _alembic():
+        command.check(database.alembic_config())

@@ -1,0 +1,71 @@
+"""How the ``runstore`` command prints: aligned tables for people, JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+__all__ = ["echo_json", "echo_pairs", "echo_table", "moment", "number", "signed"]
+
+
+def echo_json(value: Any) -> None:
+    """Print ``value`` (JSON-ready: a ``model_dump(mode="json")``) as indented JSON."""
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: int = 0) -> None:
+    """Print rows under their headers in aligned columns, two spaces apart.
+
+    The last ``right`` columns (numbers) are aligned to the right, the others to the left.
+    """
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+    first_right = len(headers) - right
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.rjust(width) if column >= first_right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(padded).rstrip()
+
+    click.echo(line(headers))
+    for row in rows:
+        click.echo(line(row))
+
+
+def echo_pairs(pairs: Sequence[tuple[str, str]]) -> None:
+    """Print ``label  value`` lines, the values aligned."""
+    width = max((len(label) for label, _ in pairs), default=0)
+    for label, value in pairs:
+        click.echo(f"{label.ljust(width)}  {value}".rstrip())
+
+
+def moment(value: datetime | None) -> str:
+    """A timestamp in UTC to the second, or ``-``."""
+    if value is None:
+        return "-"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def number(value: float | int | None, digits: int = 3) -> str:
+    """A figure with at most ``digits`` decimals (trailing zeros dropped), or ``-``."""
+    if value is None:
+        return "-"
+    if isinstance(value, int):
+        return str(value)
+    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def signed(value: float | None, digits: int = 3) -> str:
+    """A difference, with its sign (``+0.25``, ``-3``), or ``-``."""
+    if value is None:
+        return "-"
+    text = number(value, digits)
+    return text if text.startswith("-") or text == "0" else f"+{text}"

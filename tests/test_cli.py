@@ -1,0 +1,533 @@
+"""The ``runstore`` command, driven through click's test runner on real databases."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+from runstore import TABLE_SCHEMAS, Run, SqlRunsStorage
+from runstore.cli import main
+from runstore.migrations import VERSION_TABLE, head_revision
+from runstore.testing.inputs import FrozenClock, result_input, run_input
+
+NOW = datetime.now(UTC)
+
+
+def invoke(*arguments: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """Run ``runstore ARGUMENTS``; stdout and stderr apart, the URL only from arguments."""
+    try:
+        runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
+    except TypeError:
+        runner = CliRunner()  # click >= 8.2 keeps stderr apart always
+    environment = {"RUNSTORE_DATABASE_URL": None, "RUNSTORE_SCHEMA": None, **(env or {})}
+    return runner.invoke(main, list(arguments), input=input, env=environment)
+
+
+def ok(*arguments: str, **options: object) -> Result:
+    result = invoke(*arguments, **options)  # type: ignore[arg-type]
+    assert result.exit_code == 0, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def failed(*arguments: str, exit_code: int = 1, error: bool = True, **options: object) -> Result:
+    """Run a command that must fail with ``exit_code`` and no traceback: with ``error``
+    and exit status 1, one ``Error: ...`` line on stderr."""
+    result = invoke(*arguments, **options)  # type: ignore[arg-type]
+    assert result.exit_code == exit_code, (result.stdout, result.stderr, result.exception)
+    assert "Traceback" not in result.stderr + result.stdout
+    if exit_code == 1 and error:
+        assert result.stderr.startswith("Error: "), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    return result
+
+
+def not_at_head(url: str, **options: object) -> Result:
+    """``db current --check-head`` on a database that is not at head: exit status 1."""
+    return failed("db", "current", "--check-head", "--url", url, error=False, **options)
+
+
+def table_names(url: str, schema: str | None = None) -> set[str]:
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names(schema=schema))
+    finally:
+        engine.dispose()
+
+
+# -- db ----------------------------------------------------------------------------------
+
+
+def test_upgrade_current_and_check_head(empty_url: str) -> None:
+    before = not_at_head(empty_url)
+    assert before.stdout == ""
+    assert "has no runstore schema" in before.stderr
+    assert ok("db", "current", "--url", empty_url).stdout == ""  # without --check-head: 0
+
+    upgraded = ok("db", "upgrade", "--url", empty_url)
+    assert f"revision {head_revision()} (head)" in upgraded.stdout
+    assert set(TABLE_SCHEMAS) | {VERSION_TABLE} <= table_names(empty_url)
+
+    assert ok("db", "current", "--check-head", "--url", empty_url).stdout == f"{head_revision()}\n"
+    assert "No new upgrade operations detected" in ok("db", "check", "--url", empty_url).stdout
+    ok("db", "upgrade", "--url", empty_url)  # at head already: nothing to do
+
+    ok("db", "downgrade", "0003_scores_and_answers", "--url", empty_url)
+    assert ok("db", "current", "--url", empty_url).stdout == "0003_scores_and_answers\n"
+    behind = not_at_head(empty_url)
+    assert behind.stdout == "0003_scores_and_answers\n"
+    assert "is at revision 0003_scores_and_answers" in behind.stderr
+    failed("db", "check", "--url", empty_url)  # not up to date
+
+    ok("db", "downgrade", "base", "--url", empty_url)
+    assert not set(TABLE_SCHEMAS) & table_names(empty_url)
+    ok("db", "upgrade", "0002_run_filter_indexes", "--url", empty_url)
+    assert ok("db", "current", "--url", empty_url).stdout == "0002_run_filter_indexes\n"
+    ok("db", "upgrade", "--url", empty_url)
+    ok("db", "current", "--check-head", "--url", empty_url)
+
+
+def test_check_finds_a_schema_changed_by_hand(sqlite_url: str) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    engine = sa.create_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text('DROP INDEX "ix_mastra_dataset_runs_createdAt_id"'))
+    engine.dispose()
+    assert "New upgrade operations detected" in failed("db", "check", "--url", sqlite_url).stderr
+
+
+def test_history_lists_every_revision_and_marks_the_current_one(sqlite_url: str) -> None:
+    listed = ok("db", "history").stdout
+    assert listed.index(head_revision()) < listed.index("0001_initial")
+    assert "(current)" not in listed
+    ok("db", "upgrade", "0003_scores_and_answers", "--url", sqlite_url)
+    marked = ok("db", "history", "--url", sqlite_url).stdout
+    (line,) = [line for line in marked.splitlines() if "(current)" in line]
+    assert "-> 0003_scores_and_answers" in line
+
+
+def test_an_unknown_revision_is_an_error(sqlite_url: str) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    assert "nope" in failed("db", "downgrade", "nope", "--url", sqlite_url).stderr
+
+
+def test_a_downgrade_that_would_lose_rows_refuses(sqlite_url: str) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    storage = SqlRunsStorage(sqlite_url)
+    run = storage.create_run(run_input())
+    storage.add_result(result_input(run, scores={"accuracy": 0.5}))
+    storage.close()
+    refused = failed("db", "downgrade", "0002_run_filter_indexes", "--url", sqlite_url)
+    assert "scores" in refused.stderr
+    assert ok("db", "current", "--check-head", "--url", sqlite_url).stdout == f"{head_revision()}\n"
+
+
+@pytest.mark.postgres
+def test_a_postgres_schema_from_the_option_or_the_environment(
+    new_postgres_url: Callable[[], str],
+) -> None:
+    url = new_postgres_url()
+    ok("db", "upgrade", "--url", url, "--schema", "evals")
+    assert set(TABLE_SCHEMAS) <= table_names(url, schema="evals")
+    assert not set(TABLE_SCHEMAS) & table_names(url)
+    from_environment = {"RUNSTORE_DATABASE_URL": url, "RUNSTORE_SCHEMA": "evals"}
+    assert ok("db", "current", "--check-head", env=from_environment).stdout == (
+        f"{head_revision()}\n"
+    )
+    ok("db", "check", env=from_environment)
+    not_at_head(url)  # the public schema has none
+    assert ok("runs", "list", "--json", env=from_environment).stdout == "[]\n"
+    ok("db", "downgrade", "base", "--url", url, "--schema", "evals")
+    assert not set(TABLE_SCHEMAS) & table_names(url, schema="evals")
+
+
+def test_a_schema_on_sqlite_is_refused(sqlite_url: str) -> None:
+    refused = failed("db", "upgrade", "--url", sqlite_url, "--schema", "evals")
+    assert "Postgres setting" in refused.stderr
+
+
+# -- runs ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Seeded:
+    url: str
+    old_completed: Run
+    old_failed: Run
+    old_other_dataset: Run
+    recent: Run
+    baseline: Run
+    candidate: Run
+
+
+def _storage_at(url: str, moment: datetime) -> SqlRunsStorage:
+    return SqlRunsStorage(url, clock=FrozenClock(moment))
+
+
+@pytest.fixture
+def seeded(empty_url: str) -> Seeded:
+    """Runs 40 days old (two of dataset-1, one of dataset-2), one a day old, and a
+    baseline and a candidate an hour old with results and scores."""
+    url = empty_url
+    ok("db", "upgrade", "--url", url)
+
+    def create(age: timedelta, status: str, **fields: object) -> Run:
+        storage = _storage_at(url, NOW - age)
+        try:
+            run = storage.create_run(run_input(**fields))
+            return storage.update_run({"id": run.id, "status": status})
+        finally:
+            storage.close()
+
+    old_completed = create(timedelta(days=40), "completed")
+    old_failed = create(timedelta(days=40, minutes=1), "failed")
+    old_other_dataset = create(timedelta(days=41), "completed", dataset_id="dataset-2")
+    recent = create(timedelta(days=1), "completed")
+    baseline = create(timedelta(hours=2), "completed", target_id="agent-2", total_items=4)
+    candidate = create(timedelta(hours=1), "running", target_id="agent-2", total_items=4)
+
+    storage = SqlRunsStorage(url)
+    # baseline: items 0-3, item 1 fails; candidate: items 0-2 and 4, item 2 fails
+    storage.add_results(
+        [
+            result_input(
+                baseline,
+                item,
+                latency=100.0 + item,
+                error="boom" if item == 1 else None,
+                scores={"accuracy": 0.5},
+            )
+            for item in range(4)
+        ],
+        update_counts=True,
+    )
+    storage.add_results(
+        [
+            result_input(
+                candidate,
+                item,
+                latency=90.0 + item,
+                error="boom" if item == 2 else None,
+                scores={"accuracy": 0.75 if item == 0 else 0.25 if item == 1 else 0.5},
+            )
+            for item in (0, 1, 2, 4)
+        ],
+        update_counts=True,
+    )
+    storage.close()
+    return Seeded(url, old_completed, old_failed, old_other_dataset, recent, baseline, candidate)
+
+
+def _ids(url: str) -> list[str]:
+    storage = SqlRunsStorage(url)
+    try:
+        return [run.id for run in storage.iter_runs()]
+    finally:
+        storage.close()
+
+
+def test_runs_list_newest_first_as_a_table_and_as_json(seeded: Seeded) -> None:
+    newest_first = _ids(seeded.url)
+    assert newest_first[0] == seeded.candidate.id
+    assert newest_first[-1] == seeded.old_other_dataset.id
+
+    lines = ok("runs", "list", "--url", seeded.url).stdout.splitlines()
+    assert lines[0].split() == [
+        "ID",
+        "DATASET",
+        "TARGET",
+        "STATUS",
+        "CREATED",
+        "ITEMS",
+        "RESULTS",
+        "OK",
+        "FAILED",
+    ]
+    assert [line.split()[0] for line in lines[1:]] == newest_first
+    candidate_row = lines[1].split()
+    assert candidate_row[1:4] == ["dataset-1", "agent:agent-2", "running"]
+    assert candidate_row[-4:] == ["4", "4", "3", "1"]
+    # aligned: the counts to the right, so every line ends at the same column
+    assert len({len(line) for line in lines}) == 1
+    created = lines[0].index("CREATED")
+    for line in lines[1:]:
+        datetime.strptime(line[created : created + 20] + "+0000", "%Y-%m-%d %H:%M:%SZ%z")
+
+    listed = json.loads(ok("runs", "list", "--json", "--url", seeded.url).stdout)
+    storage = SqlRunsStorage(seeded.url)
+    expected = [run.model_dump(mode="json") for run in storage.iter_runs()]
+    storage.close()
+    assert listed == expected
+    assert list(listed[0]) == list(Run.model_fields)
+
+
+def test_runs_list_filters_and_limit(seeded: Seeded) -> None:
+    def listed(*arguments: str) -> list[str]:
+        output = ok("runs", "list", "--json", "--url", seeded.url, *arguments).stdout
+        return [run["id"] for run in json.loads(output)]
+
+    assert listed("--dataset", "dataset-2") == [seeded.old_other_dataset.id]
+    assert listed("--status", "failed") == [seeded.old_failed.id]
+    assert listed("--target-id", "agent-2") == [seeded.candidate.id, seeded.baseline.id]
+    assert listed("--target-type", "workflow") == []
+    assert listed("--dataset", "dataset-1", "--status", "completed", "--limit", "2") == [
+        seeded.baseline.id,
+        seeded.recent.id,
+    ]
+    limited = ok("runs", "list", "--limit", "2", "--url", seeded.url).stdout.splitlines()
+    assert len(limited) == 4
+    assert limited[-1] == "(2 of 6 runs; --limit shows more)"
+    assert ok("runs", "list", "--dataset", "none", "--url", seeded.url).stdout == "No runs.\n"
+    failed("runs", "list", "--status", "done", "--url", seeded.url, exit_code=2)
+    failed("runs", "list", "--limit", "0", "--url", seeded.url, exit_code=2)
+
+
+def test_runs_show_the_run_and_its_summary(seeded: Seeded) -> None:
+    shown = ok("runs", "show", seeded.candidate.id, "--url", seeded.url).stdout
+    assert f"run         {seeded.candidate.id}" in shown
+    assert "error rate  25.0%" in shown
+    assert "target      agent:agent-2" in shown
+    latency = shown.splitlines()[shown.splitlines().index("Latency (ms):") + 2].split()
+    assert latency == ["91.8", "90", "91.5", "93.4", "93.7", "93.9", "94"]  # 90, 91, 92, 94
+    (accuracy,) = [line.split() for line in shown.splitlines() if line.startswith("accuracy")]
+    assert accuracy == ["accuracy", "4", "0.5", "0.25", "0.5", "0.75"]
+
+    document = json.loads(
+        ok("runs", "show", seeded.candidate.id, "--json", "--url", seeded.url).stdout
+    )
+    storage = SqlRunsStorage(seeded.url)
+    run = storage.get_run_by_id(seeded.candidate.id)
+    summary = storage.summarize_run(seeded.candidate.id)
+    storage.close()
+    assert run is not None
+    assert document == {
+        "run": run.model_dump(mode="json"),
+        "summary": summary.model_dump(mode="json"),
+    }
+    assert document["summary"]["error_rate"] == 0.25
+
+    empty = ok("runs", "show", seeded.recent.id, "--url", seeded.url).stdout
+    assert "error rate  -" in empty
+    assert "No scores." in empty
+
+    missing = failed("runs", "show", "no-such-run", "--url", seeded.url)
+    assert missing.stderr == "Error: run 'no-such-run' does not exist\n"
+
+
+def test_runs_compare(seeded: Seeded) -> None:
+    compared = ok(
+        "runs", "compare", seeded.baseline.id, seeded.candidate.id, "--url", seeded.url
+    ).stdout
+    pairs = dict(line.rsplit("  ", 1) for line in compared.split("\n\n")[0].splitlines())
+    assert {label.strip(): value.strip() for label, value in pairs.items()} == {
+        "baseline": seeded.baseline.id,
+        "candidate": seeded.candidate.id,
+        "items in both": "3",
+        "only in baseline": "1",
+        "only in candidate": "1",
+        "errors fixed": "1",
+        "errors introduced": "1",
+        "latency mean delta": "-10 ms",
+    }
+    header, accuracy = compared.split("\n\n")[1].splitlines()
+    assert header.split() == [
+        "SCORE",
+        "PAIRED",
+        "BASELINE",
+        "CANDIDATE",
+        "DELTA",
+        "IMPROVED",
+        "REGRESSED",
+        "SAME",
+    ]
+    assert accuracy.split() == ["accuracy", "3", "0.5", "0.5", "0", "1", "1", "1"]
+
+    document = json.loads(
+        ok(
+            "runs",
+            "compare",
+            seeded.baseline.id,
+            seeded.candidate.id,
+            "--json",
+            "--url",
+            seeded.url,
+        ).stdout
+    )
+    storage = SqlRunsStorage(seeded.url)
+    expected = storage.compare_runs(seeded.baseline.id, seeded.candidate.id)
+    storage.close()
+    assert document == expected.model_dump(mode="json")
+    assert document["scores"]["accuracy"]["improved"] == 1
+
+    unknown = failed("runs", "compare", seeded.baseline.id, "no-such-run", "--url", seeded.url)
+    assert unknown.stderr == "Error: run 'no-such-run' does not exist\n"
+    failed("runs", "compare", seeded.baseline.id, "--url", seeded.url, exit_code=2)
+
+
+def test_prune_dry_run_deletes_nothing(seeded: Seeded) -> None:
+    before = _ids(seeded.url)
+    shown = ok("runs", "prune", "--older-than", "30d", "--dry-run", "--url", seeded.url).stdout
+    assert shown.startswith("Would delete 3 runs created before ")
+    listed = [line.split()[0] for line in shown.splitlines()[2:]]
+    assert listed == [seeded.old_completed.id, seeded.old_failed.id, seeded.old_other_dataset.id]
+    assert _ids(seeded.url) == before
+
+    only_failed = ok(
+        "runs",
+        "prune",
+        "--older-than",
+        "30d",
+        "--status",
+        "failed",
+        "--dry-run",
+        "--url",
+        seeded.url,
+    ).stdout
+    assert only_failed.startswith("Would delete 1 run created before ")
+    assert "with status failed" in only_failed
+    assert _ids(seeded.url) == before
+
+
+def test_prune_with_yes_deletes_exactly_the_old_runs(seeded: Seeded) -> None:
+    deleted = ok(
+        "runs",
+        "prune",
+        "--older-than",
+        "30d",
+        "--dataset",
+        "dataset-1",
+        "--yes",
+        "--url",
+        seeded.url,
+    ).stdout
+    assert deleted.startswith("Deleted 2 runs created before ")
+    assert _ids(seeded.url) == [
+        seeded.candidate.id,
+        seeded.baseline.id,
+        seeded.recent.id,
+        seeded.old_other_dataset.id,
+    ]
+    cutoff = (NOW - timedelta(hours=1, minutes=30)).isoformat()
+    assert ok("runs", "prune", "--older-than", cutoff, "-y", "--url", seeded.url).stdout.startswith(
+        "Deleted 3 runs"
+    )
+    assert _ids(seeded.url) == [seeded.candidate.id]
+    storage = SqlRunsStorage(seeded.url)
+    assert len(list(storage.iter_results(seeded.candidate.id))) == 4
+    storage.close()
+    nothing = ok("runs", "prune", "--older-than", "2w", "--url", seeded.url).stdout
+    assert nothing.startswith("No runs created before ")
+
+
+def test_prune_asks_first(seeded: Seeded) -> None:
+    before = _ids(seeded.url)
+    declined = invoke("runs", "prune", "--older-than", "30d", "--url", seeded.url, input="n\n")
+    assert declined.exit_code == 1
+    assert "Delete 3 runs created before " in declined.stdout
+    assert _ids(seeded.url) == before
+
+    no_answer = invoke("runs", "prune", "--older-than", "30d", "--url", seeded.url, input="")
+    assert no_answer.exit_code == 1
+    assert _ids(seeded.url) == before
+
+    accepted = ok("runs", "prune", "--older-than", "30d", "--url", seeded.url, input="y\n")
+    assert "Deleted 3 runs" in accepted.stdout
+    assert _ids(seeded.url) == before[:3]
+
+
+@pytest.mark.parametrize(
+    "older_than",
+    [
+        "30",
+        "30x",
+        "d",
+        "-3d",
+        "0d",
+        "2026-11-01",
+        "2026-11-01T00:00:00",
+        "yesterday",
+        "9" * 30 + "w",
+    ],
+)
+def test_a_malformed_older_than_is_a_usage_error(sqlite_url: str, older_than: str) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    refused = failed(
+        "runs", "prune", "--older-than", older_than, "--yes", "--url", sqlite_url, exit_code=2
+    )
+    assert "--older-than" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    "older_than", ["90m", "12h", "30d", "2w", "2026-11-01T00:00:00Z", "2026-11-01T02:00:00+02:00"]
+)
+def test_every_form_of_older_than_is_taken(sqlite_url: str, older_than: str) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    ok("runs", "prune", "--older-than", older_than, "--dry-run", "--url", sqlite_url)
+
+
+# -- errors and the environment -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["db", "upgrade"],
+        ["db", "current"],
+        ["db", "check"],
+        ["runs", "list"],
+        ["runs", "show", "some-run"],
+        ["runs", "prune", "--older-than", "30d", "--yes"],
+    ],
+)
+def test_no_message_shows_the_password(arguments: list[str]) -> None:
+    url = "postgresql+psycopg://runstore:s3cret-Passw0rd@127.0.0.1:1/evals"
+    refused = failed(*arguments, "--url", url)
+    assert "s3cret-Passw0rd" not in refused.stderr + refused.stdout
+    assert "runstore:***@127.0.0.1:1/evals" in refused.stderr
+
+
+def test_the_url_comes_from_the_environment(sqlite_url: str, tmp_path: Path) -> None:
+    environment = {"RUNSTORE_DATABASE_URL": sqlite_url}
+    ok("db", "upgrade", env=environment)
+    assert ok("db", "current", "--check-head", env=environment).stdout == f"{head_revision()}\n"
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    ok("db", "upgrade", "--url", other, env=environment)  # the option wins
+    assert (tmp_path / "other.db").exists()
+    assert "RUNSTORE_DATABASE_URL" in failed("runs", "list", exit_code=2).stderr
+
+
+def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'typo.db'}"
+    assert "no database at" in failed("runs", "list", "--url", url).stderr
+    assert not_at_head(url).stdout == ""
+    for arguments in (["db", "downgrade", "base"], ["db", "check"], ["runs", "show", "a-run"]):
+        assert "no database at" in failed(*arguments, "--url", url).stderr
+    assert "(current)" not in ok("db", "history", "--url", url).stdout
+    assert not (tmp_path / "typo.db").exists()
+
+
+def test_an_unsupported_url_is_an_error() -> None:
+    assert "is not supported" in failed("runs", "list", "--url", "mysql://x@y/z").stderr
+
+
+def test_python_dash_m_runstore(sqlite_url: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "runstore", "db", "current", "--check-head", "--url", sqlite_url],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 1, completed.stderr
+    assert "has no runstore schema" in completed.stderr
+    version = subprocess.run(
+        [sys.executable, "-m", "runstore", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.startswith("runstore, version ")
