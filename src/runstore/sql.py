@@ -10,7 +10,7 @@ stream of a Postgres batch, which uses ``COPY`` (:mod:`runstore.pgcopy`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,6 +43,7 @@ from runstore.engine import (
     redacted_url,
 )
 from runstore.errors import InvalidInputError, StorageClosedError, StorageError
+from runstore.export import RESULT_FIELDS, StoredRow
 from runstore.figures import compared, pair_items
 from runstore.migrations import check_tables, require_head, upgrade_to_head
 from runstore.models import (
@@ -472,6 +473,20 @@ class SqlRunsStorage(RunsStorage):
             size,
         )
 
+    def _stored_rows(self, run_id: str, size: int) -> Iterator[Sequence[StoredRow]]:
+        """The columnar path of exports: the stored values, selected as they are (see
+        :func:`runstore.statements.result_rows_batch`), a keyset batch at a time."""
+        self._check_open()
+        after: Position | None = None
+        while True:
+            rows = self._run(operations.result_rows_batch(run_id, after, size))
+            if rows:
+                yield rows
+            if len(rows) < size:
+                return
+            last = rows[-1]
+            after = Position(datetime.fromisoformat(last[_STARTED_AT]), last[_ID])
+
     def delete_results_by_run_id(self, run_id: str) -> None:
         self._run(operations.delete_results_of_run(id_argument(run_id, "run_id")))
 
@@ -568,6 +583,10 @@ class SqlRunsStorage(RunsStorage):
             if following is None:
                 return
             after, reading = following, max(size, 2)
+
+
+_STARTED_AT = RESULT_FIELDS.index("started_at")
+_ID = RESULT_FIELDS.index("id")
 
 
 def _lost(error: StorageError) -> bool:
