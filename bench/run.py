@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 
 from bench.backends import Settings, conninfo, log, open_backend
-from bench.cases import add_result, add_results, iterate, list_pages, peer, runs, update_run
+from bench.cases import add_result, add_results, export, iterate, list_pages, peer, runs, update_run
 from bench.machine import describe_machine
 from bench.report import Measurement, render_document, render_table
 
@@ -39,6 +39,7 @@ def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list
         list_pages.measure(b, list_run, settings.list_rows)
         log(f"{b.label}: iteration")
         iterate.measure(b, iteration_run, settings.iteration_rows)
+        export.measure(b)
         log(f"{b.label}: writes")
         add_result.measure(b)
         add_results.measure(b)

@@ -6,12 +6,25 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Mapping
+import itertools
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
+from runstore.arguments import id_argument, size_argument
 from runstore.clock import Clock, moved_forward, utc_now
+from runstore.errors import InvalidInputError, RunNotFoundError
+from runstore.export import (
+    EXPORT_FORMATS,
+    StoredRow,
+    record_batch,
+    require_pyarrow,
+    result_schema,
+    rows_of_results,
+    write_export,
+)
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
@@ -35,6 +48,9 @@ from runstore.models import (
     TargetType,
     UpdateRunInput,
 )
+
+if TYPE_CHECKING:
+    import pyarrow
 
 __all__ = ["RunsStorage"]
 
@@ -316,6 +332,99 @@ class RunsStorage(abc.ABC):
         snapshot; results recorded meanwhile after the current position are included.
         The arguments are checked when the iterator is created.
         """
+
+    def iter_result_batches(
+        self, run_id: str, *, batch_size: int = 10_000
+    ) -> Iterator[pyarrow.RecordBatch]:
+        """Every result of a run, in :meth:`iter_results` order, as Arrow record batches of
+        up to ``batch_size`` rows -- none for a run without results.
+
+        The schema is :func:`runstore.export.result_schema`: one column per
+        :class:`RunResult` field; JSON fields as JSON text (``output`` and
+        ``expected_output`` null when None), instants as ``timestamp[us, tz=UTC]``,
+        ``scores`` as ``map<string, float64>``. Read like :meth:`iter_results`: one batch
+        in memory at a time, each read on its own. The SQL adapter builds the columns
+        from the stored values, with no model per row.
+
+        Raises:
+            InvalidInputError: pyarrow is not installed (``pip install
+                "runstore[parquet]"``), or an argument is out of range -- when called.
+            RunNotFoundError: no run has ``run_id`` -- when iteration starts.
+        """
+        require_pyarrow()
+        rows = self._stored_rows(
+            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
+        )
+        schema = result_schema()
+        return (record_batch(batch, schema) for batch in rows)
+
+    def export_results(
+        self,
+        run_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        format: str = "jsonl",
+        batch_size: int = 10_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write every result of a run, in :meth:`iter_results` order, to a file.
+
+        Formats: ``"jsonl"`` -- one JSON object per line, as
+        ``RunResult.model_dump(mode="json")``; ``"csv"`` -- a header row, then one row per
+        result with the columns of :meth:`iter_result_batches`, every text quoted (an empty
+        field is None), JSON fields and the scores as JSON text; ``"parquet"`` -- the
+        batches of :meth:`iter_result_batches` (needs pyarrow). Streams ``batch_size``
+        results at a time, each read on its own.
+
+        The file appears complete or not at all: it is written under a temporary name
+        in the same directory and moved into place at the end; on any failure the
+        temporary file is removed and an existing ``destination`` is left untouched.
+
+        Args:
+            destination: the file's path.
+            progress: called with the number of results written so far after each batch;
+                what it raises stops the export (and propagates).
+
+        Returns:
+            How many results were written.
+
+        Raises:
+            InvalidInputError: an unknown format, parquet without pyarrow, or an
+                argument out of range -- before anything is read or written.
+            RunNotFoundError: no run has ``run_id``; no file is created.
+            OSError: the file could not be written.
+        """
+        if not isinstance(format, str) or format not in EXPORT_FORMATS:
+            raise InvalidInputError(
+                f"format must be one of {', '.join(map(repr, EXPORT_FORMATS))}, not {format!r}"
+            )
+        if format == "parquet":
+            require_pyarrow()
+        if not isinstance(destination, str | os.PathLike):
+            raise InvalidInputError(
+                f"destination must be a path (str or os.PathLike), not {type(destination).__name__}"
+            )
+        if progress is not None and not callable(progress):
+            raise InvalidInputError("progress must be a callable or None")
+        rows = self._stored_rows(
+            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
+        )
+        return write_export(rows, destination, format, progress)
+
+    def _stored_rows(self, run_id: str, size: int) -> Iterator[Sequence[StoredRow]]:
+        """A run's results as stored rows (:mod:`runstore.export`), ``size`` at a time;
+        :class:`RunNotFoundError` when iteration starts if the run does not exist.
+
+        Built from :meth:`iter_results` here; an adapter may read the stored values
+        directly instead (the SQL adapter does).
+        """
+        results = self.iter_results(run_id, batch_size=size)
+        first = True
+        while batch := list(itertools.islice(results, size)):
+            first = False
+            yield rows_of_results(batch)
+        if first and self.get_run_by_id(run_id) is None:
+            raise RunNotFoundError(run_id)
 
     @abc.abstractmethod
     def delete_results_by_run_id(self, run_id: str) -> None:

@@ -10,7 +10,7 @@ items to hand to the caller, one batch at a time.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -29,6 +29,7 @@ from runstore.arguments import (
 )
 from runstore.clock import Clock
 from runstore.cursors import Position
+from runstore.export import RESULT_FIELDS, StoredRow
 from runstore.figures import compared, pair_items
 from runstore.models import (
     AddRunResultInput,
@@ -209,6 +210,10 @@ class Calls:
             size,
         )
 
+    def stored_rows(self, run_id: str, size: int) -> Walk[Sequence[StoredRow]]:
+        """Exports' columnar path: batches of stored rows (each batch one item)."""
+        return _stored_rows(run_id, size)
+
     def delete_results_by_run_id(self, run_id: str) -> Plan[None]:
         return operations.delete_results_of_run(id_argument(run_id, "run_id"))
 
@@ -285,6 +290,22 @@ def _follow(
         if len(rows) < size:
             return
         after = position(rows[-1])
+
+
+def _stored_rows(run_id: str, size: int) -> Walk[Sequence[StoredRow]]:
+    after: Position | None = None
+    while True:
+        rows: Sequence[StoredRow] = yield operations.result_rows_batch(run_id, after, size)
+        if rows:
+            yield Emit([rows])
+        if len(rows) < size:
+            return
+        last = rows[-1]
+        after = Position(datetime.fromisoformat(last[_STARTED_AT]), last[_ID])
+
+
+_STARTED_AT = RESULT_FIELDS.index("started_at")
+_ID = RESULT_FIELDS.index("id")
 
 
 def _scores_after(run_id: str, result_id: str | None, name: str | None, size: int) -> Walk[Score]:

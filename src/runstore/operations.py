@@ -89,6 +89,7 @@ __all__ = [
     "prune_runs",
     "recount_run",
     "result_position",
+    "result_rows_batch",
     "results_batch",
     "run_position",
     "runs_batch",
@@ -601,6 +602,21 @@ def _results_batch(
     run_id: str, filters: ResultFilters, after: Position | None, size: int
 ) -> Steps[list[RunResult]]:
     return results_from((yield statements.results_batch(run_id, filters, after, size)).all())
+
+
+def result_rows_batch(run_id: str, after: Position | None, size: int) -> Plan[list[Sequence[Any]]]:
+    """The next ``size`` results of a run, in execution order, as stored rows (see
+    :mod:`runstore.export`); for the first batch, a run with no rows is proven to exist."""
+    return Plan(Mode.READ, _result_rows_batch(run_id, after, size))
+
+
+def _result_rows_batch(
+    run_id: str, after: Position | None, size: int
+) -> Steps[list[Sequence[Any]]]:
+    rows: list[Sequence[Any]] = list((yield statements.result_rows_batch(run_id, after, size)))
+    if not rows and after is None:
+        yield from _require_runs([run_id])
+    return rows
 
 
 def delete_results_of_run(run_id: str) -> Plan[None]:

@@ -10,7 +10,7 @@ stream of a Postgres batch, which uses ``COPY`` (:mod:`runstore.pgcopy`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +31,7 @@ from runstore.engine import (
     redacted_url,
 )
 from runstore.errors import InvalidInputError, StorageClosedError, StorageError
+from runstore.export import StoredRow
 from runstore.migrations import check_tables, require_head, upgrade_to_head
 from runstore.models import (
     AddRunResultInput,
@@ -403,6 +404,12 @@ class SqlRunsStorage(RunsStorage):
         walk = self._calls.iter_results(run_id, batch_size, has_error, item_id, score, order)
         self._check_open()
         return self._walk(walk)
+
+    def _stored_rows(self, run_id: str, size: int) -> Iterator[Sequence[StoredRow]]:
+        """The columnar path of exports: the stored values, selected as they are (see
+        :func:`runstore.statements.result_rows_batch`), a keyset batch at a time."""
+        self._check_open()
+        return self._walk(self._calls.stored_rows(run_id, size))
 
     def delete_results_by_run_id(self, run_id: str) -> None:
         self._run(self._calls.delete_results_by_run_id(run_id))

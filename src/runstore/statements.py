@@ -24,11 +24,12 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from runstore.cursors import Position
+from runstore.export import RESULT_FIELDS
 from runstore.limits import MAX_COUNT
 from runstore.models import ResultFilters, ResultOrder, Run, RunFilters, RunResult, Score
 from runstore.schema import attribute_name
 from runstore.tables import results_table, runs_table, scores_table
-from runstore.types import score_map
+from runstore.types import JsonColumn, UTCDateTime, score_map, utc_text
 
 __all__ = [
     "RESULT_ATTRIBUTES",
@@ -62,6 +63,7 @@ __all__ = [
     "lock_run",
     "prunable_runs",
     "recount_run",
+    "result_rows_batch",
     "results_batch",
     "results_of",
     "results_page",
@@ -926,6 +928,52 @@ def results_batch(run_id: str, filters: ResultFilters, after: Position | None, s
     """The next ``size`` results of a run after ``after``, with their scores, no total."""
     listing = _RESULTS[filters.order]
     return _list_query(listing, {"runId": run_id}, after, size, 0, total=None, filters=filters)
+
+
+def _stored_form(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """A results column as its stored value, with no type processing (see
+    :mod:`runstore.export`): instants as UTC text, JSON as text."""
+    if isinstance(column.type, UTCDateTime):
+        return utc_text(column)
+    if isinstance(column.type, JsonColumn):
+        return sa.cast(column, sa.Text())
+    return column
+
+
+_COLUMN_OF_ATTRIBUTE = {attribute: results_table.columns[key] for key, attribute in _RESULT_KEYS}
+
+
+@functools.cache
+def _result_rows(keyset: bool) -> sa.Select[Any]:
+    columns = [
+        sa.cast(_scores_of(_results.id), sa.Text())
+        if field == "scores"
+        else _stored_form(_COLUMN_OF_ATTRIBUTE[field])
+        for field in RESULT_FIELDS
+    ]
+    conditions = [_results.runId == sa.bindparam("run_id", type_=_results.runId.type)]
+    if keyset:
+        mark = sa.tuple_(
+            sa.bindparam("after_key", type_=_results.startedAt.type),
+            sa.bindparam("after_id", type_=_results.id.type),
+        )
+        conditions.append(sa.tuple_(_results.startedAt, _results.id) > mark)
+    return (
+        sa.select(*columns)
+        .where(*conditions)
+        .order_by(_results.startedAt, _results.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+def result_rows_batch(run_id: str, after: Position | None, size: int) -> Query:
+    """The next ``size`` results of a run in execution order after ``after``, as stored
+    rows (:data:`runstore.export.RESULT_FIELDS`, values as :mod:`runstore.export` says)."""
+    values: dict[str, Any] = {"run_id": run_id, "limit": size}
+    if after is not None:
+        values["after_key"] = after.key
+        values["after_id"] = after.id
+    return Query(_result_rows(after is not None), values)
 
 
 @functools.cache

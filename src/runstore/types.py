@@ -29,7 +29,14 @@ from sqlalchemy.types import TypeEngine
 from runstore.jsonvalues import JsonValue, dumps_json, loads_json
 from runstore.schema import ColumnType
 
-__all__ = ["JsonColumn", "ScoreMapColumn", "UTCDateTime", "score_map", "sql_type"]
+__all__ = [
+    "JsonColumn",
+    "ScoreMapColumn",
+    "UTCDateTime",
+    "score_map",
+    "sql_type",
+    "utc_text",
+]
 
 _SQLITE_TIMESTAMP_WIDTH = len("0001-01-01T00:00:00.000000Z")
 
@@ -88,6 +95,30 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 def _from_text(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+class utc_text(sa.sql.functions.GenericFunction[str]):  # noqa: N801 - a SQL function
+    """``utc_text(instant)``: a :class:`UTCDateTime` column as fixed-width ISO-8601 text in
+    UTC (``2026-11-24T05:33:56.123456Z``) -- on SQLite the stored text itself, on Postgres
+    written by ``to_char``. For reads that build columns from the raw values (exports)."""
+
+    type = sa.Text()
+    inherit_cache = True
+
+
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
+    (instant,) = element.clauses
+    return str(compiler.process(instant, **kw))
+
+
+@compiles(utc_text, "postgresql")
+def _utc_text_postgres(element: utc_text, compiler: Any, **kw: Any) -> str:
+    (instant,) = element.clauses
+    return (
+        f"to_char({compiler.process(instant, **kw)} AT TIME ZONE 'UTC', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')'
+    )
 
 
 class JsonColumn(sa.TypeDecorator[Any]):

@@ -28,6 +28,7 @@ import pytest
 pytest.register_assert_rewrite(
     "runstore.testing.answers",
     "runstore.testing.batches_and_lists",
+    "runstore.testing.exports",
     "runstore.testing.fuzz",
     "runstore.testing.lifecycle",
     "runstore.testing.properties",
@@ -38,6 +39,7 @@ pytest.register_assert_rewrite(
 from runstore.base import RunsStorage
 from runstore.testing.answers import AnswersContract
 from runstore.testing.batches_and_lists import BatchesAndListsContract
+from runstore.testing.exports import ExportsContract
 from runstore.testing.fuzz import FuzzContract
 from runstore.testing.lifecycle import LifecycleContract
 from runstore.testing.properties import PropertiesContract
@@ -54,6 +56,7 @@ class RunsStorageContract(
     RunsAndResultsContract,
     BatchesAndListsContract,
     AnswersContract,
+    ExportsContract,
     LifecycleContract,
     RefusalsContract,
     PropertiesContract,

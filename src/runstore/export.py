@@ -1,0 +1,347 @@
+"""Exporting a run's results: Arrow record batches, and JSONL, CSV and Parquet files.
+
+Every adapter hands this module a run's results as **stored rows** -- one tuple per
+result, in :data:`RESULT_FIELDS` order, each value in the form it is stored in:
+
+* ids and ``error`` as text (``error`` None when there is none);
+* instants as fixed-width ISO-8601 text in UTC, ``2026-11-24T05:33:56.123456Z``;
+* ``input`` as JSON text (``"null"`` for None); ``output`` and ``expected_output`` as
+  JSON text, or None when there is none;
+* ``latency`` as a float, ``retry_count`` and ``repetition`` as ints;
+* ``scores`` as a JSON object of name to value (a number, or the number's text), or None
+  for no scores.
+
+The SQL adapter selects exactly these from the database (no model per row); others build
+them from their models (:func:`rows_of_results`). From stored rows this module builds the
+Arrow batches (:func:`record_batch`, schema :func:`result_schema`) and writes the files
+(:func:`write_export`), so every adapter exports the same bytes for the same results.
+
+pyarrow is optional (``pip install "runstore[parquet]"``): JSONL and CSV never import it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+import orjson
+
+from runstore.errors import InvalidInputError
+from runstore.jsonvalues import dumps_json
+from runstore.models import RunResult
+
+if TYPE_CHECKING:
+    import pyarrow
+
+__all__ = [
+    "EXPORT_FORMATS",
+    "RESULT_FIELDS",
+    "StoredRow",
+    "record_batch",
+    "require_pyarrow",
+    "result_schema",
+    "rows_of_results",
+    "write_export",
+]
+
+EXPORT_FORMATS = ("jsonl", "csv", "parquet")
+"""The formats :meth:`~runstore.base.RunsStorage.export_results` writes."""
+
+RESULT_FIELDS = (
+    "id",
+    "run_id",
+    "item_id",
+    "item_version",
+    "input",
+    "output",
+    "expected_output",
+    "latency",
+    "error",
+    "started_at",
+    "completed_at",
+    "retry_count",
+    "repetition",
+    "scores",
+    "created_at",
+)
+"""The fields of an exported result, in order: :class:`~runstore.models.RunResult`'s."""
+
+StoredRow = Sequence[Any]
+"""A result as stored (see the module docstring), values in :data:`RESULT_FIELDS` order."""
+
+_INSTANTS = frozenset({"item_version", "started_at", "completed_at", "created_at"})
+_JSON = frozenset({"input", "output", "expected_output"})
+_INSTANT_COLUMNS = tuple(n for n, f in enumerate(RESULT_FIELDS) if f in _INSTANTS)
+_JSON_COLUMNS = tuple(n for n, f in enumerate(RESULT_FIELDS) if f in _JSON)
+_SCORES_COLUMN = RESULT_FIELDS.index("scores")
+_FLOAT_COLUMNS = (RESULT_FIELDS.index("latency"),)
+_INT_COLUMNS = (RESULT_FIELDS.index("retry_count"), RESULT_FIELDS.index("repetition"))
+
+PYARROW_MISSING = 'pyarrow is not installed: pip install "runstore[parquet]"'
+
+
+# -- stored rows -----------------------------------------------------------------------
+
+
+def _instant_text(moment: Any) -> str:
+    return str(moment.isoformat(timespec="microseconds")[:-6] + "Z")  # in UTC already
+
+
+def rows_of_results(results: Iterable[RunResult]) -> list[StoredRow]:
+    """Stored rows of results read as models (for adapters without a columnar path)."""
+    return [
+        (
+            result.id,
+            result.run_id,
+            result.item_id,
+            _instant_text(result.item_version),
+            dumps_json(result.input),
+            None if result.output is None else dumps_json(result.output),
+            None if result.expected_output is None else dumps_json(result.expected_output),
+            result.latency,
+            result.error,
+            _instant_text(result.started_at),
+            _instant_text(result.completed_at),
+            result.retry_count,
+            result.repetition,
+            dict(result.scores) if result.scores else None,
+            _instant_text(result.created_at),
+        )
+        for result in results
+    ]
+
+
+def _scores(stored: Any) -> dict[str, float]:
+    """A stored row's scores as name to value, by name."""
+    if stored is None:
+        return {}
+    if isinstance(stored, str):
+        stored = orjson.loads(stored)
+    return {name: float(stored[name]) for name in sorted(stored)}
+
+
+def _pydantic_instant(text: str) -> str:
+    """The instant as ``model_dump(mode="json")`` writes it: no fraction when it is zero."""
+    return text[:19] + "Z" if text.endswith(".000000Z") else text
+
+
+# -- Arrow -----------------------------------------------------------------------------
+
+
+def require_pyarrow() -> Any:
+    """The pyarrow module; :class:`InvalidInputError` naming the extra when it is missing."""
+    try:
+        import pyarrow
+    except ImportError:
+        raise InvalidInputError(PYARROW_MISSING) from None
+    return pyarrow
+
+
+def result_schema() -> pyarrow.Schema:
+    """The Arrow schema of exported results (and of the Parquet files).
+
+    One column per :class:`~runstore.models.RunResult` field, in its order: ids, ``error``
+    and the JSON fields as ``string`` (``input``, ``output``, ``expected_output`` hold
+    JSON text; ``output`` and ``expected_output`` are null when None, ``input`` is never
+    null -- None is the text ``null``); instants as ``timestamp[us, tz=UTC]``;
+    ``latency`` as ``float64``; ``retry_count`` and ``repetition`` as ``int64``;
+    ``scores`` as ``map<string, float64>``, keys in name order, empty when there are
+    none.
+    """
+    pa = require_pyarrow()
+    instant = pa.timestamp("us", tz="UTC")
+    types = {
+        "latency": pa.float64(),
+        "retry_count": pa.int64(),
+        "repetition": pa.int64(),
+        "scores": pa.map_(pa.string(), pa.float64()),
+    }
+    nullable = {"output", "expected_output", "error"}
+    return pa.schema(
+        [
+            pa.field(
+                name,
+                instant if name in _INSTANTS else types.get(name, pa.string()),
+                nullable=name in nullable,
+            )
+            for name in RESULT_FIELDS
+        ]
+    )
+
+
+def record_batch(rows: Sequence[StoredRow], schema: pyarrow.Schema | None = None) -> Any:
+    """An Arrow record batch of stored rows, built column by column."""
+    pa = require_pyarrow()
+    schema = schema if schema is not None else result_schema()
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * len(schema)
+    arrays = []
+    for position, field in enumerate(schema):
+        values = columns[position]
+        if position in _INSTANT_COLUMNS:
+            arrays.append(pa.array(values, pa.string()).cast(field.type))
+        elif position == _SCORES_COLUMN:
+            arrays.append(_scores_array(pa, values, field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _scores_array(pa: Any, values: Sequence[Any], map_type: Any) -> Any:
+    offsets = [0]
+    names: list[str] = []
+    numbers: list[float] = []
+    for stored in values:
+        scores = _scores(stored)
+        names.extend(scores)
+        numbers.extend(scores.values())
+        offsets.append(len(names))
+    return pa.MapArray.from_arrays(
+        pa.array(offsets, pa.int32()),
+        pa.array(names, pa.string()),
+        pa.array(numbers, pa.float64()),
+        type=map_type,
+    )
+
+
+# -- files -----------------------------------------------------------------------------
+
+
+def _jsonl(rows: Sequence[StoredRow]) -> bytes:
+    """Lines of ``RunResult.model_dump(mode="json")`` objects; the stored JSON text is
+    copied in as it is, never parsed."""
+    fragment = orjson.Fragment
+    lines = []
+    for row in rows:
+        output, expected = row[5], row[6]
+        line = {
+            "id": row[0],
+            "run_id": row[1],
+            "item_id": row[2],
+            "item_version": _pydantic_instant(row[3]),
+            "input": fragment(row[4]),
+            "output": None if output is None else fragment(output),
+            "expected_output": None if expected is None else fragment(expected),
+            "latency": row[7],
+            "error": row[8],
+            "started_at": _pydantic_instant(row[9]),
+            "completed_at": _pydantic_instant(row[10]),
+            "retry_count": row[11],
+            "repetition": row[12],
+            "scores": _scores(row[13]),
+            "created_at": _pydantic_instant(row[14]),
+        }
+        lines.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
+    return b"".join(lines)
+
+
+def _csv_text(value: str | None) -> str:
+    """A text field: always quoted, so that an empty text (``""``) differs from None."""
+    return "" if value is None else '"' + value.replace('"', '""') + '"'
+
+
+_CSV_HEADER = (",".join(RESULT_FIELDS) + "\r\n").encode()
+
+
+def _csv(rows: Sequence[StoredRow]) -> bytes:
+    """RFC 4180 lines; every text quoted, None an empty field, numbers as Python writes
+    them, JSON fields and the scores as JSON text."""
+    text = _csv_text
+    lines = []
+    for row in rows:
+        scores = orjson.dumps(_scores(row[13])).decode()
+        fields = (
+            text(row[0]),
+            text(row[1]),
+            text(row[2]),
+            text(_pydantic_instant(row[3])),
+            text(row[4]),
+            text(row[5]),
+            text(row[6]),
+            repr(float(row[7])),
+            text(row[8]),
+            text(_pydantic_instant(row[9])),
+            text(_pydantic_instant(row[10])),
+            str(row[11]),
+            str(row[12]),
+            text(scores),
+            text(_pydantic_instant(row[14])),
+        )
+        lines.append(",".join(fields))
+    lines.append("")
+    return "\r\n".join(lines).encode()
+
+
+def _temporary_path(path: str) -> str:
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+
+
+def write_export(
+    batches: Iterator[Sequence[StoredRow]],
+    destination: str | os.PathLike[str],
+    format: str,
+    progress: Callable[[int], None] | None,
+) -> int:
+    """Write stored rows, a batch at a time, to ``destination`` in ``format``; return how
+    many were written.
+
+    The file is written under a temporary name in the destination's directory and moved
+    into place (``os.replace``) once complete and flushed to disk; on any failure the
+    temporary file is removed and an existing destination is left as it was. The first
+    batch is read before anything is created, so a missing run touches no file.
+    """
+    path = os.fspath(destination)
+    first = next(batches, None)
+    temporary = _temporary_path(path)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(descriptor, "wb") as file:
+            written = _write(file, first, batches, format, progress)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return written
+
+
+def _write(
+    file: IO[bytes],
+    first: Sequence[StoredRow] | None,
+    rest: Iterator[Sequence[StoredRow]],
+    format: str,
+    progress: Callable[[int], None] | None,
+) -> int:
+    batches = rest if first is None else _chain(first, rest)
+    written = 0
+    if format == "parquet":
+        require_pyarrow()
+        import pyarrow.parquet as pq
+
+        schema = result_schema()
+        with pq.ParquetWriter(file, schema) as writer:
+            for rows in batches:
+                writer.write_batch(record_batch(rows, schema))
+                written += len(rows)
+                if progress is not None:
+                    progress(written)
+        return written
+    if format == "csv":
+        file.write(_CSV_HEADER)
+    encode = _csv if format == "csv" else _jsonl
+    for rows in batches:
+        file.write(encode(rows))
+        written += len(rows)
+        if progress is not None:
+            progress(written)
+    return written
+
+
+def _chain(first: Sequence[StoredRow], rest: Iterator[Sequence[StoredRow]]) -> Iterator[Any]:
+    yield first
+    yield from rest
