@@ -531,3 +531,76 @@ def test_python_dash_m_runstore(sqlite_url: str) -> None:
         [sys.executable, "-m", "runstore", "--version"], capture_output=True, text=True, check=True
     )
     assert version.stdout.startswith("runstore, version ")
+
+
+# -- results export ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def exported_run(empty_url: str) -> tuple[str, list[str]]:
+    """A database at head with one run of 25 results; the run's id and its item ids."""
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input(id="nightly"))
+        written = storage.add_results(
+            [result_input(run, n, scores={"acc": n / 25}) for n in range(25)], update_counts=True
+        )
+    return empty_url, [result.item_id for result in written]
+
+
+def test_results_export_writes_every_result(
+    exported_run: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    url, items = exported_run
+    target = tmp_path / "out.jsonl"
+    result = ok(
+        "results", "export", "nightly", "-o", str(target), "--batch-size", "7", "--url", url
+    )
+    assert "25 results of nightly written to" in result.stderr
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert [line["item_id"] for line in lines] == items
+    assert lines[3]["scores"] == {"acc": 3 / 25}
+
+
+def test_results_export_to_parquet_and_csv(
+    exported_run: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    import pyarrow.parquet as pq
+
+    url, items = exported_run
+    ok(
+        "results",
+        "export",
+        "nightly",
+        "--format",
+        "parquet",
+        "-o",
+        str(tmp_path / "r.parquet"),
+        "--url",
+        url,
+    )
+    assert pq.read_table(tmp_path / "r.parquet").column("item_id").to_pylist() == items
+    ok(
+        "results",
+        "export",
+        "nightly",
+        "--format",
+        "csv",
+        "-o",
+        str(tmp_path / "r.csv"),
+        "--url",
+        url,
+    )
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 26  # a header and 25 rows
+
+
+def test_exporting_an_unknown_run_fails_and_writes_nothing(
+    exported_run: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    url, _ = exported_run
+    target = tmp_path / "out" / "kept.jsonl"
+    target.parent.mkdir()
+    target.write_text("what was here before\n")
+    result = failed("results", "export", "no-such-run", "-o", str(target), "--url", url)
+    assert "no-such-run" in result.stderr
+    assert target.read_text() == "what was here before\n"
+    assert [path.name for path in target.parent.iterdir()] == ["kept.jsonl"]

@@ -1,4 +1,5 @@
-"""The ``runstore`` command line: ``runstore db ...`` and ``runstore runs ...``.
+"""The ``runstore`` command line: ``runstore db ...``, ``runstore runs ...`` and
+``runstore results ...``.
 
 Installed as the ``runstore`` script and as ``python -m runstore``. The database comes
 from ``--url`` (or ``RUNSTORE_DATABASE_URL``) and, on Postgres, ``--schema`` (or
@@ -18,6 +19,7 @@ import click
 from runstore import __version__
 from runstore.cli.common import RunstoreGroup
 from runstore.cli.db import db
+from runstore.cli.results import results
 from runstore.cli.runs import runs
 
 __all__ = ["main"]
@@ -31,3 +33,4 @@ def main() -> None:
 
 main.add_command(db)
 main.add_command(runs)
+main.add_command(results)
