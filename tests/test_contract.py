@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from runstore import InMemoryRunsStorage, RunsStorage, SqlRunsStorage
+from runstore.async_memory import AsyncInMemoryRunsStorage
 from runstore.async_sql import AsyncSqlRunsStorage
 from runstore.testing import RunsStorageContract, StorageFactory
 from runstore.testing.bridge import BlockingRunsStorage
@@ -61,6 +62,12 @@ class TestPostgres(RunsStorageContract):
         return sql_factory(postgres_url)
 
 
+class TestAsyncInMemory(RunsStorageContract):
+    @pytest.fixture
+    def storage_factory(self) -> StorageFactory:
+        return lambda **options: BlockingRunsStorage(AsyncInMemoryRunsStorage(**options))  # type: ignore[arg-type]
+
+
 class TestAsyncSqliteFile(RunsStorageContract):
     @pytest.fixture
     def storage_factory(self, sqlite_url: str) -> StorageFactory:
@@ -85,6 +92,6 @@ def test_every_adapter_class_runs_every_contract_test() -> None:
     expected = tests(RunsStorageContract)
     assert len(expected) > 80
     adapters = (TestInMemory, TestSqliteFile, TestSqliteMemory, TestPostgres)
-    adapters += (TestAsyncSqliteFile, TestAsyncSqliteMemory, TestAsyncPostgres)
+    adapters += (TestAsyncInMemory, TestAsyncSqliteFile, TestAsyncSqliteMemory, TestAsyncPostgres)
     for adapter in adapters:
         assert tests(adapter) == expected

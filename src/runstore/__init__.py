@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from runstore.async_base import AsyncRunsStorage
+from runstore.async_memory import AsyncInMemoryRunsStorage
+from runstore.async_sql import AsyncSqlRunsStorage
 from runstore.base import RunsStorage
 from runstore.errors import (
     DatabaseError,
@@ -69,6 +72,9 @@ __all__ = [
     "TABLE_SCHEMAS",
     "AddRunResultInput",
     "AddScoreInput",
+    "AsyncInMemoryRunsStorage",
+    "AsyncRunsStorage",
+    "AsyncSqlRunsStorage",
     "ColumnReference",
     "ComparisonKind",
     "CreateRunInput",

@@ -1,0 +1,149 @@
+"""The asyncio adapter in an event loop: cancellation, timeouts, many tasks at once.
+
+(The whole contract runs against it in ``test_contract.py``, through a blocking bridge.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runstore import (
+    AsyncInMemoryRunsStorage,
+    AsyncRunsStorage,
+    AsyncSqlRunsStorage,
+    InvalidInputError,
+    ListRunResultsInput,
+    RunsStorage,
+    StorageClosedError,
+)
+from runstore.testing.inputs import result_input, run_input
+
+TASKS, RESULTS_PER_TASK = 200, 50
+
+
+@pytest.fixture
+def url(empty_url: str) -> str:
+    return empty_url
+
+
+async def stored(storage: AsyncRunsStorage, run_id: str) -> int:
+    return (await storage.list_results(ListRunResultsInput(run_id=run_id))).pagination.total
+
+
+async def checked_out(storage: AsyncSqlRunsStorage) -> int:
+    await asyncio.sleep(0)  # let the cancelled call's clean-up finish
+    return int(storage.engine.sync_engine.pool.checkedout())  # type: ignore[attr-defined]
+
+
+def test_a_cancelled_batch_writes_nothing_and_the_storage_goes_on(url: str) -> None:
+    async def main() -> None:
+        async with AsyncSqlRunsStorage(url) as storage:
+            run = await storage.create_run(run_input())
+            batch = [result_input(run, n) for n in range(30_000)]
+            task = asyncio.create_task(storage.add_results(batch, update_counts=True))
+            await asyncio.sleep(0.3)  # the batch is being written
+            assert not task.done(), "the batch finished before it could be cancelled"
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert await stored(storage, run.id) == 0
+            assert (await storage.get_run_by_id(run.id)).succeeded_count == 0  # type: ignore[union-attr]
+            assert await checked_out(storage) == 0
+            # The storage is as good as new: the same batch goes in whole.
+            written = await storage.add_results(batch[:100], update_counts=True)
+            assert len(written) == 100
+            assert await stored(storage, run.id) == 100
+
+    asyncio.run(main())
+
+
+def test_a_timeout_around_a_call_writes_nothing(url: str) -> None:
+    async def main() -> None:
+        async with AsyncSqlRunsStorage(url) as storage:
+            run = await storage.create_run(run_input())
+            batch = [result_input(run, n) for n in range(30_000)]
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.3):
+                    await storage.add_results(batch)
+            assert await stored(storage, run.id) == 0
+            assert await checked_out(storage) == 0
+            await storage.add_result(result_input(run, 0))
+            assert await stored(storage, run.id) == 1
+
+    asyncio.run(main())
+
+
+def test_many_tasks_at_once_lose_nothing_within_the_default_pool(url: str) -> None:
+    async def main() -> None:
+        async with AsyncSqlRunsStorage(url) as storage:
+            run = await storage.create_run(run_input(total_items=TASKS * RESULTS_PER_TASK))
+
+            async def task(number: int) -> None:
+                for n in range(RESULTS_PER_TASK):
+                    error = "failed" if (number + n) % 7 == 0 else None
+                    item = f"{number}-{n}"
+                    await storage.add_result(
+                        result_input(run, item, error=error), update_counts=True
+                    )
+
+            await asyncio.gather(*(task(number) for number in range(TASKS)))
+            counted = await storage.get_run_by_id(run.id)
+            assert counted is not None
+            failed = sum(
+                (number + n) % 7 == 0 for number in range(TASKS) for n in range(RESULTS_PER_TASK)
+            )
+            assert (counted.result_count, counted.succeeded_count, counted.failed_count) == (
+                TASKS * RESULTS_PER_TASK,
+                TASKS * RESULTS_PER_TASK - failed,
+                failed,
+            )
+            items = {result.item_id async for result in storage.iter_results(run.id)}
+            assert len(items) == TASKS * RESULTS_PER_TASK
+
+    asyncio.run(main())
+
+
+def test_async_iterators_stream_every_row(url: str) -> None:
+    async def main() -> None:
+        async with AsyncSqlRunsStorage(url) as storage:
+            run = await storage.create_run(run_input())
+            await storage.add_results([result_input(run, n) for n in range(25)])
+            seen = [r.item_id async for r in storage.iter_results(run.id, batch_size=4)]
+            assert seen == [f"item-{n}" for n in range(25)]
+            assert [r.id async for r in storage.iter_runs(batch_size=1)] == [run.id]
+
+    asyncio.run(main())
+
+
+def test_a_closed_async_storage_refuses_use(url: str) -> None:
+    async def main() -> None:
+        storage = AsyncSqlRunsStorage(url)
+        await storage.init()
+        await storage.close()
+        with pytest.raises(StorageClosedError):
+            await storage.get_run_by_id("x")
+
+    asyncio.run(main())
+
+
+def test_the_async_memory_adapter_keeps_the_same_contract() -> None:
+    async def main() -> None:
+        async with AsyncInMemoryRunsStorage() as storage:
+            run = await storage.create_run(run_input())
+            await storage.add_result(result_input(run, 0), update_counts=True)
+            assert (await storage.recount_run(run.id)).succeeded_count == 1
+            assert [r.item_id async for r in storage.iter_results(run.id)] == ["item-0"]
+
+    asyncio.run(main())
+
+
+def test_async_documentation_is_the_blocking_one() -> None:
+    assert AsyncRunsStorage.add_results.__doc__ == RunsStorage.add_results.__doc__
+    assert AsyncRunsStorage.iter_results.__doc__ == RunsStorage.iter_results.__doc__
+
+
+def test_an_unsupported_url_is_refused_as_in_the_blocking_adapter() -> None:
+    with pytest.raises(InvalidInputError, match="not supported"):
+        AsyncSqlRunsStorage("mysql://nowhere/db")
