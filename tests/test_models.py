@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import pydoc
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -292,3 +294,14 @@ def test_generated_ids_are_canonical_random_uuid4s() -> None:
 def test_a_cursor_and_a_page_number_are_not_both_accepted() -> None:
     with pytest.raises(ValidationError, match="cursor or a page"):
         runstore.ListRunsInput(cursor="abc", pagination=StoragePagination(page=2))
+
+
+def test_signatures_and_help_show_the_snake_case_names() -> None:
+    for model in (CreateRunInput, ListRunResultsInput, StoragePagination):
+        parameters = inspect.signature(model).parameters
+        assert all(name == name.lower() for name in parameters), (model, list(parameters))
+    assert "dataset_id" in inspect.signature(CreateRunInput).parameters
+    assert "per_page" in inspect.signature(StoragePagination).parameters
+    shown = pydoc.render_doc(CreateRunInput)
+    assert "dataset_id" in shown
+    assert "datasetId" not in shown

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
+    AliasGenerator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -109,9 +111,15 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+def _either_name(name: str) -> AliasChoices:
+    return AliasChoices(name, to_camel(name))
+
+
 class _Model(BaseModel):
+    # Fields are read by their snake_case name or the plan's camelCase one, and written
+    # camelCase with by_alias=True; the signature (help(), inspect) shows snake_case.
     model_config = ConfigDict(
-        alias_generator=to_camel,
+        alias_generator=AliasGenerator(validation_alias=_either_name, serialization_alias=to_camel),
         validate_by_name=True,
         validate_by_alias=True,
         extra="forbid",
