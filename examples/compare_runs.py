@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 
-from runstore import AddRunResultInput, CreateRunInput, SqlRunsStorage
+from runstore import AddRunResultInput, CreateRunInput, SqlRunsStorage, TargetType
 
 url = sys.argv[1] if len(sys.argv) > 1 else "sqlite:///compare.db"
 questions = [f"q{n}" for n in range(20)]
@@ -20,7 +20,7 @@ def record(storage: SqlRunsStorage, prompt: str, skill: float) -> str:
         CreateRunInput(
             dataset_id="support-faq",
             dataset_version=datetime(2026, 11, 1, tzinfo=UTC),
-            target_type="agent",
+            target_type=TargetType.AGENT,
             target_id=prompt,
             total_items=len(questions),
         )

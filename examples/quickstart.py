@@ -16,6 +16,7 @@ from runstore import (
     RunStatus,
     SqlRunsStorage,
     StoragePagination,
+    TargetType,
     UpdateRunInput,
 )
 
@@ -27,7 +28,7 @@ with SqlRunsStorage(url) as storage:  # entering runs init(): migrates the schem
         CreateRunInput(
             dataset_id="arithmetic",
             dataset_version=datetime(2026, 11, 1, tzinfo=UTC),
-            target_type="agent",
+            target_type=TargetType.AGENT,
             target_id="adder-v1",
             total_items=len(dataset),
         )
