@@ -604,3 +604,15 @@ def test_exporting_an_unknown_run_fails_and_writes_nothing(
     assert "no-such-run" in result.stderr
     assert target.read_text() == "what was here before\n"
     assert [path.name for path in target.parent.iterdir()] == ["kept.jsonl"]
+
+
+def test_upgrading_a_database_from_a_newer_runstore_says_so(empty_url: str) -> None:
+    ok("db", "upgrade", "--url", empty_url)
+    engine = sa.create_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999_future'"))
+    finally:
+        engine.dispose()
+    result = failed("db", "upgrade", "--url", empty_url)
+    assert "migrated by a newer runstore" in result.stderr

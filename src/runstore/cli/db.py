@@ -19,6 +19,7 @@ from alembic.util import CommandError
 
 from runstore.cli.common import Database, database_options
 from runstore.migrations import alembic_config, current_revision, head_revision
+from runstore.sql import SqlRunsStorage
 from runstore.sql_errors import translated_errors
 
 __all__ = ["db"]
@@ -64,8 +65,15 @@ def upgrade(database: Database, revision: str) -> None:
     Creates the tables in an empty database. Every row is kept. Safe to run from several
     processes at once: they take turns, and the later ones find nothing to do.
     """
-    with _alembic():
-        command.upgrade(database.alembic_config(), revision)
+    if revision == "head":  # as init() does it: refusing schemas it cannot place
+        storage = SqlRunsStorage(database.url, schema=database.schema)
+        try:
+            storage.init()
+        finally:
+            storage.close()
+    else:
+        with _alembic():
+            command.upgrade(database.alembic_config(), revision)
     click.echo(f"{database.shown}: {_describe(_revision(database))}")
 
 
