@@ -172,6 +172,7 @@ class Backend:
             with self.transaction():
                 self.raw.executemany(self.insert_sql, encoded)
             self.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.storage.recount_run(run_id)  # the run's counts, as a run written in bulk sets them
         log(f"  seeded {rows:,} results in {time.perf_counter() - started:.1f} s")
         return run_id
 

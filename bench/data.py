@@ -22,10 +22,12 @@ from runstore.schema import DATASET_RUN_RESULTS_SCHEMA, DATASET_RUNS_SCHEMA, att
 
 RESULT_COLUMNS = tuple(DATASET_RUN_RESULTS_SCHEMA)
 RUN_COLUMNS = tuple(DATASET_RUNS_SCHEMA)
-JSON_COLUMNS = tuple(
-    n for n, c in enumerate(DATASET_RUN_RESULTS_SCHEMA.values()) if c.type == "jsonb"
+JSON_COLUMNS = (
+    *(n for n, c in enumerate(DATASET_RUN_RESULTS_SCHEMA.values()) if c.type == "jsonb"),
+    len(DATASET_RUN_RESULTS_SCHEMA),
 )
-"""Positions of the JSON columns in a results row."""
+"""Positions of the JSON columns in a row of results as runstore reads them: the table's
+JSON columns, and the result's scores (a JSON object, after the table's columns)."""
 BASE_TIME = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
@@ -69,6 +71,7 @@ def result_fields(run_id: str, index: int) -> dict[str, Any]:
         "started_at": started,
         "completed_at": started + timedelta(milliseconds=took),
         "retry_count": 1 if failed else 0,
+        "repetition": 0,
     }
 
 
