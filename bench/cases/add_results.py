@@ -23,6 +23,10 @@ CHUNK = 1000
 BUMP = ("results", "run_id", "results_below")
 
 
+def label(size: int) -> str:
+    return f"add_results, {size:,} rows in one call (per row)"
+
+
 def measure(b: Backend) -> None:
     storage, size, insert = b.storage, b.settings.batch_rows, b.insert_sql
 
@@ -67,7 +71,7 @@ def measure(b: Backend) -> None:
         return call
 
     b.measure(
-        f"add_results, {size:,} rows in one call (per row)",
+        label(size),
         runstore_side,
         raw_side,
         samples=b.settings.batch_samples,
