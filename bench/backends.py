@@ -21,7 +21,7 @@ from bench.harness import Prepare, Statement, capture, compare
 from bench.report import Measurement
 from runstore import CreateRunInput, SqlRunsStorage
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
-from runstore.tables import results_table
+from runstore.tables import results_table, scores_table
 
 _T = TypeVar("_T")
 
@@ -44,10 +44,21 @@ class Settings:
     iteration_rows: int = 1_000_000
     iteration_repeats: int = 3
     warmup: int = 50
+    answer_samples: int = 5
+    """summarize_run and compare_runs calls per side."""
+    small_rows: int = 1000
+    """The small run whose first page the large run's is held against."""
+    summary_rows: int = 1_000_000
+    """The run summarized: the iteration run (full mode) or the list run (quick mode)."""
+    prune_runs: int = 1000
+    prune_results: int = 1000
+    """Results per pruned run."""
 
     @classmethod
     def of(cls, *, quick: bool) -> Settings:
-        return cls(True, 200, 10_000, 3, 50, 10, 10_000, 100_000, 1, 20) if quick else cls(False)
+        if not quick:
+            return cls(False)
+        return cls(True, 200, 2000, 3, 50, 10, 10_000, 100_000, 1, 20, 3, 1000, 10_000, 100, 100)
 
 
 def conninfo(url: str) -> str:
@@ -150,8 +161,10 @@ class Backend:
         self.measurements.append(row)
         log(f"  {row.operation}: {row.cells()}")
 
-    def seed(self, rows: int) -> str:
-        """A run of ``rows`` results, loaded by the raw driver (not timed)."""
+    def seed(self, rows: int, *, shift: int = 0, analyze: bool = True) -> str:
+        """A run of ``rows`` results, loaded by the raw driver (not timed); ``shift``
+        varies latencies and errors (see :func:`bench.data.result_fields`). ``analyze``:
+        then refresh the planner's statistics (Postgres) or checkpoint (SQLite)."""
         run_id, started, now = self.new_run(rows), time.perf_counter(), datetime.now(UTC)
         encoded = (
             tuple(
@@ -159,7 +172,7 @@ class Backend:
                     self.dialect, {"id": data.new_id(), "created_at": now} | fields
                 ).values()
             )
-            for fields in (data.result_fields(run_id, n) for n in range(rows))
+            for fields in (data.result_fields(run_id, n, shift) for n in range(rows))
         )
         if self.postgres:
             names = ", ".join(f'"{name}"' for name in data.RESULT_COLUMNS)
@@ -167,13 +180,43 @@ class Backend:
             with self.raw.cursor() as cursor, cursor.copy(sql) as copy:
                 for row in encoded:
                     copy.write_row(row)
-            self.raw.execute("VACUUM ANALYZE")
         else:
             with self.transaction():
                 self.raw.executemany(self.insert_sql, encoded)
-            self.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        if analyze:
+            self.analyze()
+        self.storage.recount_run(run_id)  # the run's counts, as a run written in bulk sets them
         log(f"  seeded {rows:,} results in {time.perf_counter() - started:.1f} s")
         return run_id
+
+    def new_id_sql(self) -> str:
+        """SQL for a fresh random text id, for rows made by the database itself."""
+        return "gen_random_uuid()::text" if self.postgres else "lower(hex(randomblob(16)))"
+
+    def seed_scores(self, run_id: str) -> None:
+        """Two scores for each result of a run, made in the database by ``INSERT ...
+        SELECT`` (not timed): see :data:`bench.data.SCORES`."""
+        started = time.perf_counter()
+        names = ", ".join(f'"{name}"' for name in data.SCORE_COLUMNS)
+        param = "%(run)s" if self.postgres else ":run"
+        with self.transaction():
+            for name, value in data.SCORES.items():
+                value = value.replace("%", "%%") if self.postgres else value
+                self.raw.execute(
+                    f"INSERT INTO {scores_table.name} ({names}) SELECT {self.new_id_sql()}, "
+                    f'"runId", id, \'{name}\', {value}, NULL, NULL, NULL, "createdAt" '
+                    f'FROM {results_table.name} WHERE "runId" = {param}',
+                    {"run": run_id},
+                )
+        self.analyze()
+        log(f"  seeded 2 scores a result in {time.perf_counter() - started:.1f} s")
+
+    def analyze(self) -> None:
+        """Fresh planner statistics (Postgres), or a checkpointed WAL (SQLite)."""
+        if self.postgres:
+            self.raw.execute("VACUUM ANALYZE")
+        else:
+            self.raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @contextmanager

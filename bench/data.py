@@ -18,14 +18,28 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from runstore.jsonvalues import dumps_json
-from runstore.schema import DATASET_RUN_RESULTS_SCHEMA, DATASET_RUNS_SCHEMA, attribute_name
+from runstore.schema import (
+    DATASET_RUN_RESULTS_SCHEMA,
+    DATASET_RUN_SCORES_SCHEMA,
+    DATASET_RUNS_SCHEMA,
+    attribute_name,
+)
 
 RESULT_COLUMNS = tuple(DATASET_RUN_RESULTS_SCHEMA)
+SCORE_COLUMNS = tuple(DATASET_RUN_SCORES_SCHEMA)
+SCORES = {
+    "accuracy": "(CAST(latency AS INTEGER) % 101) / 100.0",
+    "relevance": "(CAST(latency * 7 AS INTEGER) % 1001) / 1000.0",
+}
+"""The two scores each result of a scored run gets: SQL over the result's columns, values
+in [0, 1] that vary with the latency (so a run with other latencies has other scores)."""
 RUN_COLUMNS = tuple(DATASET_RUNS_SCHEMA)
-JSON_COLUMNS = tuple(
-    n for n, c in enumerate(DATASET_RUN_RESULTS_SCHEMA.values()) if c.type == "jsonb"
+JSON_COLUMNS = (
+    *(n for n, c in enumerate(DATASET_RUN_RESULTS_SCHEMA.values()) if c.type == "jsonb"),
+    len(DATASET_RUN_RESULTS_SCHEMA),
 )
-"""Positions of the JSON columns in a results row."""
+"""Positions of the JSON columns in a row of results as runstore reads them: the table's
+JSON columns, and the result's scores (a JSON object, after the table's columns)."""
 BASE_TIME = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 
 
@@ -44,14 +58,17 @@ def run_fields(total_items: int = 0) -> dict[str, Any]:
     }
 
 
-def result_fields(run_id: str, index: int) -> dict[str, Any]:
+def result_fields(run_id: str, index: int, shift: int = 0) -> dict[str, Any]:
     """The ``index``-th result of a run: a typical evaluation row of about 400 bytes.
 
     Results come in pairs that share ``started_at`` (ties happen with parallel workers),
     so the ``(startedAt, id)`` order is exercised. One in 50 is an error without output.
+    A run seeded with another ``shift`` has the same items with other latencies and
+    errors (a candidate run to compare with a baseline).
     """
     started = BASE_TIME + timedelta(milliseconds=10 * (index // 2))
-    failed, took = index % 50 == 49, 250 + (index * 37) % 1900
+    varied = index + shift
+    failed, took = varied % 50 == 49, 250 + (varied * 37) % 1900
     return {
         "run_id": run_id,
         "item_id": f"item-{index:07d}",
@@ -69,6 +86,7 @@ def result_fields(run_id: str, index: int) -> dict[str, Any]:
         "started_at": started,
         "completed_at": started + timedelta(milliseconds=took),
         "retry_count": 1 if failed else 0,
+        "repetition": 0,
     }
 
 

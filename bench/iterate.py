@@ -33,7 +33,7 @@ def batch_params(dialect: str, run_id: str, after: tuple[Any, str] | None, size:
     if dialect == "sqlite":
         return (run_id, size, 0) if after is None else (run_id, *after, size, 0)
     values = {"filter_runId": run_id, "limit": size, "offset": 0}
-    return values if after is None else values | {"after_moment": after[0], "after_id": after[1]}
+    return values if after is None else values | {"after_key": after[0], "after_id": after[1]}
 
 
 def _raw(spec: Spec, connection: Any) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,6 +21,8 @@ class Target:
     kind: Literal["ratio", "relative", "below"]
     limit: float
     relative_to: str = ""
+    relative_name: str = "runstore's first page"
+    """How the target cell names the row ``relative_to``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +39,7 @@ class Measurement:
 
     @property
     def ratio(self) -> float:
-        return self.runstore / self.raw
+        return self.runstore / self.raw if self.raw else math.inf
 
     def cells(self) -> str:
         ours, theirs = _number(self.runstore, self.unit), _number(self.raw, self.unit)
@@ -69,7 +72,7 @@ def _target_cell(row: Measurement, rows: list[Measurement]) -> str:
             if (r.operation, r.backend) == (target.relative_to, row.backend)
         ]
         value = row.runstore / base
-        goal = f"≤ {target.limit:g}x runstore's first page (is {value:.2f}x)"
+        goal = f"≤ {target.limit:g}x {target.relative_name} (is {value:.2f}x)"
     else:
         goal, value = f"< {target.limit:g} {_LABEL[row.unit]}", row.runstore * _SCALE[row.unit]
     return f"{goal}: met" if value <= target.limit else f"{goal}: **missed**"

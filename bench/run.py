@@ -21,7 +21,23 @@ from pathlib import Path
 import psycopg
 
 from bench.backends import Settings, conninfo, log, open_backend
-from bench.cases import add_result, add_results, export, iterate, list_pages, peer, runs, update_run
+from bench.cases import (
+    add_result,
+    add_results,
+    async_writes,
+    compare,
+    export,
+    iterate,
+    list_filters,
+    list_pages,
+    list_sizes,
+    peer,
+    prune,
+    replace,
+    runs,
+    summarize,
+    update_run,
+)
 from bench.machine import describe_machine
 from bench.report import Measurement, render_document, render_table
 
@@ -37,13 +53,27 @@ def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list
         log(f"{b.label}: reads")  # first, on freshly loaded tables
         runs.measure(b)
         list_pages.measure(b, list_run, settings.list_rows)
+        list_filters.measure(b, iteration_run, settings.iteration_rows)
+        list_sizes.measure(b, iteration_run, settings.iteration_rows)
         log(f"{b.label}: iteration")
         iterate.measure(b, iteration_run, settings.iteration_rows)
         export.measure(b)
+        log(f"{b.label}: answers")  # the large runs get their scores now, after the reads
+        b.seed_scores(list_run)
+        if settings.summary_rows == settings.iteration_rows:
+            b.seed_scores(iteration_run)
+            summarize.measure(b, iteration_run, settings.iteration_rows)
+        else:
+            summarize.measure(b, list_run, settings.list_rows)
+        compare.measure(b, list_run, settings.list_rows)
         log(f"{b.label}: writes")
         add_result.measure(b)
         add_results.measure(b)
+        replace.measure(b)
         update_run.measure(b)
+        async_writes.measure(b)
+        log(f"{b.label}: retention")
+        prune.measure(b)
         return b.measurements
 
 
@@ -86,6 +116,10 @@ def main() -> int:
         list_rows=settings.list_rows,
         iteration_rows=settings.iteration_rows,
         batch_rows=settings.batch_rows,
+        small_rows=settings.small_rows,
+        summary_rows=settings.summary_rows,
+        prune_runs=settings.prune_runs,
+        prune_results=settings.prune_results,
     )
     output = Path(arguments.output)
     output.parent.mkdir(parents=True, exist_ok=True)

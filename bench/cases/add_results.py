@@ -1,10 +1,11 @@
 """add_results: 10,000 rows of a fresh run in one call, per row.
 
 runstore gets plain dicts (it validates them). The raw side gets its rows encoded before
-timing and, in one transaction, runs runstore's run check, then ``executemany`` of the
-INSERT in chunks of 1,000: the statements runstore sends on SQLite. On Postgres runstore
-streams the rows with ``COPY`` instead; the raw side runs the INSERT SQLAlchemy compiles
-from runstore's table.
+timing and, in one transaction, runs runstore's count of the rows on their run (``UPDATE
+... SET "resultCount" = "resultCount" + ? WHERE id = ? ...``, which proves the run exists),
+then ``executemany`` of the INSERT in chunks of 1,000: the statements runstore sends on
+SQLite. On Postgres runstore streams the rows with ``COPY`` instead; the raw side runs the
+INSERT SQLAlchemy compiles from runstore's table.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from bench.backends import Backend
 from bench.data import RESULT_COLUMNS, encode, new_id, result_fields
 from bench.harness import Call, check_params
 from bench.report import Target
+from runstore.limits import MAX_COUNT
 
 CHUNK = 1000
-LOCK = ("run_ids_1",)
+BUMP = ("results", "run_id", "results_below")
+
+
+def label(size: int) -> str:
+    return f"add_results, {size:,} rows in one call (per row)"
 
 
 def measure(b: Backend) -> None:
@@ -37,7 +43,8 @@ def measure(b: Backend) -> None:
         assert {s.sql for s in inserts} == {insert}, inserts
         assert [len(s.params) for s in inserts] == [CHUNK] * (size // CHUNK)
         check_params(inserts[0], b.bind(RESULT_COLUMNS, encode(b.dialect, stored[0].model_dump())))
-    check_params(check, b.bind(LOCK, {LOCK[0]: run_id}))
+    bump = {"results": size, "run_id": run_id, "results_below": MAX_COUNT - size}
+    check_params(check, b.bind(BUMP, bump))
     b.show_raw(b.begin_write, check.sql, f"{insert}  [executemany]")
 
     def runstore_side() -> Call:
@@ -46,7 +53,7 @@ def measure(b: Backend) -> None:
 
     def raw_side() -> Call:
         run_id, now = b.new_run(size), datetime.now(UTC)
-        lock = b.bind(LOCK, {LOCK[0]: run_id})
+        counting = b.bind(BUMP, bump | {"run_id": run_id})
         extra = {"created_at": now}
         rows = [
             b.bind(RESULT_COLUMNS, encode(b.dialect, f | extra | {"id": new_id()}))
@@ -55,7 +62,7 @@ def measure(b: Backend) -> None:
 
         def call() -> None:
             with b.transaction():
-                if b.raw.execute(check.sql, lock).fetchone() is None:
+                if b.raw.execute(check.sql, counting).rowcount != 1:
                     raise LookupError(run_id)
                 cursor = b.raw.cursor()
                 for start in range(0, size, CHUNK):
@@ -64,7 +71,7 @@ def measure(b: Backend) -> None:
         return call
 
     b.measure(
-        f"add_results, {size:,} rows in one call (per row)",
+        label(size),
         runstore_side,
         raw_side,
         samples=b.settings.batch_samples,

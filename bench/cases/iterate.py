@@ -9,6 +9,7 @@ import subprocess
 import sys
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 from bench import iterate
 from bench.backends import Backend
@@ -21,11 +22,12 @@ from runstore.engine import DEFAULT_SQLITE_PRAGMAS
 BATCH = 1000
 
 
-def _in_child(spec: iterate.Spec) -> dict[str, float]:
+def in_child(spec: Any, module: str = "bench.iterate") -> dict[str, float]:
+    """Run ``module`` with ``spec`` in a fresh process; its report."""
     # Linux keeps the peak RSS of the memory a process had before exec() in its ru_maxrss,
     # and a child spawned from here starts on this process's memory (vfork). A shell in
     # between, which forks the measured process itself, gives it a clean slate.
-    command = [sys.executable, "-m", "bench.iterate", json.dumps(spec)]
+    command = [sys.executable, "-m", module, json.dumps(spec)]
     done = subprocess.run(
         ["/bin/sh", "-c", '"$@"; exit $?', "sh", *command],
         capture_output=True,
@@ -34,7 +36,7 @@ def _in_child(spec: iterate.Spec) -> dict[str, float]:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"iteration child failed:\n{done.stderr}")
+        raise RuntimeError(f"{module} child failed:\n{done.stderr}")
     report: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
     return report
 
@@ -63,11 +65,11 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
     }
     sides: dict[str, iterate.Spec] = {"runstore": {**spec, "side": "runstore", "target": b.url}}
     sides["raw"] = spec
-    _in_child(spec)  # warms the page cache (not measured)
+    in_child(spec)  # warms the page cache (not measured)
     reports: dict[str, list[dict[str, float]]] = {"runstore": [], "raw": []}
     for _ in range(b.settings.iteration_repeats):
         for side, into in reports.items():
-            into.append(_in_child(sides[side]))
+            into.append(in_child(sides[side]))
             assert into[-1]["rows"] == rows, (side, into[-1])
 
     def median(side: str, key: str) -> float:

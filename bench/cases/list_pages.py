@@ -20,7 +20,9 @@ FIRST = f"list_results first page ({PER_PAGE} rows)"
 DEEP = "list_results page at 90% depth (offset)"
 LAST = "list_results last page (offset)"
 CURSOR = "list_results page at 90% depth (cursor)"
-KEY = ("after_moment", "after_id")
+KEY = ("after_key", "after_id")
+TOTAL = ("filter_runId", "coalesce_1")
+"""The total: the run's result count, or 0 for an unknown run."""
 
 
 def measure(b: Backend, run_id: str, rows: int) -> None:
@@ -36,10 +38,11 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
 
     def params(offset: int, after: RunResult | None = None) -> Any:
         values: dict[str, Any] = {"filter_runId": run_id, "limit": PER_PAGE + 1, "offset": offset}
+        values["coalesce_1"] = 0
         if after is None:
-            return b.bind(("filter_runId", "filter_runId", "limit", "offset"), values)
-        values |= {"after_moment": timestamp(b.dialect, after.started_at), "after_id": after.id}
-        return b.bind(("filter_runId", "filter_runId", *KEY, "limit", "offset"), values)
+            return b.bind((*TOTAL, "filter_runId", "limit", "offset"), values)
+        values |= {"after_key": timestamp(b.dialect, after.started_at), "after_id": after.id}
+        return b.bind((*TOTAL, "filter_runId", *KEY, "limit", "offset"), values)
 
     def one(
         label: str, sql: str, args: Any, number: int = 0, cursor: str | None = None, **row: Any

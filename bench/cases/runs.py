@@ -24,7 +24,7 @@ def measure(b: Backend) -> None:
         now = datetime.now(UTC)
         fields = run_fields() | {"id": new_id(), "status": "pending", "created_at": now}
         fields |= {"succeeded_count": 0, "failed_count": 0, "started_at": None}
-        fields |= {"completed_at": None, "updated_at": now}
+        fields |= {"completed_at": None, "updated_at": now, "result_count": 0}
         return fields, b.bind(RUN_COLUMNS, encode(b.dialect, fields, run=True))
 
     def raw_create() -> Call:

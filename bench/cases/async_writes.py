@@ -1,0 +1,189 @@
+"""The asyncio adapter: one add_result at a time, and 16 concurrent writers.
+
+* **Single add_result, async vs blocking**: the asyncio adapter awaiting one
+  ``add_result`` after another against the blocking adapter's ``add_result`` on the same
+  database (the "raw" column is the blocking adapter here).
+* **16 concurrent writers** (each result its own transaction): the asyncio adapter with
+  16 tasks against the blocking adapter with 16 threads, and, on Postgres, against raw
+  psycopg ``AsyncConnection`` s (16 tasks, a connection each) running runstore's INSERT.
+  Each row is the time per result of the whole fan-out (wall time / results).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from datetime import UTC, datetime
+from itertools import count
+from typing import Any
+
+import psycopg
+
+from bench.backends import Backend
+from bench.data import RESULT_COLUMNS, encode, new_id, result_fields
+from bench.report import Measurement, Target
+from runstore import AddRunResultInput, AsyncSqlRunsStorage
+
+SINGLE = "add_result, asyncio adapter (raw column: the blocking adapter)"
+WRITERS = 16
+FAN_OUT = f"{WRITERS} concurrent writers, asyncio adapter"
+NAMES = (*RESULT_COLUMNS, "runId")
+
+
+def measure(b: Backend) -> None:
+    asyncio.run(_measure(b))
+
+
+async def _measure(b: Backend) -> None:
+    numbers = count()
+    async with AsyncSqlRunsStorage(b.url) as storage:
+        ours, theirs = b.new_run(), b.new_run()
+        samples = b.settings.single_samples
+
+        async def one_by_one() -> float:
+            times = []
+            for _ in range(samples):
+                fields = AddRunResultInput(**result_fields(ours, next(numbers)))
+                started = time.perf_counter()
+                await storage.add_result(fields)
+                times.append(time.perf_counter() - started)
+            return sorted(times)[len(times) // 2]
+
+        def blocking() -> float:
+            times = []
+            for _ in range(samples):
+                fields = AddRunResultInput(**result_fields(theirs, next(numbers)))
+                started = time.perf_counter()
+                b.storage.add_result(fields)
+                times.append(time.perf_counter() - started)
+            return sorted(times)[len(times) // 2]
+
+        for _ in range(b.settings.warmup):  # both sides warm
+            await storage.add_result(AddRunResultInput(**result_fields(ours, next(numbers))))
+            b.storage.add_result(AddRunResultInput(**result_fields(theirs, next(numbers))))
+        first, second = await one_by_one(), blocking()
+        b.add(Measurement(SINGLE, b.label, "us", first, second, Target("ratio", 1.3)))
+
+        per_writer = max(b.settings.single_samples // 4, 25)
+        total = WRITERS * per_writer
+
+        async def fan_out() -> float:
+            run = b.new_run()
+
+            async def writer() -> None:
+                for _ in range(per_writer):
+                    fields = result_fields(run, next(numbers))
+                    await storage.add_result(AddRunResultInput(**fields), update_counts=True)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(writer() for _ in range(WRITERS)))
+            return (time.perf_counter() - started) / total
+
+        def threads() -> float:
+            run = b.new_run()
+
+            def writer() -> None:
+                for _ in range(per_writer):
+                    fields = result_fields(run, next(numbers))
+                    b.storage.add_result(AddRunResultInput(**fields), update_counts=True)
+
+            workers = [threading.Thread(target=writer) for _ in range(WRITERS)]
+            started = time.perf_counter()
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            return (time.perf_counter() - started) / total
+
+        ours_fan = await fan_out()
+        theirs_fan = threads()
+        b.add(
+            Measurement(
+                f"{FAN_OUT} (raw column: blocking adapter, {WRITERS} threads)",
+                b.label,
+                "us",
+                ours_fan,
+                theirs_fan,
+                Target("ratio", 1.0),
+                details=f"time per result over {total:,} results, each its own transaction",
+            )
+        )
+        if b.postgres:
+            raw_fan = await _raw_fan_out(b, storage, per_writer, numbers)
+            b.add(
+                Measurement(
+                    f"{FAN_OUT} (raw column: psycopg AsyncConnection, {WRITERS} tasks)",
+                    b.label,
+                    "us",
+                    ours_fan,
+                    raw_fan,
+                    Target("ratio", 1.25),  # the async adapter at 0.8x raw results/s or more
+                    details=f"time per result over {total:,} results",
+                )
+            )
+
+
+async def _raw_fan_out(
+    b: Backend, storage: AsyncSqlRunsStorage, per_writer: int, numbers: Any
+) -> float:
+    """16 tasks on 16 psycopg async connections, each result the statements runstore sends
+    for a counted add_result -- its INSERT and its counter UPDATE (with the parameters it
+    sent) -- in one transaction."""
+    run = b.new_run()
+    sent: list[tuple[str, Any]] = []
+    catch = _Catch(sent)
+    await storage.add_result(AddRunResultInput(**result_fields(run, next(numbers))))
+    catch.start(storage)
+    await storage.add_result(
+        AddRunResultInput(**result_fields(run, next(numbers))), update_counts=True
+    )
+    catch.stop(storage)
+    (insert,) = [sql for sql, _ in sent if sql.lstrip().upper().startswith("INSERT")]
+    updates = [(sql, params) for sql, params in sent if sql.lstrip().upper().startswith("UPDATE")]
+
+    async def writer(connection: psycopg.AsyncConnection[Any]) -> None:
+        for _ in range(per_writer):
+            fields = result_fields(run, next(numbers))
+            values = encode(b.dialect, fields | {"id": new_id(), "created_at": datetime.now(UTC)})
+            params = b.bind(NAMES, values)
+            async with connection.transaction():
+                cursor = await connection.execute(insert, params)
+                if cursor.rowcount != 1:
+                    raise LookupError(run)
+                for update, update_params in updates:
+                    await connection.execute(update, update_params)
+
+    connections = [
+        await psycopg.AsyncConnection.connect(
+            b.raw_target, autocommit=True, options="-c TimeZone=UTC"
+        )
+        for _ in range(WRITERS)
+    ]
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(writer(connection) for connection in connections))
+        return (time.perf_counter() - started) / (WRITERS * per_writer)
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
+class _Catch:
+    """The statements (SQL and parameters) a storage sends, while started."""
+
+    def __init__(self, sent: list[tuple[str, Any]]) -> None:
+        self.sent = sent
+
+    def _listen(self, *arguments: Any) -> None:
+        self.sent.append((arguments[2], arguments[3]))
+
+    def start(self, storage: AsyncSqlRunsStorage) -> None:
+        from sqlalchemy import event
+
+        event.listen(storage.engine.sync_engine, "before_cursor_execute", self._listen)
+
+    def stop(self, storage: AsyncSqlRunsStorage) -> None:
+        from sqlalchemy import event
+
+        event.remove(storage.engine.sync_engine, "before_cursor_execute", self._listen)
