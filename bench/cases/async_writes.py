@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from itertools import count
 from typing import Any
@@ -21,14 +23,13 @@ from typing import Any
 import psycopg
 
 from bench.backends import Backend
-from bench.data import RESULT_COLUMNS, encode, new_id, result_fields
+from bench.data import encode, new_id, result_fields
 from bench.report import Measurement, Target
 from runstore import AddRunResultInput, AsyncSqlRunsStorage
 
 SINGLE = "add_result, asyncio adapter (raw column: the blocking adapter)"
 WRITERS = 16
 FAN_OUT = f"{WRITERS} concurrent writers, asyncio adapter"
-NAMES = (*RESULT_COLUMNS, "runId")
 
 
 def measure(b: Backend) -> None:
@@ -128,8 +129,8 @@ async def _raw_fan_out(
     b: Backend, storage: AsyncSqlRunsStorage, per_writer: int, numbers: Any
 ) -> float:
     """16 tasks on 16 psycopg async connections, each result the statements runstore sends
-    for a counted add_result -- its INSERT and its counter UPDATE (with the parameters it
-    sent) -- in one transaction."""
+    for a counted add_result (on Postgres one statement, the insert and the counter update
+    together), with the parameters it sent but a new row's values."""
     run = b.new_run()
     sent: list[tuple[str, Any]] = []
     catch = _Catch(sent)
@@ -139,20 +140,18 @@ async def _raw_fan_out(
         AddRunResultInput(**result_fields(run, next(numbers))), update_counts=True
     )
     catch.stop(storage)
-    (insert,) = [sql for sql, _ in sent if sql.lstrip().upper().startswith("INSERT")]
-    updates = [(sql, params) for sql, params in sent if sql.lstrip().upper().startswith("UPDATE")]
 
     async def writer(connection: psycopg.AsyncConnection[Any]) -> None:
         for _ in range(per_writer):
             fields = result_fields(run, next(numbers))
-            values = encode(b.dialect, fields | {"id": new_id(), "created_at": datetime.now(UTC)})
-            params = b.bind(NAMES, values)
-            async with connection.transaction():
-                cursor = await connection.execute(insert, params)
-                if cursor.rowcount != 1:
-                    raise LookupError(run)
-                for update, update_params in updates:
-                    await connection.execute(update, update_params)
+            now = datetime.now(UTC)
+            values = encode(b.dialect, fields | {"id": new_id(), "created_at": now})
+            # The statement names a result's values after their columns, prefixed or not.
+            fresh = values | {f"result_{name}": value for name, value in values.items()}
+            fresh["now"] = now
+            async with connection.transaction() if len(sent) > 1 else _alone():
+                for sql, params in sent:
+                    await connection.execute(sql, {k: fresh.get(k, v) for k, v in params.items()})
 
     connections = [
         await psycopg.AsyncConnection.connect(
@@ -167,6 +166,11 @@ async def _raw_fan_out(
     finally:
         for connection in connections:
             await connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _alone() -> AsyncIterator[None]:
+    yield  # a single statement is a transaction of its own (autocommit)
 
 
 class _Catch:
