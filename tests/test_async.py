@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from sqlalchemy import event
@@ -16,7 +17,9 @@ from runstore import (
     AsyncSqlRunsStorage,
     InvalidInputError,
     ListRunResultsInput,
+    Run,
     RunsStorage,
+    SqlRunsStorage,
     StorageClosedError,
 )
 from runstore.testing.inputs import result_input, run_input
@@ -164,3 +167,15 @@ def test_async_documentation_is_the_blocking_one() -> None:
 def test_an_unsupported_url_is_refused_as_in_the_blocking_adapter() -> None:
     with pytest.raises(InvalidInputError, match="not supported"):
         AsyncSqlRunsStorage("mysql://nowhere/db")
+
+
+def test_both_adapters_take_either_sqlite_url(tmp_path: Path) -> None:
+    for url in (f"sqlite:///{tmp_path}/a.db", f"sqlite+aiosqlite:///{tmp_path}/b.db"):
+        with SqlRunsStorage(url) as blocking:
+            run = blocking.create_run(run_input())
+
+        async def read(url: str, run_id: str) -> Run | None:
+            async with AsyncSqlRunsStorage(url) as storage:
+                return await storage.get_run_by_id(run_id)
+
+        assert asyncio.run(read(url, run.id)) == run

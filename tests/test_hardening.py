@@ -104,7 +104,6 @@ def test_tables_without_a_version_record_say_how_to_recover(empty_url: str) -> N
         "not a url at all",
         "",
         "sqlite+pysqlcipher:///x.db",
-        "sqlite+aiosqlite:///x.db",
         "mysql+pymysql://root@127.0.0.1/test",
         "postgresql+asyncpg://postgres@127.0.0.1/test",
         123,

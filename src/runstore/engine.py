@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
-from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPool
 
 from runstore.errors import InvalidInputError
 
@@ -254,9 +254,20 @@ def create_async_storage_engine(
         sqlite_pragmas,
         schema,
         engine_options,
-        make=lambda parsed, options: create_async_engine(_async_url(parsed), **options),
+        make=lambda parsed, options: create_async_engine(
+            _async_url(parsed), **_async_pool(parsed, options)
+        ),
         sync=lambda engine: engine.sync_engine,
     )
+
+
+def _async_pool(parsed: URL, options: dict[str, Any]) -> dict[str, Any]:
+    """A SQLite file gets a pool as Postgres does, whatever SQLAlchemy's default for
+    aiosqlite (no pool, in older versions): writers then queue for connections, not by
+    the hundred on the file's lock."""
+    if parsed.get_backend_name() != "sqlite" or "poolclass" in options:
+        return options
+    return {**options, "poolclass": AsyncAdaptedQueuePool}
 
 
 _ASYNC_EXTRA = 'runstore\'s asyncio adapter needs its extra: pip install "runstore[async]"'
