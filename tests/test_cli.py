@@ -616,3 +616,17 @@ def test_upgrading_a_database_from_a_newer_runstore_says_so(empty_url: str) -> N
         engine.dispose()
     result = failed("db", "upgrade", "--url", empty_url)
     assert "migrated by a newer runstore" in result.stderr
+
+
+def test_stamping_tables_without_a_recorded_revision_lets_them_upgrade(empty_url: str) -> None:
+    ok("db", "upgrade", "--url", empty_url)
+    engine = sa.create_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DELETE FROM {VERSION_TABLE}"))
+    finally:
+        engine.dispose()
+    refused = failed("db", "upgrade", "--url", empty_url)
+    assert "runstore db stamp head" in refused.stderr
+    ok("db", "stamp", "head", "--url", empty_url)
+    assert ok("db", "current", "--check-head", "--url", empty_url).stdout.strip() == head_revision()

@@ -230,7 +230,7 @@ def _check_unrecorded(connection: Connection) -> None:
             f"the database holds runstore's tables ({', '.join(present)}) but no record of "
             f"their schema revision (the table {VERSION_TABLE} is missing or empty), so "
             f"runstore cannot tell which migrations they need. If they were made by this "
-            f"version of runstore, record that with `alembic -x url=... stamp head`; if by "
+            f"version of runstore, record that with `runstore db stamp head --url ...`; if by "
             f"an older one, stamp that version's revision instead, then call init() again"
         )
 

@@ -93,6 +93,21 @@ def downgrade(database: Database, revision: str) -> None:
 
 
 @db.command()
+@click.argument("revision")
+@database_options()
+def stamp(database: Database, revision: str) -> None:
+    """Record that the schema is at REVISION, without migrating anything.
+
+    For tables made outside runstore's migrations, or whose version table was lost:
+    stamp the revision of the runstore that made them, then `db upgrade`.
+    """
+    database.require_file()
+    with _alembic():
+        command.stamp(database.alembic_config(), revision)
+    click.echo(f"{database.shown}: {_describe(_revision(database))}")
+
+
+@db.command()
 @click.option(
     "--check-head",
     is_flag=True,
