@@ -492,12 +492,18 @@ def _write_over_once(
     for run_id, keys in keys_by_run.items():
         for start in range(0, len(keys), BATCH_CHUNK):
             chunk = keys[start : start + BATCH_CHUNK]
+            asked = set(chunk)  # the rows may hold other pairs of these items
             if replace:
                 rows = (yield statements.taken_items(run_id, chunk)).all()
-                stored.update(((run_id, row[0], row[1]), (row[2], row[3])) for row in rows)
+                stored.update(
+                    ((run_id, row[0], row[1]), (row[2], row[3]))
+                    for row in rows
+                    if (row[0], row[1]) in asked
+                )
             else:
                 for kept in results_from((yield statements.stored_items(run_id, chunk)).all()):
-                    stored[_key(kept)] = kept
+                    if (kept.item_id, kept.repetition) in asked:
+                        stored[_key(kept)] = kept
     fresh = [result for result in results if _key(result) not in stored]
     written = list(fresh)
     sizes: dict[str, int] = {}

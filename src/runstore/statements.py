@@ -528,13 +528,19 @@ def select_result(result_id: str) -> Query:
 
 
 _TAKEN_IDS = sa.select(_results.id).where(_results.id.in_(sa.bindparam("ids", expanding=True)))
-_ITEM_KEY = sa.tuple_(_results.itemId, _results.repetition)
+# Lists of item ids and of repetitions, not of (item, repetition) pairs: Postgres finds
+# those in the unique (run, item, repetition) index, where it would check a list of pairs
+# against every row of the run. The rows may hold pairs not asked for (an item asked for
+# repetition 0 alone, when another item's repetition 1 is asked for too); callers keep
+# the pairs they asked for.
+_ITEM_KEYS = (
+    _results.runId == sa.bindparam("run_id"),
+    _results.itemId.in_(sa.bindparam("items", expanding=True)),
+    _results.repetition.in_(sa.bindparam("repetitions", expanding=True)),
+)
 _TAKEN_ITEMS = sa.select(
     _results.itemId, _results.repetition, _results.id, _results.error.is_not(None)
-).where(
-    _results.runId == sa.bindparam("run_id"),
-    _ITEM_KEY.in_(sa.bindparam("keys", expanding=True)),
-)
+).where(*_ITEM_KEYS)
 
 
 def taken_result_ids(ids: Sequence[str]) -> Query:
@@ -544,20 +550,24 @@ def taken_result_ids(ids: Sequence[str]) -> Query:
 
 def taken_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
     """Which of these (item, repetition) pairs already have a result in the run: each
-    with its result's id and whether it failed."""
-    return Query(_TAKEN_ITEMS, {"run_id": run_id, "keys": list(keys)})
+    with its result's id and whether it failed (and maybe other pairs of these items and
+    repetitions: see ``_ITEM_KEYS``)."""
+    return Query(_TAKEN_ITEMS, _item_keys(run_id, keys))
 
 
-_STORED_ITEMS = sa.select(results_table, _scores_of(_results.id)).where(
-    _results.runId == sa.bindparam("run_id"),
-    _ITEM_KEY.in_(sa.bindparam("keys", expanding=True)),
-)
+def _item_keys(run_id: str, keys: Sequence[tuple[str, int]]) -> dict[str, Any]:
+    items = list(dict.fromkeys(item for item, _ in keys))
+    repetitions = list(dict.fromkeys(repetition for _, repetition in keys))
+    return {"run_id": run_id, "items": items, "repetitions": repetitions}
+
+
+_STORED_ITEMS = sa.select(results_table, _scores_of(_results.id)).where(*_ITEM_KEYS)
 
 
 def stored_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
     """The stored results of these (item, repetition) pairs of a run, with their scores
-    (columns as :data:`RESULT_ATTRIBUTES`)."""
-    return Query(_STORED_ITEMS, {"run_id": run_id, "keys": list(keys)})
+    (columns as :data:`RESULT_ATTRIBUTES`), and maybe of other pairs (see ``_ITEM_KEYS``)."""
+    return Query(_STORED_ITEMS, _item_keys(run_id, keys))
 
 
 _DELETE_RESULTS = sa.delete(results_table).where(

@@ -182,6 +182,28 @@ class LifecycleContract:
         assert counters(storage.get_run_by_id(run.id)) == (3, 3, 0)
         assert storage.get_result_by_id(stored.id) == stored
 
+    def test_replacing_some_repetitions_leaves_the_others_alone(self, storage: RunsStorage) -> None:
+        run = storage.create_run(run_input())
+        stored = storage.add_results(
+            [result_input(run, n, repetition=r, error="old") for n in (0, 1) for r in (0, 1)],
+            update_counts=True,
+        )
+        # Item 0's repetition 0 and item 1's repetition 1: lists of items {0, 1} and of
+        # repetitions {0, 1} cover all four stored pairs, and only two are asked for.
+        for mode in ("replace", "skip"):
+            storage.add_results(
+                [result_input(run, 0, repetition=0), result_input(run, 1, repetition=1)],
+                update_counts=True,
+                on_conflict=mode,
+            )
+            by_pair = {(r.item_id, r.repetition): r for r in storage.iter_results(run.id)}
+            assert len(by_pair) == 4
+            assert by_pair[("item-0", 1)] == stored[1]
+            assert by_pair[("item-1", 0)] == stored[2]
+            assert by_pair[("item-0", 0)].error is None
+            assert by_pair[("item-1", 1)].error is None
+        assert counters(storage.get_run_by_id(run.id)) == (4, 2, 2)
+
     def test_skip_keeps_the_stored_result_and_returns_it(self, storage: RunsStorage) -> None:
         run = storage.create_run(run_input())
         stored = storage.add_result(result_input(run, 0, scores={"acc": 0.5}), update_counts=True)
