@@ -359,3 +359,22 @@ def test_vacuum_runs_on_postgres_and_keeps_every_row(postgres_url: str) -> None:
         assert len(list(storage.iter_results(run.id))) == 10
     finally:
         storage.close()
+
+
+def test_a_prune_transaction_holds_at_most_ten_thousand_results(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage:
+        runs = [storage.create_run(run_input()) for _ in range(5)]
+        for run in runs:
+            storage.add_results([result_input(run, n) for n in range(4000)])
+        keep = storage.create_run(run_input())
+        deletes: list[str] = []
+
+        def seen(*arguments: object) -> None:
+            if str(arguments[2]).startswith("DELETE FROM mastra_dataset_runs "):
+                deletes.append(str(arguments[2]))
+
+        sa.event.listen(storage.engine, "before_cursor_execute", seen)
+        assert storage.prune_runs(older_than=keep.created_at, batch_size=100) == 5
+        sa.event.remove(storage.engine, "before_cursor_execute", seen)
+        assert len(deletes) == 3  # 2 runs (8,000 results), 2 runs, 1 run
+        assert [run.id for run in storage.iter_runs()] == [keep.id]

@@ -215,8 +215,9 @@ class RunsStorage(abc.ABC):
         of ``dataset_id``, when given -- with its results and scores. For retention.
 
         Oldest first, ``batch_size`` runs at a time, each batch in a short transaction
-        of its own, so writers of other runs wait on none for long. If pruning stops
-        with an error, the batches done stay done.
+        of its own, so writers of other runs wait on none for long; a SQL batch also
+        stops at 10,000 results (a run with more goes alone: runs go whole). If pruning
+        stops with an error, the batches done stay done.
 
         Returns:
             How many runs were deleted.

@@ -205,11 +205,17 @@ def _recount_run(run_id: str, now: datetime) -> Steps[Run]:
     return runs_from([row])[0]
 
 
+PRUNE_RESULTS = 10_000
+"""At most this many results deleted in one transaction of :func:`prune_runs` -- unless one
+run has more, which then goes alone: a run goes whole or not at all."""
+
+
 def prune_runs(
     older_than: datetime, status: RunStatus | None, dataset_id: str | None, size: int
 ) -> Plan[int]:
-    """Delete runs oldest first, ``size`` in each transaction: each batch's runs are locked
-    first, so that no result can be added to them while they go."""
+    """Delete runs oldest first, in transactions of up to ``size`` runs and
+    :data:`PRUNE_RESULTS` results: each batch's runs are locked first, so that no result
+    can be added to them while they go."""
     return Plan(Mode.WRITE, _prune_runs(older_than, status, dataset_id, size))
 
 
@@ -221,11 +227,18 @@ def _prune_runs(
         query = statements.prunable_runs(
             older_than, None if status is None else status.value, dataset_id, size
         )
-        run_ids = list((yield query).scalars())
+        found = (yield query).all()
+        run_ids: list[str] = []
+        results = 0
+        for run_id, result_count in found:
+            if run_ids and results + result_count > PRUNE_RESULTS:
+                break
+            run_ids.append(run_id)
+            results += result_count
         if run_ids:
             yield from _each(statements.delete_runs(run_ids))
             pruned += len(run_ids)
-        if len(run_ids) < size:
+        if len(found) < size and len(run_ids) == len(found):
             return pruned
         yield Begin(Mode.WRITE)  # commits this batch
 

@@ -403,7 +403,7 @@ def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[Any]:
     if by_dataset:
         conditions.append(_runs.datasetId == sa.bindparam("dataset_id"))
     return (
-        sa.select(_runs.id)
+        sa.select(_runs.id, _runs.resultCount)
         .where(*conditions)
         .order_by(_runs.createdAt, _runs.id)
         .limit(sa.bindparam("size", type_=sa.Integer()))
@@ -414,8 +414,8 @@ def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[Any]:
 def prunable_runs(
     older_than: datetime, status: str | None, dataset_id: str | None, size: int
 ) -> Query:
-    """The ids of up to ``size`` runs created before ``older_than`` (with that status, of
-    that dataset), oldest first, locked until the transaction ends (Postgres)."""
+    """The ids and result counts of up to ``size`` runs created before ``older_than`` (with
+    that status, of that dataset), oldest first, locked until the transaction ends."""
     values = {"older_than": older_than, "status": status, "dataset_id": dataset_id, "size": size}
     statement = _prunable(status is not None, dataset_id is not None)
     return Query(statement, {key: value for key, value in values.items() if value is not None})
