@@ -335,7 +335,7 @@ class RunsStorage(abc.ABC):
         """
 
     def iter_result_batches(
-        self, run_id: str, *, batch_size: int = 10_000
+        self, run_id: str, *, batch_size: int = 2_000
     ) -> Iterator[pyarrow.RecordBatch]:
         """Every result of a run, in :meth:`iter_results` order, as Arrow record batches of
         up to ``batch_size`` rows -- none for a run without results.
@@ -365,7 +365,7 @@ class RunsStorage(abc.ABC):
         destination: str | os.PathLike[str],
         *,
         format: str = "jsonl",
-        batch_size: int = 10_000,
+        batch_size: int = 2_000,
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Write every result of a run, in :meth:`iter_results` order, to a file.

@@ -39,7 +39,7 @@ def results() -> None:
 @click.option(
     "--batch-size",
     type=click.IntRange(1, MAX_PAGE_SIZE),
-    default=10_000,
+    default=2_000,
     show_default=True,
     help="Results read, and held in memory, at a time.",
 )
