@@ -55,9 +55,9 @@ from runstore.models import (
     ScoreFilter,
     UpdateRunInput,
 )
-from runstore.operations import Begin, Mode, Plan, Step
+from runstore.operations import Begin, Done, Mode, Plan, Step
 from runstore.pgcopy import copy_plan
-from runstore.sql_errors import storage_error, translated_errors
+from runstore.sql_errors import connection_lost, step_error, translated_errors
 from runstore.statements import CopyRows, Query
 
 if TYPE_CHECKING:
@@ -190,21 +190,19 @@ class AsyncSqlRunsStorage(AsyncRunsStorage):
                 except Exception as exc:  # connecting, beginning, committing
                     raise self._translated(exc, None) from exc
                 try:
-                    if isinstance(outcome, _Done):
+                    if isinstance(outcome, Done):
                         return outcome.value  # type: ignore[no-any-return]
                     if isinstance(outcome, Begin):  # the next steps, in a new transaction
                         mode, retried = outcome.mode, False
                         step = steps.send(None)
-                    elif mode is Mode.READ and _lost(outcome) and not retried:
+                    elif mode is Mode.READ and connection_lost(outcome) and not retried:
                         retried = True  # the pool was reset: once more, on a fresh connection
                     else:
                         step = steps.throw(outcome)
                 except StopIteration as done:
                     return done.value  # type: ignore[no-any-return]
 
-    async def _transaction(
-        self, mode: Mode, steps: Any, step: Step
-    ) -> _Done | Begin | StorageError:
+    async def _transaction(self, mode: Mode, steps: Any, step: Step) -> Done | Begin | StorageError:
         connection = await self._engine.connect()
         try:
             if mode is Mode.WRITE or mode is Mode.SNAPSHOT:
@@ -219,7 +217,7 @@ class AsyncSqlRunsStorage(AsyncRunsStorage):
                 except StopIteration as done:
                     if mode is Mode.WRITE:
                         await connection.commit()
-                    return _Done(done.value)
+                    return Done(done.value)
             if mode is Mode.WRITE:
                 await connection.commit()
             return step
@@ -245,16 +243,7 @@ class AsyncSqlRunsStorage(AsyncRunsStorage):
                 await copy.write_row(row)
 
     def _translated(self, exc: Exception, step: Step | None) -> StorageError:
-        duplicate = step.duplicate if isinstance(step, Query) else None
-        missing_run = step.missing_run if isinstance(step, Query) else None
-        error = storage_error(
-            exc, driver_error=self._driver_error, duplicate=duplicate, missing_run=missing_run
-        )
-        if error is None:
-            raise exc
-        if error is not exc:
-            error.__cause__ = exc
-        return error
+        return step_error(exc, step, self._driver_error)
 
     async def _walk(self, walk: Walk[_T]) -> AsyncIterator[_T]:
         """A streaming call: each plan it yields run on its own, its items handed on."""
@@ -416,13 +405,6 @@ class AsyncSqlRunsStorage(AsyncRunsStorage):
         return self._walk(walk)
 
 
-class _Done:
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
 class _NoLock:
     async def __aenter__(self) -> None:
         return None
@@ -432,7 +414,3 @@ class _NoLock:
 
 
 _NO_LOCK = _NoLock()
-
-
-def _lost(error: StorageError) -> bool:
-    return bool(getattr(error, "connection_lost", False))

@@ -70,6 +70,7 @@ from runstore.statements import (
 
 __all__ = [
     "Begin",
+    "Done",
     "Mode",
     "Plan",
     "Step",
@@ -129,6 +130,13 @@ class Begin:
     steps after it in a new one, of this mode."""
 
     mode: Mode
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a runner's transaction gives back when the operation returned ``value``."""
+
+    value: Any
 
 
 Step = Query | CopyRows | Begin

@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -55,9 +54,9 @@ from runstore.models import (
     ScoreFilter,
     UpdateRunInput,
 )
-from runstore.operations import Begin, Mode, Plan, Step
+from runstore.operations import Begin, Done, Mode, Plan, Step
 from runstore.pgcopy import copy_plan
-from runstore.sql_errors import storage_error, translated_errors
+from runstore.sql_errors import connection_lost, step_error, translated_errors
 from runstore.statements import CopyRows, Query
 
 if TYPE_CHECKING:
@@ -66,19 +65,6 @@ if TYPE_CHECKING:
 __all__ = ["SqlRunsStorage"]
 
 _T = TypeVar("_T")
-
-
-class _StepFailedError(Exception):
-    """A statement failed: carries the runstore error out of the transaction."""
-
-    def __init__(self, error: StorageError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
-@dataclass(frozen=True, slots=True)
-class _Done:
-    value: Any
 
 
 class SqlRunsStorage(RunsStorage):
@@ -231,12 +217,12 @@ class SqlRunsStorage(RunsStorage):
                 except Exception as exc:  # connecting, beginning, committing
                     raise self._translated(exc, None) from exc
                 try:
-                    if isinstance(outcome, _Done):
+                    if isinstance(outcome, Done):
                         return outcome.value  # type: ignore[no-any-return]
                     if isinstance(outcome, Begin):  # the next steps, in a new transaction
                         mode, retried = outcome.mode, False
                         step = steps.send(None)
-                    elif mode is Mode.READ and _lost(outcome) and not retried:
+                    elif mode is Mode.READ and connection_lost(outcome) and not retried:
                         retried = True  # the pool was reset: once more, on a fresh connection
                     else:
                         step = steps.throw(outcome)
@@ -246,7 +232,7 @@ class SqlRunsStorage(RunsStorage):
             if serial is not None:
                 serial.release()
 
-    def _transaction(self, mode: Mode, steps: Any, step: Step) -> _Done | Begin | StorageError:
+    def _transaction(self, mode: Mode, steps: Any, step: Step) -> Done | Begin | StorageError:
         """Run steps from ``step`` in one transaction (or, for reads, on one connection)
         until the operation returns or begins anew -- then commit -- or a step fails: the
         transaction is rolled back and the error returned, for the operation to handle."""
@@ -266,7 +252,7 @@ class SqlRunsStorage(RunsStorage):
                 except StopIteration as done:
                     if mode is Mode.WRITE:  # a single statement committed itself
                         connection.commit()
-                    return _Done(done.value)
+                    return Done(done.value)
             if mode is Mode.WRITE:
                 connection.commit()
             return step
@@ -297,16 +283,7 @@ class SqlRunsStorage(RunsStorage):
             raise
 
     def _translated(self, exc: Exception, step: Step | None) -> StorageError:
-        duplicate = step.duplicate if isinstance(step, Query) else None
-        missing_run = step.missing_run if isinstance(step, Query) else None
-        error = storage_error(
-            exc, driver_error=self._driver_error, duplicate=duplicate, missing_run=missing_run
-        )
-        if error is None:
-            raise exc
-        if error is not exc:
-            error.__cause__ = exc
-        return error
+        return step_error(exc, step, self._driver_error)
 
     def _walk(self, walk: Walk[_T]) -> Iterator[_T]:
         """A streaming call: each plan it yields run on its own, its items handed on."""
@@ -467,7 +444,3 @@ class SqlRunsStorage(RunsStorage):
         )
         self._check_open()
         return self._walk(walk)
-
-
-def _lost(error: StorageError) -> bool:
-    return bool(getattr(error, "connection_lost", False))

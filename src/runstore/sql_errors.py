@@ -76,6 +76,28 @@ def storage_error(
     return None
 
 
+def step_error(exc: Exception, step: object, driver_error: type[BaseException]) -> StorageError:
+    """The runstore error for a failed step of an operation (a
+    :class:`~runstore.statements.Query` says what its constraint violations mean), with
+    ``exc`` chained; ``exc`` itself is raised again when it is no database error."""
+    error = storage_error(
+        exc,
+        driver_error=driver_error,
+        duplicate=getattr(step, "duplicate", None),
+        missing_run=getattr(step, "missing_run", None),
+    )
+    if error is None:
+        raise exc
+    if error is not exc:
+        error.__cause__ = exc
+    return error
+
+
+def connection_lost(error: StorageError) -> bool:
+    """Whether the database connection was lost (and the pool reset) during the call."""
+    return bool(getattr(error, "connection_lost", False))
+
+
 @contextmanager
 def translated_errors(
     *,
