@@ -6,10 +6,11 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from runstore import (
     AsyncInMemoryRunsStorage,
@@ -25,6 +26,7 @@ from runstore import (
 from runstore.testing.inputs import result_input, run_input
 
 TASKS, RESULTS_PER_TASK = 200, 50
+DEFAULT_POOL_SIZE = 10
 
 
 @pytest.fixture
@@ -53,6 +55,17 @@ class Lent:
     async def now(self) -> int:
         await asyncio.sleep(0)  # let the cancelled call's clean-up finish
         return self.out
+
+
+class Opened:
+    """How many connections an engine has opened."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        event.listen(engine, "connect", self._connect)
+
+    def _connect(self, *_: object) -> None:
+        self.count += 1
 
 
 def test_a_cancelled_batch_writes_nothing_and_the_storage_goes_on(url: str) -> None:
@@ -99,6 +112,7 @@ def test_many_tasks_at_once_lose_nothing_within_the_default_pool(url: str) -> No
     async def main() -> None:
         async with AsyncSqlRunsStorage(url) as storage:
             run = await storage.create_run(run_input(total_items=TASKS * RESULTS_PER_TASK))
+            opened = Opened(storage.engine.sync_engine)
 
             async def task(number: int) -> None:
                 for n in range(RESULTS_PER_TASK):
@@ -121,6 +135,8 @@ def test_many_tasks_at_once_lose_nothing_within_the_default_pool(url: str) -> No
             )
             items = {result.item_id async for result in storage.iter_results(run.id)}
             assert len(items) == TASKS * RESULTS_PER_TASK
+            # The pool's connections stayed open: none was opened for a single call.
+            assert opened.count <= DEFAULT_POOL_SIZE
 
     asyncio.run(main())
 
@@ -179,3 +195,28 @@ def test_both_adapters_take_either_sqlite_url(tmp_path: Path) -> None:
                 return await storage.get_run_by_id(run_id)
 
         assert asyncio.run(read(url, run.id)) == run
+
+
+def test_the_default_pool_keeps_its_connections_under_more_threads_than_it_holds(
+    url: str,
+) -> None:
+    """The blocking adapter's pool is the asyncio adapter's: 32 threads share ten
+    connections, which stay open, and every row and count is kept."""
+    threads, per_thread = 32, 20
+    with SqlRunsStorage(url) as storage:
+        run = storage.create_run(run_input(total_items=threads * per_thread))
+        opened = Opened(storage.engine)
+
+        def write(number: int) -> None:
+            for n in range(per_thread):
+                storage.add_result(result_input(run, f"{number}-{n}"), update_counts=True)
+
+        workers = [threading.Thread(target=write, args=(number,)) for number in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        counted = storage.get_run_by_id(run.id)
+        assert counted is not None
+        assert counted.succeeded_count == counted.result_count == threads * per_thread
+        assert opened.count <= DEFAULT_POOL_SIZE

@@ -55,7 +55,7 @@ from runstore.models import (
     ScoreFilter,
     UpdateRunInput,
 )
-from runstore.operations import Begin, Done, Mode, Plan, Step
+from runstore.operations import Begin, Done, Mode, Plan, Step, Steps
 from runstore.pgcopy import copy_plan
 from runstore.sql_errors import connection_lost, step_error, translated_errors
 from runstore.statements import CopyRows, Query
@@ -178,59 +178,70 @@ class AsyncSqlRunsStorage(AsyncRunsStorage):
             step = next(steps)  # the operation's own checks run before any I/O
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
-        async with self._one_at_a_time():
-            if not self._schema_checked:
-                await self._check_schema()
-            mode, retried = plan.mode, False
-            while True:
-                try:
-                    outcome = await self._transaction(mode, steps, step)
-                except StorageError:
-                    raise
-                except Exception as exc:  # connecting, beginning, committing
-                    raise self._translated(exc, None) from exc
-                try:
-                    if isinstance(outcome, Done):
-                        return outcome.value  # type: ignore[no-any-return]
-                    if isinstance(outcome, Begin):  # the next steps, in a new transaction
-                        mode, retried = outcome.mode, False
-                        step = steps.send(None)
-                    elif mode is Mode.READ and connection_lost(outcome) and not retried:
-                        retried = True  # the pool was reset: once more, on a fresh connection
-                    else:
-                        step = steps.throw(outcome)
-                except StopIteration as done:
-                    return done.value  # type: ignore[no-any-return]
+        if self._serial is None:
+            return await self._steps(plan.mode, steps, step)
+        async with self._serial:
+            return await self._steps(plan.mode, steps, step)
+
+    async def _steps(self, mode: Mode, steps: Steps[_T], step: Step) -> _T:
+        if not self._schema_checked:
+            await self._check_schema()
+        retried = False
+        while True:
+            try:
+                outcome = await self._transaction(mode, steps, step)
+            except StorageError:
+                raise
+            except Exception as exc:  # connecting, beginning, committing
+                raise self._translated(exc, None) from exc
+            try:
+                if isinstance(outcome, Done):
+                    return outcome.value  # type: ignore[no-any-return]
+                if isinstance(outcome, Begin):  # the next steps, in a new transaction
+                    mode, retried = outcome.mode, False
+                    step = steps.send(None)
+                elif mode is Mode.READ and connection_lost(outcome) and not retried:
+                    retried = True  # the pool was reset: once more, on a fresh connection
+                else:
+                    step = steps.throw(outcome)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
 
     async def _transaction(self, mode: Mode, steps: Any, step: Step) -> Done | Begin | StorageError:
         connection = await self._engine.connect()
         try:
             if mode is Mode.WRITE or mode is Mode.SNAPSHOT:
                 await connection.exec_driver_sql(begin_statement(self._dialect, mode.value))
-            while not isinstance(step, Begin):
+            outcome: Done | Begin | StorageError
+            while True:
+                if isinstance(step, Begin):
+                    outcome = step
+                    break
                 try:
-                    result = await self._execute(connection, step)
+                    if isinstance(step, Query):
+                        result = await connection.execute(step.statement, step.values)
+                    else:
+                        await self._copy_rows(connection, step)
+                        result = None
                 except Exception as exc:
-                    return self._translated(exc, step)
+                    outcome = self._translated(exc, step)
+                    break
                 try:
                     step = steps.send(result)
                 except StopIteration as done:
-                    if mode is Mode.WRITE:
-                        await connection.commit()
-                    return Done(done.value)
-            if mode is Mode.WRITE:
+                    outcome = Done(done.value)
+                    break
+            committing = mode is Mode.WRITE and not isinstance(outcome, StorageError)
+            if committing:
                 await connection.commit()
-            return step
-        finally:
-            # Rolls back whatever was not committed. Shielded: a cancelled call still
-            # hands its connection back, clean, before the cancellation goes on.
-            await asyncio.shield(connection.close())
-
-    async def _execute(self, connection: AsyncConnection, step: Query | CopyRows) -> Any:
-        if isinstance(step, Query):
-            return await connection.execute(step.statement, step.values)
-        await self._copy_rows(connection, step)
-        return None
+        except BaseException:
+            await _close_shielded(connection)
+            raise
+        if committing or mode is Mode.READ or mode is Mode.WRITE_ONE:
+            await connection.close()  # nothing to roll back: closing does not wait
+        else:
+            await _close_shielded(connection)
+        return outcome
 
     async def _copy_rows(self, connection: AsyncConnection, step: CopyRows) -> None:
         """Stream rows with Postgres' COPY on this transaction's driver connection."""
@@ -403,6 +414,14 @@ class AsyncSqlRunsStorage(AsyncRunsStorage):
         )
         self._check_open()
         return self._walk(walk)
+
+
+async def _close_shielded(connection: AsyncConnection) -> None:
+    """Close ``connection``, rolling back what it has not committed. Shielded: a call
+    cancelled now still hands its connection back, clean, before the cancellation goes
+    on. (A shield costs the event loop three turns, so a connection with nothing to roll
+    back is closed without one.)"""
+    await asyncio.shield(connection.close())
 
 
 class _NoLock:

@@ -6,6 +6,8 @@ Every connection runstore uses is in autocommit: a single statement is a transac
 its own, and runstore begins the transactions of several statements itself, with a
 statement engine events see (:func:`write_transaction`).
 
+Both databases (but SQLite in memory): a pool of 10 connections without overflow, so a
+connection opened stays open and callers beyond ten wait up to 30 s for one.
 SQLite (file): WAL journal, ``synchronous=NORMAL``, a 30 s busy timeout, foreign keys on,
 and ``BEGIN IMMEDIATE`` for a write of several statements, so concurrent writers queue on
 the busy timeout instead of failing.
@@ -14,10 +16,9 @@ lives in it), used by one thread at a time.
 Postgres (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are read as
 psycopg 3): pre-ping of connections that sat idle in the pool for 5 s or more
 (``ping_after_idle=seconds``; ``None`` turns it off, ``pool_pre_ping=True`` pings at every
-checkout instead), a pool of 5 plus 10 overflow, connections recycled hourly, sessions in
-UTC. With ``schema="name"`` (Postgres only) every session's ``search_path`` is that schema
-alone, so runstore's tables, indexes and version table live there and nothing outside it
-is seen.
+checkout instead), connections recycled hourly, sessions in UTC. With ``schema="name"``
+(Postgres only) every session's ``search_path`` is that schema alone, so runstore's
+tables, indexes and version table live there and nothing outside it is seen.
 
 Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 ``create_engine`` keyword but ``isolation_level`` to override the rest.
@@ -285,6 +286,11 @@ def _async_url(parsed: URL) -> URL:
 
 _E = TypeVar("_E")
 
+_POOL = {"pool_size": 10, "max_overflow": 0}
+"""Connections opened stay open, and callers beyond ten wait for one (``pool_timeout``,
+30 s). Not overflow connections: one is closed when it comes back, so steady traffic of
+more callers than the pool holds would open a connection -- a Postgres backend -- a call."""
+
 
 def _configured(
     url: str | URL,
@@ -309,8 +315,7 @@ def _configured(
         options: dict[str, Any] = {
             "isolation_level": "AUTOCOMMIT",
             "pool_reset_on_return": None,  # nothing to reset: runstore ends what it begins
-            "pool_size": 5,
-            "max_overflow": 10,
+            **_POOL,
             "pool_recycle": 3600,
         }
         ping_after_idle = engine_options.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
@@ -331,6 +336,8 @@ def _configured(
     }
     if memory:
         options["poolclass"] = StaticPool
+    else:
+        options.update(_POOL)
     options.update(engine_options)
     made = make(parsed, options)
 
