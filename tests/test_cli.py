@@ -51,8 +51,10 @@ def failed(*arguments: str, exit_code: int = 1, error: bool = True, **options: o
 
 
 def not_at_head(url: str, **options: object) -> Result:
-    """``db current --check-head`` on a database that is not at head: exit status 1."""
-    return failed("db", "current", "--check-head", "--url", url, error=False, **options)
+    """``db current --check-head`` on a database that is not at head: exit status 3."""
+    return failed(
+        "db", "current", "--check-head", "--url", url, exit_code=3, error=False, **options
+    )
 
 
 def table_names(url: str, schema: str | None = None) -> set[str]:
@@ -93,6 +95,13 @@ def test_upgrade_current_and_check_head(empty_url: str) -> None:
     assert ok("db", "current", "--url", empty_url).stdout == "0002_run_filter_indexes\n"
     ok("db", "upgrade", "--url", empty_url)
     ok("db", "current", "--check-head", "--url", empty_url)
+
+
+def test_check_head_tells_an_unreachable_database_from_one_behind() -> None:
+    """Not at head exits 3; a database that cannot be reached is an error, exit 1."""
+    unreachable = "postgresql+psycopg://runstore:secret@127.0.0.1:9/nowhere?connect_timeout=2"
+    refused = failed("db", "current", "--check-head", "--url", unreachable)
+    assert "secret" not in refused.stderr
 
 
 def test_check_finds_a_schema_changed_by_hand(sqlite_url: str) -> None:

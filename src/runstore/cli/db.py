@@ -24,6 +24,10 @@ from runstore.sql_errors import translated_errors
 
 __all__ = ["db"]
 
+NOT_AT_HEAD = 3
+"""``db current --check-head``'s exit status for a database not at head (errors exit 1,
+usage errors 2)."""
+
 
 @click.group()
 def db() -> None:
@@ -111,14 +115,18 @@ def stamp(database: Database, revision: str) -> None:
 @click.option(
     "--check-head",
     is_flag=True,
-    help="Exit with status 1 unless the database is at this runstore's head revision.",
+    help=(
+        f"Exit with status {NOT_AT_HEAD} unless the database is at this runstore's head "
+        "revision (errors, such as an unreachable database, exit with 1)."
+    ),
 )
 @database_options()
 def current(database: Database, check_head: bool) -> None:
     """Print the revision the database's schema is at (nothing if it has none).
 
     With --check-head the exit status says whether it is at this runstore's head (0) or
-    not (1: missing, behind, or from a newer runstore); errors exit with 1 too.
+    not (3: no schema, behind, or from a newer runstore); errors -- an unreachable
+    database, a refused login -- exit with 1, so a deploy script can tell them apart.
     """
     revision = _revision(database)
     if revision is not None:
@@ -135,7 +143,7 @@ def current(database: Database, check_head: bool) -> None:
         err=True,
     )
     if check_head:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(NOT_AT_HEAD)
 
 
 @db.command()
