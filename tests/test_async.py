@@ -22,6 +22,8 @@ from runstore import (
     RunsStorage,
     SqlRunsStorage,
     StorageClosedError,
+    async_base,
+    operations,
 )
 from runstore.testing.inputs import result_input, run_input
 
@@ -220,3 +222,65 @@ def test_the_default_pool_keeps_its_connections_under_more_threads_than_it_holds
         assert counted is not None
         assert counted.succeeded_count == counted.result_count == threads * per_thread
         assert opened.count <= DEFAULT_POOL_SIZE
+
+
+def test_a_cancelled_export_leaves_no_file_and_the_old_one_intact(url: str, tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    destination = exports / "results.jsonl"
+    destination.write_text("the previous export\n")
+
+    async def main() -> None:
+        async with AsyncSqlRunsStorage(url) as storage:
+            run = await storage.create_run(run_input())
+            await storage.add_results([result_input(run, n) for n in range(3_000)])
+            written: list[int] = []
+
+            def cancel_after_the_first_batch(count: int) -> None:
+                written.append(count)
+                if len(written) == 1:
+                    export.cancel()
+
+            export = asyncio.create_task(
+                storage.export_results(
+                    run.id, destination, batch_size=500, progress=cancel_after_the_first_batch
+                )
+            )
+            with pytest.raises(asyncio.CancelledError):
+                await export
+            assert written == [500]
+            # Under a timeout too, and the storage goes on exporting.
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0):
+                    await storage.export_results(run.id, destination, format="csv")
+            assert await storage.export_results(run.id, exports / "whole.jsonl") == 3_000
+
+    asyncio.run(main())
+    assert destination.read_text() == "the previous export\n"
+    assert sorted(path.name for path in exports.iterdir()) == ["results.jsonl", "whole.jsonl"]
+    assert len((exports / "whole.jsonl").read_text().splitlines()) == 3_000
+
+
+def test_the_async_export_reads_stored_values_not_models(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_: object) -> None:
+        raise AssertionError("a model was built for an exported row")
+
+    async def main() -> None:
+        async with AsyncSqlRunsStorage(url) as storage:
+            run = await storage.create_run(run_input())
+            await storage.add_results(
+                [result_input(run, n, scores={"s": n / 3}) for n in range(25)]
+            )
+            expected = [result.id async for result in storage.iter_results(run.id)]
+            monkeypatch.setattr(operations, "results_from", refuse)
+            monkeypatch.setattr(async_base, "rows_of_results", refuse)
+            batches = [b async for b in storage.iter_result_batches(run.id, batch_size=10)]
+            assert [i for b in batches for i in b.column("id").to_pylist()] == expected
+            assert (
+                await storage.export_results(run.id, tmp_path / "out.parquet", format="parquet")
+                == 25
+            )
+
+    asyncio.run(main())

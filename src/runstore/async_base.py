@@ -10,13 +10,27 @@ the ``iter_*`` calls, and ``async with`` for :meth:`init` and :meth:`close`.
 from __future__ import annotations
 
 import abc
+import asyncio
+import contextlib
 import inspect
-from collections.abc import AsyncIterator, Iterable, Mapping
+import os
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
+from runstore.arguments import id_argument, size_argument
 from runstore.base import RunsStorage
+from runstore.errors import RunNotFoundError
+from runstore.export import (
+    ExportFile,
+    StoredRow,
+    export_arguments,
+    record_batch,
+    require_pyarrow,
+    result_schema,
+    rows_of_results,
+)
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
@@ -41,7 +55,12 @@ from runstore.models import (
     UpdateRunInput,
 )
 
+if TYPE_CHECKING:
+    import pyarrow
+
 __all__ = ["AsyncRunsStorage"]
+
+_T = TypeVar("_T")
 
 
 class AsyncRunsStorage(abc.ABC):
@@ -158,6 +177,67 @@ class AsyncRunsStorage(abc.ABC):
         order: ResultOrder | str = ResultOrder.EXECUTION,
     ) -> AsyncIterator[RunResult]: ...
 
+    def iter_result_batches(
+        self, run_id: str, *, batch_size: int = 2_000
+    ) -> AsyncIterator[pyarrow.RecordBatch]:
+        require_pyarrow()
+        rows = self._stored_rows(
+            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
+        )
+        return _record_batches(rows, result_schema())
+
+    async def export_results(
+        self,
+        run_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        format: str = "jsonl",
+        batch_size: int = 2_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """As :meth:`runstore.base.RunsStorage.export_results`; the file is written from a
+        worker thread, a batch at a time, so the event loop is not held up by encoding and
+        disk writes, and ``progress`` is called on the event loop. A cancelled export
+        (``asyncio.timeout``) leaves no file and an existing ``destination`` untouched.
+        """
+        path, format, progress = export_arguments(destination, format, progress)
+        rows = self._stored_rows(
+            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
+        )
+        try:
+            batch = await anext(rows, None)  # a missing run raises before a file exists
+            export = ExportFile(path, format)
+            try:
+                while batch is not None:
+                    await _off_the_loop(export.write, batch)
+                    if progress is not None:
+                        progress(export.written)
+                    batch = await anext(rows, None)
+                await _off_the_loop(export.finish)
+            except BaseException:
+                export.abort()
+                raise
+        finally:
+            await _close(rows)
+        return export.written
+
+    async def _stored_rows(self, run_id: str, size: int) -> AsyncIterator[Sequence[StoredRow]]:
+        """As :meth:`runstore.base.RunsStorage._stored_rows`, asynchronously: built from
+        :meth:`iter_results` here; an adapter may read the stored values directly."""
+        results = self.iter_results(run_id, batch_size=size)
+        batch: list[RunResult] = []
+        found = False
+        async for result in results:
+            batch.append(result)
+            if len(batch) == size:
+                found = True
+                yield rows_of_results(batch)
+                batch = []
+        if batch:
+            yield rows_of_results(batch)
+        elif not found and await self.get_run_by_id(run_id) is None:
+            raise RunNotFoundError(run_id)
+
     @abc.abstractmethod
     async def delete_results_by_run_id(self, run_id: str) -> None: ...
 
@@ -206,6 +286,36 @@ class AsyncRunsStorage(abc.ABC):
 
     @abc.abstractmethod
     async def dangerously_clear_all(self) -> None: ...
+
+
+async def _record_batches(
+    rows: AsyncIterator[Sequence[StoredRow]], schema: pyarrow.Schema
+) -> AsyncIterator[pyarrow.RecordBatch]:
+    try:
+        async for batch in rows:
+            yield record_batch(batch, schema)
+    finally:
+        await _close(rows)
+
+
+async def _close(items: AsyncIterator[Any]) -> None:
+    close = getattr(items, "aclose", None)
+    if close is not None:
+        await close()
+
+
+async def _off_the_loop(function: Callable[..., _T], *arguments: Any) -> _T:
+    """``function(*arguments)`` in a worker thread. A cancellation waits for it to return
+    before going on, so nothing runs on behind the caller's back (an export's file is
+    then removed whole)."""
+    future = asyncio.get_running_loop().run_in_executor(None, function, *arguments)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([future])
+        raise
 
 
 def _share_documentation() -> None:

@@ -15,7 +15,7 @@ cancellation unwinds, and goes back to the pool.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -32,6 +32,7 @@ from runstore.engine import (
     redacted_url,
 )
 from runstore.errors import InvalidInputError, StorageClosedError, StorageError
+from runstore.export import StoredRow
 from runstore.migrations import check_tables, require_head, upgrade_connection_to_head
 from runstore.models import (
     AddRunResultInput,
@@ -357,6 +358,11 @@ class AsyncSqlRunsStorage(AsyncRunsStorage):
         walk = self._calls.iter_results(run_id, batch_size, has_error, item_id, score, order)
         self._check_open()
         return self._walk(walk)
+
+    def _stored_rows(self, run_id: str, size: int) -> AsyncIterator[Sequence[StoredRow]]:
+        """The columnar path of :meth:`runstore.sql.SqlRunsStorage._stored_rows`."""
+        self._check_open()
+        return self._walk(self._calls.stored_rows(run_id, size))
 
     async def delete_results_by_run_id(self, run_id: str) -> None:
         await self._run(self._calls.delete_results_by_run_id(run_id))

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Self
 
 from runstore.arguments import id_argument, size_argument
 from runstore.clock import Clock, moved_forward, utc_now
-from runstore.errors import InvalidInputError, RunNotFoundError
+from runstore.errors import RunNotFoundError
 from runstore.export import (
-    EXPORT_FORMATS,
     StoredRow,
+    export_arguments,
     record_batch,
     require_pyarrow,
     result_schema,
@@ -395,22 +395,11 @@ class RunsStorage(abc.ABC):
             RunNotFoundError: no run has ``run_id``; no file is created.
             OSError: the file could not be written.
         """
-        if not isinstance(format, str) or format not in EXPORT_FORMATS:
-            raise InvalidInputError(
-                f"format must be one of {', '.join(map(repr, EXPORT_FORMATS))}, not {format!r}"
-            )
-        if format == "parquet":
-            require_pyarrow()
-        if not isinstance(destination, str | os.PathLike):
-            raise InvalidInputError(
-                f"destination must be a path (str or os.PathLike), not {type(destination).__name__}"
-            )
-        if progress is not None and not callable(progress):
-            raise InvalidInputError("progress must be a callable or None")
+        path, format, progress = export_arguments(destination, format, progress)
         rows = self._stored_rows(
             id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
         )
-        return write_export(rows, destination, format, progress)
+        return write_export(rows, path, format, progress)
 
     def _stored_rows(self, run_id: str, size: int) -> Iterator[Sequence[StoredRow]]:
         """A run's results as stored rows (:mod:`runstore.export`), ``size`` at a time;

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPORT_FORMATS",
     "RESULT_FIELDS",
+    "ExportFile",
     "StoredRow",
+    "export_arguments",
     "record_batch",
     "require_pyarrow",
     "result_schema",
@@ -274,74 +276,101 @@ def _csv(rows: Sequence[StoredRow]) -> bytes:
     return "\r\n".join(lines).encode()
 
 
-def _temporary_path(path: str) -> str:
-    directory, name = os.path.split(os.path.abspath(path))
-    return os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+def export_arguments(
+    destination: object, format: object, progress: object
+) -> tuple[str, str, Callable[[int], None] | None]:
+    """:meth:`~runstore.base.RunsStorage.export_results`' own arguments, checked before
+    anything is read or written: the destination's path, the format, the callback."""
+    if not isinstance(format, str) or format not in EXPORT_FORMATS:
+        raise InvalidInputError(
+            f"format must be one of {', '.join(map(repr, EXPORT_FORMATS))}, not {format!r}"
+        )
+    if format == "parquet":
+        require_pyarrow()
+    if not isinstance(destination, str | os.PathLike):
+        raise InvalidInputError(
+            f"destination must be a path (str or os.PathLike), not {type(destination).__name__}"
+        )
+    if progress is not None and not callable(progress):
+        raise InvalidInputError("progress must be a callable or None")
+    return os.fspath(destination), format, progress
+
+
+class ExportFile:
+    """An export being written: batches of stored rows go in one at a time, and the file
+    appears at ``destination`` complete (:meth:`finish`) or not at all (:meth:`abort`).
+
+    The file is written under a temporary name in the destination's directory and moved
+    into place (``os.replace``) once complete and flushed to disk; an existing
+    destination stays as it was until then, and after an abort.
+    """
+
+    def __init__(self, destination: str, format: str) -> None:
+        self.destination, self.format, self.written = destination, format, 0
+        directory, name = os.path.split(os.path.abspath(destination))
+        self._temporary = os.path.join(directory, f".{name}.{uuid.uuid4().hex}.tmp")
+        descriptor = os.open(self._temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        self._file: IO[bytes] = os.fdopen(descriptor, "wb")
+        self._parquet: Any = None
+        try:
+            if format == "parquet":
+                import pyarrow.parquet as pq
+
+                self._schema = result_schema()
+                self._parquet = pq.ParquetWriter(self._file, self._schema)
+            elif format == "csv":
+                self._file.write(_CSV_HEADER)
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, rows: Sequence[StoredRow]) -> None:
+        """Append a batch of stored rows."""
+        if self._parquet is not None:
+            self._parquet.write_batch(record_batch(rows, self._schema))
+        else:
+            self._file.write(_csv(rows) if self.format == "csv" else _jsonl(rows))
+        self.written += len(rows)
+
+    def finish(self) -> None:
+        """Complete the file, flush it to disk and move it into place."""
+        if self._parquet is not None:
+            self._parquet.close()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._temporary, self.destination)
+
+    def abort(self) -> None:
+        """Drop the file written so far; the destination is left as it was."""
+        with contextlib.suppress(Exception):
+            if self._parquet is not None:
+                self._parquet.close()
+        self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._temporary)
 
 
 def write_export(
     batches: Iterator[Sequence[StoredRow]],
-    destination: str | os.PathLike[str],
+    destination: str,
     format: str,
     progress: Callable[[int], None] | None,
 ) -> int:
-    """Write stored rows, a batch at a time, to ``destination`` in ``format``; return how
-    many were written.
-
-    The file is written under a temporary name in the destination's directory and moved
-    into place (``os.replace``) once complete and flushed to disk; on any failure the
-    temporary file is removed and an existing destination is left as it was. The first
-    batch is read before anything is created, so a missing run touches no file.
-    """
-    path = os.fspath(destination)
+    """Write stored rows, a batch at a time, to ``destination`` in ``format`` (an
+    :class:`ExportFile`); return how many were written. The first batch is read before
+    anything is created, so a missing run touches no file."""
     first = next(batches, None)
-    temporary = _temporary_path(path)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    export = ExportFile(destination, format)
     try:
-        with os.fdopen(descriptor, "wb") as file:
-            written = _write(file, first, batches, format, progress)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
+        rows = first
+        while rows is not None:
+            export.write(rows)
+            if progress is not None:
+                progress(export.written)
+            rows = next(batches, None)
+        export.finish()
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
+        export.abort()
         raise
-    return written
-
-
-def _write(
-    file: IO[bytes],
-    first: Sequence[StoredRow] | None,
-    rest: Iterator[Sequence[StoredRow]],
-    format: str,
-    progress: Callable[[int], None] | None,
-) -> int:
-    batches = rest if first is None else _chain(first, rest)
-    written = 0
-    if format == "parquet":
-        require_pyarrow()
-        import pyarrow.parquet as pq
-
-        schema = result_schema()
-        with pq.ParquetWriter(file, schema) as writer:
-            for rows in batches:
-                writer.write_batch(record_batch(rows, schema))
-                written += len(rows)
-                if progress is not None:
-                    progress(written)
-        return written
-    if format == "csv":
-        file.write(_CSV_HEADER)
-    encode = _csv if format == "csv" else _jsonl
-    for rows in batches:
-        file.write(encode(rows))
-        written += len(rows)
-        if progress is not None:
-            progress(written)
-    return written
-
-
-def _chain(first: Sequence[StoredRow], rest: Iterator[Sequence[StoredRow]]) -> Iterator[Any]:
-    yield first
-    yield from rest
+    return export.written

@@ -14,10 +14,11 @@ The contract suite then runs unchanged against any async adapter::
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runstore.async_base import AsyncRunsStorage
 from runstore.base import RunsStorage
@@ -43,6 +44,9 @@ from runstore.models import (
     ScoreFilter,
     UpdateRunInput,
 )
+
+if TYPE_CHECKING:
+    import pyarrow
 
 __all__ = ["BlockingRunsStorage"]
 
@@ -180,6 +184,26 @@ class BlockingRunsStorage(RunsStorage):
                 item_id=item_id,
                 score=score,
                 order=order,
+            )
+        )
+
+    def iter_result_batches(
+        self, run_id: str, *, batch_size: int = 2_000
+    ) -> Iterator[pyarrow.RecordBatch]:
+        return self._pull(self.storage.iter_result_batches(run_id, batch_size=batch_size))
+
+    def export_results(
+        self,
+        run_id: str,
+        destination: str | os.PathLike[str],
+        *,
+        format: str = "jsonl",
+        batch_size: int = 2_000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        return self._wait(
+            self.storage.export_results(
+                run_id, destination, format=format, batch_size=batch_size, progress=progress
             )
         )
 
