@@ -16,6 +16,7 @@ from runstore import (
     AsyncInMemoryRunsStorage,
     AsyncRunsStorage,
     AsyncSqlRunsStorage,
+    InMemoryRunsStorage,
     InvalidInputError,
     ListRunResultsInput,
     Run,
@@ -180,6 +181,22 @@ def test_the_async_memory_adapter_keeps_the_same_contract() -> None:
 def test_async_documentation_is_the_blocking_one() -> None:
     assert AsyncRunsStorage.add_results.__doc__ == RunsStorage.add_results.__doc__
     assert AsyncRunsStorage.iter_results.__doc__ == RunsStorage.iter_results.__doc__
+    assert AsyncRunsStorage.iter_result_batches.__doc__ == RunsStorage.iter_result_batches.__doc__
+
+
+@pytest.mark.parametrize(
+    ("blocking", "asynchronous"),
+    [
+        (RunsStorage, AsyncRunsStorage),
+        (SqlRunsStorage, AsyncSqlRunsStorage),
+        (InMemoryRunsStorage, AsyncInMemoryRunsStorage),
+    ],
+)
+def test_every_blocking_call_has_its_async_twin(blocking: type, asynchronous: type) -> None:
+    def public(cls: type) -> set[str]:
+        return {name for name in dir(cls) if not name.startswith("_")}
+
+    assert public(blocking) <= public(asynchronous)
 
 
 def test_an_unsupported_url_is_refused_as_in_the_blocking_adapter() -> None:
