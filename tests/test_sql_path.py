@@ -159,3 +159,25 @@ def test_every_column_comes_back_as_its_python_type(storage: SqlRunsStorage) -> 
     stored_run = storage.get_run_by_id(run.id)
     assert stored_run is not None
     assert type(stored_run.total_items) is int
+
+
+def test_lists_of_any_length_are_one_statement_text_on_postgres(storage: SqlRunsStorage) -> None:
+    """Replacing a batch looks its places up and deletes the old rows by lists of up to a
+    thousand values. On Postgres each list is one array parameter, so the statement's text
+    (and the server's plan) is the same for every length; on SQLite an expanding IN."""
+    run = storage.create_run(run_input())
+    stored = storage.add_results([result_input(run, n, scores={"s": 0.5}) for n in range(30)])
+    texts: list[set[str]] = []
+    for size in (1, 7, 30):
+        replacing = [result_input(run, n, error="again") for n in range(size)]
+        with statements_seen(storage.engine) as seen:
+            written = storage.add_results(replacing, on_conflict="replace")
+        assert [r.id for r in written] == [r.id for r in stored[:size]]
+        texts.append({sql for sql in seen if "IN (" in sql or "ANY (" in sql})
+    if storage.engine.dialect.name == "postgresql":
+        assert texts[0] == texts[1] == texts[2]
+        assert all("ANY (" in sql and "IN (" not in sql for sql in texts[0])
+    else:
+        assert texts[0] != texts[2]  # one parameter per value
+    assert storage.list_scores(run.id) == []  # the replaced rows' scores went with them
+    assert {result.error for result in storage.iter_results(run.id)} == {"again"}

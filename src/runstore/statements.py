@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from runstore.cursors import Position
 from runstore.export import RESULT_FIELDS
@@ -114,6 +115,39 @@ _RUN_COLUMN_OF = {attribute: runs_table.columns[key] for key, attribute in _RUN_
 _ATTRIBUTE_OF = dict(_RESULT_KEYS)
 
 
+class _OneOf(FunctionElement[Any]):
+    """``column IN (...)`` with a list given at execution: see :func:`one_of`."""
+
+    inherit_cache = True
+    name = "one_of"
+    type = sa.types.NullType()  # not Boolean: SQLite would compare the test with 1
+
+
+def one_of(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[Any]:
+    """``column`` is one of the list bound as ``name`` when the statement runs.
+
+    On Postgres one array parameter (``column = ANY(:name)``): the statement's text and
+    plan are the same for every length, where an expanded ``IN`` -- one parameter per
+    value -- is rendered, parsed and planned anew for each length, a real cost for the
+    lists of a thousand ids that batch writes look up and delete. Elsewhere an expanding
+    ``IN``.
+    """
+    return _OneOf(column, sa.bindparam(name, expanding=True))
+
+
+@compiles(_OneOf)
+def _one_of(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses.clauses
+    return compiler.process(column.in_(sa.bindparam(values.key, expanding=True)), **kw)
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_array(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses.clauses
+    array = sa.bindparam(values.key, type_=postgresql.ARRAY(column.type))
+    return compiler.process(column == sa.any_(array), **kw)
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One statement, the values it binds, and what a constraint violation means for it.
@@ -193,10 +227,7 @@ def lock_run(run_id: str) -> Query:
 
 
 _CLAIM_RUNS = (
-    sa.select(_runs.id)
-    .where(_runs.id.in_(sa.bindparam("run_ids", expanding=True)))
-    .order_by(_runs.id)
-    .with_for_update()
+    sa.select(_runs.id).where(one_of(_runs.id, "run_ids")).order_by(_runs.id).with_for_update()
 )
 
 
@@ -421,13 +452,9 @@ def prunable_runs(
     return Query(statement, {key: value for key, value in values.items() if value is not None})
 
 
-_DELETE_RUNS = sa.delete(runs_table).where(_runs.id.in_(sa.bindparam("run_ids", expanding=True)))
-_DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(
-    _results.runId.in_(sa.bindparam("run_ids", expanding=True))
-)
-_DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(
-    _scores.runId.in_(sa.bindparam("run_ids", expanding=True))
-)
+_DELETE_RUNS = sa.delete(runs_table).where(one_of(_runs.id, "run_ids"))
+_DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(one_of(_results.runId, "run_ids"))
+_DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(one_of(_scores.runId, "run_ids"))
 
 
 def delete_runs(run_ids: Sequence[str]) -> list[Query]:
@@ -527,7 +554,7 @@ def select_result(result_id: str) -> Query:
     return Query(_SELECT_RESULT, {"result_id": result_id})
 
 
-_TAKEN_IDS = sa.select(_results.id).where(_results.id.in_(sa.bindparam("ids", expanding=True)))
+_TAKEN_IDS = sa.select(_results.id).where(one_of(_results.id, "ids"))
 # Lists of item ids and of repetitions, not of (item, repetition) pairs: Postgres finds
 # those in the unique (run, item, repetition) index, where it would check a list of pairs
 # against every row of the run. The rows may hold pairs not asked for (an item asked for
@@ -535,8 +562,8 @@ _TAKEN_IDS = sa.select(_results.id).where(_results.id.in_(sa.bindparam("ids", ex
 # the pairs they asked for.
 _ITEM_KEYS = (
     _results.runId == sa.bindparam("run_id"),
-    _results.itemId.in_(sa.bindparam("items", expanding=True)),
-    _results.repetition.in_(sa.bindparam("repetitions", expanding=True)),
+    one_of(_results.itemId, "items"),
+    one_of(_results.repetition, "repetitions"),
 )
 _TAKEN_ITEMS = sa.select(
     _results.itemId, _results.repetition, _results.id, _results.error.is_not(None)
@@ -570,9 +597,7 @@ def stored_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
     return Query(_STORED_ITEMS, _item_keys(run_id, keys))
 
 
-_DELETE_RESULTS = sa.delete(results_table).where(
-    _results.id.in_(sa.bindparam("result_ids", expanding=True))
-)
+_DELETE_RESULTS = sa.delete(results_table).where(one_of(_results.id, "result_ids"))
 
 
 def delete_results(result_ids: Sequence[str]) -> Query:
@@ -580,9 +605,7 @@ def delete_results(result_ids: Sequence[str]) -> Query:
     return Query(_DELETE_RESULTS, {"result_ids": list(result_ids)})
 
 
-_DELETE_SCORES_OF_RESULTS = sa.delete(scores_table).where(
-    _scores.resultId.in_(sa.bindparam("result_ids", expanding=True))
-)
+_DELETE_SCORES_OF_RESULTS = sa.delete(scores_table).where(one_of(_scores.resultId, "result_ids"))
 
 
 def delete_scores_of_results(result_ids: Sequence[str]) -> Query:
@@ -624,7 +647,7 @@ def items_after(baseline: str, candidate: str, after_item: str, size: int) -> Qu
 
 _RESULTS_OF = (
     sa.select(_results.id, _results.runId)
-    .where(_results.id.in_(sa.bindparam("ids", expanding=True)))
+    .where(one_of(_results.id, "ids"))
     .order_by(_results.id)
     .with_for_update(read=True, key_share=True)
 )
@@ -678,7 +701,7 @@ def upsert_scores(scores: Sequence[Score], dialect: str) -> Query:
 
 
 _TAKEN_SCORES = sa.select(_scores.resultId, _scores.name).where(
-    _scores.resultId.in_(sa.bindparam("result_ids", expanding=True))
+    one_of(_scores.resultId, "result_ids")
 )
 
 
@@ -1006,9 +1029,7 @@ def _count_query(
 
 _PERCENTILES = (0.5, 0.9, 0.95, 0.99)
 
-_RUN_SIZES = sa.select(_runs.id, _runs.resultCount).where(
-    _runs.id.in_(sa.bindparam("ids", expanding=True))
-)
+_RUN_SIZES = sa.select(_runs.id, _runs.resultCount).where(one_of(_runs.id, "ids"))
 
 
 def run_sizes(run_ids: Iterable[str]) -> Query:
