@@ -60,9 +60,9 @@ def _make_runs(b: Backend, dataset: str, count: int, template: str, per_run: int
         )
 
 
-def _in_list(sql: str, size: int, postgres: bool) -> str:
-    """A caught statement's expanded ``IN (...)`` list, for ``size`` positional values."""
-    marks = ", ".join(["%s::VARCHAR" if postgres else "?"] * size)
+def _in_list(sql: str, size: int) -> str:
+    """A caught SQLite statement's expanded ``IN (...)`` list, for ``size`` values."""
+    marks = ", ".join(["?"] * size)
     return re.sub(r"IN \(.*\)", f"IN ({marks})", " ".join(sql.split()))
 
 
@@ -92,7 +92,10 @@ def measure(b: Backend) -> None:
     names = SELECT if b.postgres else (*SELECT, "offset")  # SQLite: LIMIT ? OFFSET ?
     check_params(select, b.bind(names, values))
     assert len(deletes) == 3, deletes
-    assert all(len(d.params) == 2 for d in deletes), deletes
+    if b.postgres:  # one array parameter
+        assert all(len(d.params["run_ids"]) == 2 for d in deletes), deletes
+    else:  # an expanded IN
+        assert all(len(d.params) == 2 for d in deletes), deletes
     b.show_raw(b.begin_write, select.sql, *(d.sql for d in deletes))
 
     cutoff = datetime.now(UTC)
@@ -132,7 +135,10 @@ def measure(b: Backend) -> None:
         with b.transaction():
             ids = [row[0] for row in b.raw.execute(select.sql, params).fetchall()]
             for delete in deletes if ids else []:
-                b.raw.execute(_in_list(delete.sql, len(ids), b.postgres), ids)
+                if b.postgres:
+                    b.raw.execute(delete.sql, {"run_ids": ids})
+                else:
+                    b.raw.execute(_in_list(delete.sql, len(ids)), ids)
         theirs.append(time.perf_counter() - opened_at)
         removed += len(ids)
         if len(ids) < BATCH:
