@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import json
 import os
 import resource
@@ -31,7 +32,8 @@ from runstore import AsyncSqlRunsStorage, SqlRunsStorage
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
 from runstore.export import RESULT_FIELDS
 
-BATCH = 10_000
+BATCH: int = inspect.signature(SqlRunsStorage.export_results).parameters["batch_size"].default
+"""The batch size users get: ``export_results``' default, on both sides."""
 SIDES = ("raw", "parquet", "jsonl", "csv", "parquet-async")
 """The raw side, then runstore's formats (``-async``: through the asyncio adapter)."""
 
