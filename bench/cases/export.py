@@ -224,6 +224,7 @@ def _in_child(spec: Spec) -> dict[str, float]:
 def measure(b: Backend) -> None:
     rows = rows_of(b.settings)
     run_id = seed(b, rows)
+    b.analyze()  # as autovacuum would have: without statistics each batch plans a scan
 
     def two_batches(storage: SqlRunsStorage) -> list[int]:
         batches = storage.iter_result_batches(run_id, batch_size=BATCH)
