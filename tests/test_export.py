@@ -54,12 +54,17 @@ def test_the_sql_path_builds_no_models_and_every_read_is_seen(
     with statements_seen(storage.engine) as seen:
         batches = list(storage.iter_result_batches(run.id, batch_size=10))
     assert [i for batch in batches for i in batch.column("id").to_pylist()] == expected
-    reads = [sql for sql in seen if "mastra_dataset_run_results" in sql]
-    assert len(reads) == len(seen) == 3  # one statement per batch, each through the engine
+    # One statement per batch, each through the engine -- on SQLite in a snapshot with a
+    # second one that reads the batch's scores exactly (see runstore.types.score_map).
+    per_batch = 3 if storage.engine.dialect.name == "sqlite" else 1
+    reads = [sql for sql in seen if "FROM mastra_dataset_run_results" in sql]
+    assert len(reads) == 3
+    assert len(seen) == 3 * per_batch
     with statements_seen(storage.engine) as seen:
         written = storage.export_results(run.id, tmp_path / "out.jsonl", batch_size=25)
     assert written == 25
-    assert len(seen) == 2  # a full batch, then the short one that ends it
+    # A full batch, then the empty one that ends it (no rows: no scores to read).
+    assert len(seen) == (5 if per_batch == 3 else 2)
     lines = (tmp_path / "out.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == expected
 
@@ -70,7 +75,8 @@ def test_an_unknown_run_costs_one_more_statement_only_when_empty(
     run = storage.create_run(run_input())
     with statements_seen(storage.engine) as seen:
         assert list(storage.iter_result_batches(run.id)) == []
-    assert len(seen) == 2  # no rows: is there a run at all?
+    begin = 1 if storage.engine.dialect.name == "sqlite" else 0  # a snapshot (see above)
+    assert len(seen) == 2 + begin  # no rows: is there a run at all?
 
 
 _WITHOUT_PYARROW = textwrap.dedent(

@@ -3,6 +3,7 @@ row, no leaked secret, nothing half-written."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -22,6 +23,7 @@ from runstore import (
     StorageError,
     UpdateRunInput,
 )
+from runstore.async_sql import AsyncSqlRunsStorage
 from runstore.testing.inputs import result_input, run_input
 from runstore.testing.refusals import nested
 
@@ -153,6 +155,50 @@ def test_no_message_or_repr_shows_a_password() -> None:
         for secret in ("pw1", "s3cret", "k3y"):
             assert secret not in text, text
     assert "a=b" in repr(storage)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("adapter", ["blocking", "asyncio"])
+def test_nothing_runstore_builds_shows_a_query_string_password(
+    postgres_url: str, adapter: str
+) -> None:
+    """SQLAlchemy masks a URL's password field, not its query: runstore moves a query's
+    password into the field, and other secrets out of the URL, to the driver."""
+    url = f"{postgres_url}?password=s3cret&sslpassword=k3y&application_name=masked-test"
+    if adapter == "blocking":
+        storage: SqlRunsStorage | AsyncSqlRunsStorage = SqlRunsStorage(url)
+        engine = storage.engine
+        shown = [repr(engine), str(engine)]
+    else:
+        storage = AsyncSqlRunsStorage(url)
+        engine = storage.engine.sync_engine
+        shown = [repr(storage.engine), repr(engine)]
+    shown += [repr(storage), str(storage), str(engine.url), repr(engine.url)]
+    shown += [engine.url.render_as_string(), repr(engine.pool), str(engine.url.query)]
+    for text in shown:
+        assert "s3cret" not in text, text
+        assert "k3y" not in text, text
+    assert engine.url.password == "s3cret"  # where the driver takes it from
+    assert engine.url.query == {"application_name": "masked-test"}
+    if isinstance(storage, SqlRunsStorage):
+        with engine.connect() as connection:  # the rest of the query reaches the server
+            name = connection.exec_driver_sql(_APPLICATION_NAME).scalar_one()
+        assert storage.get_run_by_id("x") is None
+        storage.close()
+    else:
+        name = asyncio.run(_use_and_close(storage))
+    assert name == "masked-test"
+
+
+_APPLICATION_NAME = "SELECT current_setting('application_name')"
+
+
+async def _use_and_close(storage: AsyncSqlRunsStorage) -> str:
+    async with storage.engine.connect() as connection:
+        name = (await connection.exec_driver_sql(_APPLICATION_NAME)).scalar_one()
+    assert await storage.get_run_by_id("x") is None
+    await storage.close()
+    return str(name)
 
 
 # -- server faults ---------------------------------------------------------------------

@@ -248,3 +248,13 @@ def test_pruning_deletes_a_batchs_rows_by_index(seeded: SqlRunsStorage) -> None:
             plan = explain(connection, query)
             assert "Seq Scan" not in plan, plan
             assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan
+
+
+def test_the_scores_of_a_page_are_found_by_index(seeded: SqlRunsStorage) -> None:
+    """SQLite reads the scores of the results it read in a statement of their own."""
+    query = statements.scores_of_results([f"result-{n}" for n in range(100)])
+    with seeded.engine.connect() as connection:
+        plan = explain(connection, query)
+    assert "Seq Scan" not in plan, plan
+    assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan
+    assert "resultId" in plan, plan

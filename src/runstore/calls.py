@@ -155,6 +155,7 @@ class Calls:
             update_counts=update_counts,
             now=now,
             copy=False,
+            dialect=self.dialect,
             on_conflict=on_conflict,
             batch=False,
         )
@@ -178,17 +179,18 @@ class Calls:
             update_counts=update_counts,
             now=now,
             copy=self.copy,
+            dialect=self.dialect,
             on_conflict=on_conflict,
         )
 
     def get_result_by_id(self, id: str) -> Plan[RunResult | None]:
-        return operations.get_result(id_argument(id, "id"))
+        return operations.get_result(id_argument(id, "id"), self.dialect)
 
     def list_results(
         self, input: ListRunResultsInput | Mapping[str, Any]
     ) -> Plan[ListRunResultsOutput]:
         input = model_argument(ListRunResultsInput, input)
-        return operations.list_results(input)
+        return operations.list_results(input, self.dialect)
 
     def iter_results(
         self,
@@ -205,14 +207,14 @@ class Calls:
             {"has_error": has_error, "item_id": item_id, "score": score, "order": order}
         )
         return _follow(
-            lambda after: operations.results_batch(run_id, filters, after, size),
+            lambda after: operations.results_batch(run_id, filters, after, size, self.dialect),
             operations.result_position(filters.order),
             size,
         )
 
     def stored_rows(self, run_id: str, size: int) -> Walk[Sequence[StoredRow]]:
         """Exports' columnar path: batches of stored rows (each batch one item)."""
-        return _stored_rows(run_id, size)
+        return _stored_rows(run_id, size, self.dialect)
 
     def delete_results_by_run_id(self, run_id: str) -> Plan[None]:
         return operations.delete_results_of_run(id_argument(run_id, "run_id"))
@@ -269,7 +271,7 @@ class Calls:
         wanted = comparison_argument(only)
         score = None if score is None else id_argument(score, "score")
         size = size_argument(batch_size, "batch_size")
-        return _item_comparisons(baseline, candidate, wanted, score, size)
+        return _item_comparisons(baseline, candidate, wanted, score, size, self.dialect)
 
 
 def _only(steps: Steps[list[_T]]) -> Steps[_T]:
@@ -292,10 +294,10 @@ def _follow(
         after = position(rows[-1])
 
 
-def _stored_rows(run_id: str, size: int) -> Walk[Sequence[StoredRow]]:
+def _stored_rows(run_id: str, size: int, dialect: str) -> Walk[Sequence[StoredRow]]:
     after: Position | None = None
     while True:
-        rows: Sequence[StoredRow] = yield operations.result_rows_batch(run_id, after, size)
+        rows: Sequence[StoredRow] = yield operations.result_rows_batch(run_id, after, size, dialect)
         if rows:
             yield Emit([rows])
         if len(rows) < size:
@@ -319,11 +321,16 @@ def _scores_after(run_id: str, result_id: str | None, name: str | None, size: in
 
 
 def _item_comparisons(
-    baseline: str, candidate: str, only: ComparisonKind | None, score: str | None, size: int
+    baseline: str,
+    candidate: str,
+    only: ComparisonKind | None,
+    score: str | None,
+    size: int,
+    dialect: str,
 ) -> Walk[ItemComparison]:
     after, reading = "", max(size, 2)
     while True:
-        results = yield operations.items_batch(baseline, candidate, after, reading)
+        results = yield operations.items_batch(baseline, candidate, after, reading, dialect)
         pairs, following = pair_items(results, reading, after)
         if not pairs and following == after:  # one item filled the batch
             reading *= 2

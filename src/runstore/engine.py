@@ -126,11 +126,7 @@ def redacted_url(url: str | URL) -> str:
         parsed = sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError, TypeError):
         return "<not a URL>"
-    secrets = {
-        key: "***"
-        for key in parsed.query
-        if any(part in key.lower() for part in _SECRET_QUERY_KEYS)
-    }
+    secrets = {key: "***" for key in _secret_query(parsed)}
     return parsed.update_query_dict(secrets).render_as_string(hide_password=True)
 
 
@@ -190,6 +186,31 @@ def schema_name(schema: str, url: URL) -> str:
             f"characters, and not starting with 'pg_'"
         )
     return schema
+
+
+def _secret_query(url: URL) -> dict[str, Any]:
+    """The query parameters of ``url`` that hold secrets (a password, a token...)."""
+    return {
+        key: value
+        for key, value in url.query.items()
+        if any(part in key.lower() for part in _SECRET_QUERY_KEYS)
+    }
+
+
+def _secrets_hidden(url: URL, connect_args: Mapping[str, Any]) -> tuple[URL, dict[str, Any]]:
+    """A Postgres URL whose query holds secrets (``?password=...``), made into one that
+    shows none: SQLAlchemy masks the URL's password field in every repr and str of the
+    URL and the engine, but not the query. The password moves into that field (where the
+    query's would have won over it); any other secret -- ``sslpassword`` -- goes to the
+    driver as a connect argument instead, as the query would have."""
+    secrets = _secret_query(url)
+    if not secrets:
+        return url, dict(connect_args)
+    password = secrets.pop("password", None)
+    hidden = url.difference_update_query([*secrets, "password"])
+    if password is not None:  # given twice (?password=a&password=b), libpq takes the last
+        hidden = hidden.set(password=password if isinstance(password, str) else password[-1])
+    return hidden, {**secrets, **connect_args}
 
 
 def _session_options(
@@ -312,6 +333,7 @@ def _configured(
             "transactions it needs itself"
         )
     if parsed.get_backend_name() == "postgresql":
+        parsed, connect_args = _secrets_hidden(parsed, engine_options.get("connect_args", {}))
         options: dict[str, Any] = {
             "isolation_level": "AUTOCOMMIT",
             "pool_reset_on_return": None,  # nothing to reset: runstore ends what it begins
@@ -320,9 +342,7 @@ def _configured(
         }
         ping_after_idle = engine_options.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
         options.update(engine_options)
-        options["connect_args"] = _session_options(
-            parsed, engine_options.get("connect_args", {}), schema
-        )
+        options["connect_args"] = _session_options(parsed, connect_args, schema)
         made = make(parsed, options)
         if ping_after_idle is not None and not options.get("pool_pre_ping"):
             _ping_idle_connections(sync(made), ping_after_idle)

@@ -20,6 +20,7 @@ __all__ = [
     "interpolate",
     "item_failed",
     "item_scores",
+    "mean",
     "pair_items",
     "percentile",
     "rank",
@@ -53,8 +54,18 @@ def percentile(ordered: Sequence[float], fraction: float) -> float | None:
     return interpolate(ordered[lower], ordered[upper], weight)
 
 
-def _mean(values: Sequence[float]) -> float:
-    return math.fsum(values) / len(values)
+_SCALE = 2.0**64
+
+
+def mean(values: Sequence[float]) -> float:
+    """The mean of finite floats, never an overflow: their correctly rounded sum over
+    their count -- or, where the sum passes the largest double, the same of the values
+    scaled down by 2**64 (the mean itself is at most the largest value). The SQL adapter's
+    ``mean`` (:func:`runstore.statements.mean`) sums the same way."""
+    try:
+        return math.fsum(values) / len(values)
+    except OverflowError:
+        return math.fsum(value / _SCALE for value in values) / len(values) * _SCALE
 
 
 def item_scores(results: Sequence[RunResult]) -> dict[str, float]:
@@ -64,7 +75,7 @@ def item_scores(results: Sequence[RunResult]) -> dict[str, float]:
     for result in results:
         for name, value in result.scores.items():
             values.setdefault(name, []).append(value)
-    return {name: _mean(each) for name, each in values.items()}
+    return {name: mean(each) for name, each in values.items()}
 
 
 def score_deltas(baseline: Sequence[RunResult], candidate: Sequence[RunResult]) -> dict[str, float]:

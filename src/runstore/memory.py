@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from runstore.errors import (
     RunNotFoundError,
     StorageClosedError,
 )
-from runstore.figures import PERCENTILES, compared, item_failed, item_scores, percentile
+from runstore.figures import PERCENTILES, compared, item_failed, item_scores, mean, percentile
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
 from runstore.models import (
@@ -565,7 +564,7 @@ class InMemoryRunsStorage(RunsStorage):
             failed=failed,
             error_rate=failed / len(results) if results else None,
             latency=LatencySummary(
-                mean=statistics.fmean(latencies) if latencies else None,
+                mean=mean(latencies) if latencies else None,
                 min=latencies[0] if latencies else None,
                 max=latencies[-1] if latencies else None,
                 **{f"p{round(p * 100)}": percentile(latencies, p) for p in PERCENTILES},
@@ -573,7 +572,7 @@ class InMemoryRunsStorage(RunsStorage):
             scores={
                 name: ScoreSummary(
                     count=len(scored),
-                    mean=statistics.fmean(scored),
+                    mean=mean(scored),
                     min=min(scored),
                     max=max(scored),
                     p50=percentile(sorted(scored), 0.5),
@@ -614,9 +613,7 @@ class InMemoryRunsStorage(RunsStorage):
             errors_fixed=sum(item_failed(b) and not item_failed(c) for b, c in paired),
             errors_introduced=sum(not item_failed(b) and item_failed(c) for b, c in paired),
             latency_mean_delta=(
-                statistics.fmean(_mean_latency(c) - _mean_latency(b) for b, c in paired)
-                if paired
-                else None
+                mean([_mean_latency(c) - _mean_latency(b) for b, c in paired]) if paired else None
             ),
             scores={name: _score_comparison(pairs) for name, pairs in by_score.items()},
         )
@@ -660,17 +657,19 @@ def _item_taken(result: RunResult) -> str:
 
 
 def _mean_latency(results: Sequence[RunResult]) -> float:
-    return statistics.fmean(result.latency for result in results)
+    return mean([result.latency for result in results])
 
 
 def _score_comparison(pairs: Sequence[tuple[float, float]]) -> ScoreComparison:
     improved = sum(after > before for before, after in pairs)
     regressed = sum(after < before for before, after in pairs)
+    baseline_mean = mean([before for before, _ in pairs])
+    candidate_mean = mean([after for _, after in pairs])
     return ScoreComparison(
         paired=len(pairs),
-        baseline_mean=statistics.fmean(before for before, _ in pairs),
-        candidate_mean=statistics.fmean(after for _, after in pairs),
-        mean_delta=statistics.fmean(after - before for before, after in pairs),
+        baseline_mean=baseline_mean,
+        candidate_mean=candidate_mean,
+        mean_delta=candidate_mean - baseline_mean,
         improved=improved,
         regressed=regressed,
         unchanged=len(pairs) - improved - regressed,

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -104,7 +105,7 @@ def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     return type_ != "table" or name in TABLE_SCHEMAS
 
 
-def exclude_runstore(name: str | None, type_: str, parent_names: Mapping[str, str | None]) -> bool:
+def exclude_runstore(name: str | None, type_: str, parent_names: Mapping[Any, str | None]) -> bool:
     """Autogenerate filter for an application's Alembic environment that shares a
     database with runstore: everything but runstore's own tables, their indexes and
     constraints, and its version table. Pass it as ``include_name`` in the

@@ -27,6 +27,7 @@ from runstore import statements
 from runstore.clock import Clock, moved_forward
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.errors import DuplicateError, ResultNotFoundError, RunNotFoundError
+from runstore.export import RESULT_FIELDS
 from runstore.figures import PERCENTILES, Sided, interpolate, rank
 from runstore.models import (
     AddScoreInput,
@@ -175,6 +176,54 @@ def scores_from(rows: Iterable[Sequence[Any]]) -> list[Score]:
     return _read(_SCORES, SCORE_ATTRIBUTES, rows)  # type: ignore[no-any-return]
 
 
+_RESULT_ID = RESULT_ATTRIBUTES.index("id")
+_RESULT_SCORES = RESULT_ATTRIBUTES.index("scores")
+_STORED_ID = RESULT_FIELDS.index("id")
+_STORED_SCORES = RESULT_FIELDS.index("scores")
+
+
+def _scores_apart(dialect: str) -> bool:
+    """Whether reads of results take their scores from a statement of their own, after
+    the results' (SQLite, which has no exact text for a REAL: see
+    :class:`runstore.types.score_map`)."""
+    return dialect == "sqlite"
+
+
+def _results_read(dialect: str) -> Mode:
+    """The mode of a read of results: on SQLite, where the scores follow in a statement
+    of their own, a snapshot, so that both statements see the same rows."""
+    return Mode.SNAPSHOT if _scores_apart(dialect) else Mode.READ
+
+
+def _with_scores(
+    rows: Sequence[Sequence[Any]], dialect: str, *, id_at: int, scores_at: int, empty: Any
+) -> Steps[Sequence[Sequence[Any]]]:
+    """Rows of results with their scores (a name-to-value dict, ``empty`` for none) at
+    ``scores_at``: as read, where the statement aggregated them; else read now, as stored."""
+    if not _scores_apart(dialect) or not rows:
+        return rows
+    ids = [row[id_at] for row in rows]
+    scores: dict[str, dict[str, float]] = {}
+    for start in range(0, len(ids), BATCH_CHUNK):
+        query = statements.scores_of_results(ids[start : start + BATCH_CHUNK])
+        for result_id, name, value in (yield query):
+            scores.setdefault(result_id, {})[name] = value
+    completed = []
+    for row in rows:
+        row = list(row)
+        row[scores_at] = scores.get(row[id_at], empty)
+        completed.append(row)
+    return completed
+
+
+def _scored_results(rows: Sequence[Sequence[Any]], dialect: str) -> Steps[list[RunResult]]:
+    """Results from rows of results, with their scores (see :func:`_with_scores`)."""
+    rows = yield from _with_scores(
+        rows, dialect, id_at=_RESULT_ID, scores_at=_RESULT_SCORES, empty={}
+    )
+    return results_from(rows)
+
+
 def _each(queries: Iterable[Query]) -> Steps[None]:
     # Not `yield from`: the runner sends each statement's result, which a list's iterator
     # cannot take.
@@ -297,7 +346,7 @@ def _list_runs(input: ListRunsInput) -> Steps[ListRunsOutput]:
         input.scope(),
         lambda after, limit, offset: statements.runs_page(input, after, limit, offset),
         statements.count_runs(input),
-        runs_from,
+        _runs_read,
         run_position,
     )
     return ListRunsOutput(
@@ -311,13 +360,13 @@ def _page(
     scope: tuple[str | None, ...],
     query: Callable[[Position | None, int | None, int], Query],
     count: Query,
-    read: Callable[[Sequence[Sequence[Any]]], list[_Row]],
+    read: Callable[[Sequence[Sequence[Any]]], Steps[list[_Row]]],
     position: Callable[[_Row], Position],
 ) -> Steps[Page[_Row]]:
     """One page of a list: by cursor or by number, with its total and the next cursor.
 
     ``query`` reads the page's rows, each ending with the total; ``count`` counts alone,
-    for a page with no rows.
+    for a page with no rows; ``read`` makes the models (it may read more).
     """
     after = None if request.cursor is None else decode_cursor(request.cursor, kind, scope)
     limit = fetch_limit(request.pagination)
@@ -325,11 +374,17 @@ def _page(
     rows = (yield query(after, limit, offset)).all()
     total = rows[0][-1] if rows else (yield count).scalar_one()
     return make_page(
-        read(rows),
+        (yield from read(rows)),
         total,
         request.pagination,
         lambda row: encode_cursor(kind, scope, position(row)),
     )
+
+
+def _runs_read(rows: Sequence[Sequence[Any]]) -> Steps[list[Run]]:
+    """:func:`runs_from` as a step of a read (which reads nothing more)."""
+    yield from ()
+    return runs_from(rows)
 
 
 def runs_batch(filters: RunFilters, after: Position | None, size: int) -> Plan[list[Run]]:
@@ -413,6 +468,7 @@ def add_results(
     update_counts: bool,
     now: datetime,
     copy: bool,
+    dialect: str,
     on_conflict: OnConflict = OnConflict.ERROR,
     batch: bool = True,
 ) -> Plan[list[RunResult]]:
@@ -424,7 +480,7 @@ def add_results(
     """
     if on_conflict is OnConflict.ERROR:
         return Plan(Mode.WRITE, _add_results(results, update_counts, now, copy))
-    steps = _write_over(results, update_counts, now, copy, on_conflict, batch)
+    steps = _write_over(results, update_counts, now, copy, on_conflict, batch, dialect)
     return Plan(Mode.WRITE, steps)
 
 
@@ -477,6 +533,7 @@ def _write_over(
     copy: bool,
     on_conflict: OnConflict,
     batch: bool,
+    dialect: str,
 ) -> Steps[list[RunResult]]:
     """Write results whose places may be taken, replacing or keeping what is stored.
 
@@ -486,10 +543,16 @@ def _write_over(
     the unique constraint refuses it, and the whole write is done once more.
     """
     try:
-        return (yield from _write_over_once(results, update_counts, now, copy, on_conflict, batch))
+        return (
+            yield from _write_over_once(
+                results, update_counts, now, copy, on_conflict, batch, dialect
+            )
+        )
     except DuplicateError:
         pass  # the transaction was rolled back; the next step begins a new one
-    return (yield from _write_over_once(results, update_counts, now, copy, on_conflict, batch))
+    return (
+        yield from _write_over_once(results, update_counts, now, copy, on_conflict, batch, dialect)
+    )
 
 
 def _write_over_once(
@@ -499,6 +562,7 @@ def _write_over_once(
     copy: bool,
     on_conflict: OnConflict,
     batch: bool,
+    dialect: str,
 ) -> Steps[list[RunResult]]:
     run_ids = {result.run_id for result in results}
     present = set((yield statements.claim_runs(run_ids)).scalars())
@@ -522,7 +586,8 @@ def _write_over_once(
                     if (row[0], row[1]) in asked
                 )
             else:
-                for kept in results_from((yield statements.stored_items(run_id, chunk)).all()):
+                rows = (yield statements.stored_items(run_id, chunk)).all()
+                for kept in (yield from _scored_results(rows, dialect)):
                     if (kept.item_id, kept.repetition) in asked:
                         stored[_key(kept)] = kept
     fresh = [result for result in results if _key(result) not in stored]
@@ -589,20 +654,20 @@ def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | No
     return None
 
 
-def get_result(result_id: str) -> Plan[RunResult | None]:
-    return Plan(Mode.READ, _get_result(result_id))
+def get_result(result_id: str, dialect: str) -> Plan[RunResult | None]:
+    return Plan(_results_read(dialect), _get_result(result_id, dialect))
 
 
-def _get_result(result_id: str) -> Steps[RunResult | None]:
+def _get_result(result_id: str, dialect: str) -> Steps[RunResult | None]:
     row = (yield statements.select_result(result_id)).first()
-    return None if row is None else results_from([row])[0]
+    return None if row is None else (yield from _scored_results([row], dialect))[0]
 
 
-def list_results(input: ListRunResultsInput) -> Plan[ListRunResultsOutput]:
-    return Plan(Mode.READ, _list_results(input))
+def list_results(input: ListRunResultsInput, dialect: str) -> Plan[ListRunResultsOutput]:
+    return Plan(_results_read(dialect), _list_results(input, dialect))
 
 
-def _list_results(input: ListRunResultsInput) -> Steps[ListRunResultsOutput]:
+def _list_results(input: ListRunResultsInput, dialect: str) -> Steps[ListRunResultsOutput]:
     page = yield from _page(
         "results",
         input,
@@ -611,7 +676,7 @@ def _list_results(input: ListRunResultsInput) -> Steps[ListRunResultsOutput]:
             input.run_id, input, after, limit, offset
         ),
         statements.count_results(input.run_id, input),
-        results_from,
+        lambda rows: _scored_results(rows, dialect),
         result_position(input.order),
     )
     return ListRunResultsOutput(
@@ -620,30 +685,36 @@ def _list_results(input: ListRunResultsInput) -> Steps[ListRunResultsOutput]:
 
 
 def results_batch(
-    run_id: str, filters: ResultFilters, after: Position | None, size: int
+    run_id: str, filters: ResultFilters, after: Position | None, size: int, dialect: str
 ) -> Plan[list[RunResult]]:
-    return Plan(Mode.READ, _results_batch(run_id, filters, after, size))
+    return Plan(_results_read(dialect), _results_batch(run_id, filters, after, size, dialect))
 
 
 def _results_batch(
-    run_id: str, filters: ResultFilters, after: Position | None, size: int
+    run_id: str, filters: ResultFilters, after: Position | None, size: int, dialect: str
 ) -> Steps[list[RunResult]]:
-    return results_from((yield statements.results_batch(run_id, filters, after, size)).all())
+    rows = (yield statements.results_batch(run_id, filters, after, size)).all()
+    return (yield from _scored_results(rows, dialect))
 
 
-def result_rows_batch(run_id: str, after: Position | None, size: int) -> Plan[list[Sequence[Any]]]:
+def result_rows_batch(
+    run_id: str, after: Position | None, size: int, dialect: str
+) -> Plan[list[Sequence[Any]]]:
     """The next ``size`` results of a run, in execution order, as stored rows (see
     :mod:`runstore.export`); for the first batch, a run with no rows is proven to exist."""
-    return Plan(Mode.READ, _result_rows_batch(run_id, after, size))
+    return Plan(_results_read(dialect), _result_rows_batch(run_id, after, size, dialect))
 
 
 def _result_rows_batch(
-    run_id: str, after: Position | None, size: int
+    run_id: str, after: Position | None, size: int, dialect: str
 ) -> Steps[list[Sequence[Any]]]:
     rows: list[Sequence[Any]] = list((yield statements.result_rows_batch(run_id, after, size)))
     if not rows and after is None:
         yield from _require_runs([run_id])
-    return rows
+    scored = yield from _with_scores(
+        rows, dialect, id_at=_STORED_ID, scores_at=_STORED_SCORES, empty=None
+    )
+    return list(scored)
 
 
 def delete_results_of_run(run_id: str) -> Plan[None]:
@@ -839,12 +910,12 @@ def _compare_runs(baseline: str, candidate: str) -> Steps[RunComparison]:
             paired=count,
             baseline_mean=baseline_mean,
             candidate_mean=candidate_mean,
-            mean_delta=mean_delta,
+            mean_delta=candidate_mean - baseline_mean,
             improved=improved,
             regressed=regressed,
             unchanged=count - improved - regressed,
         )
-        for name, count, baseline_mean, candidate_mean, mean_delta, improved, regressed in (
+        for name, count, baseline_mean, candidate_mean, improved, regressed in (
             yield statements.comparison_scores(baseline, candidate)
         ).all()
     }
@@ -861,13 +932,18 @@ def _compare_runs(baseline: str, candidate: str) -> Steps[RunComparison]:
     )
 
 
-def items_batch(baseline: str, candidate: str, after_item: str, size: int) -> Plan[list[Sided]]:
+def items_batch(
+    baseline: str, candidate: str, after_item: str, size: int, dialect: str
+) -> Plan[list[Sided]]:
     """The next ``size`` results of both runs, in ``item_id`` order, each with its side
     (see :func:`runstore.figures.pair_items`)."""
-    return Plan(Mode.SNAPSHOT, _items_batch(baseline, candidate, after_item, size))
+    return Plan(Mode.SNAPSHOT, _items_batch(baseline, candidate, after_item, size, dialect))
 
 
-def _items_batch(baseline: str, candidate: str, after_item: str, size: int) -> Steps[list[Sided]]:
+def _items_batch(
+    baseline: str, candidate: str, after_item: str, size: int, dialect: str
+) -> Steps[list[Sided]]:
     yield from _require_runs([baseline, candidate])
     rows = (yield statements.items_after(baseline, candidate, after_item, size)).all()
-    return [(row[-1] == 1, result) for row, result in zip(rows, results_from(rows), strict=True)]
+    results = yield from _scored_results(rows, dialect)
+    return [(row[-1] == 1, result) for row, result in zip(rows, results, strict=True)]

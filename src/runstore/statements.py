@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +31,7 @@ from runstore.limits import MAX_COUNT
 from runstore.models import ResultFilters, ResultOrder, Run, RunFilters, RunResult, Score
 from runstore.schema import attribute_name
 from runstore.tables import results_table, runs_table, scores_table
-from runstore.types import JsonColumn, UTCDateTime, score_map, utc_text
+from runstore.types import JsonColumn, ScoreMapColumn, UTCDateTime, score_map, utc_text
 
 __all__ = [
     "RESULT_ATTRIBUTES",
@@ -74,6 +75,7 @@ __all__ = [
     "score_aggregates",
     "score_value_at",
     "scores_batch",
+    "scores_of_results",
     "select_result",
     "select_run",
     "select_scores",
@@ -148,6 +150,44 @@ def _one_of_array(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(column == sa.any_(array), **kw)
 
 
+_SCALE = 2.0**64
+_TINY = 2.0**-900
+_LARGEST_SCALED = sys.float_info.max / _SCALE
+_SMALLEST = 5e-324  # the smallest subnormal double
+
+
+def mean(value: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
+    """``avg(value)`` for any finite doubles, never an overflow error: NULL for no rows.
+
+    Postgres' ``avg`` sums the values and their squares, and fails with "value out of
+    range" past about ``1e154`` (squares) or ``1e308`` (sums), where the mean itself is
+    a finite double; its arithmetic also fails where a result rounds to zero. Here the
+    values are summed scaled down by 2**64 -- exact, as any scaling by a power of two is
+    among normal doubles, so the mean is the one a plain sum gives wherever that does not
+    overflow -- and those too small to scale (below 2**-900) are summed apart, unscaled;
+    a mean of theirs that rounds to zero is zero. :func:`runstore.figures.mean` is the
+    same in Python.
+    """
+    count = sa.func.nullif(sa.func.count(value), 0)
+    large = sa.func.abs(value) >= _float(_TINY)
+    scaled = sa.func.coalesce(sa.func.sum(value * _float(1 / _SCALE)).filter(large), 0.0) / count
+    scaled = sa.case(  # rounding may take a mean near the largest double a step past it
+        (scaled > _float(_LARGEST_SCALED), _float(_LARGEST_SCALED)),
+        (scaled < _float(-_LARGEST_SCALED), _float(-_LARGEST_SCALED)),
+        else_=scaled,
+    )
+    small_sum = sa.func.coalesce(sa.func.sum(value).filter(sa.not_(large)), 0.0)
+    small = sa.case(
+        (sa.func.abs(small_sum) * 2 <= count * _float(_SMALLEST), 0.0),
+        else_=small_sum / count,
+    )
+    return scaled * _float(_SCALE) + small
+
+
+def _float(value: float) -> sa.ColumnElement[float]:
+    return sa.literal(value, sa.Double())
+
+
 @dataclass(frozen=True, slots=True)
 class Query:
     """One statement, the values it binds, and what a constraint violation means for it.
@@ -194,10 +234,31 @@ def _returned(table: sa.Table) -> list[sa.ColumnElement[Any]]:
     ]
 
 
-def _scores_of(result_id: sa.ColumnElement[Any]) -> sa.ScalarSelect[Any]:
-    """The scores of the result with ``result_id``, aggregated (see ``score_map``)."""
-    scores = sa.select(score_map(_scores.name, _scores.value))
-    return scores.where(_scores.resultId == result_id).scalar_subquery()
+class _ScoresOf(FunctionElement[dict[str, float]]):
+    """A result's scores as a column: see :func:`_scores_of`."""
+
+    inherit_cache = True
+    name = "scores_of"
+    type = ScoreMapColumn()
+
+
+def _scores_of(result_id: sa.ColumnElement[Any]) -> sa.ColumnElement[dict[str, float]]:
+    """The scores of the result with ``result_id``: on Postgres aggregated in the
+    statement (see ``score_map``); on SQLite NULL -- which reads as no scores -- and read
+    exactly by :func:`scores_of_results`, which its read operations run next."""
+    return _ScoresOf(result_id)
+
+
+@compiles(_ScoresOf)
+def _scores_of_elsewhere(element: _ScoresOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return "NULL"
+
+
+@compiles(_ScoresOf, "postgresql")
+def _scores_of_postgres(element: _ScoresOf, compiler: SQLCompiler, **kw: Any) -> str:
+    (result_id,) = element.clauses.clauses
+    scores = sa.select(score_map(_scores.name, _scores.value)).where(_scores.resultId == result_id)
+    return compiler.process(scores.scalar_subquery(), **kw)
 
 
 # -- runs ------------------------------------------------------------------------------
@@ -700,6 +761,17 @@ def upsert_scores(scores: Sequence[Score], dialect: str) -> Query:
     return Query(_upsert_scores(dialect), [_values(score, _SCORE_KEYS) for score in scores])
 
 
+_SCORES_OF_RESULTS = sa.select(_scores.resultId, _scores.name, _scores.value).where(
+    one_of(_scores.resultId, "result_ids")
+)
+
+
+def scores_of_results(result_ids: Sequence[str]) -> Query:
+    """(result id, name, value) of the scores of these results: SQLite's reads of results
+    take their scores from here, each value a REAL as stored (see ``score_map``)."""
+    return Query(_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
+
+
 _TAKEN_SCORES = sa.select(_scores.resultId, _scores.name).where(
     one_of(_scores.resultId, "result_ids")
 )
@@ -1047,7 +1119,7 @@ def _summary_postgres() -> sa.CompoundSelect[Any]:
         sa.null().label("name"),
         sa.func.count(),
         _failed(),
-        sa.func.avg(_results.latency),
+        mean(_results.latency),
         sa.func.min(_results.latency),
         sa.func.max(_results.latency),
         *[sa.func.percentile_cont(p).within_group(_results.latency) for p in _PERCENTILES],
@@ -1057,7 +1129,7 @@ def _summary_postgres() -> sa.CompoundSelect[Any]:
             _scores.name,
             sa.func.count(),
             sa.null(),
-            sa.func.avg(_scores.value),
+            mean(_scores.value),
             sa.func.min(_scores.value),
             sa.func.max(_scores.value),
             sa.func.percentile_cont(0.5).within_group(_scores.value),
@@ -1082,7 +1154,7 @@ def summary(run_id: str) -> Query:
 _LATENCY_AGGREGATES = sa.select(
     sa.func.count(),
     _failed(),
-    sa.func.avg(_results.latency),
+    mean(_results.latency),
     sa.func.min(_results.latency),
     sa.func.max(_results.latency),
 ).where(_results.runId == sa.bindparam("run_id"))
@@ -1113,7 +1185,7 @@ _SCORE_AGGREGATES = (
     sa.select(
         _scores.name,
         sa.func.count(),
-        sa.func.avg(_scores.value),
+        mean(_scores.value),
         sa.func.min(_scores.value),
         sa.func.max(_scores.value),
     )
@@ -1147,7 +1219,7 @@ def _items_of(run: str) -> sa.CTE:
     return (
         sa.select(
             _results.itemId.label("item"),
-            sa.func.avg(_results.latency).label("latency"),
+            mean(_results.latency).label("latency"),
             sa.func.max(failed).label("failed"),
         )
         .where(_results.runId == sa.bindparam(run))
@@ -1162,7 +1234,7 @@ def _item_scores_of(run: str) -> sa.CTE:
         sa.select(
             _results.itemId.label("item"),
             _scores.name.label("name"),
-            sa.func.avg(_scores.value).label("value"),
+            mean(_scores.value).label("value"),
         )
         .select_from(scores_table.join(results_table, _results.id == _scores.resultId))
         .where(_scores.runId == sa.bindparam(run))
@@ -1176,7 +1248,7 @@ _COMPARISON_PAIRS = sa.select(
     sa.func.count(),
     sa.func.count().filter(sa.and_(_baseline.c.failed == 1, _candidate.c.failed == 0)),
     sa.func.count().filter(sa.and_(_baseline.c.failed == 0, _candidate.c.failed == 1)),
-    sa.func.avg(_candidate.c.latency - _baseline.c.latency),
+    mean(_candidate.c.latency - _baseline.c.latency),  # latencies are >= 0: no overflow
     sa.select(sa.func.count()).select_from(_baseline).scalar_subquery(),
     sa.select(sa.func.count()).select_from(_candidate).scalar_subquery(),
 ).select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
@@ -1190,16 +1262,15 @@ def comparison_pairs(baseline: str, candidate: str) -> Query:
 
 
 _baseline_score, _candidate_score = _item_scores_of("baseline"), _item_scores_of("candidate")
-_delta = _candidate_score.c.value - _baseline_score.c.value
+_before, _after = _baseline_score.c.value, _candidate_score.c.value
 _COMPARISON_SCORES = (
     sa.select(
         _baseline_score.c.name,
         sa.func.count(),
-        sa.func.avg(_baseline_score.c.value),
-        sa.func.avg(_candidate_score.c.value),
-        sa.func.avg(_delta),
-        sa.func.count().filter(_delta > 0),
-        sa.func.count().filter(_delta < 0),
+        mean(_before),
+        mean(_after),
+        sa.func.count().filter(_after > _before),
+        sa.func.count().filter(_after < _before),
     )
     .select_from(
         _baseline_score.join(
@@ -1216,6 +1287,6 @@ _COMPARISON_SCORES = (
 
 def comparison_scores(baseline: str, candidate: str) -> Query:
     """Per score name, over the items both runs have it for (each item's repetitions
-    averaged): how many, both means, the mean difference, and how many improved and
-    regressed."""
+    averaged): how many, both means, and how many improved and regressed. (The mean
+    difference is the means' difference: two scores' own may pass the largest double.)"""
     return Query(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})

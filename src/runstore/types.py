@@ -4,7 +4,7 @@
   in UTC (``2026-11-24T05:33:56.123456Z``), which sorts in time order and keeps every
   microsecond. Naive datetimes are refused; aware ones come back in UTC.
 * :class:`ScoreMapColumn` and :class:`score_map` -- a result's scores, aggregated in the
-  statement that reads the result.
+  statement that reads the result (on Postgres; SQLite reads them on their own).
 * :class:`JsonColumn` -- ``jsonb`` on Postgres, text elsewhere, written once by
   :func:`runstore.jsonvalues.dumps_json` and read by :func:`runstore.jsonvalues.loads_json`
   (on Postgres the column is selected as text, so runstore reads every stored value
@@ -209,9 +209,15 @@ def _score_map(value: str | None) -> dict[str, float]:
 
 
 class score_map(sa.sql.functions.GenericFunction[dict[str, float]]):  # noqa: N801 - a SQL function
-    """``score_map(name, value)``: aggregate scores into a JSON object, each value as text
-    that reads back as the exact float (Postgres' shortest exact form; 17 digits on SQLite,
-    whose own JSON writes 15)."""
+    """``score_map(name, value)`` (Postgres): aggregate scores into a JSON object, each
+    value as ``float8``'s text, the shortest that reads back as the exact float
+    (``extra_float_digits`` 1, the default since Postgres 12).
+
+    SQLite has no such text: it writes a REAL with at most 17 digits, in JSON, ``printf``
+    or ``CAST``, and the last are not always right (``0.3`` became ``0.2999999999999999``).
+    Its reads take the scores as REAL values from a statement of their own (see
+    :func:`runstore.statements.scores_of_results`).
+    """
 
     type = ScoreMapColumn()
     inherit_cache = True
@@ -223,13 +229,4 @@ def _score_map_postgres(element: score_map, compiler: Any, **kw: Any) -> str:
     return (
         f"jsonb_object_agg({compiler.process(name, **kw)}, "
         f"CAST({compiler.process(value, **kw)} AS TEXT))"
-    )
-
-
-@compiles(score_map, "sqlite")
-def _score_map_sqlite(element: score_map, compiler: Any, **kw: Any) -> str:
-    name, value = element.clauses
-    return (
-        f"json_group_object({compiler.process(name, **kw)}, "
-        f"printf('%.17g', {compiler.process(value, **kw)}))"
     )
