@@ -23,9 +23,8 @@ from runstore import (
     RunsStorage,
     SqlRunsStorage,
     StorageClosedError,
-    async_base,
-    operations,
 )
+from runstore.sql import results
 from runstore.testing.inputs import result_input, run_input
 
 TASKS, RESULTS_PER_TASK = 200, 50
@@ -291,8 +290,7 @@ def test_the_async_export_reads_stored_values_not_models(
                 [result_input(run, n, scores={"s": n / 3}) for n in range(25)]
             )
             expected = [result.id async for result in storage.iter_results(run.id)]
-            monkeypatch.setattr(operations, "results_from", refuse)
-            monkeypatch.setattr(async_base, "rows_of_results", refuse)
+            monkeypatch.setattr(results, "results_from", refuse)
             batches = [b async for b in storage.iter_result_batches(run.id, batch_size=10)]
             assert [i for b in batches for i in b.column("id").to_pylist()] == expected
             assert (

@@ -6,9 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
-from runstore import InMemoryRunsStorage, RunsStorage, SqlRunsStorage
-from runstore.async_memory import AsyncInMemoryRunsStorage
-from runstore.async_sql import AsyncSqlRunsStorage
+from runstore import (
+    AsyncInMemoryRunsStorage,
+    AsyncSqlRunsStorage,
+    InMemoryRunsStorage,
+    RunsStorage,
+    SqlRunsStorage,
+)
 from runstore.testing import RunsStorageContract, StorageFactory
 from runstore.testing.bridge import BlockingRunsStorage
 

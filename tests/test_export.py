@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runstore import SqlRunsStorage, base, operations
+from runstore import SqlRunsStorage
+from runstore.sql import results
 from runstore.testing.inputs import result_input, run_input
 
 
@@ -49,8 +50,7 @@ def test_the_sql_path_builds_no_models_and_every_read_is_seen(
     def refuse(*_: object) -> None:
         raise AssertionError("a model was built for an exported row")
 
-    monkeypatch.setattr(operations, "results_from", refuse)
-    monkeypatch.setattr(base, "rows_of_results", refuse)
+    monkeypatch.setattr(results, "results_from", refuse)
     with statements_seen(storage.engine) as seen:
         batches = list(storage.iter_result_batches(run.id, batch_size=10))
     assert [i for batch in batches for i in batch.column("id").to_pylist()] == expected

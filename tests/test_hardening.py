@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from runstore import (
+    AsyncSqlRunsStorage,
     DatabaseError,
     InvalidInputError,
     ListRunResultsInput,
@@ -23,7 +24,6 @@ from runstore import (
     StorageError,
     UpdateRunInput,
 )
-from runstore.async_sql import AsyncSqlRunsStorage
 from runstore.testing.inputs import result_input, run_input
 from runstore.testing.refusals import nested
 

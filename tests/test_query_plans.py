@@ -17,9 +17,10 @@ from runstore import (
     RunFilters,
     ScoreFilter,
     SqlRunsStorage,
-    statements,
 )
 from runstore.cursors import Position
+from runstore.plans import Query
+from runstore.sql import answers, lists, runs, scores
 from runstore.testing.inputs import T0, result_input, run_input
 
 
@@ -38,7 +39,7 @@ def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     return prefix + compiler.process(element.statement, **kw)
 
 
-def explain(connection: sa.Connection, query: statements.Query) -> str:
+def explain(connection: sa.Connection, query: Query) -> str:
     """The database's plan for a runstore query, with its values bound."""
     if connection.dialect.name == "postgresql":
         # With few rows a scan and a sort can be cheaper; ask whether an index can serve
@@ -110,9 +111,9 @@ def test_list_runs_uses_its_index(seeded: SqlRunsStorage, index: str) -> None:
     after = Position(T0 + timedelta(days=400), "z")
     with seeded.engine.connect() as connection:
         for query in (
-            statements.runs_page(filters, None, 101, 0),
-            statements.runs_page(filters, after, 101, 0),
-            statements.runs_batch(filters, after, 1000),
+            lists.runs_page(filters, None, 101, 0),
+            lists.runs_page(filters, after, 101, 0),
+            lists.runs_batch(filters, after, 1000),
         ):
             assert_served_in_order(explain(connection, query), index)
 
@@ -121,9 +122,9 @@ def test_list_results_uses_the_run_order_index(seeded: SqlRunsStorage) -> None:
     after = Position(T0 + timedelta(seconds=3000), "m")
     with seeded.engine.connect() as connection:
         for query in (
-            statements.results_page("any-run", ResultFilters(), None, 101, 0),
-            statements.results_page("any-run", ResultFilters(), after, 101, 0),
-            statements.results_batch("any-run", ResultFilters(), after, 1000),
+            lists.results_page("any-run", ResultFilters(), None, 101, 0),
+            lists.results_page("any-run", ResultFilters(), after, 101, 0),
+            lists.results_batch("any-run", ResultFilters(), after, 1000),
         ):
             plan = explain(connection, query)
             assert_served_in_order(plan, "ix_mastra_dataset_run_results_runId_startedAt_id")
@@ -164,9 +165,9 @@ def test_every_results_filter_and_order_is_served_by_an_index(
     after = Position(key, "m")
     with seeded.engine.connect() as connection:
         for query in (
-            statements.results_page("any-run", filters, None, 101, 0),
-            statements.results_page("any-run", filters, after, 101, 0),
-            statements.results_batch("any-run", filters, after, 1000),
+            lists.results_page("any-run", filters, None, 101, 0),
+            lists.results_page("any-run", filters, after, 101, 0),
+            lists.results_batch("any-run", filters, after, 1000),
         ):
             assert_served_in_order(explain(connection, query), index)
 
@@ -179,7 +180,7 @@ def test_a_score_range_and_an_item_are_found_by_index(seeded: SqlRunsStorage) ->
         ).scalar_one()
         by_item = explain(
             connection,
-            statements.results_page(scored, ResultFilters(item_id="item-3"), None, 101, 0),
+            lists.results_page(scored, ResultFilters(item_id="item-3"), None, 101, 0),
         )
         assert (
             "uq_mastra_dataset_run_results_runId_itemId" in by_item
@@ -187,7 +188,7 @@ def test_a_score_range_and_an_item_are_found_by_index(seeded: SqlRunsStorage) ->
         ), by_item
         by_score = explain(
             connection,
-            statements.results_page(
+            lists.results_page(
                 scored,
                 ResultFilters(score=ScoreFilter(name="accuracy", min=0.5)),
                 None,
@@ -210,17 +211,17 @@ def test_a_score_range_and_an_item_are_found_by_index(seeded: SqlRunsStorage) ->
 def test_summaries_and_comparisons_read_indexes_of_one_run(seeded: SqlRunsStorage) -> None:
     with seeded.engine.connect() as connection:
         if connection.dialect.name == "postgresql":
-            plans = [explain(connection, statements.summary("any-run"))]
+            plans = [explain(connection, answers.summary("any-run"))]
         else:
             plans = [
-                explain(connection, statements.latency_aggregates("any-run")),
-                explain(connection, statements.latency_at("any-run", 5)),
-                explain(connection, statements.score_aggregates("any-run")),
-                explain(connection, statements.score_value_at("any-run", "accuracy", 3)),
+                explain(connection, answers.latency_aggregates("any-run")),
+                explain(connection, answers.latency_at("any-run", 5)),
+                explain(connection, answers.score_aggregates("any-run")),
+                explain(connection, answers.score_value_at("any-run", "accuracy", 3)),
             ]
-        plans.append(explain(connection, statements.comparison_pairs("any-run", "other-run")))
-        plans.append(explain(connection, statements.comparison_scores("any-run", "other-run")))
-        plans.append(explain(connection, statements.items_after("any-run", "other", "", 100)))
+        plans.append(explain(connection, answers.comparison_pairs("any-run", "other-run")))
+        plans.append(explain(connection, answers.comparison_scores("any-run", "other-run")))
+        plans.append(explain(connection, answers.items_after("any-run", "other", "", 100)))
     for plan in plans:
         assert "mastra_dataset_run_results" not in plan or "Seq Scan" not in plan, plan
         assert "SCAN mastra_dataset_run_results" not in plan.replace("USING", "|"), plan
@@ -237,14 +238,14 @@ PRUNE_FILTERS = {
 @pytest.mark.parametrize("index", sorted(PRUNE_FILTERS))
 def test_pruning_finds_the_oldest_runs_by_index(seeded: SqlRunsStorage, index: str) -> None:
     status, dataset_id = PRUNE_FILTERS[index]
-    query = statements.prunable_runs(T0 + timedelta(days=400), status, dataset_id, 100)
+    query = runs.prunable_runs(T0 + timedelta(days=400), status, dataset_id, 100)
     with seeded.engine.connect() as connection:
         assert_served_in_order(explain(connection, query), index)
 
 
 def test_pruning_deletes_a_batchs_rows_by_index(seeded: SqlRunsStorage) -> None:
     with seeded.engine.connect() as connection:
-        for query in statements.delete_runs(["run-a", "run-b"]):
+        for query in runs.delete_runs(["run-a", "run-b"]):
             plan = explain(connection, query)
             assert "Seq Scan" not in plan, plan
             assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan
@@ -252,7 +253,7 @@ def test_pruning_deletes_a_batchs_rows_by_index(seeded: SqlRunsStorage) -> None:
 
 def test_the_scores_of_a_page_are_found_by_index(seeded: SqlRunsStorage) -> None:
     """SQLite reads the scores of the results it read in a statement of their own."""
-    query = statements.scores_of_results([f"result-{n}" for n in range(100)])
+    query = scores.scores_of_results_rows([f"result-{n}" for n in range(100)])
     with seeded.engine.connect() as connection:
         plan = explain(connection, query)
     assert "Seq Scan" not in plan, plan

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from runstore.async_base import AsyncRunsStorage
-from runstore.async_memory import AsyncInMemoryRunsStorage
-from runstore.async_sql import AsyncSqlRunsStorage
 from runstore.base import RunsStorage
 from runstore.errors import (
     DatabaseError,
@@ -16,7 +14,7 @@ from runstore.errors import (
     StorageClosedError,
     StorageError,
 )
-from runstore.memory import InMemoryRunsStorage
+from runstore.memory import AsyncInMemoryRunsStorage, InMemoryRunsStorage
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
@@ -58,7 +56,7 @@ from runstore.schema import (
     ColumnReference,
     StorageColumn,
 )
-from runstore.sql import SqlRunsStorage
+from runstore.sql import AsyncSqlRunsStorage, SqlRunsStorage
 
 __version__ = "0.1.0"
 

@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import inspect
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from runstore.arguments import id_argument, size_argument
+from runstore import calls
 from runstore.base import RunsStorage
-from runstore.errors import RunNotFoundError
 from runstore.export import (
     ExportFile,
     StoredRow,
@@ -29,7 +28,6 @@ from runstore.export import (
     record_batch,
     require_pyarrow,
     result_schema,
-    rows_of_results,
 )
 from runstore.models import (
     AddRunResultInput,
@@ -68,8 +66,18 @@ class AsyncRunsStorage(abc.ABC):
 
     Keeps :class:`~runstore.base.RunsStorage`'s contract. Cancelling a call (or its
     ``asyncio.timeout``) ends its transaction unwritten and returns its connection; the
-    storage stays usable.
+    storage stays usable. Each public method checks its arguments (:mod:`runstore.calls`)
+    and awaits the adapter's one hook, :meth:`_perform` (or iterates :meth:`_stream`).
     """
+
+    @abc.abstractmethod
+    async def _perform(self, call: calls.Call[_T]) -> _T:
+        """Carry out a call whose arguments are checked; what the public method returns."""
+
+    @abc.abstractmethod
+    def _stream(self, call: calls.Stream[_T]) -> AsyncIterator[_T]:
+        """The items of an ``iter_*`` call whose arguments are checked, read lazily (a
+        closed storage is refused at once)."""
 
     async def init(self) -> None:  # noqa: B027 - optional hook
         """Prepare the backing store (for SQL: migrate the schema to head). Idempotent."""
@@ -91,26 +99,25 @@ class AsyncRunsStorage(abc.ABC):
 
     # -- runs --------------------------------------------------------------------------
 
-    @abc.abstractmethod
     async def create_run(
         self,
         input: CreateRunInput | Mapping[str, Any],
         *,
         if_exists: ExistingRun | str = ExistingRun.ERROR,
-    ) -> Run: ...
+    ) -> Run:
+        return await self._perform(calls.CreateRun.checked(input, if_exists))
 
-    @abc.abstractmethod
-    async def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run: ...
+    async def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
+        return await self._perform(calls.UpdateRun.checked(input))
 
-    @abc.abstractmethod
-    async def get_run_by_id(self, id: str) -> Run | None: ...
+    async def get_run_by_id(self, id: str) -> Run | None:
+        return await self._perform(calls.GetRunById.checked(id))
 
-    @abc.abstractmethod
     async def list_runs(
         self, input: ListRunsInput | Mapping[str, Any] | None = None
-    ) -> ListRunsOutput: ...
+    ) -> ListRunsOutput:
+        return await self._perform(calls.ListRuns.checked(input))
 
-    @abc.abstractmethod
     def iter_runs(
         self,
         *,
@@ -119,15 +126,23 @@ class AsyncRunsStorage(abc.ABC):
         target_type: TargetType | str | None = None,
         target_id: str | None = None,
         batch_size: int = 1000,
-    ) -> AsyncIterator[Run]: ...
+        **unknown: object,
+    ) -> AsyncIterator[Run]:
+        filters = {
+            "dataset_id": dataset_id,
+            "status": status,
+            "target_type": target_type,
+            "target_id": target_id,
+            **unknown,
+        }
+        return self._stream(calls.IterRuns.checked(filters, batch_size))
 
-    @abc.abstractmethod
-    async def delete_run(self, id: str) -> None: ...
+    async def delete_run(self, id: str) -> None:
+        await self._perform(calls.DeleteRun.checked(id))
 
-    @abc.abstractmethod
-    async def recount_run(self, run_id: str) -> Run: ...
+    async def recount_run(self, run_id: str) -> Run:
+        return await self._perform(calls.RecountRun.checked(run_id))
 
-    @abc.abstractmethod
     async def prune_runs(
         self,
         *,
@@ -135,37 +150,40 @@ class AsyncRunsStorage(abc.ABC):
         status: RunStatus | str | None = None,
         dataset_id: str | None = None,
         batch_size: int = 100,
-    ) -> int: ...
+    ) -> int:
+        call = calls.PruneRuns.checked(older_than, status, dataset_id, batch_size)
+        return await self._perform(call)
 
     # -- results -----------------------------------------------------------------------
 
-    @abc.abstractmethod
     async def add_result(
         self,
         input: AddRunResultInput | Mapping[str, Any],
         *,
         update_counts: bool = False,
         on_conflict: OnConflict | str = OnConflict.ERROR,
-    ) -> RunResult: ...
+    ) -> RunResult:
+        call = calls.AddResult.checked(input, update_counts, on_conflict)
+        return await self._perform(call)
 
-    @abc.abstractmethod
     async def add_results(
         self,
         inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
         *,
         update_counts: bool = False,
         on_conflict: OnConflict | str = OnConflict.ERROR,
-    ) -> list[RunResult]: ...
+    ) -> list[RunResult]:
+        call = calls.AddResults.checked(inputs, update_counts, on_conflict)
+        return await self._perform(call)
 
-    @abc.abstractmethod
-    async def get_result_by_id(self, id: str) -> RunResult | None: ...
+    async def get_result_by_id(self, id: str) -> RunResult | None:
+        return await self._perform(calls.GetResultById.checked(id))
 
-    @abc.abstractmethod
     async def list_results(
         self, input: ListRunResultsInput | Mapping[str, Any]
-    ) -> ListRunResultsOutput: ...
+    ) -> ListRunResultsOutput:
+        return await self._perform(calls.ListResults.checked(input))
 
-    @abc.abstractmethod
     def iter_results(
         self,
         run_id: str,
@@ -175,15 +193,17 @@ class AsyncRunsStorage(abc.ABC):
         item_id: str | None = None,
         score: ScoreFilter | Mapping[str, Any] | None = None,
         order: ResultOrder | str = ResultOrder.EXECUTION,
-    ) -> AsyncIterator[RunResult]: ...
+    ) -> AsyncIterator[RunResult]:
+        call = calls.IterResults.checked(
+            run_id, batch_size, has_error=has_error, item_id=item_id, score=score, order=order
+        )
+        return self._stream(call)
 
     def iter_result_batches(
         self, run_id: str, *, batch_size: int = 2_000
     ) -> AsyncIterator[pyarrow.RecordBatch]:
         require_pyarrow()
-        rows = self._stored_rows(
-            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
-        )
+        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
         return _record_batches(rows, result_schema())
 
     async def export_results(
@@ -201,9 +221,7 @@ class AsyncRunsStorage(abc.ABC):
         (``asyncio.timeout``) leaves no file and an existing ``destination`` untouched.
         """
         path, format, progress = export_arguments(destination, format, progress)
-        rows = self._stored_rows(
-            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
-        )
+        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
         try:
             batch = await anext(rows, None)  # a missing run raises before a file exists
             export = ExportFile(path, format)
@@ -221,39 +239,21 @@ class AsyncRunsStorage(abc.ABC):
             await _close(rows)
         return export.written
 
-    async def _stored_rows(self, run_id: str, size: int) -> AsyncIterator[Sequence[StoredRow]]:
-        """As :meth:`runstore.base.RunsStorage._stored_rows`, asynchronously: built from
-        :meth:`iter_results` here; an adapter may read the stored values directly."""
-        results = self.iter_results(run_id, batch_size=size)
-        batch: list[RunResult] = []
-        found = False
-        async for result in results:
-            batch.append(result)
-            if len(batch) == size:
-                found = True
-                yield rows_of_results(batch)
-                batch = []
-        if batch:
-            yield rows_of_results(batch)
-        elif not found and await self.get_run_by_id(run_id) is None:
-            raise RunNotFoundError(run_id)
-
-    @abc.abstractmethod
-    async def delete_results_by_run_id(self, run_id: str) -> None: ...
+    async def delete_results_by_run_id(self, run_id: str) -> None:
+        await self._perform(calls.DeleteResultsByRunId.checked(run_id))
 
     # -- scores ------------------------------------------------------------------------
 
-    @abc.abstractmethod
     async def add_scores(
         self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
-    ) -> list[Score]: ...
+    ) -> list[Score]:
+        return await self._perform(calls.AddScores.checked(inputs, replace))
 
-    @abc.abstractmethod
     async def list_scores(
         self, run_id: str, *, result_id: str | None = None, name: str | None = None
-    ) -> list[Score]: ...
+    ) -> list[Score]:
+        return await self._perform(calls.ListScores.checked(run_id, result_id, name))
 
-    @abc.abstractmethod
     def iter_scores(
         self,
         run_id: str,
@@ -261,17 +261,18 @@ class AsyncRunsStorage(abc.ABC):
         result_id: str | None = None,
         name: str | None = None,
         batch_size: int = 1000,
-    ) -> AsyncIterator[Score]: ...
+    ) -> AsyncIterator[Score]:
+        return self._stream(calls.IterScores.checked(run_id, result_id, name, batch_size))
 
     # -- answers -----------------------------------------------------------------------
 
-    @abc.abstractmethod
-    async def summarize_run(self, run_id: str) -> RunSummary: ...
+    async def summarize_run(self, run_id: str) -> RunSummary:
+        return await self._perform(calls.SummarizeRun.checked(run_id))
 
-    @abc.abstractmethod
-    async def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison: ...
+    async def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
+        call = calls.CompareRuns.checked(baseline_run_id, candidate_run_id)
+        return await self._perform(call)
 
-    @abc.abstractmethod
     def iter_item_comparisons(
         self,
         baseline_run_id: str,
@@ -280,16 +281,20 @@ class AsyncRunsStorage(abc.ABC):
         only: ComparisonKind | str | None = None,
         score: str | None = None,
         batch_size: int = 1000,
-    ) -> AsyncIterator[ItemComparison]: ...
+    ) -> AsyncIterator[ItemComparison]:
+        call = calls.IterItemComparisons.checked(
+            baseline_run_id, candidate_run_id, only, score, batch_size
+        )
+        return self._stream(call)
 
     # -- testing -----------------------------------------------------------------------
 
-    @abc.abstractmethod
-    async def dangerously_clear_all(self) -> None: ...
+    async def dangerously_clear_all(self) -> None:
+        await self._perform(calls.DangerouslyClearAll())
 
 
 async def _record_batches(
-    rows: AsyncIterator[Sequence[StoredRow]], schema: pyarrow.Schema
+    rows: AsyncIterator[list[StoredRow]], schema: pyarrow.Schema
 ) -> AsyncIterator[pyarrow.RecordBatch]:
     try:
         async for batch in rows:

@@ -6,23 +6,18 @@
 from __future__ import annotations
 
 import abc
-import itertools
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from runstore.arguments import id_argument, size_argument
-from runstore.clock import Clock, moved_forward, utc_now
-from runstore.errors import RunNotFoundError
+from runstore import calls
 from runstore.export import (
-    StoredRow,
     export_arguments,
     record_batch,
     require_pyarrow,
     result_schema,
-    rows_of_results,
     write_export,
 )
 from runstore.models import (
@@ -54,6 +49,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RunsStorage"]
 
+_T = TypeVar("_T")
+
 
 class RunsStorage(abc.ABC):
     """Persists dataset runs and their per-item results.
@@ -73,20 +70,22 @@ class RunsStorage(abc.ABC):
     * Every other failure is a :class:`~runstore.errors.StorageError`; a database error is
       wrapped in :class:`~runstore.errors.DatabaseError` with the driver's error chained.
       Nothing else escapes.
+
+    Each public method checks its arguments (:mod:`runstore.calls`) and hands the checked
+    call to the adapter's one hook, :meth:`_perform` (or :meth:`_stream` for the
+    ``iter_*`` calls): an adapter implements those two, and checks nothing itself.
+    Adapters take ``clock=``: where ``created_at``/``updated_at`` come from, the system
+    clock in UTC unless given (give one to make times deterministic in tests).
     """
 
-    def __init__(self, *, clock: Clock | None = None) -> None:
-        """Args:
-        clock: where ``created_at``/``updated_at`` come from; the system clock in UTC
-            unless given (give one to make times deterministic in tests).
-        """
-        self._clock: Clock = clock or utc_now
+    @abc.abstractmethod
+    def _perform(self, call: calls.Call[_T]) -> _T:
+        """Carry out a call whose arguments are checked; what the public method returns."""
 
-    def _now(self) -> datetime:
-        return self._clock()
-
-    def _now_after(self, previous: datetime) -> datetime:
-        return moved_forward(self._clock(), previous)
+    @abc.abstractmethod
+    def _stream(self, call: calls.Stream[_T]) -> Iterator[_T]:
+        """The items of an ``iter_*`` call whose arguments are checked, read lazily (a
+        closed storage is refused at once)."""
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -110,7 +109,6 @@ class RunsStorage(abc.ABC):
 
     # -- runs --------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def create_run(
         self,
         input: CreateRunInput | Mapping[str, Any],
@@ -132,8 +130,8 @@ class RunsStorage(abc.ABC):
             DuplicateError: a run with ``input.id`` exists (with ``"return"``: created
                 with other fields, which the message names); it is left unchanged.
         """
+        return self._perform(calls.CreateRun.checked(input, if_exists))
 
-    @abc.abstractmethod
     def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
         """Change the fields given in ``input``; ``updated_at`` moves forward.
 
@@ -143,12 +141,12 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: no run has ``input.id``.
         """
+        return self._perform(calls.UpdateRun.checked(input))
 
-    @abc.abstractmethod
     def get_run_by_id(self, id: str) -> Run | None:
         """The run with ``id``, or None."""
+        return self._perform(calls.GetRunById.checked(id))
 
-    @abc.abstractmethod
     def list_runs(self, input: ListRunsInput | Mapping[str, Any] | None = None) -> ListRunsOutput:
         """Runs newest first (``created_at`` descending, then ``id`` descending).
 
@@ -167,8 +165,8 @@ class RunsStorage(abc.ABC):
             InvalidInputError: ``input.cursor`` was not made by runstore, or came from
                 another list.
         """
+        return self._perform(calls.ListRuns.checked(input))
 
-    @abc.abstractmethod
     def iter_runs(
         self,
         *,
@@ -177,18 +175,27 @@ class RunsStorage(abc.ABC):
         target_type: TargetType | str | None = None,
         target_id: str | None = None,
         batch_size: int = 1000,
+        **unknown: object,
     ) -> Iterator[Run]:
         """Every run matching the filters (as in :meth:`list_runs`), in its order.
 
         Read like :meth:`iter_results`. The filters are validated as
-        :class:`~runstore.models.RunFilters` when the iterator is created.
+        :class:`~runstore.models.RunFilters` when the iterator is created (so an unknown
+        one is a ``ValidationError``).
         """
+        filters = {
+            "dataset_id": dataset_id,
+            "status": status,
+            "target_type": target_type,
+            "target_id": target_id,
+            **unknown,
+        }
+        return self._stream(calls.IterRuns.checked(filters, batch_size))
 
-    @abc.abstractmethod
     def delete_run(self, id: str) -> None:
         """Delete a run and all its results in one transaction; an unknown id is a no-op."""
+        self._perform(calls.DeleteRun.checked(id))
 
-    @abc.abstractmethod
     def recount_run(self, run_id: str) -> Run:
         """Set a run's ``result_count``, ``succeeded_count`` and ``failed_count`` from its
         stored results, in one statement in the database -- for a run written without
@@ -201,8 +208,8 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: no run has ``run_id``.
         """
+        return self._perform(calls.RecountRun.checked(run_id))
 
-    @abc.abstractmethod
     def prune_runs(
         self,
         *,
@@ -226,10 +233,10 @@ class RunsStorage(abc.ABC):
             InvalidInputError: ``older_than`` is not a timezone-aware datetime, or an
                 argument is out of range.
         """
+        return self._perform(calls.PruneRuns.checked(older_than, status, dataset_id, batch_size))
 
     # -- results -----------------------------------------------------------------------
 
-    @abc.abstractmethod
     def add_result(
         self,
         input: AddRunResultInput | Mapping[str, Any],
@@ -269,8 +276,8 @@ class RunsStorage(abc.ABC):
             InvalidInputError: with ``update_counts``, a counter would pass
                 :data:`~runstore.limits.MAX_COUNT`; nothing is written.
         """
+        return self._perform(calls.AddResult.checked(input, update_counts, on_conflict))
 
-    @abc.abstractmethod
     def add_results(
         self,
         inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
@@ -296,12 +303,12 @@ class RunsStorage(abc.ABC):
                 ``on_conflict="error"``) its (run, item, repetition) (``.position`` says
                 which). Nothing is written in any of these cases.
         """
+        return self._perform(calls.AddResults.checked(inputs, update_counts, on_conflict))
 
-    @abc.abstractmethod
     def get_result_by_id(self, id: str) -> RunResult | None:
         """The result with ``id``, or None."""
+        return self._perform(calls.GetResultById.checked(id))
 
-    @abc.abstractmethod
     def list_results(self, input: ListRunResultsInput | Mapping[str, Any]) -> ListRunResultsOutput:
         """One run's results in execution order (``started_at``, then ``id``, ascending),
         or slowest first (``order="slowest"``: ``latency``, then ``id``, descending).
@@ -313,8 +320,8 @@ class RunsStorage(abc.ABC):
         result carries its ``scores``, read in the same statement. An unknown run has no
         results.
         """
+        return self._perform(calls.ListResults.checked(input))
 
-    @abc.abstractmethod
     def iter_results(
         self,
         run_id: str,
@@ -333,6 +340,10 @@ class RunsStorage(abc.ABC):
         snapshot; results recorded meanwhile after the current position are included.
         The arguments are checked when the iterator is created.
         """
+        call = calls.IterResults.checked(
+            run_id, batch_size, has_error=has_error, item_id=item_id, score=score, order=order
+        )
+        return self._stream(call)
 
     def iter_result_batches(
         self, run_id: str, *, batch_size: int = 2_000
@@ -353,9 +364,7 @@ class RunsStorage(abc.ABC):
             RunNotFoundError: no run has ``run_id`` -- when iteration starts.
         """
         require_pyarrow()
-        rows = self._stored_rows(
-            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
-        )
+        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
         schema = result_schema()
         return (record_batch(batch, schema) for batch in rows)
 
@@ -396,34 +405,16 @@ class RunsStorage(abc.ABC):
             OSError: the file could not be written.
         """
         path, format, progress = export_arguments(destination, format, progress)
-        rows = self._stored_rows(
-            id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size")
-        )
+        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
         return write_export(rows, path, format, progress)
 
-    def _stored_rows(self, run_id: str, size: int) -> Iterator[Sequence[StoredRow]]:
-        """A run's results as stored rows (:mod:`runstore.export`), ``size`` at a time;
-        :class:`RunNotFoundError` when iteration starts if the run does not exist.
-
-        Built from :meth:`iter_results` here; an adapter may read the stored values
-        directly instead (the SQL adapter does).
-        """
-        results = self.iter_results(run_id, batch_size=size)
-        first = True
-        while batch := list(itertools.islice(results, size)):
-            first = False
-            yield rows_of_results(batch)
-        if first and self.get_run_by_id(run_id) is None:
-            raise RunNotFoundError(run_id)
-
-    @abc.abstractmethod
     def delete_results_by_run_id(self, run_id: str) -> None:
         """Delete every result of a run, and their scores, keeping the run (its
         ``result_count`` becomes 0). An unknown run is a no-op."""
+        self._perform(calls.DeleteResultsByRunId.checked(run_id))
 
     # -- scores ------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def add_scores(
         self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
     ) -> list[Score]:
@@ -447,14 +438,14 @@ class RunsStorage(abc.ABC):
             DuplicateError: without ``replace``, an item's (result, name) or id is already
                 stored (``.position``). Nothing is written in any of these cases.
         """
+        return self._perform(calls.AddScores.checked(inputs, replace))
 
-    @abc.abstractmethod
     def list_scores(
         self, run_id: str, *, result_id: str | None = None, name: str | None = None
     ) -> list[Score]:
         """A run's scores -- of one result, of one name -- ordered by name, value and id."""
+        return self._perform(calls.ListScores.checked(run_id, result_id, name))
 
-    @abc.abstractmethod
     def iter_scores(
         self,
         run_id: str,
@@ -464,10 +455,10 @@ class RunsStorage(abc.ABC):
         batch_size: int = 1000,
     ) -> Iterator[Score]:
         """:meth:`list_scores`, read ``batch_size`` at a time like :meth:`iter_results`."""
+        return self._stream(calls.IterScores.checked(run_id, result_id, name, batch_size))
 
     # -- answers -----------------------------------------------------------------------
 
-    @abc.abstractmethod
     def summarize_run(self, run_id: str) -> RunSummary:
         """What a run's results add up to, computed where they are stored.
 
@@ -480,8 +471,8 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: no run has ``run_id``.
         """
+        return self._perform(calls.SummarizeRun.checked(run_id))
 
-    @abc.abstractmethod
     def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
         """A candidate run against a baseline, their results paired by ``item_id``.
 
@@ -498,8 +489,8 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: either run does not exist.
         """
+        return self._perform(calls.CompareRuns.checked(baseline_run_id, candidate_run_id))
 
-    @abc.abstractmethod
     def iter_item_comparisons(
         self,
         baseline_run_id: str,
@@ -523,7 +514,11 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: either run does not exist (when iteration starts).
         """
+        call = calls.IterItemComparisons.checked(
+            baseline_run_id, candidate_run_id, only, score, batch_size
+        )
+        return self._stream(call)
 
-    @abc.abstractmethod
     def dangerously_clear_all(self) -> None:
         """Delete every run and result. The schema stays."""
+        self._perform(calls.DangerouslyClearAll())

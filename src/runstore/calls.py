@@ -1,21 +1,25 @@
-"""Each public call of the SQL adapters: its arguments checked, then turned into plans.
+"""The table of storage calls: each call's arguments, checked once, before any work.
 
-One place for both SQL adapters -- :class:`~runstore.sql.SqlRunsStorage` (blocking) and
-:class:`~runstore.aio.AsyncSqlRunsStorage` (asyncio): a call's arguments are validated
-here, before any I/O, and become a :class:`~runstore.operations.Plan` that the adapter
-runs on its kind of connection. A call that streams (``iter_*``) becomes a *walk*: a
-generator that yields plans, is sent each one's result, and yields :class:`Emit` with the
-items to hand to the caller, one batch at a time.
+The contracts (:class:`~runstore.base.RunsStorage`, :class:`~runstore.async_base.AsyncRunsStorage`)
+turn every public call into one of these records -- that is where arguments are checked,
+once, for every adapter (the rules: :mod:`runstore.arguments`) -- and hand it to their
+adapter's one hook: ``_perform`` for a :class:`Call`, ``_stream`` for a :class:`Stream`
+(the ``iter_*`` calls). Each adapter then looks the record's class up in its own table of
+what it does: the SQL adapters in :mod:`runstore.sql`, the in-memory one in
+:mod:`runstore.memory`. A test holds every adapter's table against this one.
+
+Adding a call: its record here, its method on both contracts, and an implementation in
+each adapter's table. Adding a parameter: its field and check here, the contracts'
+signatures, and the implementations that use it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from runstore import operations
 from runstore.arguments import (
     batch_argument,
     choice_argument,
@@ -27,10 +31,7 @@ from runstore.arguments import (
     scores_argument,
     size_argument,
 )
-from runstore.clock import Clock
-from runstore.cursors import Position
-from runstore.export import RESULT_FIELDS, StoredRow
-from runstore.figures import compared, pair_items
+from runstore.export import StoredRow
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
@@ -44,7 +45,6 @@ from runstore.models import (
     ListRunsOutput,
     OnConflict,
     ResultFilters,
-    ResultOrder,
     Run,
     RunComparison,
     RunFilters,
@@ -52,300 +52,338 @@ from runstore.models import (
     RunStatus,
     RunSummary,
     Score,
-    ScoreFilter,
     UpdateRunInput,
 )
-from runstore.operations import Plan, Steps
-from runstore.records import new_run, recorded_results
 
-__all__ = ["Calls", "Emit", "Walk"]
+__all__ = [
+    "AddResult",
+    "AddResults",
+    "AddScores",
+    "Call",
+    "CompareRuns",
+    "CreateRun",
+    "DangerouslyClearAll",
+    "DeleteResultsByRunId",
+    "DeleteRun",
+    "GetResultById",
+    "GetRunById",
+    "IterItemComparisons",
+    "IterResultRows",
+    "IterResults",
+    "IterRuns",
+    "IterScores",
+    "ListResults",
+    "ListRuns",
+    "ListScores",
+    "PruneRuns",
+    "RecountRun",
+    "Stream",
+    "SummarizeRun",
+    "UpdateRun",
+    "every_call",
+]
 
-_T = TypeVar("_T")
+_T = TypeVar("_T", covariant=True)
+
+
+class Call(Generic[_T]):
+    """A call, its arguments checked, that returns a ``_T``."""
+
+    __slots__ = ()
+
+
+class Stream(Generic[_T]):
+    """A call, its arguments checked, that yields ``_T`` items (an ``iter_*`` call)."""
+
+    __slots__ = ()
+
+
+def _optional_id(value: object, name: str) -> str | None:
+    return None if value is None else id_argument(value, name)
+
+
+# -- runs --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Emit(Generic[_T]):
-    """Items a walk hands to the caller."""
+class CreateRun(Call[Run]):
+    input: CreateRunInput
+    if_exists: ExistingRun
 
-    items: list[_T]
-
-
-Walk = Generator["Plan[Any] | Emit[_T]", Any, None]
-"""A streaming call: yields plans (and is sent their results) and items to emit."""
-
-
-class Calls:
-    """The calls of one SQL storage: its dialect and clock, and whether it may ``COPY``."""
-
-    def __init__(self, dialect: str, clock: Clock, *, copy: bool) -> None:
-        self.dialect = dialect
-        self.clock = clock
-        self.copy = copy
-
-    # -- runs --------------------------------------------------------------------------
-
-    def create_run(
-        self, input: CreateRunInput | Mapping[str, Any], if_exists: ExistingRun | str
-    ) -> Plan[Run]:
-        input = model_argument(CreateRunInput, input)
-        if_exists = choice_argument(ExistingRun, if_exists, "if_exists")
-        run = new_run(input, self.clock())
-        return operations.create_run(run, if_exists=if_exists, input=input)
-
-    def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Plan[Run]:
-        input = model_argument(UpdateRunInput, input)
-        return operations.update_run(input, self.clock)
-
-    def get_run_by_id(self, id: str) -> Plan[Run | None]:
-        return operations.get_run(id_argument(id, "id"))
-
-    def list_runs(self, input: ListRunsInput | Mapping[str, Any] | None) -> Plan[ListRunsOutput]:
-        input = model_argument(ListRunsInput, {} if input is None else input)
-        return operations.list_runs(input)
-
-    def iter_runs(self, batch_size: int, filters: Mapping[str, Any]) -> Walk[Run]:
-        listing = RunFilters.model_validate(filters)
-        size = size_argument(batch_size, "batch_size")
-        return _follow(
-            lambda after: operations.runs_batch(listing, after, size),
-            operations.run_position,
-            size,
+    @classmethod
+    def checked(cls, input: object, if_exists: object) -> CreateRun:
+        return cls(
+            model_argument(CreateRunInput, input),
+            choice_argument(ExistingRun, if_exists, "if_exists"),
         )
 
-    def delete_run(self, id: str) -> Plan[None]:
-        return operations.delete_run(id_argument(id, "id"))
 
-    def recount_run(self, run_id: str) -> Plan[Run]:
-        return operations.recount_run(id_argument(run_id, "run_id"), self.clock())
+@dataclass(frozen=True, slots=True)
+class UpdateRun(Call[Run]):
+    input: UpdateRunInput
 
-    def prune_runs(
-        self,
-        older_than: datetime,
-        status: RunStatus | str | None,
-        dataset_id: str | None,
-        batch_size: int,
-    ) -> Plan[int]:
-        older_than = instant_argument(older_than, "older_than")
-        status = None if status is None else choice_argument(RunStatus, status, "status")
-        dataset_id = None if dataset_id is None else id_argument(dataset_id, "dataset_id")
-        size = size_argument(batch_size, "batch_size")
-        return operations.prune_runs(older_than, status, dataset_id, size)
+    @classmethod
+    def checked(cls, input: object) -> UpdateRun:
+        return cls(model_argument(UpdateRunInput, input))
 
-    def vacuum(self) -> Plan[None]:
-        return operations.vacuum(self.dialect)
 
-    # -- results -----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class GetRunById(Call[Run | None]):
+    id: str
 
-    def add_result(
-        self,
-        input: AddRunResultInput | Mapping[str, Any],
-        update_counts: bool,
-        on_conflict: OnConflict | str,
-    ) -> Plan[RunResult]:
-        """One result: a plan of its own by default; with ``on_conflict``, a batch of one."""
-        input = model_argument(AddRunResultInput, input)
+    @classmethod
+    def checked(cls, id: object) -> GetRunById:
+        return cls(id_argument(id, "id"))
+
+
+@dataclass(frozen=True, slots=True)
+class ListRuns(Call[ListRunsOutput]):
+    input: ListRunsInput
+
+    @classmethod
+    def checked(cls, input: object) -> ListRuns:
+        return cls(model_argument(ListRunsInput, {} if input is None else input))
+
+
+@dataclass(frozen=True, slots=True)
+class IterRuns(Stream[Run]):
+    filters: RunFilters
+    batch_size: int
+
+    @classmethod
+    def checked(cls, filters: Mapping[str, Any], batch_size: object) -> IterRuns:
+        return cls(RunFilters.model_validate(filters), size_argument(batch_size, "batch_size"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRun(Call[None]):
+    id: str
+
+    @classmethod
+    def checked(cls, id: object) -> DeleteRun:
+        return cls(id_argument(id, "id"))
+
+
+@dataclass(frozen=True, slots=True)
+class RecountRun(Call[Run]):
+    run_id: str
+
+    @classmethod
+    def checked(cls, run_id: object) -> RecountRun:
+        return cls(id_argument(run_id, "run_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class PruneRuns(Call[int]):
+    older_than: datetime
+    status: RunStatus | None
+    dataset_id: str | None
+    batch_size: int
+
+    @classmethod
+    def checked(
+        cls, older_than: object, status: object, dataset_id: object, batch_size: object
+    ) -> PruneRuns:
+        return cls(
+            instant_argument(older_than, "older_than"),
+            None if status is None else choice_argument(RunStatus, status, "status"),
+            _optional_id(dataset_id, "dataset_id"),
+            size_argument(batch_size, "batch_size"),
+        )
+
+
+# -- results -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddResult(Call[RunResult]):
+    input: AddRunResultInput
+    update_counts: bool
+    on_conflict: OnConflict
+
+    @classmethod
+    def checked(cls, input: object, update_counts: object, on_conflict: object) -> AddResult:
+        return cls(
+            model_argument(AddRunResultInput, input),
+            flag_argument(update_counts, "update_counts"),
+            choice_argument(OnConflict, on_conflict, "on_conflict"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AddResults(Call[list[RunResult]]):
+    inputs: list[AddRunResultInput]
+    update_counts: bool
+    on_conflict: OnConflict
+
+    @classmethod
+    def checked(cls, inputs: object, update_counts: object, on_conflict: object) -> AddResults:
         update_counts = flag_argument(update_counts, "update_counts")
         on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
-        now = self.clock()
-        (result,) = recorded_results([input], now)
-        if on_conflict is OnConflict.ERROR:
-            return operations.add_result(result, update_counts=update_counts, dialect=self.dialect)
-        batch = operations.add_results(
-            [result],
-            update_counts=update_counts,
-            now=now,
-            copy=False,
-            dialect=self.dialect,
-            on_conflict=on_conflict,
-            batch=False,
-        )
-        return Plan(batch.mode, _only(batch.steps))
+        return cls(batch_argument(inputs), update_counts, on_conflict)
 
-    def add_results(
-        self,
-        inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
-        update_counts: bool,
-        on_conflict: OnConflict | str,
-    ) -> Plan[list[RunResult]] | None:
-        """None for an empty batch: nothing to run."""
-        update_counts = flag_argument(update_counts, "update_counts")
-        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
-        batch = batch_argument(inputs)
-        if not batch:
-            return None
-        now = self.clock()
-        return operations.add_results(
-            recorded_results(batch, now),
-            update_counts=update_counts,
-            now=now,
-            copy=self.copy,
-            dialect=self.dialect,
-            on_conflict=on_conflict,
-        )
 
-    def get_result_by_id(self, id: str) -> Plan[RunResult | None]:
-        return operations.get_result(id_argument(id, "id"), self.dialect)
+@dataclass(frozen=True, slots=True)
+class GetResultById(Call[RunResult | None]):
+    id: str
 
-    def list_results(
-        self, input: ListRunResultsInput | Mapping[str, Any]
-    ) -> Plan[ListRunResultsOutput]:
-        input = model_argument(ListRunResultsInput, input)
-        return operations.list_results(input, self.dialect)
+    @classmethod
+    def checked(cls, id: object) -> GetResultById:
+        return cls(id_argument(id, "id"))
 
-    def iter_results(
-        self,
-        run_id: str,
-        batch_size: int,
-        has_error: bool | None,
-        item_id: str | None,
-        score: ScoreFilter | Mapping[str, Any] | None,
-        order: ResultOrder | str,
-    ) -> Walk[RunResult]:
+
+@dataclass(frozen=True, slots=True)
+class ListResults(Call[ListRunResultsOutput]):
+    input: ListRunResultsInput
+
+    @classmethod
+    def checked(cls, input: object) -> ListResults:
+        return cls(model_argument(ListRunResultsInput, input))
+
+
+@dataclass(frozen=True, slots=True)
+class IterResults(Stream[RunResult]):
+    run_id: str
+    filters: ResultFilters
+    batch_size: int
+
+    @classmethod
+    def checked(cls, run_id: object, batch_size: object, **filters: object) -> IterResults:
         run_id = id_argument(run_id, "run_id")
         size = size_argument(batch_size, "batch_size")
-        filters = ResultFilters.model_validate(
-            {"has_error": has_error, "item_id": item_id, "score": score, "order": order}
-        )
-        return _follow(
-            lambda after: operations.results_batch(run_id, filters, after, size, self.dialect),
-            operations.result_position(filters.order),
-            size,
-        )
+        return cls(run_id, ResultFilters.model_validate(filters), size)
 
-    def stored_rows(self, run_id: str, size: int) -> Walk[Sequence[StoredRow]]:
-        """Exports' columnar path: batches of stored rows (each batch one item)."""
-        return _stored_rows(run_id, size, self.dialect)
 
-    def delete_results_by_run_id(self, run_id: str) -> Plan[None]:
-        return operations.delete_results_of_run(id_argument(run_id, "run_id"))
+@dataclass(frozen=True, slots=True)
+class IterResultRows(Stream[list[StoredRow]]):
+    """A run's results as stored rows (:mod:`runstore.export`), a batch an item: what
+    ``iter_result_batches`` and ``export_results`` read."""
 
-    def dangerously_clear_all(self) -> Plan[None]:
-        return operations.clear_all()
+    run_id: str
+    batch_size: int
 
-    # -- scores ------------------------------------------------------------------------
+    @classmethod
+    def checked(cls, run_id: object, batch_size: object) -> IterResultRows:
+        return cls(id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size"))
 
-    def add_scores(
-        self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], replace: bool
-    ) -> Plan[list[Score]] | None:
-        """None for an empty batch: nothing to run."""
+
+@dataclass(frozen=True, slots=True)
+class DeleteResultsByRunId(Call[None]):
+    run_id: str
+
+    @classmethod
+    def checked(cls, run_id: object) -> DeleteResultsByRunId:
+        return cls(id_argument(run_id, "run_id"))
+
+
+# -- scores ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AddScores(Call[list[Score]]):
+    inputs: list[AddScoreInput]
+    replace: bool
+
+    @classmethod
+    def checked(cls, inputs: object, replace: object) -> AddScores:
         replace = flag_argument(replace, "replace")
-        batch = scores_argument(inputs)
-        if not batch:
-            return None
-        return operations.add_scores(batch, replace=replace, now=self.clock(), dialect=self.dialect)
+        return cls(scores_argument(inputs), replace)
 
-    def list_scores(
-        self, run_id: str, result_id: str | None, name: str | None
-    ) -> Plan[list[Score]]:
-        run_id, result_id, name = _score_arguments(run_id, result_id, name)
-        return operations.list_scores(run_id, result_id, name)
 
-    def iter_scores(
-        self, run_id: str, result_id: str | None, name: str | None, batch_size: int
-    ) -> Walk[Score]:
-        run_id, result_id, name = _score_arguments(run_id, result_id, name)
+@dataclass(frozen=True, slots=True)
+class ListScores(Call[list[Score]]):
+    run_id: str
+    result_id: str | None
+    name: str | None
+
+    @classmethod
+    def checked(cls, run_id: object, result_id: object, name: object) -> ListScores:
+        return cls(
+            id_argument(run_id, "run_id"),
+            _optional_id(result_id, "result_id"),
+            _optional_id(name, "name"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IterScores(Stream[Score]):
+    run_id: str
+    result_id: str | None
+    name: str | None
+    batch_size: int
+
+    @classmethod
+    def checked(
+        cls, run_id: object, result_id: object, name: object, batch_size: object
+    ) -> IterScores:
+        listing = ListScores.checked(run_id, result_id, name)
         size = size_argument(batch_size, "batch_size")
-        return _scores_after(run_id, result_id, name, size)
-
-    # -- answers -----------------------------------------------------------------------
-
-    def summarize_run(self, run_id: str) -> Plan[RunSummary]:
-        run_id = id_argument(run_id, "run_id")
-        return operations.summarize_run(run_id, dialect=self.dialect)
-
-    def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> Plan[RunComparison]:
-        baseline = id_argument(baseline_run_id, "baseline_run_id")
-        candidate = id_argument(candidate_run_id, "candidate_run_id")
-        return operations.compare_runs(baseline, candidate)
-
-    def iter_item_comparisons(
-        self,
-        baseline_run_id: str,
-        candidate_run_id: str,
-        only: ComparisonKind | str | None,
-        score: str | None,
-        batch_size: int,
-    ) -> Walk[ItemComparison]:
-        baseline = id_argument(baseline_run_id, "baseline_run_id")
-        candidate = id_argument(candidate_run_id, "candidate_run_id")
-        wanted = comparison_argument(only)
-        score = None if score is None else id_argument(score, "score")
-        size = size_argument(batch_size, "batch_size")
-        return _item_comparisons(baseline, candidate, wanted, score, size, self.dialect)
+        return cls(listing.run_id, listing.result_id, listing.name, size)
 
 
-def _only(steps: Steps[list[_T]]) -> Steps[_T]:
-    (written,) = yield from steps
-    return written
+# -- answers -----------------------------------------------------------------------------
 
 
-def _follow(
-    batch: Callable[[Position | None], Plan[list[_T]]],
-    position: Callable[[_T], Position],
-    size: int,
-) -> Walk[_T]:
-    """Keyset batches of ``size`` until one comes back short, each read on its own."""
-    after: Position | None = None
-    while True:
-        rows: list[_T] = yield batch(after)
-        yield Emit(rows)
-        if len(rows) < size:
-            return
-        after = position(rows[-1])
+@dataclass(frozen=True, slots=True)
+class SummarizeRun(Call[RunSummary]):
+    run_id: str
+
+    @classmethod
+    def checked(cls, run_id: object) -> SummarizeRun:
+        return cls(id_argument(run_id, "run_id"))
 
 
-def _stored_rows(run_id: str, size: int, dialect: str) -> Walk[Sequence[StoredRow]]:
-    after: Position | None = None
-    while True:
-        rows: Sequence[StoredRow] = yield operations.result_rows_batch(run_id, after, size, dialect)
-        if rows:
-            yield Emit([rows])
-        if len(rows) < size:
-            return
-        last = rows[-1]
-        after = Position(datetime.fromisoformat(last[_STARTED_AT]), last[_ID])
+@dataclass(frozen=True, slots=True)
+class CompareRuns(Call[RunComparison]):
+    baseline_run_id: str
+    candidate_run_id: str
+
+    @classmethod
+    def checked(cls, baseline_run_id: object, candidate_run_id: object) -> CompareRuns:
+        return cls(
+            id_argument(baseline_run_id, "baseline_run_id"),
+            id_argument(candidate_run_id, "candidate_run_id"),
+        )
 
 
-_STARTED_AT = RESULT_FIELDS.index("started_at")
-_ID = RESULT_FIELDS.index("id")
+@dataclass(frozen=True, slots=True)
+class IterItemComparisons(Stream[ItemComparison]):
+    baseline_run_id: str
+    candidate_run_id: str
+    only: ComparisonKind | None
+    score: str | None
+    batch_size: int
+
+    @classmethod
+    def checked(
+        cls,
+        baseline_run_id: object,
+        candidate_run_id: object,
+        only: object,
+        score: object,
+        batch_size: object,
+    ) -> IterItemComparisons:
+        runs = CompareRuns.checked(baseline_run_id, candidate_run_id)
+        return cls(
+            runs.baseline_run_id,
+            runs.candidate_run_id,
+            comparison_argument(only),
+            _optional_id(score, "score"),
+            size_argument(batch_size, "batch_size"),
+        )
 
 
-def _scores_after(run_id: str, result_id: str | None, name: str | None, size: int) -> Walk[Score]:
-    after: Score | None = None
-    while True:
-        scores: list[Score] = yield operations.scores_batch(run_id, result_id, name, after, size)
-        yield Emit(scores)
-        if len(scores) < size:
-            return
-        after = scores[-1]
+# -- testing -----------------------------------------------------------------------------
 
 
-def _item_comparisons(
-    baseline: str,
-    candidate: str,
-    only: ComparisonKind | None,
-    score: str | None,
-    size: int,
-    dialect: str,
-) -> Walk[ItemComparison]:
-    after, reading = "", max(size, 2)
-    while True:
-        results = yield operations.items_batch(baseline, candidate, after, reading, dialect)
-        pairs, following = pair_items(results, reading, after)
-        if not pairs and following == after:  # one item filled the batch
-            reading *= 2
-            continue
-        yield Emit(list(compared(pairs, only, score)))
-        if following is None:
-            return
-        after, reading = following, max(size, 2)
+@dataclass(frozen=True, slots=True)
+class DangerouslyClearAll(Call[None]):
+    pass
 
 
-def _score_arguments(
-    run_id: object, result_id: object, name: object
-) -> tuple[str, str | None, str | None]:
-    return (
-        id_argument(run_id, "run_id"),
-        None if result_id is None else id_argument(result_id, "result_id"),
-        None if name is None else id_argument(name, "name"),
-    )
+def every_call() -> list[type[Call[Any] | Stream[Any]]]:
+    """Every call of the table (for the tests that hold adapters' tables against it)."""
+    return [
+        *Call.__subclasses__(),
+        *Stream.__subclasses__(),
+    ]

@@ -4,7 +4,7 @@ Only engines built here are configured; an Engine a caller passes in is used as 
 
 Every connection runstore uses is in autocommit: a single statement is a transaction of
 its own, and runstore begins the transactions of several statements itself, with a
-statement engine events see (:func:`write_transaction`).
+statement engine events see (:func:`begin_statement`).
 
 Both databases (but SQLite in memory): a pool of 10 connections without overflow, so a
 connection opened stays open and callers beyond ten wait up to 30 s for one.
@@ -29,13 +29,12 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPool
 
 from runstore.errors import InvalidInputError
@@ -48,16 +47,14 @@ __all__ = [
     "PING_AFTER_IDLE_SECONDS",
     "SUPPORTED_URLS",
     "autocommit_engine",
-    "begin_snapshot",
     "begin_statement",
-    "begin_write",
     "create_async_storage_engine",
     "create_storage_engine",
     "is_memory_sqlite",
     "normalize_url",
     "redacted_url",
+    "refuse_engine_settings",
     "schema_name",
-    "write_transaction",
 ]
 
 DEFAULT_SQLITE_PRAGMAS: Mapping[str, str] = {
@@ -225,6 +222,27 @@ def _session_options(
     return {**connect_args, "options": " ".join(part for part in settings if part)}
 
 
+def refuse_engine_settings(
+    sqlite_pragmas: Mapping[str, str | None] | None,
+    schema: str | None,
+    engine_options: Mapping[str, Any],
+) -> None:
+    """An engine a caller passes in is used as it is: the settings runstore gives the
+    engines it builds are refused with it.
+
+    Raises:
+        InvalidInputError: settings were given, naming what to do instead.
+    """
+    if sqlite_pragmas is not None or engine_options:
+        raise InvalidInputError("engine settings apply only to an engine built from a URL")
+    if schema is not None:
+        raise InvalidInputError(
+            "schema= applies only to an engine runstore builds from a URL; for an "
+            "engine of your own, set the schema as the search_path in its connect "
+            "options (connect_args={'options': '-c search_path=...'})"
+        )
+
+
 def is_memory_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and (
         url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
@@ -380,8 +398,9 @@ def _configured(
     return made
 
 
-def autocommit_engine(engine: Engine, *, made_by_runstore: bool) -> Engine:
-    """``engine`` with its connections in autocommit, as runstore uses them.
+def autocommit_engine(engine: _E, *, made_by_runstore: bool) -> _E:
+    """``engine`` (an Engine or an AsyncEngine) with its connections in autocommit, as
+    runstore uses them.
 
     Engines :func:`create_storage_engine` makes already are; any other engine gets the
     ``isolation_level="AUTOCOMMIT"`` execution option, which SQLAlchemy sets on each
@@ -389,48 +408,27 @@ def autocommit_engine(engine: Engine, *, made_by_runstore: bool) -> Engine:
     """
     if made_by_runstore:
         return engine
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    given: Any = engine
+    autocommit: _E = given.execution_options(isolation_level="AUTOCOMMIT")
+    return autocommit
 
 
-_BEGIN_WRITE = {
-    "sqlite": "BEGIN IMMEDIATE",
-    "postgresql": "BEGIN ISOLATION LEVEL READ COMMITTED",
+_BEGIN = {
+    ("sqlite", "write"): "BEGIN IMMEDIATE",
+    ("postgresql", "write"): "BEGIN ISOLATION LEVEL READ COMMITTED",
+    ("sqlite", "snapshot"): "BEGIN",
+    ("postgresql", "snapshot"): "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 }
 
 
-_BEGIN_SNAPSHOT = {
-    "sqlite": "BEGIN",
-    "postgresql": "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
-}
+def begin_statement(dialect: str, transaction: str) -> str | None:
+    """The statement that begins a transaction on an autocommit connection, if it takes one.
 
-
-def begin_statement(dialect: str, mode: str) -> str:
-    """The statement that begins a ``"write"`` or a ``"snapshot"`` transaction."""
-    return (_BEGIN_WRITE if mode == "write" else _BEGIN_SNAPSHOT)[dialect]
-
-
-def begin_write(connection: Connection) -> None:
-    """Begin a write transaction on an autocommit connection (see :func:`write_transaction`)."""
-    connection.exec_driver_sql(_BEGIN_WRITE[connection.dialect.name])
-
-
-def begin_snapshot(connection: Connection) -> None:
-    """Begin a read-only transaction whose statements all see one snapshot of the data:
-    REPEATABLE READ on Postgres; on SQLite a read transaction, which holds one."""
-    connection.exec_driver_sql(_BEGIN_SNAPSHOT[connection.dialect.name])
-
-
-@contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction of several statements that will write; commits if nothing raises.
-
-    ``engine`` gives autocommit connections (:func:`autocommit_engine`); the transaction
-    begins with a statement of its own. SQLite: ``BEGIN IMMEDIATE``, which takes the write
-    lock at once (waiting on the busy timeout), so two writers never deadlock upgrading a
-    read lock. Postgres: READ COMMITTED, whatever the server's default, as runstore's
-    locking assumes.
+    ``"write"``, several statements that write: on SQLite ``BEGIN IMMEDIATE``, which takes
+    the write lock at once (waiting on the busy timeout), so two writers never deadlock
+    upgrading a read lock; on Postgres READ COMMITTED, whatever the server's default, as
+    runstore's locking assumes. ``"snapshot"``, several reads that must see one snapshot
+    of the data: REPEATABLE READ on Postgres; on SQLite a read transaction, which holds
+    one. Anything else (a statement on its own): None.
     """
-    with engine.connect() as connection:
-        begin_write(connection)
-        yield connection
-        connection.commit()
+    return _BEGIN.get((dialect, transaction))

@@ -61,7 +61,7 @@ def mean(values: Sequence[float]) -> float:
     """The mean of finite floats, never an overflow: their correctly rounded sum over
     their count -- or, where the sum passes the largest double, the same of the values
     scaled down by 2**64 (the mean itself is at most the largest value). The SQL adapter's
-    ``mean`` (:func:`runstore.statements.mean`) sums the same way."""
+    ``mean`` (:func:`runstore.sql.compiler.mean`) sums the same way."""
     try:
         return math.fsum(values) / len(values)
     except OverflowError:

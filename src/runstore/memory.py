@@ -1,26 +1,25 @@
-"""An in-process adapter for tests and quick scripts. Nothing is persisted."""
+"""The in-process adapters, for tests and quick scripts: nothing is persisted.
+
+:class:`InMemoryRunsStorage` keeps runs, results and scores in dictionaries behind one
+lock, and carries out each call of :mod:`runstore.calls` with one method of its own (its
+table of calls, :data:`_CALLS`), to the contract's letter -- the same records
+(:mod:`runstore.records`), pages (:mod:`runstore.pages`), cursors and figures as the SQL
+adapters. :class:`AsyncInMemoryRunsStorage` is the same for asyncio programs: no call
+waits on I/O, so each holds the event loop only for as long as the blocking one takes.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from runstore.arguments import (
-    batch_argument,
-    choice_argument,
-    comparison_argument,
-    flag_argument,
-    id_argument,
-    instant_argument,
-    model_argument,
-    scores_argument,
-    size_argument,
-)
+from runstore import calls
+from runstore.async_base import AsyncRunsStorage
 from runstore.base import RunsStorage
-from runstore.clock import Clock
+from runstore.clock import Clock, moved_forward, utc_now
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.errors import (
     DuplicateError,
@@ -28,14 +27,12 @@ from runstore.errors import (
     RunNotFoundError,
     StorageClosedError,
 )
+from runstore.export import StoredRow, rows_of_results
 from runstore.figures import PERCENTILES, compared, item_failed, item_scores, mean, percentile
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
 from runstore.models import (
     AddRunResultInput,
-    AddScoreInput,
-    ComparisonKind,
-    CreateRunInput,
     ExistingRun,
     ItemComparison,
     LatencySummary,
@@ -48,15 +45,12 @@ from runstore.models import (
     ResultOrder,
     Run,
     RunComparison,
-    RunFilters,
     RunResult,
-    RunStatus,
     RunSummary,
     Score,
     ScoreComparison,
     ScoreSummary,
     StoragePagination,
-    UpdateRunInput,
 )
 from runstore.pages import Page, fetch_limit, make_page
 from runstore.records import (
@@ -69,8 +63,9 @@ from runstore.records import (
     scores_of_results,
 )
 
-__all__ = ["InMemoryRunsStorage"]
+__all__ = ["AsyncInMemoryRunsStorage", "InMemoryRunsStorage"]
 
+_T = TypeVar("_T")
 _Row = TypeVar("_Row")
 _JSON_FIELDS = ("input", "output", "expected_output")
 
@@ -104,7 +99,7 @@ class InMemoryRunsStorage(RunsStorage):
     """The full contract, held in dictionaries behind one lock."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
-        super().__init__(clock=clock)
+        self._clock: Clock = clock or utc_now
         self._lock = threading.RLock()
         self._closed = False
         self._runs: dict[str, Run] = {}
@@ -125,48 +120,54 @@ class InMemoryRunsStorage(RunsStorage):
         if self._closed:
             raise StorageClosedError("this InMemoryRunsStorage was closed")
 
+    def _now(self) -> datetime:
+        return self._clock()
+
+    # -- the contract's hooks ----------------------------------------------------------
+
+    def _perform(self, call: calls.Call[_T]) -> _T:
+        return cast("_T", _CALLS[type(call)](self, call))
+
+    def _stream(self, call: calls.Stream[_T]) -> Iterator[_T]:
+        self._check_open()
+        return cast("Iterator[_T]", _STREAMS[type(call)](self, call))
+
     # -- runs --------------------------------------------------------------------------
 
-    def create_run(
-        self,
-        input: CreateRunInput | Mapping[str, Any],
-        *,
-        if_exists: ExistingRun | str = ExistingRun.ERROR,
-    ) -> Run:
-        input = model_argument(CreateRunInput, input)
-        if_exists = choice_argument(ExistingRun, if_exists, "if_exists")
+    def _create_run(self, call: calls.CreateRun) -> Run:
         with self._lock:
             self._check_open()
-            run = new_run(input, self._now())
+            run = new_run(call.input, self._now())
             stored = self._runs.get(run.id)
             if stored is not None:
-                if if_exists is ExistingRun.RETURN:
-                    return existing_run(input, stored)
+                if call.if_exists is ExistingRun.RETURN:
+                    return existing_run(call.input, stored)
                 raise DuplicateError(f"run {run.id!r} already exists")
             self._runs[run.id] = run
             self._result_ids_by_run[run.id] = {}
             return run
 
-    def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
-        input = model_argument(UpdateRunInput, input)
+    def _update_run(self, call: calls.UpdateRun) -> Run:
+        input = call.input
         with self._lock:
             self._check_open()
             current = self._runs.get(input.id)
             if current is None:
                 raise RunNotFoundError(input.id)
-            updated_at = self._now_after(current.updated_at)
+            updated_at = moved_forward(self._now(), current.updated_at)
             run = current.model_copy(update={**input.changes(), "updated_at": updated_at})
             self._runs[input.id] = run
             return run
 
-    def get_run_by_id(self, id: str) -> Run | None:
-        id = id_argument(id, "id")
+    def _get_run_by_id(self, call: calls.GetRunById) -> Run | None:
         with self._lock:
             self._check_open()
-            return self._runs.get(id)
+            return self._runs.get(call.id)
 
-    def list_runs(self, input: ListRunsInput | Mapping[str, Any] | None = None) -> ListRunsOutput:
-        input = model_argument(ListRunsInput, {} if input is None else input)
+    def _list_runs(self, call: calls.ListRuns) -> ListRunsOutput:
+        return self._runs_page(call.input)
+
+    def _runs_page(self, input: ListRunsInput) -> ListRunsOutput:
         wanted = input.given()
         with self._lock:
             self._check_open()
@@ -183,23 +184,22 @@ class InMemoryRunsStorage(RunsStorage):
             runs=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
         )
 
-    def iter_runs(self, *, batch_size: int = 1000, **filters: Any) -> Iterator[Run]:
+    def _iter_runs(self, call: calls.IterRuns) -> Iterator[Run]:
         listing = ListRunsInput(
-            **RunFilters.model_validate(filters).given(),
-            pagination=StoragePagination(per_page=size_argument(batch_size, "batch_size")),
+            **call.filters.given(), pagination=StoragePagination(per_page=call.batch_size)
         )
-        return (run for output in _follow_cursors(self.list_runs, listing) for run in output.runs)
+        return (run for output in _follow_cursors(self._runs_page, listing) for run in output.runs)
 
-    def delete_run(self, id: str) -> None:
-        id = id_argument(id, "id")
+    def _delete_run(self, call: calls.DeleteRun) -> None:
+        id = call.id
         with self._lock:
             self._check_open()
             self._delete_results(id)
             self._runs.pop(id, None)
             self._result_ids_by_run.pop(id, None)
 
-    def recount_run(self, run_id: str) -> Run:
-        run_id = id_argument(run_id, "run_id")
+    def _recount_run(self, call: calls.RecountRun) -> Run:
+        run_id = call.run_id
         with self._lock:
             self._check_open()
             run = self._runs.get(run_id)
@@ -218,18 +218,8 @@ class InMemoryRunsStorage(RunsStorage):
             self._runs[run_id] = run
             return run
 
-    def prune_runs(
-        self,
-        *,
-        older_than: datetime,
-        status: RunStatus | str | None = None,
-        dataset_id: str | None = None,
-        batch_size: int = 100,
-    ) -> int:
-        older_than = instant_argument(older_than, "older_than")
-        status = None if status is None else choice_argument(RunStatus, status, "status")
-        dataset_id = None if dataset_id is None else id_argument(dataset_id, "dataset_id")
-        size_argument(batch_size, "batch_size")
+    def _prune_runs(self, call: calls.PruneRuns) -> int:
+        older_than, status, dataset_id = call.older_than, call.status, call.dataset_id
         with self._lock:
             self._check_open()
             pruned = [
@@ -247,28 +237,11 @@ class InMemoryRunsStorage(RunsStorage):
 
     # -- results -----------------------------------------------------------------------
 
-    def add_result(
-        self,
-        input: AddRunResultInput | Mapping[str, Any],
-        *,
-        update_counts: bool = False,
-        on_conflict: OnConflict | str = OnConflict.ERROR,
-    ) -> RunResult:
-        input = model_argument(AddRunResultInput, input)
-        update_counts = flag_argument(update_counts, "update_counts")
-        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
-        return self._record([input], update_counts, on_conflict, batch=False)[0]
+    def _add_result(self, call: calls.AddResult) -> RunResult:
+        return self._record([call.input], call.update_counts, call.on_conflict, batch=False)[0]
 
-    def add_results(
-        self,
-        inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
-        *,
-        update_counts: bool = False,
-        on_conflict: OnConflict | str = OnConflict.ERROR,
-    ) -> list[RunResult]:
-        update_counts = flag_argument(update_counts, "update_counts")
-        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
-        return self._record(batch_argument(inputs), update_counts, on_conflict, batch=True)
+    def _add_results(self, call: calls.AddResults) -> list[RunResult]:
+        return self._record(call.inputs, call.update_counts, call.on_conflict, batch=True)
 
     def _record(
         self,
@@ -364,8 +337,8 @@ class InMemoryRunsStorage(RunsStorage):
         result: RunResult = self._results[result_id].read(_JSON_FIELDS, scores=scores)
         return result
 
-    def get_result_by_id(self, id: str) -> RunResult | None:
-        id = id_argument(id, "id")
+    def _get_result_by_id(self, call: calls.GetResultById) -> RunResult | None:
+        id = call.id
         with self._lock:
             self._check_open()
             return self._result(id) if id in self._results else None
@@ -393,8 +366,10 @@ class InMemoryRunsStorage(RunsStorage):
         matching.sort(key=_result_key(filters.order), reverse=filters.order is ResultOrder.SLOWEST)
         return matching
 
-    def list_results(self, input: ListRunResultsInput | Mapping[str, Any]) -> ListRunResultsOutput:
-        input = model_argument(ListRunResultsInput, input)
+    def _list_results(self, call: calls.ListResults) -> ListRunResultsOutput:
+        return self._results_page(call.input)
+
+    def _results_page(self, input: ListRunResultsInput) -> ListRunResultsOutput:
         page = _page(
             self._matching(input.run_id, input),
             input.pagination,
@@ -408,27 +383,30 @@ class InMemoryRunsStorage(RunsStorage):
             results=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
         )
 
-    def iter_results(
-        self,
-        run_id: str,
-        *,
-        batch_size: int = 1000,
-        has_error: bool | None = None,
-        item_id: str | None = None,
-        score: Any = None,
-        order: Any = ResultOrder.EXECUTION,
-    ) -> Iterator[RunResult]:
-        filters = ResultFilters(has_error=has_error, item_id=item_id, score=score, order=order)
-        listing = ListRunResultsInput(
-            run_id=id_argument(run_id, "run_id"),
-            pagination=StoragePagination(per_page=size_argument(batch_size, "batch_size")),
-            **filters.model_dump(),
-        )
-        outputs = _follow_cursors(self.list_results, listing)
-        return (result for output in outputs for result in output.results)
+    def _iter_results(self, call: calls.IterResults) -> Iterator[RunResult]:
+        return (result for page in self._result_pages(call) for result in page)
 
-    def delete_results_by_run_id(self, run_id: str) -> None:
-        run_id = id_argument(run_id, "run_id")
+    def _result_pages(self, call: calls.IterResults) -> Iterator[tuple[RunResult, ...]]:
+        listing = ListRunResultsInput(
+            run_id=call.run_id,
+            pagination=StoragePagination(per_page=call.batch_size),
+            **call.filters.model_dump(),
+        )
+        return (output.results for output in _follow_cursors(self._results_page, listing))
+
+    def _iter_result_rows(self, call: calls.IterResultRows) -> Iterator[list[StoredRow]]:
+        """A run's results as stored rows (:mod:`runstore.export`), made of the models."""
+        every = calls.IterResults(call.run_id, ResultFilters(), call.batch_size)
+        found = False
+        for page in self._result_pages(every):
+            if page:
+                found = True
+                yield rows_of_results(page)
+        if not found:
+            self._require_run(call.run_id)
+
+    def _delete_results_by_run_id(self, call: calls.DeleteResultsByRunId) -> None:
+        run_id = call.run_id
         with self._lock:
             self._check_open()
             self._delete_results(run_id)
@@ -436,7 +414,7 @@ class InMemoryRunsStorage(RunsStorage):
             if run is not None:
                 self._runs[run_id] = run.model_copy(update={"result_count": 0})
 
-    def dangerously_clear_all(self) -> None:
+    def _dangerously_clear_all(self, call: calls.DangerouslyClearAll) -> None:
         with self._lock:
             self._check_open()
             self._runs.clear()
@@ -466,11 +444,8 @@ class InMemoryRunsStorage(RunsStorage):
         score: Score = self._scores[score_id].read(("metadata",))
         return score
 
-    def add_scores(
-        self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
-    ) -> list[Score]:
-        replace = flag_argument(replace, "replace")
-        batch = scores_argument(inputs)
+    def _add_scores(self, call: calls.AddScores) -> list[Score]:
+        batch, replace = call.inputs, call.replace
         with self._lock:
             self._check_open()
             run_of_result = {}
@@ -512,31 +487,11 @@ class InMemoryRunsStorage(RunsStorage):
             (score for score in scores if name is None or score.name == name), key=_score_key
         )
 
-    def list_scores(
-        self, run_id: str, *, result_id: str | None = None, name: str | None = None
-    ) -> list[Score]:
-        run_id = id_argument(run_id, "run_id")
-        result_id = None if result_id is None else id_argument(result_id, "result_id")
-        name = None if name is None else id_argument(name, "name")
-        return self._run_scores(run_id, result_id, name)
+    def _list_scores(self, call: calls.ListScores) -> list[Score]:
+        return self._run_scores(call.run_id, call.result_id, call.name)
 
-    def iter_scores(
-        self,
-        run_id: str,
-        *,
-        result_id: str | None = None,
-        name: str | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[Score]:
-        run_id = id_argument(run_id, "run_id")
-        result_id = None if result_id is None else id_argument(result_id, "result_id")
-        name = None if name is None else id_argument(name, "name")
-        size_argument(batch_size, "batch_size")
-        return iter(self._lazy(lambda: self._run_scores(run_id, result_id, name)))
-
-    @staticmethod
-    def _lazy(read: Callable[[], list[Score]]) -> Iterator[Score]:
-        yield from read()
+    def _iter_scores(self, call: calls.IterScores) -> Iterator[Score]:
+        yield from self._run_scores(call.run_id, call.result_id, call.name)
 
     # -- answers -----------------------------------------------------------------------
 
@@ -548,8 +503,8 @@ class InMemoryRunsStorage(RunsStorage):
             raise RunNotFoundError(run_id)
         return run
 
-    def summarize_run(self, run_id: str) -> RunSummary:
-        run_id = id_argument(run_id, "run_id")
+    def _summarize_run(self, call: calls.SummarizeRun) -> RunSummary:
+        run_id = call.run_id
         self._require_run(run_id)
         results = self._matching(run_id, ResultFilters())
         latencies = sorted(result.latency for result in results)
@@ -591,9 +546,8 @@ class InMemoryRunsStorage(RunsStorage):
             for item, results in by_item.items()
         }
 
-    def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
-        baseline_run_id = id_argument(baseline_run_id, "baseline_run_id")
-        candidate_run_id = id_argument(candidate_run_id, "candidate_run_id")
+    def _compare_runs(self, call: calls.CompareRuns) -> RunComparison:
+        baseline_run_id, candidate_run_id = call.baseline_run_id, call.candidate_run_id
         self._require_run(baseline_run_id)
         self._require_run(candidate_run_id)
         baseline, candidate = self._by_item(baseline_run_id), self._by_item(candidate_run_id)
@@ -618,37 +572,16 @@ class InMemoryRunsStorage(RunsStorage):
             scores={name: _score_comparison(pairs) for name, pairs in by_score.items()},
         )
 
-    def iter_item_comparisons(
-        self,
-        baseline_run_id: str,
-        candidate_run_id: str,
-        *,
-        only: ComparisonKind | str | None = None,
-        score: str | None = None,
-        batch_size: int = 1000,
-    ) -> Iterator[ItemComparison]:
-        baseline_run_id = id_argument(baseline_run_id, "baseline_run_id")
-        candidate_run_id = id_argument(candidate_run_id, "candidate_run_id")
-        wanted = comparison_argument(only)
-        score = None if score is None else id_argument(score, "score")
-        size_argument(batch_size, "batch_size")
-        return self._item_comparisons(baseline_run_id, candidate_run_id, wanted, score)
-
-    def _item_comparisons(
-        self,
-        baseline_run_id: str,
-        candidate_run_id: str,
-        only: ComparisonKind | None,
-        score: str | None,
-    ) -> Iterator[ItemComparison]:
-        self._require_run(baseline_run_id)
-        self._require_run(candidate_run_id)
-        baseline, candidate = self._by_item(baseline_run_id), self._by_item(candidate_run_id)
+    def _iter_item_comparisons(self, call: calls.IterItemComparisons) -> Iterator[ItemComparison]:
+        self._require_run(call.baseline_run_id)
+        self._require_run(call.candidate_run_id)
+        baseline = self._by_item(call.baseline_run_id)
+        candidate = self._by_item(call.candidate_run_id)
         pairs = (
             (item, baseline.get(item, ()), candidate.get(item, ()))
             for item in sorted(baseline.keys() | candidate.keys())
         )
-        yield from compared(pairs, only, score)
+        yield from compared(pairs, call.only, call.score)
 
 
 def _item_taken(result: RunResult) -> str:
@@ -720,3 +653,61 @@ def _page(
         pagination,
         lambda row: encode_cursor(kind, scope, Position(*key(row))),
     )
+
+
+_CALLS: dict[type[calls.Call[Any]], Callable[[InMemoryRunsStorage, Any], Any]] = {
+    calls.CreateRun: InMemoryRunsStorage._create_run,
+    calls.UpdateRun: InMemoryRunsStorage._update_run,
+    calls.GetRunById: InMemoryRunsStorage._get_run_by_id,
+    calls.ListRuns: InMemoryRunsStorage._list_runs,
+    calls.DeleteRun: InMemoryRunsStorage._delete_run,
+    calls.RecountRun: InMemoryRunsStorage._recount_run,
+    calls.PruneRuns: InMemoryRunsStorage._prune_runs,
+    calls.AddResult: InMemoryRunsStorage._add_result,
+    calls.AddResults: InMemoryRunsStorage._add_results,
+    calls.GetResultById: InMemoryRunsStorage._get_result_by_id,
+    calls.ListResults: InMemoryRunsStorage._list_results,
+    calls.DeleteResultsByRunId: InMemoryRunsStorage._delete_results_by_run_id,
+    calls.AddScores: InMemoryRunsStorage._add_scores,
+    calls.ListScores: InMemoryRunsStorage._list_scores,
+    calls.SummarizeRun: InMemoryRunsStorage._summarize_run,
+    calls.CompareRuns: InMemoryRunsStorage._compare_runs,
+    calls.DangerouslyClearAll: InMemoryRunsStorage._dangerously_clear_all,
+}
+"""The in-memory adapters' table of calls: the method that carries out each."""
+
+_STREAMS: dict[type[calls.Stream[Any]], Callable[[InMemoryRunsStorage, Any], Iterator[Any]]] = {
+    calls.IterRuns: InMemoryRunsStorage._iter_runs,
+    calls.IterResults: InMemoryRunsStorage._iter_results,
+    calls.IterResultRows: InMemoryRunsStorage._iter_result_rows,
+    calls.IterScores: InMemoryRunsStorage._iter_scores,
+    calls.IterItemComparisons: InMemoryRunsStorage._iter_item_comparisons,
+}
+"""The same for the ``iter_*`` calls: the method that yields their items."""
+
+
+class AsyncInMemoryRunsStorage(AsyncRunsStorage):
+    """Runs and results in this process's memory, for asyncio programs; nothing persists.
+
+    Each call is :class:`InMemoryRunsStorage`'s, made directly.
+    """
+
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.storage = InMemoryRunsStorage(clock=clock)
+
+    def __repr__(self) -> str:
+        return "AsyncInMemoryRunsStorage()"
+
+    async def close(self) -> None:
+        self.storage.close()
+
+    async def _perform(self, call: calls.Call[_T]) -> _T:
+        return self.storage._perform(call)
+
+    def _stream(self, call: calls.Stream[_T]) -> AsyncIterator[_T]:
+        return _each(self.storage._stream(call))
+
+
+async def _each(items: Iterator[_T]) -> AsyncIterator[_T]:
+    for item in items:
+        yield item

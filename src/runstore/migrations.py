@@ -24,13 +24,14 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.schema import CreateSchema
 
-from runstore.engine import begin_write
+from runstore.engine import begin_statement
 from runstore.errors import SchemaOutOfDateError
 from runstore.schema import TABLE_SCHEMAS
 
 __all__ = [
     "VERSION_TABLE",
     "alembic_config",
+    "check_schema",
     "check_tables",
     "current_revision",
     "exclude_runstore",
@@ -41,7 +42,6 @@ __all__ = [
     "migration_transaction",
     "migrations_directory",
     "require_head",
-    "upgrade_connection_to_head",
     "upgrade_to_head",
 ]
 
@@ -149,7 +149,7 @@ def migrating(connection: Connection, schema: str | None = None) -> Iterator[Non
         enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     try:
-        begin_write(connection)
+        connection.exec_driver_sql(str(begin_statement(connection.dialect.name, "write")))
         lock_for_migration(connection)
         if schema is not None:
             connection.execute(CreateSchema(schema, if_not_exists=True))
@@ -168,8 +168,8 @@ def migrating(connection: Connection, schema: str | None = None) -> Iterator[Non
 def lock_for_migration(connection: Connection) -> None:
     """Serialize migrations across processes, inside the current transaction.
 
-    Postgres: a transaction-level advisory lock. SQLite: the write lock that
-    :func:`~runstore.engine.begin_write` takes with ``BEGIN IMMEDIATE`` already does.
+    Postgres: a transaction-level advisory lock. SQLite: the write lock that the
+    transaction took with ``BEGIN IMMEDIATE`` already does.
     """
     if connection.dialect.name == "postgresql":
         connection.execute(
@@ -199,23 +199,17 @@ def _check_known(revision: str | None, where: str) -> None:
         )
 
 
-def upgrade_to_head(engine: Engine, schema: str | None = None) -> None:
+def upgrade_to_head(connection: Connection, schema: str | None = None) -> None:
     """Bring runstore's schema to head in one locked transaction; safe to run concurrently.
 
-    ``engine`` gives autocommit connections (:func:`~runstore.engine.autocommit_engine`);
-    ``schema`` is the Postgres schema its sessions search, created if missing.
+    ``connection`` is an autocommit connection (the asyncio adapter passes the one it runs
+    blocking code on); ``schema`` is the Postgres schema its sessions search, created if
+    missing.
 
     Raises:
         SchemaOutOfDateError: the database is at a revision this runstore does not know,
             or holds runstore's tables without a record of their revision.
     """
-    with engine.connect() as connection:
-        upgrade_connection_to_head(connection, schema)
-
-
-def upgrade_connection_to_head(connection: Connection, schema: str | None = None) -> None:
-    """:func:`upgrade_to_head` on an open autocommit connection (the asyncio adapter
-    passes the one it runs blocking code on)."""
     with migrating(connection, schema):
         revision = current_revision(connection)
         _check_known(revision, "the database")
@@ -234,6 +228,14 @@ def _check_unrecorded(connection: Connection) -> None:
             f"version of runstore, record that with `runstore db stamp head --url ...`; if by "
             f"an older one, stamp that version's revision instead, then call init() again"
         )
+
+
+def check_schema(connection: Connection, where: str) -> None:
+    """What a storage checks at first use: the schema is exactly at head, and has every
+    column this version reads and writes (:class:`SchemaOutOfDateError` otherwise;
+    ``where`` names the storage in the message)."""
+    require_head(connection, where)
+    check_tables(connection, where)
 
 
 def require_head(connection: Connection, where: str) -> None:

@@ -3,8 +3,8 @@
 * :class:`UTCDateTime` -- ``timestamptz`` on Postgres; on SQLite fixed-width ISO-8601 text
   in UTC (``2026-11-24T05:33:56.123456Z``), which sorts in time order and keeps every
   microsecond. Naive datetimes are refused; aware ones come back in UTC.
-* :class:`ScoreMapColumn` and :class:`score_map` -- a result's scores, aggregated in the
-  statement that reads the result (on Postgres; SQLite reads them on their own).
+* :class:`ScoreMapColumn` -- a result's scores, as a column of its row (see
+  :func:`runstore.sql.compiler.scores_of`).
 * :class:`JsonColumn` -- ``jsonb`` on Postgres, text elsewhere, written once by
   :func:`runstore.jsonvalues.dumps_json` and read by :func:`runstore.jsonvalues.loads_json`
   (on Postgres the column is selected as text, so runstore reads every stored value
@@ -23,7 +23,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.types import TypeEngine
 
 from runstore.jsonvalues import JsonValue, dumps_json, loads_json
@@ -33,9 +32,7 @@ __all__ = [
     "JsonColumn",
     "ScoreMapColumn",
     "UTCDateTime",
-    "score_map",
     "sql_type",
-    "utc_text",
 ]
 
 _SQLITE_TIMESTAMP_WIDTH = len("0001-01-01T00:00:00.000000Z")
@@ -95,30 +92,6 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
 
 def _from_text(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
-
-
-class utc_text(sa.sql.functions.GenericFunction[str]):  # noqa: N801 - a SQL function
-    """``utc_text(instant)``: a :class:`UTCDateTime` column as fixed-width ISO-8601 text in
-    UTC (``2026-11-24T05:33:56.123456Z``) -- on SQLite the stored text itself, on Postgres
-    written by ``to_char``. For reads that build columns from the raw values (exports)."""
-
-    type = sa.Text()
-    inherit_cache = True
-
-
-@compiles(utc_text, "sqlite")
-def _utc_text_sqlite(element: utc_text, compiler: Any, **kw: Any) -> str:
-    (instant,) = element.clauses
-    return str(compiler.process(instant, **kw))
-
-
-@compiles(utc_text, "postgresql")
-def _utc_text_postgres(element: utc_text, compiler: Any, **kw: Any) -> str:
-    (instant,) = element.clauses
-    return (
-        f"to_char({compiler.process(instant, **kw)} AT TIME ZONE 'UTC', "
-        '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')'
-    )
 
 
 class JsonColumn(sa.TypeDecorator[Any]):
@@ -190,7 +163,7 @@ def sql_type(column_type: ColumnType, *, nullable: bool) -> TypeEngine[Any]:
 
 class ScoreMapColumn(sa.TypeDecorator[dict[str, float]]):
     """A result's scores as read: a JSON object of score name to value, written by
-    :class:`score_map`; no scores (SQL NULL) reads as ``{}``."""
+    :class:`~runstore.sql.compiler.score_map`; no scores (SQL NULL) reads as ``{}``."""
 
     impl = sa.Text
     cache_ok = True
@@ -206,27 +179,3 @@ def _score_map(value: str | None) -> dict[str, float]:
     if value is None:
         return {}
     return {name: float(text) for name, text in loads_json(value).items()}
-
-
-class score_map(sa.sql.functions.GenericFunction[dict[str, float]]):  # noqa: N801 - a SQL function
-    """``score_map(name, value)`` (Postgres): aggregate scores into a JSON object, each
-    value as ``float8``'s text, the shortest that reads back as the exact float
-    (``extra_float_digits`` 1, the default since Postgres 12).
-
-    SQLite has no such text: it writes a REAL with at most 17 digits, in JSON, ``printf``
-    or ``CAST``, and the last are not always right (``0.3`` became ``0.2999999999999999``).
-    Its reads take the scores as REAL values from a statement of their own (see
-    :func:`runstore.statements.scores_of_results`).
-    """
-
-    type = ScoreMapColumn()
-    inherit_cache = True
-
-
-@compiles(score_map, "postgresql")
-def _score_map_postgres(element: score_map, compiler: Any, **kw: Any) -> str:
-    name, value = element.clauses
-    return (
-        f"jsonb_object_agg({compiler.process(name, **kw)}, "
-        f"CAST({compiler.process(value, **kw)} AS TEXT))"
-    )

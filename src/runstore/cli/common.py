@@ -30,7 +30,7 @@ from runstore.engine import create_storage_engine, is_memory_sqlite, normalize_u
 from runstore.errors import DatabaseError, InvalidInputError, StorageError
 from runstore.migrations import alembic_config
 from runstore.sql import SqlRunsStorage
-from runstore.sql_errors import translated_errors
+from runstore.sql.errors import translated_errors
 
 __all__ = [
     "SCHEMA_ENVVAR",

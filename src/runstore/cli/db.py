@@ -20,7 +20,7 @@ from alembic.util import CommandError
 from runstore.cli.common import Database, database_options
 from runstore.migrations import alembic_config, current_revision, head_revision
 from runstore.sql import SqlRunsStorage
-from runstore.sql_errors import translated_errors
+from runstore.sql.errors import translated_errors
 
 __all__ = ["db"]
 

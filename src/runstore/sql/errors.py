@@ -20,15 +20,16 @@ from runstore.errors import (
     StorageError,
 )
 
-__all__ = ["storage_error", "translated_errors"]
+__all__ = ["step_error", "storage_error", "translated_errors"]
 
 _IntegrityKind = Literal["unique", "foreign_key", "other"]
+_SQLSTATE_KINDS: dict[str, _IntegrityKind] = {"23505": "unique", "23503": "foreign_key"}
 
 
 def _integrity_kind(original: BaseException | None) -> _IntegrityKind:
     sqlstate = getattr(original, "sqlstate", None)  # psycopg
     if sqlstate is not None:
-        return {"23505": "unique", "23503": "foreign_key"}.get(sqlstate, "other")  # type: ignore[return-value]
+        return _SQLSTATE_KINDS.get(sqlstate, "other")
     name = getattr(original, "sqlite_errorname", "")  # sqlite3
     if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
         return "unique"
@@ -78,7 +79,7 @@ def storage_error(
 
 def step_error(exc: Exception, step: object, driver_error: type[BaseException]) -> StorageError:
     """The runstore error for a failed step of an operation (a
-    :class:`~runstore.statements.Query` says what its constraint violations mean), with
+    :class:`~runstore.plans.Query` says what its constraint violations mean), with
     ``exc`` chained; ``exc`` itself is raised again when it is no database error."""
     error = storage_error(
         exc,
@@ -93,25 +94,14 @@ def step_error(exc: Exception, step: object, driver_error: type[BaseException]) 
     return error
 
 
-def connection_lost(error: StorageError) -> bool:
-    """Whether the database connection was lost (and the pool reset) during the call."""
-    return bool(getattr(error, "connection_lost", False))
-
-
 @contextmanager
-def translated_errors(
-    *,
-    driver_error: type[BaseException] | tuple[type[BaseException], ...] = (),
-    duplicate: str | None = None,
-    missing_run: str | None = None,
-) -> Iterator[None]:
-    """Re-raise database errors as :class:`StorageError` (see :func:`storage_error`)."""
+def translated_errors() -> Iterator[None]:
+    """Re-raise database errors as :class:`StorageError` (see :func:`storage_error`), for
+    what runs outside operations: migrations and the schema check."""
     try:
         yield
     except Exception as exc:
-        error = storage_error(
-            exc, driver_error=driver_error, duplicate=duplicate, missing_run=missing_run
-        )
+        error = storage_error(exc)
         if error is None or error is exc:
             raise
         raise error from exc

@@ -6,7 +6,7 @@ connection's own driver connection, inside the SQLAlchemy transaction that also 
 runs. What differs from every other statement: SQLAlchemy's engine events
 (``before_cursor_execute`` and the rest) do not see the stream. Everything else holds --
 values go through the columns' own bind processors, in binary COPY format with the
-columns' Postgres types, and errors reach :mod:`runstore.sql_errors` like any other.
+columns' Postgres types, and errors reach :mod:`runstore.sql.errors` like any other.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-__all__ = ["CopyPlan", "copy_plan"]
+__all__ = ["CopyPlan", "copy_plan", "lost_in_copy"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -56,3 +56,11 @@ def copy_plan(table: sa.Table, dialect: Dialect) -> CopyPlan:
         keys=tuple(column.key for column in columns),
         processors=tuple(processors),
     )
+
+
+def lost_in_copy(exc: Exception, dialect: Dialect, driver_connection: Any) -> bool:
+    """Whether a COPY failed because the connection is gone: then the runner does what
+    SQLAlchemy does when a statement meets a dead connection -- drops it, and the pool's
+    other connections with it (SQLAlchemy sees no error it could handle itself here)."""
+    error: Any = exc  # the driver's own error class: the caller caught it as such
+    return bool(dialect.is_disconnect(error, driver_connection, None))

@@ -1,0 +1,295 @@
+"""The protocol between runstore's SQL operations and the runners that execute them.
+
+runstore's SQL core is sans-I/O: an **operation** (in :mod:`runstore.sql`) is a generator
+that yields the statements of one storage call and never touches a connection. Two
+**runners** execute operations -- :class:`~runstore.sql.SqlRunsStorage` on blocking
+SQLAlchemy connections and :class:`~runstore.sql.AsyncSqlRunsStorage` on asyncio ones --
+so each call is written once for both. This module is the whole vocabulary between them:
+
+* A :class:`Step` is what an operation yields: a :class:`Query` (one statement, its bind
+  values, and what a constraint violation would mean for it), a :class:`CopyRows` (rows
+  for Postgres' ``COPY``), or a :class:`Begin` (end this transaction, committing it, and
+  go on in a new one of another :class:`Mode`).
+* The runner sends back an :data:`Answer` -- the statement's SQLAlchemy result, ``None``
+  for the other steps. Operations read it through the typed helpers :func:`execute`,
+  :func:`rows`, :func:`first`, :func:`one`, :func:`scalars` and :func:`rowcount`
+  (``row = yield from first(query)``), never by a bare ``yield``.
+* A :class:`Plan` is an operation ready to run: its :data:`Steps` and the :class:`Mode`
+  its first transaction takes. :func:`operation` makes a plan-returning function of a
+  generator function.
+* When a step fails, the runner translates the error (:mod:`runstore.sql.errors`), ends
+  the transaction, and asks :func:`next_move` what to do -- the one decision both runners
+  share: run the step again (a read whose connection was lost), or throw the error into
+  the operation at the step that failed, which may handle it (its next step then begins
+  a new transaction) or let it reach the caller.
+* A call that streams (``iter_*``) is a :data:`Walk`: a generator that yields plans, is
+  sent each one's value (``rows = yield from run(plan)``), and yields :class:`Emit` with
+  the items to hand to the caller, a batch at a time, each batch read on its own.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult, Row
+
+from runstore.errors import StorageError
+
+__all__ = [
+    "Again",
+    "Answer",
+    "AnyRow",
+    "Begin",
+    "CopyRows",
+    "Done",
+    "Emit",
+    "Mode",
+    "Plan",
+    "Query",
+    "Step",
+    "Steps",
+    "Walk",
+    "begin",
+    "commits",
+    "copy",
+    "each",
+    "execute",
+    "first",
+    "next_move",
+    "one",
+    "operation",
+    "proceed",
+    "rowcount",
+    "rows",
+    "run",
+    "scalars",
+]
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+
+
+class Mode(enum.Enum):
+    """How an operation's statements run."""
+
+    READ = "read"
+    """Each statement on its own, outside a transaction (a single statement is consistent
+    by itself). Reads only; a lost connection is retried once on a fresh one."""
+    SNAPSHOT = "snapshot"
+    """Several reads that must see one snapshot: a read-only transaction (REPEATABLE READ
+    on Postgres, a read transaction on SQLite)."""
+    WRITE_ONE = "write one"
+    """One statement that writes: a transaction of its own (connections are in
+    autocommit)."""
+    WRITE = "write"
+    """Several statements in one write transaction (``BEGIN IMMEDIATE`` on SQLite, READ
+    COMMITTED on Postgres: see :func:`runstore.engine.begin_statement`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One statement, the values it binds, and what a constraint violation means for it.
+
+    ``values`` is one mapping, or a list of them to run the statement once per mapping.
+    """
+
+    statement: sa.Executable
+    values: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+    duplicate: str | None = None
+    """What a unique-constraint violation means (for the ``DuplicateError``)."""
+    missing_run: str | None = None
+    """The run a foreign-key violation means is missing (a ``RunNotFoundError``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopyRows:
+    """Rows for Postgres' ``COPY ... FROM STDIN``, as values by column key.
+
+    The one stream runstore hands to the driver itself: SQLAlchemy has no COPY, and it
+    records a large batch several times faster than any INSERT (see
+    :mod:`runstore.sql.copy`). Values go through the columns' own bind processors.
+    """
+
+    table: sa.Table
+    rows: Sequence[Mapping[str, Any]]
+    duplicate: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Begin:
+    """A step that ends the operation's transaction (committing what it wrote) and runs the
+    steps after it in a new one, of this mode."""
+
+    mode: Mode
+
+
+Step: TypeAlias = Query | CopyRows | Begin
+"""What an operation yields."""
+
+Answer: TypeAlias = CursorResult[Any] | None
+"""What a runner sends back for a step: a :class:`Query`'s result, else ``None``."""
+
+Steps: TypeAlias = Generator[Step, Answer, _T]
+"""An operation's statements, as a generator that returns what the call returns."""
+
+AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
+"""A row of a statement: its values in the order the statement selects them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan(Generic[_T]):
+    """An operation ready to run, and the mode of its first transaction."""
+
+    mode: Mode
+    steps: Steps[_T]
+
+
+def operation(
+    mode: Mode | Callable[[Any], Mode],
+) -> Callable[[Callable[_P, Steps[_T]]], Callable[_P, Plan[_T]]]:
+    """Make a generator function of steps into a function that returns its :class:`Plan`.
+
+    ``mode`` is the mode of the first transaction -- or, where that depends on the
+    database, a function of the operation's last argument (its database) that says which.
+    """
+
+    def planned(steps: Callable[_P, Steps[_T]]) -> Callable[_P, Plan[_T]]:
+        @functools.wraps(steps)
+        def plan(*args: _P.args, **kwargs: _P.kwargs) -> Plan[_T]:
+            chosen = mode if isinstance(mode, Mode) else mode(args[-1])
+            return Plan(chosen, steps(*args, **kwargs))
+
+        return plan
+
+    return planned
+
+
+# -- what the runner sends back, typed ---------------------------------------------------
+
+
+def execute(query: Query) -> Steps[CursorResult[Any]]:
+    """Run ``query``; its result."""
+    answer = yield query
+    if answer is None:
+        raise TypeError("the runner sent no result for a query")
+    return answer
+
+
+def rows(query: Query) -> Steps[Sequence[AnyRow]]:
+    """Every row ``query`` reads."""
+    return (yield from execute(query)).all()
+
+
+def first(query: Query) -> Steps[AnyRow | None]:
+    """The first row ``query`` reads, or None."""
+    return (yield from execute(query)).first()
+
+
+def one(query: Query) -> Steps[AnyRow]:
+    """The one row ``query`` reads (an error if there is none, or more)."""
+    return (yield from execute(query)).one()
+
+
+def scalars(query: Query) -> Steps[Sequence[Any]]:
+    """The first column of every row ``query`` reads."""
+    return (yield from execute(query)).scalars().all()
+
+
+def rowcount(query: Query) -> Steps[int]:
+    """How many rows ``query`` changed."""
+    return (yield from execute(query)).rowcount
+
+
+def each(queries: Iterable[Query]) -> Steps[None]:
+    """Run ``queries`` one after the other."""
+    for query in queries:
+        yield from execute(query)
+
+
+def copy(stream: CopyRows) -> Steps[None]:
+    """Stream rows with ``COPY``."""
+    yield stream
+
+
+def begin(mode: Mode) -> Steps[None]:
+    """Commit what was written and go on in a new transaction of ``mode``."""
+    yield Begin(mode)
+
+
+# -- streaming calls ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Emit(Generic[_T]):
+    """Items a walk hands to the caller."""
+
+    items: Sequence[_T]
+
+
+Walk: TypeAlias = Generator["Plan[Any] | Emit[_T]", Any, None]
+"""A streaming call: yields plans (and is sent their values) and items to emit."""
+
+
+def run(plan: Plan[_T]) -> Generator[Plan[_T], _T, _T]:
+    """Inside a walk: run ``plan`` (in transactions of its own); its value."""
+    return (yield plan)
+
+
+# -- the runners' decisions ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[_T]):
+    """The operation returned ``value``: what the call returns."""
+
+    value: _T
+
+
+@dataclass(frozen=True, slots=True)
+class Again:
+    """Run the failed step again, in a new transaction of the same mode."""
+
+
+def proceed(steps: Steps[_T], answer: Answer | StorageError) -> Step | Done[_T]:
+    """Hand the operation what its last step gave -- the answer, or the error of the step,
+    thrown in where it failed -- and take its next step, or :class:`Done` when it
+    returned. (``None`` starts it: its own checks run before any I/O.)"""
+    try:
+        if isinstance(answer, StorageError):
+            return steps.throw(answer)
+        return steps.send(answer)
+    except StopIteration as returned:
+        return Done(returned.value)
+
+
+def commits(mode: Mode, outcome: Done[Any] | Begin | StorageError) -> bool:
+    """Whether a transaction of ``mode`` that ended with ``outcome`` commits: a write
+    transaction whose steps all ran. (A failed one rolls back; the others have nothing to
+    commit: single statements commit themselves, reads write nothing.)"""
+    return mode is Mode.WRITE and not isinstance(outcome, StorageError)
+
+
+def next_move(
+    mode: Mode, outcome: Done[_T] | Begin | StorageError, retried: bool
+) -> Done[_T] | Begin | Again | StorageError:
+    """What a runner does after a transaction of ``mode`` ended with ``outcome`` (the
+    operation returned, began anew, or a step failed: the error translated, the
+    transaction rolled back).
+
+    * :class:`Done`: hand the value to the caller.
+    * :class:`Begin`: send the operation ``None`` and run its next steps in a new
+      transaction of that mode.
+    * :class:`Again`: a read lost its connection (the pool was reset): run the same step
+      once more on a fresh connection, unless that was tried (``retried``).
+    * A :class:`StorageError`: throw it into the operation at the step that failed.
+    """
+    if isinstance(outcome, StorageError):
+        lost = getattr(outcome, "connection_lost", False)
+        if mode is Mode.READ and lost and not retried:
+            return Again()
+    return outcome

@@ -1,0 +1,398 @@
+"""Answers: what a run's results add up to, and how two runs compare -- computed where
+the results are stored, scoped to the runs asked about and served by their indexes.
+
+Postgres summarizes a run in one statement, with ``percentile_cont``; SQLite, which has
+none, reads the two values around each percentile's rank from an index, in one snapshot,
+and interpolates them as Postgres does (:mod:`runstore.figures`). Means never overflow
+(:func:`runstore.sql.compiler.mean`). Comparisons pair two runs' results by item, an
+item's repetitions averaged; :func:`iter_item_comparisons` walks both runs' results in
+item order. Statements first; the operations below them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from runstore import calls
+from runstore.figures import PERCENTILES, Sided, compared, interpolate, pair_items, rank
+from runstore.models import (
+    ItemComparison,
+    LatencySummary,
+    RunComparison,
+    RunSummary,
+    ScoreComparison,
+    ScoreSummary,
+)
+from runstore.plans import Emit, Mode, Plan, Query, Steps, Walk, one, operation, rows, run, scalars
+from runstore.sql.compiler import mean, scores_of
+from runstore.sql.database import Database
+from runstore.sql.results import scored_results
+from runstore.sql.runs import require_runs
+from runstore.tables import results_table, scores_table
+
+__all__ = ["compare_runs", "iter_item_comparisons", "summarize_run"]
+
+_results = results_table.c
+_scores = scores_table.c
+
+# -- statements --------------------------------------------------------------------------
+
+
+def _failed() -> Any:
+    return sa.func.count().filter(_results.error.is_not(None))
+
+
+def _summary_postgres() -> sa.CompoundSelect[Any]:
+    run_id: sa.BindParameter[str] = sa.bindparam("run_id")
+    latency = sa.select(
+        sa.null().label("name"),
+        sa.func.count(),
+        _failed(),
+        mean(_results.latency),
+        sa.func.min(_results.latency),
+        sa.func.max(_results.latency),
+        *[sa.func.percentile_cont(p).within_group(_results.latency) for p in PERCENTILES],
+    ).where(_results.runId == run_id)
+    scores = (
+        sa.select(
+            _scores.name,
+            sa.func.count(),
+            sa.null(),
+            mean(_scores.value),
+            sa.func.min(_scores.value),
+            sa.func.max(_scores.value),
+            sa.func.percentile_cont(0.5).within_group(_scores.value),
+            *[sa.null()] * 3,
+        )
+        .where(_scores.runId == run_id)
+        .group_by(_scores.name)
+    )
+    return sa.union_all(latency, scores)
+
+
+_SUMMARY = _summary_postgres()
+
+
+def summary(run_id: str) -> Query:
+    """Postgres: a run's whole summary in one statement -- a row for the latencies (name
+    NULL; count, failed, mean, min, max, p50, p90, p95, p99) and one per score name
+    (count, NULL, mean, min, max, p50) -- computed by ``percentile_cont``."""
+    return Query(_SUMMARY, {"run_id": run_id})
+
+
+_LATENCY_AGGREGATES = sa.select(
+    sa.func.count(),
+    _failed(),
+    mean(_results.latency),
+    sa.func.min(_results.latency),
+    sa.func.max(_results.latency),
+).where(_results.runId == sa.bindparam("run_id"))
+
+
+def latency_aggregates(run_id: str) -> Query:
+    """A run's result count, failed count, and mean, min and max latency."""
+    return Query(_LATENCY_AGGREGATES, {"run_id": run_id})
+
+
+_LATENCY_AT = (
+    sa.select(_results.latency)
+    .where(_results.runId == sa.bindparam("run_id"))
+    .order_by(_results.latency)
+    .limit(2)
+    .offset(sa.bindparam("rank", type_=sa.BigInteger()))
+)
+
+
+def latency_at(run_id: str, rank: int) -> Query:
+    """The run's latencies at ranks ``rank`` and ``rank + 1`` in ascending order, read
+    from the latency index (for percentiles where the database has no
+    ``percentile_cont``)."""
+    return Query(_LATENCY_AT, {"run_id": run_id, "rank": rank})
+
+
+_SCORE_AGGREGATES = (
+    sa.select(
+        _scores.name,
+        sa.func.count(),
+        mean(_scores.value),
+        sa.func.min(_scores.value),
+        sa.func.max(_scores.value),
+    )
+    .where(_scores.runId == sa.bindparam("run_id"))
+    .group_by(_scores.name)
+)
+
+
+def score_aggregates(run_id: str) -> Query:
+    """Per score name of a run: count, mean, min and max."""
+    return Query(_SCORE_AGGREGATES, {"run_id": run_id})
+
+
+_SCORE_VALUE_AT = (
+    sa.select(_scores.value)
+    .where(_scores.runId == sa.bindparam("run_id"), _scores.name == sa.bindparam("name"))
+    .order_by(_scores.value)
+    .limit(2)
+    .offset(sa.bindparam("rank", type_=sa.BigInteger()))
+)
+
+
+def score_value_at(run_id: str, name: str, rank: int) -> Query:
+    """A score's values at ranks ``rank`` and ``rank + 1``, from the score index."""
+    return Query(_SCORE_VALUE_AT, {"run_id": run_id, "name": name, "rank": rank})
+
+
+def _items_of(run: str) -> sa.CTE:
+    """Per item of a run: mean latency over its repetitions, and whether any failed."""
+    failed = sa.case((_results.error.is_not(None), 1), else_=0)
+    return (
+        sa.select(
+            _results.itemId.label("item"),
+            mean(_results.latency).label("latency"),
+            sa.func.max(failed).label("failed"),
+        )
+        .where(_results.runId == sa.bindparam(run))
+        .group_by(_results.itemId)
+        .cte(f"{run}_items")
+    )
+
+
+def _item_scores_of(run: str) -> sa.CTE:
+    """Per item and score name of a run: the score's mean over the item's repetitions."""
+    return (
+        sa.select(
+            _results.itemId.label("item"),
+            _scores.name.label("name"),
+            mean(_scores.value).label("value"),
+        )
+        .select_from(scores_table.join(results_table, _results.id == _scores.resultId))
+        .where(_scores.runId == sa.bindparam(run))
+        .group_by(_results.itemId, _scores.name)
+        .cte(f"{run}_scores")
+    )
+
+
+_baseline, _candidate = _items_of("baseline"), _items_of("candidate")
+_COMPARISON_PAIRS = sa.select(
+    sa.func.count(),
+    sa.func.count().filter(sa.and_(_baseline.c.failed == 1, _candidate.c.failed == 0)),
+    sa.func.count().filter(sa.and_(_baseline.c.failed == 0, _candidate.c.failed == 1)),
+    mean(_candidate.c.latency - _baseline.c.latency),  # latencies are >= 0: no overflow
+    sa.select(sa.func.count()).select_from(_baseline).scalar_subquery(),
+    sa.select(sa.func.count()).select_from(_candidate).scalar_subquery(),
+).select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
+
+
+def comparison_pairs(baseline: str, candidate: str) -> Query:
+    """Over the items both runs have (each item's repetitions averaged): how many, errors
+    fixed and introduced, the mean latency difference (candidate minus baseline); then
+    how many items each run has."""
+    return Query(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
+
+
+_baseline_score, _candidate_score = _item_scores_of("baseline"), _item_scores_of("candidate")
+_before, _after = _baseline_score.c.value, _candidate_score.c.value
+_COMPARISON_SCORES = (
+    sa.select(
+        _baseline_score.c.name,
+        sa.func.count(),
+        mean(_before),
+        mean(_after),
+        sa.func.count().filter(_after > _before),
+        sa.func.count().filter(_after < _before),
+    )
+    .select_from(
+        _baseline_score.join(
+            _candidate_score,
+            sa.and_(
+                _candidate_score.c.item == _baseline_score.c.item,
+                _candidate_score.c.name == _baseline_score.c.name,
+            ),
+        )
+    )
+    .group_by(_baseline_score.c.name)
+)
+
+
+def comparison_scores(baseline: str, candidate: str) -> Query:
+    """Per score name, over the items both runs have it for (each item's repetitions
+    averaged): how many, both means, and how many improved and regressed. (The mean
+    difference is the means' difference: two scores' own may pass the largest double.)"""
+    return Query(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})
+
+
+def _next_items(run_id: str, side: int) -> sa.Subquery:
+    return (
+        sa.select(results_table, scores_of(_results.id), sa.literal(side, sa.Integer()))
+        .where(_results.runId == sa.bindparam(run_id), _results.itemId > sa.bindparam("after"))
+        .order_by(_results.itemId, _results.repetition)
+        .limit(sa.bindparam("size", type_=sa.Integer()))
+        .subquery()
+    )
+
+
+_both = sa.union_all(
+    _next_items("baseline", 0).select(), _next_items("candidate", 1).select()
+).subquery("both")
+_side = list(_both.c)[-1]
+_ITEMS_AFTER = (
+    sa.select(_both)
+    .order_by(_both.c.itemId, _side, _both.c.repetition)
+    .limit(sa.bindparam("size", type_=sa.Integer()))
+)
+
+
+def items_after(baseline: str, candidate: str, after_item: str, size: int) -> Query:
+    """The next ``size`` results of two runs together, in the database's ``item_id``
+    order (each run's own read from its (run, item) index), so that an item's results
+    are adjacent, the baseline's first, each run's in repetition order; columns as
+    :data:`~runstore.sql.rows.RESULT_ATTRIBUTES`, then 0 for the baseline's and 1 for the
+    candidate's (the two may be the same run)."""
+    values = {"baseline": baseline, "candidate": candidate, "after": after_item, "size": size}
+    return Query(_ITEMS_AFTER, values)
+
+
+# -- operations --------------------------------------------------------------------------
+
+
+def summarize_run(call: calls.SummarizeRun, database: Database) -> Plan[RunSummary]:
+    """Postgres: one statement with ``percentile_cont``. SQLite, which has none: in one
+    snapshot, the aggregates, then the two values around each percentile's rank, read
+    from an index."""
+    if database.postgres:
+        return Plan(Mode.SNAPSHOT, _summarize_in_one_statement(call.run_id))
+    return Plan(Mode.SNAPSHOT, _summarize_by_ranks(call.run_id))
+
+
+def _summary(
+    run_id: str,
+    counts: tuple[int, int],
+    latency: Sequence[float | None],
+    scores: dict[str, ScoreSummary],
+) -> RunSummary:
+    results, failed = counts
+    mean_latency, minimum, maximum, *percentiles = latency
+    return RunSummary(
+        run_id=run_id,
+        results=results,
+        succeeded=results - failed,
+        failed=failed,
+        error_rate=failed / results if results else None,
+        latency=LatencySummary(
+            mean=mean_latency,
+            min=minimum,
+            max=maximum,
+            **{
+                f"p{round(p * 100)}": value
+                for p, value in zip(PERCENTILES, percentiles, strict=True)
+            },
+        ),
+        scores=scores,
+    )
+
+
+def _summarize_in_one_statement(run_id: str) -> Steps[RunSummary]:
+    yield from require_runs([run_id])
+    found = yield from rows(summary(run_id))
+    latency_row = next(row for row in found if row[0] is None)
+    scores = {
+        row[0]: ScoreSummary(count=row[1], mean=row[3], min=row[4], max=row[5], p50=row[6])
+        for row in found
+        if row[0] is not None
+    }
+    count, failed = latency_row[1], latency_row[2]
+    return _summary(run_id, (count, failed), latency_row[3:], scores)
+
+
+def _summarize_by_ranks(run_id: str) -> Steps[RunSummary]:
+    yield from require_runs([run_id])
+    count, failed, mean_latency, minimum, maximum = yield from one(latency_aggregates(run_id))
+    percentiles: list[float | None] = []
+    for fraction in PERCENTILES:
+        if not count:
+            percentiles.append(None)
+            continue
+        lower, weight = rank(count, fraction)
+        values = yield from scalars(latency_at(run_id, lower))
+        percentiles.append(interpolate(values[0], values[-1], weight))
+    scores = {}
+    for name, scored, score_mean, score_min, score_max in (
+        yield from rows(score_aggregates(run_id))
+    ):
+        lower, weight = rank(scored, 0.5)
+        values = yield from scalars(score_value_at(run_id, name, lower))
+        scores[name] = ScoreSummary(
+            count=scored,
+            mean=score_mean,
+            min=score_min,
+            max=score_max,
+            p50=interpolate(values[0], values[-1], weight),
+        )
+    latency = [mean_latency, minimum, maximum, *percentiles]
+    return _summary(run_id, (count, failed), latency, scores)
+
+
+@operation(Mode.SNAPSHOT)
+def compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
+    baseline, candidate = call.baseline_run_id, call.candidate_run_id
+    yield from require_runs([baseline, candidate])
+    paired, fixed, introduced, latency_delta, baseline_items, candidate_items = yield from one(
+        comparison_pairs(baseline, candidate)
+    )
+    scores = {
+        name: ScoreComparison(
+            paired=count,
+            baseline_mean=baseline_mean,
+            candidate_mean=candidate_mean,
+            mean_delta=candidate_mean - baseline_mean,
+            improved=improved,
+            regressed=regressed,
+            unchanged=count - improved - regressed,
+        )
+        for name, count, baseline_mean, candidate_mean, improved, regressed in (
+            yield from rows(comparison_scores(baseline, candidate))
+        )
+    }
+    return RunComparison(
+        baseline_run_id=baseline,
+        candidate_run_id=candidate,
+        items_in_both=paired,
+        only_in_baseline=baseline_items - paired,
+        only_in_candidate=candidate_items - paired,
+        errors_fixed=fixed,
+        errors_introduced=introduced,
+        latency_mean_delta=latency_delta,
+        scores=scores,
+    )
+
+
+@operation(Mode.SNAPSHOT)
+def _items_batch(
+    call: calls.IterItemComparisons, after_item: str, size: int, database: Database
+) -> Steps[list[Sided]]:
+    """The next ``size`` results of both runs, in ``item_id`` order, each with its side
+    (see :func:`runstore.figures.pair_items`)."""
+    baseline, candidate = call.baseline_run_id, call.candidate_run_id
+    yield from require_runs([baseline, candidate])
+    found = yield from rows(items_after(baseline, candidate, after_item, size))
+    results = yield from scored_results(found, database)
+    return [(row[-1] == 1, result) for row, result in zip(found, results, strict=True)]
+
+
+def iter_item_comparisons(
+    call: calls.IterItemComparisons, database: Database
+) -> Walk[ItemComparison]:
+    after, reading = "", max(call.batch_size, 2)
+    while True:
+        results = yield from run(_items_batch(call, after, reading, database))
+        pairs, following = pair_items(results, reading, after)
+        if not pairs and following == after:  # one item filled the batch
+            reading *= 2
+            continue
+        yield Emit(list(compared(pairs, call.only, call.score)))
+        if following is None:
+            return
+        after, reading = following, max(call.batch_size, 2)

@@ -1,0 +1,213 @@
+"""The SQL machinery every feature shares: constructs that compile differently on SQLite
+and Postgres, and expressions of the column types.
+
+* :func:`one_of` -- a list bound at execution: one array parameter on Postgres.
+* :func:`mean` -- an average that never overflows.
+* :class:`Vacuum` -- ``VACUUM`` of a table, or of the SQLite file.
+* :func:`scores_of` / :class:`score_map` -- a result's scores as a column of its row.
+* :class:`utc_text` -- an instant as its stored UTC text (for exports).
+* :func:`returned` -- a table's columns for ``RETURNING``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from runstore.tables import scores_table
+from runstore.types import ScoreMapColumn
+
+__all__ = [
+    "Vacuum",
+    "mean",
+    "one_of",
+    "returned",
+    "score_map",
+    "scores_of",
+    "utc_text",
+]
+
+
+class _OneOf(FunctionElement[Any]):
+    """``column IN (...)`` with a list given at execution: see :func:`one_of`."""
+
+    inherit_cache = True
+    name = "one_of"
+    type = sa.types.NullType()  # not Boolean: SQLite would compare the test with 1
+
+
+def one_of(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[Any]:
+    """``column`` is one of the list bound as ``name`` when the statement runs.
+
+    On Postgres one array parameter (``column = ANY(:name)``): the statement's text and
+    plan are the same for every length, where an expanded ``IN`` -- one parameter per
+    value -- is rendered, parsed and planned anew for each length, a real cost for the
+    lists of a thousand ids that batch writes look up and delete. Elsewhere an expanding
+    ``IN``.
+    """
+    return _OneOf(column, sa.bindparam(name, expanding=True))
+
+
+@compiles(_OneOf)
+def _one_of(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses.clauses
+    return compiler.process(column.in_(sa.bindparam(values.key, expanding=True)), **kw)
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_array(element: _OneOf, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = element.clauses.clauses
+    array = sa.bindparam(values.key, type_=postgresql.ARRAY(column.type))
+    return compiler.process(column == sa.any_(array), **kw)
+
+
+_SCALE = 2.0**64
+_TINY = 2.0**-900
+_LARGEST_SCALED = sys.float_info.max / _SCALE
+_SMALLEST = 5e-324  # the smallest subnormal double
+
+
+def mean(value: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
+    """``avg(value)`` for any finite doubles, never an overflow error: NULL for no rows.
+
+    Postgres' ``avg`` sums the values and their squares, and fails with "value out of
+    range" past about ``1e154`` (squares) or ``1e308`` (sums), where the mean itself is
+    a finite double; its arithmetic also fails where a result rounds to zero. Here the
+    values are summed scaled down by 2**64 -- exact, as any scaling by a power of two is
+    among normal doubles, so the mean is the one a plain sum gives wherever that does not
+    overflow -- and those too small to scale (below 2**-900) are summed apart, unscaled;
+    a mean of theirs that rounds to zero is zero. :func:`runstore.figures.mean` is the
+    same in Python.
+    """
+    count = sa.func.nullif(sa.func.count(value), 0)
+    large = sa.func.abs(value) >= _float(_TINY)
+    scaled = sa.func.coalesce(sa.func.sum(value * _float(1 / _SCALE)).filter(large), 0.0) / count
+    scaled = sa.case(  # rounding may take a mean near the largest double a step past it
+        (scaled > _float(_LARGEST_SCALED), _float(_LARGEST_SCALED)),
+        (scaled < _float(-_LARGEST_SCALED), _float(-_LARGEST_SCALED)),
+        else_=scaled,
+    )
+    small_sum = sa.func.coalesce(sa.func.sum(value).filter(sa.not_(large)), 0.0)
+    small = sa.case(
+        (sa.func.abs(small_sum) * 2 <= count * _float(_SMALLEST), 0.0),
+        else_=small_sum / count,
+    )
+    return scaled * _float(_SCALE) + small
+
+
+def _float(value: float) -> sa.ColumnElement[float]:
+    return sa.literal(value, sa.Double())
+
+
+class Vacuum(sa.Executable, sa.ClauseElement):
+    """``VACUUM``: of a table on Postgres (with ``ANALYZE``), of the whole file on
+    SQLite."""
+
+    inherit_cache = False
+
+    def __init__(self, table: sa.Table) -> None:
+        self.table = table
+
+
+@compiles(Vacuum)
+def _vacuum(element: Vacuum, compiler: SQLCompiler, **kw: Any) -> str:
+    if compiler.dialect.name == "sqlite":
+        return "VACUUM"
+    return f"VACUUM (ANALYZE) {compiler.preparer.format_table(element.table)}"
+
+
+class score_map(sa.sql.functions.GenericFunction[dict[str, float]]):  # noqa: N801 - a SQL function
+    """``score_map(name, value)`` (Postgres): aggregate scores into a JSON object, each
+    value as ``float8``'s text, the shortest that reads back as the exact float
+    (``extra_float_digits`` 1, the default since Postgres 12).
+
+    SQLite has no such text: it writes a REAL with at most 17 digits, in JSON, ``printf``
+    or ``CAST``, and the last are not always right (``0.3`` became ``0.2999999999999999``).
+    Its reads take the scores as REAL values from a statement of their own (see
+    :func:`scores_of`).
+    """
+
+    type = ScoreMapColumn()
+    inherit_cache = True
+
+
+@compiles(score_map, "postgresql")
+def _score_map_postgres(element: score_map, compiler: SQLCompiler, **kw: Any) -> str:
+    name, value = element.clauses
+    return (
+        f"jsonb_object_agg({compiler.process(name, **kw)}, "
+        f"CAST({compiler.process(value, **kw)} AS TEXT))"
+    )
+
+
+class _ScoresOf(FunctionElement[dict[str, float]]):
+    """A result's scores as a column: see :func:`scores_of`."""
+
+    inherit_cache = True
+    name = "scores_of"
+    type = ScoreMapColumn()
+
+
+def scores_of(result_id: sa.ColumnElement[Any]) -> sa.ColumnElement[dict[str, float]]:
+    """The scores of the result with ``result_id``, as a column of its row: on Postgres
+    aggregated in the statement (:class:`score_map`); on SQLite NULL -- which reads as no
+    scores -- and read exactly by a statement of their own, which its reads of results
+    run next (:func:`runstore.sql.results.scored_results`)."""
+    return _ScoresOf(result_id)
+
+
+@compiles(_ScoresOf)
+def _scores_of_elsewhere(element: _ScoresOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return "NULL"
+
+
+@compiles(_ScoresOf, "postgresql")
+def _scores_of_postgres(element: _ScoresOf, compiler: SQLCompiler, **kw: Any) -> str:
+    (result_id,) = element.clauses.clauses
+    scores = scores_table.c
+    aggregated = sa.select(score_map(scores.name, scores.value)).where(scores.resultId == result_id)
+    return compiler.process(aggregated.scalar_subquery(), **kw)
+
+
+class utc_text(sa.sql.functions.GenericFunction[str]):  # noqa: N801 - a SQL function
+    """``utc_text(instant)``: a :class:`~runstore.types.UTCDateTime` column as fixed-width
+    ISO-8601 text in UTC (``2026-11-24T05:33:56.123456Z``) -- on SQLite the stored text
+    itself, on Postgres written by ``to_char``. For reads that build columns from the raw
+    values (exports)."""
+
+    type = sa.Text()
+    inherit_cache = True
+
+
+@compiles(utc_text, "sqlite")
+def _utc_text_sqlite(element: utc_text, compiler: SQLCompiler, **kw: Any) -> str:
+    (instant,) = element.clauses
+    return str(compiler.process(instant, **kw))
+
+
+@compiles(utc_text, "postgresql")
+def _utc_text_postgres(element: utc_text, compiler: SQLCompiler, **kw: Any) -> str:
+    (instant,) = element.clauses
+    return (
+        f"to_char({compiler.process(instant, **kw)} AT TIME ZONE 'UTC', "
+        '\'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\')'
+    )
+
+
+def returned(table: sa.Table) -> list[sa.ColumnElement[Any]]:
+    """Every column, qualified by its table, for RETURNING.
+
+    SQLAlchemy writes SQLite's RETURNING columns unqualified, and SQLite reads an
+    unqualified double-quoted name that matches no column as a string literal; qualified,
+    a missing column is an error instead of a wrong value.
+    """
+    return [
+        sa.literal_column(f'{table.name}."{column.name}"', type_=column.type)
+        for column in table.columns
+    ]

@@ -1,0 +1,478 @@
+"""Lists of runs and results: pages (by number or by cursor) and the batches that
+``iter_*`` calls walk through.
+
+A list is a table in a total order -- a key (a timestamp, a latency), then the id -- and
+a :class:`_Shape`: which filters, a keyset or not, a limit or not, how the total comes.
+Statements are built once per listing and shape (never per value), so SQLAlchemy's
+compiled cache serves every call after the first; every shape is served by an index, in
+index order (tests/test_query_plans.py proves it on both databases). Statements first;
+the pages and walks below them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from runstore import calls
+from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
+from runstore.export import RESULT_FIELDS, StoredRow
+from runstore.models import (
+    ListRunResultsInput,
+    ListRunResultsOutput,
+    ListRunsInput,
+    ListRunsOutput,
+    ResultFilters,
+    ResultOrder,
+    Run,
+    RunFilters,
+    RunResult,
+)
+from runstore.pages import Page, fetch_limit, make_page
+from runstore.plans import Emit, Mode, Query, Steps, Walk, one, operation, rows, run
+from runstore.sql.compiler import scores_of, utc_text
+from runstore.sql.database import Database
+from runstore.sql.results import results_read, scored_results, with_scores
+from runstore.sql.rows import RESULT_COLUMNS, RUN_COLUMNS, runs_from
+from runstore.sql.runs import require_runs
+from runstore.tables import results_table, runs_table, scores_table
+from runstore.types import JsonColumn, UTCDateTime
+
+__all__ = [
+    "count_results",
+    "count_runs",
+    "iter_result_rows",
+    "iter_results",
+    "iter_runs",
+    "list_results",
+    "list_runs",
+    "result_rows_batch",
+    "results_batch",
+    "results_page",
+    "runs_batch",
+    "runs_page",
+]
+
+_Row = TypeVar("_Row")
+
+_runs = runs_table.c
+_results = results_table.c
+_scores = scores_table.c
+
+# -- statements --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Listing:
+    """A list's table and total order: a key (a timestamp, a latency), then the id."""
+
+    table: sa.Table
+    key: sa.Column[Any]
+    id: sa.Column[Any]
+    descending: bool
+
+
+_RUNS = _Listing(runs_table, _runs.createdAt, _runs.id, descending=True)
+_RESULTS = {
+    ResultOrder.EXECUTION: _Listing(results_table, _results.startedAt, _results.id, False),
+    ResultOrder.SLOWEST: _Listing(results_table, _results.latency, _results.id, True),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What a list's statement depends on, besides its listing (never the values)."""
+
+    equal: tuple[str, ...]
+    """Columns that must equal a value."""
+    failed: bool | None = None
+    """Results: only those with an ``error`` (True) or without (False)."""
+    score: tuple[bool, bool] | None = None
+    """Results: only those with a score of a name, at least (True, _) and at most (_, True)
+    a value."""
+    keyset: bool = False
+    limited: bool = False
+    skipping: bool = False
+    """Rows are skipped by an offset."""
+    total: str | None = None
+    """How each row carries the total: "count" (counted), "run" (the run's result count)."""
+
+
+def _filter_name(column: str) -> str:
+    return f"filter_{column}"
+
+
+def _conditions(table: sa.Table, shape: _Shape) -> list[sa.ColumnElement[bool]]:
+    conditions = [
+        table.columns[column]
+        == sa.bindparam(_filter_name(column), type_=table.columns[column].type)
+        for column in shape.equal
+    ]
+    if shape.failed is not None:
+        error = table.columns["error"]
+        conditions.append(error.is_not(None) if shape.failed else error.is_(None))
+    if shape.score is not None:
+        at_least, at_most = shape.score
+        scored = [_scores.resultId == table.columns["id"], _scores.name == sa.bindparam("score")]
+        if at_least:
+            scored.append(_scores.value >= sa.bindparam("score_min", type_=_scores.value.type))
+        if at_most:
+            scored.append(_scores.value <= sa.bindparam("score_max", type_=_scores.value.type))
+        conditions.append(sa.exists().where(*scored))
+    return conditions
+
+
+@functools.cache
+def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
+    """The rows of a list in order; bind names as :func:`_list_query` fills them.
+
+    A page after an offset (``skipping``) is chosen in a subquery and its columns read
+    from there, so that work done for every column read (JSON selected as text, a result's
+    scores) is done for the page's rows only, not for every row the offset skips; the
+    outer query then sorts just the page's rows.
+    """
+    table = listing.table
+    conditions = _conditions(table, shape)
+    if shape.total == "count":
+        total: Any = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        total = total.correlate(None).scalar_subquery()
+    elif shape.total == "run":
+        run_id = sa.bindparam(_filter_name("runId"), type_=_runs.id.type)
+        total = sa.select(_runs.resultCount).where(_runs.id == run_id).scalar_subquery()
+        total = sa.func.coalesce(total, 0)
+    if shape.keyset:
+        key = sa.tuple_(listing.key, listing.id)
+        mark = sa.tuple_(
+            sa.bindparam("after_key", type_=listing.key.type),
+            sa.bindparam("after_id", type_=listing.id.type),
+        )
+        conditions.append(key < mark if listing.descending else key > mark)
+    scored = table is results_table
+    page = sa.select(table).where(*conditions).order_by(*_ordering(listing, table))
+    if shape.limited:
+        page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
+            sa.bindparam("offset", type_=sa.BigInteger())
+        )
+    if not shape.skipping:
+        extra = [scores_of(_results.id)] if scored else []
+        if shape.total is not None:
+            extra.append(total.label("total"))
+        return page.add_columns(*extra)
+    if shape.total is not None:
+        page = page.add_columns(total.label("total"))
+    rows = page.subquery("page")
+    columns: list[Any] = [rows.columns[column.key] for column in table.columns]
+    if scored:
+        columns.append(scores_of(rows.columns["id"]))
+    if shape.total is not None:
+        columns.append(rows.columns["total"])
+    return sa.select(*columns).order_by(*_ordering(listing, rows))
+
+
+def _ordering(listing: _Listing, rows: sa.Table | sa.Subquery) -> list[sa.ColumnElement[Any]]:
+    """The list's total order, on the table or on a subquery of it."""
+    order = [rows.columns[listing.key.key], rows.columns[listing.id.key]]
+    return [column.desc() if listing.descending else column.asc() for column in order]
+
+
+def _list_query(
+    listing: _Listing,
+    equal: Mapping[str, Any],
+    after: Position | None,
+    limit: int | None,
+    offset: int,
+    *,
+    total: str | None,
+    filters: ResultFilters | None = None,
+) -> Query:
+    values = {_filter_name(column): value for column, value in equal.items()}
+    shape = _Shape(
+        equal=tuple(equal),
+        keyset=after is not None,
+        limited=limit is not None,
+        skipping=limit is not None and offset > 0,
+        total=total,
+    )
+    if filters is not None:
+        shape, extra = _result_filters(shape, filters)
+        values |= extra
+    if after is not None:
+        values["after_key"] = after.key
+        values["after_id"] = after.id
+    if limit is not None:
+        values["limit"] = limit
+        values["offset"] = offset
+    return Query(_list_statement(listing, shape), values)
+
+
+def _result_filters(shape: _Shape, filters: ResultFilters) -> tuple[_Shape, dict[str, Any]]:
+    """The shape and values of a results list's filters beyond the run."""
+    values: dict[str, Any] = {}
+    equal = shape.equal
+    if filters.item_id is not None:
+        equal = (*equal, "itemId")
+        values[_filter_name("itemId")] = filters.item_id
+    score = None
+    if filters.score is not None:
+        score = (filters.score.min is not None, filters.score.max is not None)
+        values["score"] = filters.score.name
+        values |= {"score_min": filters.score.min, "score_max": filters.score.max}
+        values = {key: value for key, value in values.items() if value is not None}
+    filtered = filters.has_error is not None or filters.item_id is not None or score is not None
+    total = "count" if filtered and shape.total is not None else shape.total
+    changed = dataclasses.replace(
+        shape, equal=equal, failed=filters.has_error, score=score, total=total
+    )
+    return changed, values
+
+
+def _run_filters(filters: RunFilters) -> dict[str, Any]:
+    return {RUN_COLUMNS[name].key: value for name, value in filters.given().items()}
+
+
+def runs_page(filters: RunFilters, after: Position | None, limit: int | None, offset: int) -> Query:
+    """A page of runs, newest first; each row ends with the total of matching runs."""
+    return _list_query(_RUNS, _run_filters(filters), after, limit, offset, total="count")
+
+
+def count_runs(filters: RunFilters) -> Query:
+    return _count_query(_RUNS, _run_filters(filters), None)
+
+
+def runs_batch(filters: RunFilters, after: Position | None, size: int) -> Query:
+    """The next ``size`` runs after ``after``, without a total."""
+    return _list_query(_RUNS, _run_filters(filters), after, size, 0, total=None)
+
+
+def results_page(
+    run_id: str, filters: ResultFilters, after: Position | None, limit: int | None, offset: int
+) -> Query:
+    """A page of a run's results; each row ends with the result's scores and the total
+    of matching results -- the run's result count when no filter narrows them."""
+    listing = _RESULTS[filters.order]
+    equal = {"runId": run_id}
+    return _list_query(listing, equal, after, limit, offset, total="run", filters=filters)
+
+
+def count_results(run_id: str, filters: ResultFilters) -> Query:
+    return _count_query(_RESULTS[filters.order], {"runId": run_id}, filters)
+
+
+def results_batch(run_id: str, filters: ResultFilters, after: Position | None, size: int) -> Query:
+    """The next ``size`` results of a run after ``after``, with their scores, no total."""
+    listing = _RESULTS[filters.order]
+    return _list_query(listing, {"runId": run_id}, after, size, 0, total=None, filters=filters)
+
+
+def _stored_form(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """A results column as its stored value, with no type processing (see
+    :mod:`runstore.export`): instants as UTC text, JSON as text."""
+    if isinstance(column.type, UTCDateTime):
+        return utc_text(column)
+    if isinstance(column.type, JsonColumn):
+        return sa.cast(column, sa.Text())
+    return column
+
+
+@functools.cache
+def _result_rows(keyset: bool) -> sa.Select[Any]:
+    columns = [
+        sa.cast(scores_of(_results.id), sa.Text())
+        if field == "scores"
+        else _stored_form(RESULT_COLUMNS[field])
+        for field in RESULT_FIELDS
+    ]
+    conditions = [_results.runId == sa.bindparam("run_id", type_=_results.runId.type)]
+    if keyset:
+        mark = sa.tuple_(
+            sa.bindparam("after_key", type_=_results.startedAt.type),
+            sa.bindparam("after_id", type_=_results.id.type),
+        )
+        conditions.append(sa.tuple_(_results.startedAt, _results.id) > mark)
+    return (
+        sa.select(*columns)
+        .where(*conditions)
+        .order_by(_results.startedAt, _results.id)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+
+
+def result_rows_batch(run_id: str, after: Position | None, size: int) -> Query:
+    """The next ``size`` results of a run in execution order after ``after``, as stored
+    rows (:data:`runstore.export.RESULT_FIELDS`, values as :mod:`runstore.export` says)."""
+    values: dict[str, Any] = {"run_id": run_id, "limit": size}
+    if after is not None:
+        values["after_key"] = after.key
+        values["after_id"] = after.id
+    return Query(_result_rows(after is not None), values)
+
+
+@functools.cache
+def _count_statement(table: sa.Table, shape: _Shape) -> sa.Select[Any]:
+    return sa.select(sa.func.count()).select_from(table).where(*_conditions(table, shape))
+
+
+def _count_query(
+    listing: _Listing, equal: Mapping[str, Any], filters: ResultFilters | None
+) -> Query:
+    values = {_filter_name(column): value for column, value in equal.items()}
+    shape = _Shape(equal=tuple(equal))
+    if filters is not None:
+        shape, extra = _result_filters(shape, filters)
+        values |= extra
+    return Query(_count_statement(listing.table, shape), values)
+
+
+# -- pages and walks ---------------------------------------------------------------------
+
+
+def _page(
+    kind: CursorKind,
+    request: ListRunsInput | ListRunResultsInput,
+    scope: tuple[str | None, ...],
+    query: Callable[[Position | None, int | None, int], Query],
+    count: Query,
+    read: Callable[[Sequence[Sequence[Any]]], Steps[list[_Row]]],
+    position: Callable[[_Row], Position],
+) -> Steps[Page[_Row]]:
+    """One page of a list: by cursor or by number, with its total and the next cursor.
+
+    ``query`` reads the page's rows, each ending with the total; ``count`` counts alone,
+    for a page with no rows; ``read`` makes the models (it may read more).
+    """
+    after = None if request.cursor is None else decode_cursor(request.cursor, kind, scope)
+    limit = fetch_limit(request.pagination)
+    offset = request.pagination.offset if after is None else 0
+    fetched = yield from rows(query(after, limit, offset))
+    total = fetched[0][-1] if fetched else (yield from one(count))[0]
+    return make_page(
+        (yield from read(fetched)),
+        total,
+        request.pagination,
+        lambda row: encode_cursor(kind, scope, position(row)),
+    )
+
+
+def _read_runs(fetched: Sequence[Sequence[Any]]) -> Steps[list[Run]]:
+    """:func:`runs_from` as the step of a page (which reads nothing more)."""
+    yield from ()
+    return runs_from(fetched)
+
+
+def run_position(run: Run) -> Position:
+    """Where a run sits in its list (for the next keyset batch)."""
+    return Position(run.created_at, run.id)
+
+
+def result_position(order: ResultOrder) -> Callable[[RunResult], Position]:
+    """Where a result sits in a list of this order (for the next keyset batch)."""
+    if order is ResultOrder.SLOWEST:
+        return lambda result: Position(result.latency, result.id)
+    return lambda result: Position(result.started_at, result.id)
+
+
+@operation(Mode.READ)
+def list_runs(call: calls.ListRuns, database: Database) -> Steps[ListRunsOutput]:
+    request = call.input
+    page = yield from _page(
+        "runs",
+        request,
+        request.scope(),
+        lambda after, limit, offset: runs_page(request, after, limit, offset),
+        count_runs(request),
+        _read_runs,
+        run_position,
+    )
+    return ListRunsOutput(
+        runs=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
+    )
+
+
+@operation(Mode.READ)
+def _runs_batch(filters: RunFilters, after: Position | None, size: int) -> Steps[list[Run]]:
+    return runs_from((yield from rows(runs_batch(filters, after, size))))
+
+
+def iter_runs(call: calls.IterRuns, database: Database) -> Walk[Run]:
+    after: Position | None = None
+    while True:
+        found = yield from run(_runs_batch(call.filters, after, call.batch_size))
+        yield Emit(found)
+        if len(found) < call.batch_size:
+            return
+        after = run_position(found[-1])
+
+
+@operation(results_read)
+def list_results(call: calls.ListResults, database: Database) -> Steps[ListRunResultsOutput]:
+    request = call.input
+    page = yield from _page(
+        "results",
+        request,
+        (request.run_id, *request.scope()),
+        lambda after, limit, offset: results_page(request.run_id, request, after, limit, offset),
+        count_results(request.run_id, request),
+        lambda fetched: scored_results(fetched, database),
+        result_position(request.order),
+    )
+    return ListRunResultsOutput(
+        results=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
+    )
+
+
+@operation(results_read)
+def _results_batch(
+    call: calls.IterResults, after: Position | None, database: Database
+) -> Steps[list[RunResult]]:
+    query = results_batch(call.run_id, call.filters, after, call.batch_size)
+    return (yield from scored_results((yield from rows(query)), database))
+
+
+def iter_results(call: calls.IterResults, database: Database) -> Walk[RunResult]:
+    after: Position | None = None
+    position = result_position(call.filters.order)
+    while True:
+        found = yield from run(_results_batch(call, after, database))
+        yield Emit(found)
+        if len(found) < call.batch_size:
+            return
+        after = position(found[-1])
+
+
+_STORED_ID = RESULT_FIELDS.index("id")
+_STORED_STARTED_AT = RESULT_FIELDS.index("started_at")
+_STORED_SCORES = RESULT_FIELDS.index("scores")
+
+
+@operation(results_read)
+def _result_rows_batch(
+    call: calls.IterResultRows, after: Position | None, database: Database
+) -> Steps[list[StoredRow]]:
+    """The next batch of a run's results, in execution order, as stored rows (see
+    :mod:`runstore.export`); for the first batch, a run with no rows is proven to exist."""
+    fetched = yield from rows(result_rows_batch(call.run_id, after, call.batch_size))
+    if not fetched and after is None:
+        yield from require_runs([call.run_id])
+    scored = yield from with_scores(
+        fetched, database, id_at=_STORED_ID, scores_at=_STORED_SCORES, empty=None
+    )
+    return list(scored)
+
+
+def iter_result_rows(call: calls.IterResultRows, database: Database) -> Walk[list[StoredRow]]:
+    """Exports' columnar path: batches of stored rows (each batch one item)."""
+    after: Position | None = None
+    while True:
+        found = yield from run(_result_rows_batch(call, after, database))
+        if found:
+            yield Emit([found])
+        if len(found) < call.batch_size:
+            return
+        last = found[-1]
+        after = Position(datetime.fromisoformat(last[_STORED_STARTED_AT]), last[_STORED_ID])

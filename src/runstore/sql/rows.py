@@ -1,0 +1,104 @@
+"""Between rows and models: which attribute each column fills, in both directions.
+
+Statements select whole rows in the tables' column order; operations make the models
+of them here, inside the transaction that read them, and make the rows of models to
+insert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from pydantic import TypeAdapter
+
+from runstore.models import Run, RunResult, Score
+from runstore.schema import attribute_name
+from runstore.tables import results_table, runs_table, scores_table
+
+__all__ = [
+    "RESULT_ATTRIBUTES",
+    "RESULT_COLUMNS",
+    "RUN_ATTRIBUTES",
+    "RUN_COLUMNS",
+    "SCORE_ATTRIBUTES",
+    "result_row",
+    "results_from",
+    "run_row",
+    "runs_from",
+    "score_row",
+    "scores_from",
+]
+
+
+def _attributes(table: sa.Table) -> tuple[str, ...]:
+    return tuple(attribute_name(column.name) for column in table.columns)
+
+
+RUN_ATTRIBUTES = _attributes(runs_table)
+"""The attribute each column of a runs row fills, in the order statements select them."""
+RESULT_ATTRIBUTES = (*_attributes(results_table), "scores")
+"""The same for a results row: the table's columns, then the result's scores."""
+SCORE_ATTRIBUTES = _attributes(scores_table)
+"""The same for a scores row."""
+
+RUN_COLUMNS: dict[str, sa.Column[Any]] = {
+    attribute_name(column.name): column for column in runs_table.columns
+}
+"""The runs table's columns by the attribute of :class:`~runstore.models.Run` they hold."""
+RESULT_COLUMNS: dict[str, sa.Column[Any]] = {
+    attribute_name(column.name): column for column in results_table.columns
+}
+"""The results table's columns by the attribute of :class:`~runstore.models.RunResult`
+they hold."""
+
+_RUNS = TypeAdapter(list[Run])
+_RESULTS = TypeAdapter(list[RunResult])
+_SCORES = TypeAdapter(list[Score])
+
+
+def _models(adapter: TypeAdapter[list[Any]], names: Sequence[str], rows: Iterable[Any]) -> Any:
+    return adapter.validate_python([dict(zip(names, row, strict=False)) for row in rows])
+
+
+def runs_from(rows: Iterable[Sequence[Any]]) -> list[Run]:
+    """Runs from rows that begin with the runs table's columns."""
+    runs: list[Run] = _models(_RUNS, RUN_ATTRIBUTES, rows)
+    return runs
+
+
+def results_from(rows: Iterable[Sequence[Any]]) -> list[RunResult]:
+    """Results from rows that begin with the results table's columns and the scores."""
+    results: list[RunResult] = _models(_RESULTS, RESULT_ATTRIBUTES, rows)
+    return results
+
+
+def scores_from(rows: Iterable[Sequence[Any]]) -> list[Score]:
+    """Scores from rows of the scores table."""
+    scores: list[Score] = _models(_SCORES, SCORE_ATTRIBUTES, rows)
+    return scores
+
+
+def _keys(table: sa.Table) -> tuple[tuple[str, str], ...]:
+    return tuple(zip((c.key for c in table.columns), _attributes(table), strict=True))
+
+
+_RUN_KEYS = _keys(runs_table)
+_RESULT_KEYS = _keys(results_table)
+_SCORE_KEYS = _keys(scores_table)
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """The values of a run's row, by column key."""
+    return {key: getattr(run, attribute) for key, attribute in _RUN_KEYS}
+
+
+def result_row(result: RunResult) -> dict[str, Any]:
+    """The values of a result's row, by column key."""
+    return {key: getattr(result, attribute) for key, attribute in _RESULT_KEYS}
+
+
+def score_row(score: Score) -> dict[str, Any]:
+    """The values of a score's row, by column key."""
+    return {key: getattr(score, attribute) for key, attribute in _SCORE_KEYS}

@@ -1,0 +1,423 @@
+"""Runs: creating, updating, counting, reading one, deleting and pruning them.
+
+Statements first, each function returning its :class:`~runstore.plans.Query` (a statement
+built once, with the values a call binds to it); the operations below them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from runstore import calls
+from runstore.clock import moved_forward
+from runstore.errors import DuplicateError, RunNotFoundError
+from runstore.limits import MAX_COUNT
+from runstore.models import ExistingRun, Run
+from runstore.plans import (
+    Mode,
+    Plan,
+    Query,
+    Steps,
+    begin,
+    each,
+    execute,
+    first,
+    one,
+    operation,
+    rows,
+)
+from runstore.records import existing_run, new_run
+from runstore.sql.compiler import Vacuum, one_of, returned
+from runstore.sql.database import Database
+from runstore.sql.rows import RUN_COLUMNS, run_row, runs_from
+from runstore.tables import results_table, runs_table, scores_table
+
+__all__ = [
+    "bump_counts",
+    "claim_runs",
+    "create_run",
+    "dangerously_clear_all",
+    "delete_run",
+    "get_run_by_id",
+    "lock_run",
+    "prune_runs",
+    "recount_run",
+    "require_runs",
+    "run_sizes",
+    "select_run",
+    "update_run",
+    "vacuum",
+]
+
+_runs = runs_table.c
+_results = results_table.c
+_scores = scores_table.c
+
+# -- statements --------------------------------------------------------------------------
+
+_INSERT_RUN = sa.insert(runs_table)
+
+
+def insert_run(run: Run) -> Query:
+    return Query(_INSERT_RUN, run_row(run), duplicate=f"run {run.id!r} already exists")
+
+
+_SELECT_RUN = sa.select(runs_table).where(_runs.id == sa.bindparam("run_id"))
+
+
+def select_run(run_id: str) -> Query:
+    """The run's row (its columns in table order)."""
+    return Query(_SELECT_RUN, {"run_id": run_id})
+
+
+_LOCK_RUN = sa.select(_runs.updatedAt).where(_runs.id == sa.bindparam("run_id")).with_for_update()
+
+
+def lock_run(run_id: str) -> Query:
+    """The run's ``updatedAt``, its row locked until the transaction ends (Postgres; a
+    SQLite write transaction holds the whole database)."""
+    return Query(_LOCK_RUN, {"run_id": run_id})
+
+
+_CLAIM_RUNS = (
+    sa.select(_runs.id).where(one_of(_runs.id, "run_ids")).order_by(_runs.id).with_for_update()
+)
+
+
+def claim_runs(run_ids: Iterable[str]) -> Query:
+    """The ids of those runs that exist, their rows locked until the transaction ends, in
+    id order (Postgres; a SQLite write transaction holds the whole database)."""
+    return Query(_CLAIM_RUNS, {"run_ids": sorted(set(run_ids))})
+
+
+_RUN_SIZES = sa.select(_runs.id, _runs.resultCount).where(one_of(_runs.id, "ids"))
+
+
+def run_sizes(run_ids: Iterable[str]) -> Query:
+    """(id, result count) of those runs that exist."""
+    return Query(_RUN_SIZES, {"ids": sorted(set(run_ids))})
+
+
+@functools.cache
+def _update_run(columns: frozenset[str], if_earlier: bool) -> sa.Update:
+    conditions = [_runs.id == sa.bindparam("run_id")]
+    if if_earlier:
+        conditions.append(_runs.updatedAt < sa.bindparam("new_updatedAt"))
+    return (
+        sa.update(runs_table)
+        .where(*conditions)
+        .values({column: sa.bindparam(f"new_{column}") for column in sorted(columns)})
+        .returning(*returned(runs_table))
+    )
+
+
+def update_run_row(
+    run_id: str, changes: Mapping[str, Any], updated_at: datetime, *, if_earlier: bool = False
+) -> Query:
+    """Set the given run attributes and ``updated_at``; returns the row as stored.
+
+    ``if_earlier``: only if the stored ``updated_at`` is earlier (no row otherwise).
+    """
+    values = {**changes, "updated_at": updated_at}
+    columns = {RUN_COLUMNS[name].key: value for name, value in values.items()}
+    statement = _update_run(frozenset(columns), if_earlier)
+    return Query(statement, {"run_id": run_id, **{f"new_{c}": v for c, v in columns.items()}})
+
+
+def _at_least_zero(count: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
+    # A replaced result moves a count from one counter to the other; one that was never
+    # counted (written without update_counts) must not take a counter below zero.
+    return sa.case((count < 0, 0), else_=count)
+
+
+@functools.cache
+def bump_statement(counted: bool) -> sa.Update:
+    """Counters grow by arithmetic in the database, never read-modify-write, so concurrent
+    writers cannot lose a count; a count that would pass MAX_COUNT leaves the row alone
+    (no row matches), on every backend alike. Counting moves ``updatedAt`` forward."""
+    integer = sa.Integer()
+    conditions = [
+        _runs.id == sa.bindparam("run_id"),
+        _runs.resultCount <= sa.bindparam("results_below", type_=integer),
+    ]
+    values: dict[str, Any] = {
+        "resultCount": _runs.resultCount + sa.bindparam("results", type_=integer)
+    }
+    if counted:
+        conditions += [
+            _runs.succeededCount <= sa.bindparam("succeeded_below", type_=integer),
+            _runs.failedCount <= sa.bindparam("failed_below", type_=integer),
+        ]
+        now = sa.bindparam("now", type_=_runs.updatedAt.type)
+        values |= {
+            "succeededCount": _at_least_zero(
+                _runs.succeededCount + sa.bindparam("succeeded", type_=integer)
+            ),
+            "failedCount": _at_least_zero(
+                _runs.failedCount + sa.bindparam("failed", type_=integer)
+            ),
+            "updatedAt": sa.case((_runs.updatedAt < now, now), else_=_runs.updatedAt),
+        }
+    return (
+        sa.update(runs_table)
+        .where(*conditions)
+        .values(values)
+        .execution_options(preserve_rowcount=True)
+    )
+
+
+def bump_values(
+    run_id: str, results: int, counts: tuple[int, int] | None, now: datetime
+) -> dict[str, Any]:
+    """The values :func:`bump_statement` binds."""
+    values: dict[str, Any] = {
+        "run_id": run_id,
+        "results": results,
+        "results_below": MAX_COUNT - max(results, 0),
+    }
+    if counts is not None:
+        succeeded, failed = counts
+        values |= {
+            "succeeded": succeeded,
+            "failed": failed,
+            "succeeded_below": MAX_COUNT - max(succeeded, 0),
+            "failed_below": MAX_COUNT - max(failed, 0),
+            "now": now,
+        }
+    return values
+
+
+def bump_counts(run_id: str, results: int, counts: tuple[int, int] | None, now: datetime) -> Query:
+    """Add ``results`` to a run's result count and, given ``counts``, (succeeded, failed)
+    to its counters; no row changes if the run is missing or a count would pass
+    :data:`~runstore.limits.MAX_COUNT`. Also locks the run until the transaction ends."""
+    return Query(bump_statement(counts is not None), bump_values(run_id, results, counts, now))
+
+
+_DELETE_RUN = sa.delete(runs_table).where(_runs.id == sa.bindparam("run_id"))
+_DELETE_RESULTS_OF_RUN = sa.delete(results_table).where(_results.runId == sa.bindparam("run_id"))
+_DELETE_SCORES_OF_RUN = sa.delete(scores_table).where(_scores.runId == sa.bindparam("run_id"))
+_RESET_RESULT_COUNT = (
+    sa.update(runs_table).where(_runs.id == sa.bindparam("run_id")).values(resultCount=0)
+)
+
+
+def delete_run_rows(run_id: str) -> list[Query]:
+    """Delete a run with its results and scores (in this order: the children first)."""
+    values = {"run_id": run_id}
+    return [
+        Query(_DELETE_SCORES_OF_RUN, values),
+        Query(_DELETE_RESULTS_OF_RUN, values),
+        Query(_DELETE_RUN, values),
+    ]
+
+
+def delete_run_results(run_id: str) -> list[Query]:
+    """Delete a run's results and scores, and set its result count to 0."""
+    values = {"run_id": run_id}
+    return [
+        Query(_DELETE_SCORES_OF_RUN, values),
+        Query(_DELETE_RESULTS_OF_RUN, values),
+        Query(_RESET_RESULT_COUNT, values),
+    ]
+
+
+def _counted_results(*conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
+    return (
+        sa.select(sa.func.count())
+        .select_from(results_table)
+        .where(_results.runId == _runs.id, *conditions)
+        .scalar_subquery()
+    )
+
+
+_RECOUNT_RUN = (
+    sa.update(runs_table)
+    .where(_runs.id == sa.bindparam("run_id"))
+    .values(
+        resultCount=_counted_results(),
+        succeededCount=_counted_results(_results.error.is_(None)),
+        failedCount=_counted_results(_results.error.is_not(None)),
+        updatedAt=sa.case(
+            (
+                _runs.updatedAt < sa.bindparam("now", type_=_runs.updatedAt.type),
+                sa.bindparam("now", type_=_runs.updatedAt.type),
+            ),
+            else_=_runs.updatedAt,
+        ),
+    )
+    .returning(*returned(runs_table))
+)
+
+
+def recount_run_row(run_id: str, now: datetime) -> Query:
+    """Set a run's counts from its stored results, in one statement; returns the run."""
+    return Query(_RECOUNT_RUN, {"run_id": run_id, "now": now})
+
+
+@functools.cache
+def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[Any]:
+    conditions = [_runs.createdAt < sa.bindparam("older_than", type_=_runs.createdAt.type)]
+    if by_status:
+        conditions.append(_runs.status == sa.bindparam("status"))
+    if by_dataset:
+        conditions.append(_runs.datasetId == sa.bindparam("dataset_id"))
+    return (
+        sa.select(_runs.id, _runs.resultCount)
+        .where(*conditions)
+        .order_by(_runs.createdAt, _runs.id)
+        .limit(sa.bindparam("size", type_=sa.Integer()))
+        .with_for_update()
+    )
+
+
+def prunable_runs(
+    older_than: datetime, status: str | None, dataset_id: str | None, size: int
+) -> Query:
+    """The ids and result counts of up to ``size`` runs created before ``older_than`` (with
+    that status, of that dataset), oldest first, locked until the transaction ends."""
+    values = {"older_than": older_than, "status": status, "dataset_id": dataset_id, "size": size}
+    statement = _prunable(status is not None, dataset_id is not None)
+    return Query(statement, {key: value for key, value in values.items() if value is not None})
+
+
+_DELETE_RUNS = sa.delete(runs_table).where(one_of(_runs.id, "run_ids"))
+_DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(one_of(_results.runId, "run_ids"))
+_DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(one_of(_scores.runId, "run_ids"))
+
+
+def delete_runs(run_ids: Sequence[str]) -> list[Query]:
+    """Delete runs with their results and scores (the children first)."""
+    values = {"run_ids": list(run_ids)}
+    return [
+        Query(_DELETE_SCORES_OF_RUNS, values),
+        Query(_DELETE_RESULTS_OF_RUNS, values),
+        Query(_DELETE_RUNS, values),
+    ]
+
+
+def clear_tables() -> list[Query]:
+    """Delete every score, result and run."""
+    return [Query(sa.delete(table)) for table in (scores_table, results_table, runs_table)]
+
+
+_CHECKPOINT = sa.text("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def vacuum_tables(dialect: str) -> list[Query]:
+    """Give the space of deleted rows back: SQLite rebuilds the database file, and moves
+    the rebuilt pages from the write-ahead log into it, so the file shrinks now; Postgres
+    vacuums (and analyzes) runstore's tables. Neither may run inside a transaction."""
+    if dialect == "sqlite":
+        return [Query(Vacuum(runs_table)), Query(_CHECKPOINT)]
+    return [Query(Vacuum(table)) for table in (runs_table, results_table, scores_table)]
+
+
+# -- operations --------------------------------------------------------------------------
+
+
+@operation(Mode.WRITE_ONE)
+def create_run(call: calls.CreateRun, database: Database) -> Steps[Run]:
+    run = new_run(call.input, database.now())
+    while True:
+        try:
+            yield from execute(insert_run(run))
+            return run
+        except DuplicateError:
+            if call.if_exists is ExistingRun.ERROR:
+                raise
+        row = yield from first(select_run(run.id))
+        if row is not None:  # else deleted since: create it after all
+            return existing_run(call.input, runs_from([row])[0])
+
+
+@operation(Mode.WRITE_ONE)
+def update_run(call: calls.UpdateRun, database: Database) -> Steps[Run]:
+    # Usually one statement: the clock is past the stored updated_at, which moves to now.
+    changes = call.input.changes()
+    query = update_run_row(call.input.id, changes, database.now(), if_earlier=True)
+    row = yield from first(query)
+    if row is not None:
+        return runs_from([row])[0]
+    # Missing, or the stored time is ahead (another process's clock): lock and look.
+    yield from begin(Mode.WRITE)
+    locked = yield from first(lock_run(call.input.id))
+    if locked is None:
+        raise RunNotFoundError(call.input.id)
+    updated_at = moved_forward(database.now(), locked[0])  # never backwards, whatever the clocks
+    row = yield from one(update_run_row(call.input.id, changes, updated_at))
+    return runs_from([row])[0]
+
+
+@operation(Mode.READ)
+def get_run_by_id(call: calls.GetRunById, database: Database) -> Steps[Run | None]:
+    row = yield from first(select_run(call.id))
+    return None if row is None else runs_from([row])[0]
+
+
+@operation(Mode.WRITE)
+def delete_run(call: calls.DeleteRun, database: Database) -> Steps[None]:
+    yield from each(delete_run_rows(call.id))
+
+
+@operation(Mode.WRITE_ONE)
+def recount_run(call: calls.RecountRun, database: Database) -> Steps[Run]:
+    row = yield from first(recount_run_row(call.run_id, database.now()))
+    if row is None:
+        raise RunNotFoundError(call.run_id)
+    return runs_from([row])[0]
+
+
+PRUNE_RESULTS = 10_000
+"""At most this many results deleted in one transaction of :func:`prune_runs` -- unless one
+run has more, which then goes alone: a run goes whole or not at all."""
+
+
+@operation(Mode.WRITE)
+def prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
+    """Delete runs oldest first, in transactions of up to ``batch_size`` runs and
+    :data:`PRUNE_RESULTS` results: each batch's runs are locked first, so that no result
+    can be added to them while they go."""
+    status = None if call.status is None else call.status.value
+    pruned = 0
+    while True:
+        query = prunable_runs(call.older_than, status, call.dataset_id, call.batch_size)
+        found = yield from rows(query)
+        run_ids: list[str] = []
+        results = 0
+        for run_id, result_count in found:
+            if run_ids and results + result_count > PRUNE_RESULTS:
+                break
+            run_ids.append(run_id)
+            results += result_count
+        if run_ids:
+            yield from each(delete_runs(run_ids))
+            pruned += len(run_ids)
+        if len(found) < call.batch_size and len(run_ids) == len(found):
+            return pruned
+        yield from begin(Mode.WRITE)  # commits this batch
+
+
+@operation(Mode.WRITE)
+def dangerously_clear_all(call: calls.DangerouslyClearAll, database: Database) -> Steps[None]:
+    yield from each(clear_tables())
+
+
+def vacuum(database: Database) -> Plan[None]:
+    """Outside any transaction: VACUUM may not run in one (so each statement is a
+    transaction of its own)."""
+    return Plan(Mode.WRITE_ONE, each(vacuum_tables(database.dialect)))
+
+
+def require_runs(run_ids: Sequence[str]) -> Steps[dict[str, int]]:
+    """Each run's result count; RunNotFoundError for the first that does not exist."""
+    sizes = {run_id: count for run_id, count in (yield from rows(run_sizes(run_ids)))}
+    for run_id in run_ids:
+        if run_id not in sizes:
+            raise RunNotFoundError(run_id)
+    return sizes

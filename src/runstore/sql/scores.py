@@ -1,0 +1,237 @@
+"""Scores: recording them (or overwriting a re-run scorer's), and reading a run's.
+
+Statements first; the operations below them. A result's own scores are read with the
+result (:func:`runstore.sql.compiler.scores_of`); these are the scores as rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from runstore import calls
+from runstore.errors import DuplicateError, ResultNotFoundError
+from runstore.models import Score
+from runstore.plans import (
+    CopyRows,
+    Emit,
+    Mode,
+    Query,
+    Steps,
+    Walk,
+    execute,
+    operation,
+    rows,
+    run,
+)
+from runstore.records import recorded_scores
+from runstore.sql.compiler import one_of, returned
+from runstore.sql.database import Database
+from runstore.sql.rows import score_row, scores_from
+from runstore.tables import results_table, scores_table
+
+__all__ = [
+    "add_scores",
+    "copy_scores",
+    "delete_scores_of_results",
+    "insert_scores",
+    "iter_scores",
+    "list_scores",
+    "scores_of_results_rows",
+]
+
+CHUNK = 1000
+"""Scores per statement execution (or lookup) when a batch is written or checked."""
+
+_results = results_table.c
+_scores = scores_table.c
+
+# -- statements --------------------------------------------------------------------------
+
+_RESULTS_OF = (
+    sa.select(_results.id, _results.runId)
+    .where(one_of(_results.id, "ids"))
+    .order_by(_results.id)
+    .with_for_update(read=True, key_share=True)
+)
+
+
+def results_of(result_ids: Iterable[str]) -> Query:
+    """(id, run id) of those results that exist, each kept from deletion until the
+    transaction ends (Postgres ``FOR KEY SHARE``, in id order)."""
+    return Query(_RESULTS_OF, {"ids": sorted(result_ids)})
+
+
+_INSERT_SCORES = sa.insert(scores_table)
+
+
+def insert_scores(scores: Sequence[Score]) -> Query:
+    return Query(
+        _INSERT_SCORES,
+        [score_row(score) for score in scores],
+        duplicate="a score of this batch already exists",
+    )
+
+
+def copy_scores(scores: Sequence[Score]) -> CopyRows:
+    """:func:`insert_scores` as a ``COPY`` stream (Postgres only)."""
+    rows = [score_row(score) for score in scores]
+    return CopyRows(scores_table, rows, duplicate="a score of this batch already exists")
+
+
+_OVERWRITTEN = ("value", "label", "explanation", "metadata", "createdAt")
+
+
+@functools.cache
+def _upsert_scores(dialect: str) -> sa.Insert:
+    insert = (postgresql if dialect == "postgresql" else sqlite).insert(scores_table)
+    upsert: sa.Insert = insert.on_conflict_do_update(
+        index_elements=[_scores.resultId, _scores.name],
+        set_={name: insert.excluded[name] for name in _OVERWRITTEN},
+    )
+    return upsert.returning(*returned(scores_table), sort_by_parameter_order=True)
+
+
+def upsert_scores(scores: Sequence[Score], dialect: str) -> Query:
+    """Record scores, overwriting the value, label, explanation, metadata and time of a
+    stored score of the same (result, name) -- which keeps its id. Returns the rows as
+    stored, in the order given."""
+    return Query(_upsert_scores(dialect), [score_row(score) for score in scores])
+
+
+_TAKEN_SCORES = sa.select(_scores.resultId, _scores.name).where(
+    one_of(_scores.resultId, "result_ids")
+)
+
+
+def taken_scores(result_ids: Sequence[str]) -> Query:
+    """(result id, name) of the stored scores of these results."""
+    return Query(_TAKEN_SCORES, {"result_ids": list(result_ids)})
+
+
+_SCORES_OF_RESULTS = sa.select(_scores.resultId, _scores.name, _scores.value).where(
+    one_of(_scores.resultId, "result_ids")
+)
+
+
+def scores_of_results_rows(result_ids: Sequence[str]) -> Query:
+    """(result id, name, value) of the scores of these results: SQLite's reads of results
+    take their scores from here, each value a REAL as stored (see
+    :func:`runstore.sql.compiler.scores_of`)."""
+    return Query(_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
+
+
+_DELETE_SCORES_OF_RESULTS = sa.delete(scores_table).where(one_of(_scores.resultId, "result_ids"))
+
+
+def delete_scores_of_results(result_ids: Sequence[str]) -> Query:
+    return Query(_DELETE_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
+
+
+_SCORE_ORDER = (_scores.name, _scores.value, _scores.id)
+
+
+@functools.cache
+def _select_scores(by_result: bool, by_name: bool, keyset: bool, limited: bool) -> sa.Select[Any]:
+    conditions = [_scores.runId == sa.bindparam("run_id")]
+    if by_result:
+        conditions.append(_scores.resultId == sa.bindparam("result_id"))
+    if by_name:
+        conditions.append(_scores.name == sa.bindparam("name"))
+    if keyset:
+        mark = [sa.bindparam(f"after_{column.key}", type_=column.type) for column in _SCORE_ORDER]
+        conditions.append(sa.tuple_(*_SCORE_ORDER) > sa.tuple_(*mark))
+    statement = sa.select(scores_table).where(*conditions).order_by(*_SCORE_ORDER)
+    if limited:
+        statement = statement.limit(sa.bindparam("limit", type_=sa.Integer()))
+    return statement
+
+
+def select_scores(
+    run_id: str,
+    result_id: str | None,
+    name: str | None,
+    after: Score | None = None,
+    limit: int | None = None,
+) -> Query:
+    """A run's scores (of one result, of one name), by name, value and id; the next
+    ``limit`` after ``after``, if given."""
+    values: dict[str, Any] = {"run_id": run_id, "result_id": result_id, "name": name}
+    if after is not None:
+        values |= {f"after_{column.key}": getattr(after, column.key) for column in _SCORE_ORDER}
+    if limit is not None:
+        values["limit"] = limit
+    shape = (result_id is not None, name is not None, after is not None, limit is not None)
+    statement = _select_scores(*shape)
+    return Query(statement, {key: value for key, value in values.items() if value is not None})
+
+
+# -- operations --------------------------------------------------------------------------
+
+
+@operation(Mode.WRITE)
+def add_scores(call: calls.AddScores, database: Database) -> Steps[list[Score]]:
+    if not call.inputs:
+        return []
+    run_of_result: dict[str, str] = {}
+    result_ids = sorted({input.result_id for input in call.inputs})
+    for start in range(0, len(result_ids), CHUNK):
+        found = yield from rows(results_of(result_ids[start : start + CHUNK]))
+        run_of_result.update((row[0], row[1]) for row in found)
+    for position, input in enumerate(call.inputs):
+        if input.result_id not in run_of_result:
+            raise ResultNotFoundError(input.result_id, position=position)
+    scores = recorded_scores(call.inputs, run_of_result, database.now())
+    if call.replace:
+        stored: list[Score] = []
+        for start in range(0, len(scores), CHUNK):
+            query = upsert_scores(scores[start : start + CHUNK], database.dialect)
+            stored += scores_from((yield from rows(query)))
+        return stored
+    try:
+        for start in range(0, len(scores), CHUNK):
+            yield from execute(insert_scores(scores[start : start + CHUNK]))
+    except DuplicateError as exc:
+        raise (yield from _locate_duplicate_score(scores)) or exc from exc
+    return scores
+
+
+def _locate_duplicate_score(scores: Sequence[Score]) -> Steps[DuplicateError | None]:
+    result_ids = sorted({score.result_id for score in scores})
+    taken: set[tuple[str, str]] = set()
+    for start in range(0, len(result_ids), CHUNK):
+        found = yield from rows(taken_scores(result_ids[start : start + CHUNK]))
+        taken.update((row[0], row[1]) for row in found)
+    for position, score in enumerate(scores):
+        if (score.result_id, score.name) in taken:
+            return DuplicateError(
+                f"result {score.result_id!r} already has a score {score.name!r}",
+                position=position,
+            )
+    return None
+
+
+@operation(Mode.READ)
+def list_scores(call: calls.ListScores, database: Database) -> Steps[list[Score]]:
+    return scores_from((yield from rows(select_scores(call.run_id, call.result_id, call.name))))
+
+
+@operation(Mode.READ)
+def scores_batch(call: calls.IterScores, after: Score | None) -> Steps[list[Score]]:
+    """The next ``batch_size`` scores of ``call``'s list, after ``after``."""
+    query = select_scores(call.run_id, call.result_id, call.name, after, call.batch_size)
+    return scores_from((yield from rows(query)))
+
+
+def iter_scores(call: calls.IterScores, database: Database) -> Walk[Score]:
+    after: Score | None = None
+    while True:
+        scores = yield from run(scores_batch(call, after))
+        yield Emit(scores)
+        if len(scores) < call.batch_size:
+            return
+        after = scores[-1]

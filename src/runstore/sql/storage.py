@@ -1,0 +1,262 @@
+"""The blocking SQL adapter: SQLite and Postgres, every statement through SQLAlchemy.
+
+It runs the operations of :mod:`runstore.sql` (statements planned once, for both
+adapters) on blocking SQLAlchemy connections, as the plans' modes say
+(:mod:`runstore.plans`), so engine events (``echo``, tracing, ``before_cursor_execute``
+listeners) see every statement and every column type's processors apply. The single
+exception is the row stream of a Postgres batch, which uses ``COPY``
+(:mod:`runstore.sql.copy`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from sqlalchemy.engine import URL, Connection, CursorResult, Engine
+
+from runstore import calls
+from runstore.base import RunsStorage
+from runstore.clock import Clock
+from runstore.engine import begin_statement, create_storage_engine
+from runstore.errors import StorageError
+from runstore.migrations import check_schema, upgrade_to_head
+from runstore.plans import (
+    Again,
+    Begin,
+    CopyRows,
+    Done,
+    Emit,
+    Mode,
+    Plan,
+    Query,
+    Step,
+    Steps,
+    Walk,
+    commits,
+    next_move,
+    proceed,
+)
+from runstore.sql.adapter import SqlAdapter
+from runstore.sql.copy import copy_plan, lost_in_copy
+from runstore.sql.errors import translated_errors
+from runstore.sql.runs import vacuum
+from runstore.sql.table import plan_of, walk_of
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["SqlRunsStorage"]
+
+_T = TypeVar("_T")
+
+
+class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
+    """Runs and results in SQLite or Postgres.
+
+    Args:
+        url_or_engine: a database URL -- ``sqlite:///path.db``, ``sqlite://`` for memory,
+            ``postgresql+psycopg://user@host/db`` (``postgresql://`` and ``postgres://``
+            mean psycopg 3 too) -- for which runstore makes and owns an engine with the
+            settings in :mod:`runstore.engine`; or an existing
+            :class:`~sqlalchemy.engine.Engine` on one of those drivers, used as it is and
+            never disposed.
+        sqlite_pragmas: changes to runstore's SQLite pragmas (``None`` drops one).
+        clock: where ``created_at``/``updated_at`` come from (see
+            :class:`~runstore.base.RunsStorage`).
+        schema: Postgres only: the schema that holds runstore's tables, indexes and
+            version table (created by :meth:`init` if missing). Every session of the
+            engine searches that schema alone, so storages in different schemas of one
+            database are fully apart, and the tables an application keeps elsewhere are
+            never seen. Needs a URL (for an engine of your own, set ``search_path`` in its
+            connect options instead); the same schema goes to Alembic as
+            ``-x schema=...``.
+        engine_options: keyword arguments for :func:`sqlalchemy.create_engine` (and
+            ``ping_after_idle`` for Postgres; see :mod:`runstore.engine`).
+
+    Call :meth:`init` once to create or upgrade the schema (idempotent; safe to call from
+    several processes at once). Using a database whose schema is not at this version's
+    head raises :class:`~runstore.errors.SchemaOutOfDateError`.
+
+    Raises:
+        InvalidInputError: the URL is malformed or not supported, its driver is not
+            installed, engine settings or a schema were given with an engine, or
+            ``schema`` is not a valid name or was given for SQLite.
+    """
+
+    def __init__(
+        self,
+        url_or_engine: str | URL | Engine,
+        *,
+        sqlite_pragmas: Mapping[str, str | None] | None = None,
+        clock: Clock | None = None,
+        schema: str | None = None,
+        **engine_options: Any,
+    ) -> None:
+        super().__init__(
+            url_or_engine,
+            create=create_storage_engine,
+            sqlite_pragmas=sqlite_pragmas,
+            clock=clock,
+            schema=schema,
+            engine_options=engine_options,
+        )
+        self._serial = threading.RLock() if self._one_connection else None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def init(self) -> None:
+        self._check_open()
+        with (
+            self._serial or nullcontext(),
+            translated_errors(),
+            self._connections.connect() as connection,
+        ):
+            upgrade_to_head(connection, self._schema)
+
+    def vacuum(self) -> None:
+        """Give the space that deleted runs and results left back.
+
+        SQLite keeps the pages of deleted rows in the file and reuses them for new rows;
+        ``VACUUM`` rebuilds the file without them, and a checkpoint of the write-ahead log
+        then shrinks the file at once. It needs free disk space of about the database's
+        size, and holds the whole database while it runs (other writers and readers
+        wait). Postgres reclaims space by itself (autovacuum); this
+        runs ``VACUUM (ANALYZE)`` on runstore's tables now, to make the space reusable
+        and the planner's statistics fresh after a large prune.
+        """
+        self._run(vacuum(self._database))
+
+    def close(self) -> None:
+        if not self._closed and self._owns_engine:
+            self._engine.dispose()
+        self._closed = True
+
+    def _check_schema(self) -> None:
+        """At first use: the schema is at head and has every column this version needs."""
+        with translated_errors(), self._connections.connect() as connection:
+            check_schema(connection, repr(self))
+        self._schema_checked = True
+
+    # -- the contract's hooks ----------------------------------------------------------
+
+    def _perform(self, call: calls.Call[_T]) -> _T:
+        return self._run(plan_of(call, self._database))
+
+    def _stream(self, call: calls.Stream[_T]) -> Iterator[_T]:
+        walk = walk_of(call, self._database)
+        self._check_open()
+        return self._walk(walk)
+
+    # -- running plans -----------------------------------------------------------------
+
+    def _run(self, plan: Plan[_T]) -> _T:
+        """Run an operation's steps as its plan says (see :mod:`runstore.plans`).
+
+        Written without context managers: it wraps every call, and theirs is a
+        measurable part of a single-row call's cost.
+        """
+        self._check_open()
+        steps = plan.steps
+        step = proceed(steps, None)  # the operation's own checks run before any I/O
+        if isinstance(step, Done):
+            return step.value
+        serial = self._serial
+        if serial is not None:
+            serial.acquire()
+        try:
+            if not self._schema_checked:
+                self._check_schema()
+            mode, retried = plan.mode, False
+            while True:
+                try:
+                    outcome = self._transaction(mode, steps, step)
+                except StorageError:
+                    raise
+                except Exception as exc:  # connecting, beginning, committing
+                    raise self._translated(exc, None) from exc
+                move = next_move(mode, outcome, retried)
+                if isinstance(move, Done):
+                    return move.value
+                if isinstance(move, Again):
+                    retried = True
+                    continue
+                if isinstance(move, Begin):
+                    mode, retried = move.mode, False
+                    following = proceed(steps, None)
+                else:
+                    following = proceed(steps, move)
+                if isinstance(following, Done):
+                    return following.value
+                step = following
+        finally:
+            if serial is not None:
+                serial.release()
+
+    def _transaction(
+        self, mode: Mode, steps: Steps[_T], step: Step
+    ) -> Done[_T] | Begin | StorageError:
+        """Run steps from ``step`` in one transaction (or, for reads, on one connection)
+        until the operation returns or begins anew -- then commit -- or a step fails: the
+        transaction is rolled back and the error returned, for the operation to handle."""
+        connection = self._connections.connect()
+        try:
+            begin = begin_statement(self._database.dialect, mode.value)
+            if begin is not None:
+                connection.exec_driver_sql(begin)
+            outcome: Done[_T] | Begin | StorageError
+            while True:
+                if isinstance(step, Begin):
+                    outcome = step
+                    break
+                try:
+                    answer = self._execute(connection, step)
+                except Exception as exc:
+                    outcome = self._translated(exc, step)
+                    break
+                following = proceed(steps, answer)
+                if isinstance(following, Done):
+                    outcome = following
+                    break
+                step = following
+            if commits(mode, outcome):
+                connection.commit()
+            return outcome
+        finally:
+            connection.close()  # rolls back whatever was not committed
+
+    def _execute(self, connection: Connection, step: Query | CopyRows) -> CursorResult[Any] | None:
+        if isinstance(step, Query):
+            return connection.execute(step.statement, step.values)
+        self._copy_rows(connection, step)
+        return None
+
+    def _copy_rows(self, connection: Connection, step: CopyRows) -> None:
+        """Stream rows with Postgres' COPY on this transaction's driver connection."""
+        plan = copy_plan(step.table, connection.dialect)
+        driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
+        try:
+            with driver.cursor() as cursor, cursor.copy(plan.sql) as copy:
+                copy.set_types(plan.types)
+                for row in plan.tuples(step.rows):
+                    copy.write_row(row)
+        except self._driver_error as exc:
+            if lost_in_copy(exc, connection.dialect, driver):
+                connection.invalidate(exc)
+                self._engine.pool.dispose()
+            raise
+
+    def _walk(self, walk: Walk[_T]) -> Iterator[_T]:
+        """A streaming call: each plan it yields run on its own, its items handed on."""
+        try:
+            request = next(walk)
+            while True:
+                if isinstance(request, Emit):
+                    yield from request.items
+                    request = next(walk)
+                else:
+                    request = walk.send(self._run(request))
+        except StopIteration:
+            return
