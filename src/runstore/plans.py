@@ -231,7 +231,7 @@ class Emit(Generic[_T]):
     items: Sequence[_T]
 
 
-Walk: TypeAlias = Generator["Plan[Any] | Emit[_T]", Any, None]
+Walk: TypeAlias = Generator[Plan[Any] | Emit[_T], Any, None]
 """A streaming call: yields plans (and is sent their values) and items to emit."""
 
 

@@ -28,12 +28,12 @@ from runstore.models import (
 )
 from runstore.plans import Emit, Mode, Plan, Query, Steps, Walk, one, operation, rows, run, scalars
 from runstore.sql.compiler import mean, scores_of
-from runstore.sql.database import Database
+from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import scored_results
 from runstore.sql.runs import require_runs
 from runstore.tables import results_table, scores_table
 
-__all__ = ["compare_runs", "iter_item_comparisons", "summarize_run"]
+__all__ = ["PLANS", "WALKS"]
 
 _results = results_table.c
 _scores = scores_table.c
@@ -258,7 +258,7 @@ def items_after(baseline: str, candidate: str, after_item: str, size: int) -> Qu
 # -- operations --------------------------------------------------------------------------
 
 
-def summarize_run(call: calls.SummarizeRun, database: Database) -> Plan[RunSummary]:
+def _summarize_run(call: calls.SummarizeRun, database: Database) -> Plan[RunSummary]:
     """Postgres: one statement with ``percentile_cont``. SQLite, which has none: in one
     snapshot, the aggregates, then the two values around each percentile's rank, read
     from an index."""
@@ -336,7 +336,7 @@ def _summarize_by_ranks(run_id: str) -> Steps[RunSummary]:
 
 
 @operation(Mode.SNAPSHOT)
-def compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
+def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
     baseline, candidate = call.baseline_run_id, call.candidate_run_id
     yield from require_runs([baseline, candidate])
     paired, fixed, introduced, latency_delta, baseline_items, candidate_items = yield from one(
@@ -382,7 +382,7 @@ def _items_batch(
     return [(row[-1] == 1, result) for row, result in zip(found, results, strict=True)]
 
 
-def iter_item_comparisons(
+def _iter_item_comparisons(
     call: calls.IterItemComparisons, database: Database
 ) -> Walk[ItemComparison]:
     after, reading = "", max(call.batch_size, 2)
@@ -396,3 +396,9 @@ def iter_item_comparisons(
         if following is None:
             return
         after, reading = following, max(call.batch_size, 2)
+
+
+PLANS: Plans = {calls.SummarizeRun: _summarize_run, calls.CompareRuns: _compare_runs}
+"""The operation of each call for an answer."""
+WALKS: Walks = {calls.IterItemComparisons: _iter_item_comparisons}
+"""The walk of each ``iter_*`` call for answers."""

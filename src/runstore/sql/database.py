@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeAlias
 
 from runstore.clock import Clock
+from runstore.plans import Plan, Walk
 
-__all__ = ["Database"]
+__all__ = ["Database", "Plans", "Walks"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,3 +35,9 @@ class Database:
         the results' (SQLite, which has no exact text for a REAL: see
         :class:`runstore.sql.compiler.score_map`)."""
         return self.dialect == "sqlite"
+
+
+Plans: TypeAlias = dict[type[Any], Callable[[Any, "Database"], Plan[Any]]]
+"""A table of operations: by the class of the call (:mod:`runstore.calls`) each plans."""
+Walks: TypeAlias = dict[type[Any], Callable[[Any, "Database"], Walk[Any]]]
+"""A table of walks: by the class of the ``iter_*`` call each streams."""

@@ -37,7 +37,7 @@ from runstore.models import (
 from runstore.pages import Page, fetch_limit, make_page
 from runstore.plans import Emit, Mode, Query, Steps, Walk, one, operation, rows, run
 from runstore.sql.compiler import scores_of, utc_text
-from runstore.sql.database import Database
+from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import results_read, scored_results, with_scores
 from runstore.sql.rows import RESULT_COLUMNS, RUN_COLUMNS, runs_from
 from runstore.sql.runs import require_runs
@@ -45,13 +45,10 @@ from runstore.tables import results_table, runs_table, scores_table
 from runstore.types import JsonColumn, UTCDateTime
 
 __all__ = [
+    "PLANS",
+    "WALKS",
     "count_results",
     "count_runs",
-    "iter_result_rows",
-    "iter_results",
-    "iter_runs",
-    "list_results",
-    "list_runs",
     "result_rows_batch",
     "results_batch",
     "results_page",
@@ -378,7 +375,7 @@ def result_position(order: ResultOrder) -> Callable[[RunResult], Position]:
 
 
 @operation(Mode.READ)
-def list_runs(call: calls.ListRuns, database: Database) -> Steps[ListRunsOutput]:
+def _list_runs(call: calls.ListRuns, database: Database) -> Steps[ListRunsOutput]:
     request = call.input
     page = yield from _page(
         "runs",
@@ -399,7 +396,7 @@ def _runs_batch(filters: RunFilters, after: Position | None, size: int) -> Steps
     return runs_from((yield from rows(runs_batch(filters, after, size))))
 
 
-def iter_runs(call: calls.IterRuns, database: Database) -> Walk[Run]:
+def _iter_runs(call: calls.IterRuns, database: Database) -> Walk[Run]:
     after: Position | None = None
     while True:
         found = yield from run(_runs_batch(call.filters, after, call.batch_size))
@@ -410,7 +407,7 @@ def iter_runs(call: calls.IterRuns, database: Database) -> Walk[Run]:
 
 
 @operation(results_read)
-def list_results(call: calls.ListResults, database: Database) -> Steps[ListRunResultsOutput]:
+def _list_results(call: calls.ListResults, database: Database) -> Steps[ListRunResultsOutput]:
     request = call.input
     page = yield from _page(
         "results",
@@ -434,7 +431,7 @@ def _results_batch(
     return (yield from scored_results((yield from rows(query)), database))
 
 
-def iter_results(call: calls.IterResults, database: Database) -> Walk[RunResult]:
+def _iter_results(call: calls.IterResults, database: Database) -> Walk[RunResult]:
     after: Position | None = None
     position = result_position(call.filters.order)
     while True:
@@ -465,7 +462,7 @@ def _result_rows_batch(
     return list(scored)
 
 
-def iter_result_rows(call: calls.IterResultRows, database: Database) -> Walk[list[StoredRow]]:
+def _iter_result_rows(call: calls.IterResultRows, database: Database) -> Walk[list[StoredRow]]:
     """Exports' columnar path: batches of stored rows (each batch one item)."""
     after: Position | None = None
     while True:
@@ -476,3 +473,13 @@ def iter_result_rows(call: calls.IterResultRows, database: Database) -> Walk[lis
             return
         last = found[-1]
         after = Position(datetime.fromisoformat(last[_STORED_STARTED_AT]), last[_STORED_ID])
+
+
+PLANS: Plans = {calls.ListRuns: _list_runs, calls.ListResults: _list_results}
+"""The operation of each call that reads a page."""
+WALKS: Walks = {
+    calls.IterRuns: _iter_runs,
+    calls.IterResults: _iter_results,
+    calls.IterResultRows: _iter_result_rows,
+}
+"""The walk of each ``iter_*`` call through a list."""

@@ -42,7 +42,7 @@ from runstore.records import (
     scores_of_results,
 )
 from runstore.sql.compiler import one_of, scores_of
-from runstore.sql.database import Database
+from runstore.sql.database import Database, Plans
 from runstore.sql.rows import RESULT_ATTRIBUTES, result_row, results_from
 from runstore.sql.runs import (
     bump_counts,
@@ -61,15 +61,7 @@ from runstore.sql.scores import (
 )
 from runstore.tables import results_table, runs_table
 
-__all__ = [
-    "BATCH_CHUNK",
-    "add_result",
-    "add_results",
-    "delete_results_by_run_id",
-    "get_result_by_id",
-    "scored_results",
-    "with_scores",
-]
+__all__ = ["BATCH_CHUNK", "PLANS", "scored_results", "with_scores"]
 
 BATCH_CHUNK = 1000
 """Rows per statement execution (or lookup) when a batch is written or checked."""
@@ -259,7 +251,7 @@ def scored_results(fetched: Sequence[Sequence[Any]], database: Database) -> Step
 # -- operations --------------------------------------------------------------------------
 
 
-def add_result(call: calls.AddResult, database: Database) -> Plan[RunResult]:
+def _add_result(call: calls.AddResult, database: Database) -> Plan[RunResult]:
     """Record a result and count it on its run. On Postgres one statement does both (with
     the result's scores, a second follows); on SQLite, a write transaction. With
     ``on_conflict`` "replace" or "skip", a batch of one (see :func:`_write_over`)."""
@@ -278,8 +270,8 @@ def add_result(call: calls.AddResult, database: Database) -> Plan[RunResult]:
         return Plan(Mode.WRITE, _only(steps))
     if database.postgres:
         mode = Mode.WRITE if result.scores else Mode.WRITE_ONE
-        return Plan(mode, _add_result_counting(result, call.update_counts))
-    return Plan(Mode.WRITE, _add_result(result, call.update_counts))
+        return Plan(mode, _insert_one_counting(result, call.update_counts))
+    return Plan(Mode.WRITE, _insert_one(result, call.update_counts))
 
 
 def _only(steps: Steps[list[RunResult]]) -> Steps[RunResult]:
@@ -287,7 +279,7 @@ def _only(steps: Steps[list[RunResult]]) -> Steps[RunResult]:
     return written
 
 
-def _add_result_counting(result: RunResult, update_counts: bool) -> Steps[RunResult]:
+def _insert_one_counting(result: RunResult, update_counts: bool) -> Steps[RunResult]:
     counts = count_deltas([result])[result.run_id] if update_counts else None
     if (yield from rowcount(insert_result_counting(result, counts))) == 0:
         if (yield from first(select_run(result.run_id))) is None:
@@ -298,7 +290,7 @@ def _add_result_counting(result: RunResult, update_counts: bool) -> Steps[RunRes
     return result
 
 
-def _add_result(result: RunResult, update_counts: bool) -> Steps[RunResult]:
+def _insert_one(result: RunResult, update_counts: bool) -> Steps[RunResult]:
     yield from _count([result], update_counts, result.created_at, batch=False)
     yield from execute(insert_result(result))
     if result.scores:
@@ -306,7 +298,7 @@ def _add_result(result: RunResult, update_counts: bool) -> Steps[RunResult]:
     return result
 
 
-def add_results(call: calls.AddResults, database: Database) -> Plan[list[RunResult]]:
+def _add_results(call: calls.AddResults, database: Database) -> Plan[list[RunResult]]:
     """Record a batch in one transaction; on Postgres the rows stream with COPY.
 
     With ``on_conflict`` "replace" or "skip", the runs are locked first, so that writers of
@@ -318,7 +310,7 @@ def add_results(call: calls.AddResults, database: Database) -> Plan[list[RunResu
     if not results:
         return Plan(Mode.READ, _nothing())
     if call.on_conflict is OnConflict.ERROR:
-        steps = _add_results(results, call.update_counts, now, use_copy=database.postgres)
+        steps = _insert_batch(results, call.update_counts, now, use_copy=database.postgres)
     else:
         steps = _write_over(
             results, call.update_counts, now, call.on_conflict, database, use_copy=database.postgres
@@ -363,7 +355,7 @@ def _bump_runs(
         raise counter_overflow(run_id, position)
 
 
-def _add_results(
+def _insert_batch(
     results: Sequence[RunResult], update_counts: bool, now: datetime, *, use_copy: bool
 ) -> Steps[list[RunResult]]:
     missing = None
@@ -529,11 +521,20 @@ def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | No
 
 
 @operation(results_read)
-def get_result_by_id(call: calls.GetResultById, database: Database) -> Steps[RunResult | None]:
+def _get_result_by_id(call: calls.GetResultById, database: Database) -> Steps[RunResult | None]:
     row = yield from first(select_result(call.id))
     return None if row is None else (yield from scored_results([row], database))[0]
 
 
 @operation(Mode.WRITE)
-def delete_results_by_run_id(call: calls.DeleteResultsByRunId, database: Database) -> Steps[None]:
+def _delete_results_by_run_id(call: calls.DeleteResultsByRunId, database: Database) -> Steps[None]:
     yield from each(delete_run_results(call.run_id))
+
+
+PLANS: Plans = {
+    calls.AddResult: _add_result,
+    calls.AddResults: _add_results,
+    calls.GetResultById: _get_result_by_id,
+    calls.DeleteResultsByRunId: _delete_results_by_run_id,
+}
+"""The operation of each call on results."""

@@ -33,24 +33,18 @@ from runstore.plans import (
 )
 from runstore.records import existing_run, new_run
 from runstore.sql.compiler import Vacuum, one_of, returned
-from runstore.sql.database import Database
+from runstore.sql.database import Database, Plans
 from runstore.sql.rows import RUN_COLUMNS, run_row, runs_from
 from runstore.tables import results_table, runs_table, scores_table
 
 __all__ = [
+    "PLANS",
     "bump_counts",
     "claim_runs",
-    "create_run",
-    "dangerously_clear_all",
-    "delete_run",
-    "get_run_by_id",
     "lock_run",
-    "prune_runs",
-    "recount_run",
     "require_runs",
     "run_sizes",
     "select_run",
-    "update_run",
     "vacuum",
 ]
 
@@ -104,7 +98,7 @@ def run_sizes(run_ids: Iterable[str]) -> Query:
 
 
 @functools.cache
-def _update_run(columns: frozenset[str], if_earlier: bool) -> sa.Update:
+def _update_statement(columns: frozenset[str], if_earlier: bool) -> sa.Update:
     conditions = [_runs.id == sa.bindparam("run_id")]
     if if_earlier:
         conditions.append(_runs.updatedAt < sa.bindparam("new_updatedAt"))
@@ -125,7 +119,7 @@ def update_run_row(
     """
     values = {**changes, "updated_at": updated_at}
     columns = {RUN_COLUMNS[name].key: value for name, value in values.items()}
-    statement = _update_run(frozenset(columns), if_earlier)
+    statement = _update_statement(frozenset(columns), if_earlier)
     return Query(statement, {"run_id": run_id, **{f"new_{c}": v for c, v in columns.items()}})
 
 
@@ -322,7 +316,7 @@ def vacuum_tables(dialect: str) -> list[Query]:
 
 
 @operation(Mode.WRITE_ONE)
-def create_run(call: calls.CreateRun, database: Database) -> Steps[Run]:
+def _create_run(call: calls.CreateRun, database: Database) -> Steps[Run]:
     run = new_run(call.input, database.now())
     while True:
         try:
@@ -337,7 +331,7 @@ def create_run(call: calls.CreateRun, database: Database) -> Steps[Run]:
 
 
 @operation(Mode.WRITE_ONE)
-def update_run(call: calls.UpdateRun, database: Database) -> Steps[Run]:
+def _update_run(call: calls.UpdateRun, database: Database) -> Steps[Run]:
     # Usually one statement: the clock is past the stored updated_at, which moves to now.
     changes = call.input.changes()
     query = update_run_row(call.input.id, changes, database.now(), if_earlier=True)
@@ -355,18 +349,18 @@ def update_run(call: calls.UpdateRun, database: Database) -> Steps[Run]:
 
 
 @operation(Mode.READ)
-def get_run_by_id(call: calls.GetRunById, database: Database) -> Steps[Run | None]:
+def _get_run_by_id(call: calls.GetRunById, database: Database) -> Steps[Run | None]:
     row = yield from first(select_run(call.id))
     return None if row is None else runs_from([row])[0]
 
 
 @operation(Mode.WRITE)
-def delete_run(call: calls.DeleteRun, database: Database) -> Steps[None]:
+def _delete_run(call: calls.DeleteRun, database: Database) -> Steps[None]:
     yield from each(delete_run_rows(call.id))
 
 
 @operation(Mode.WRITE_ONE)
-def recount_run(call: calls.RecountRun, database: Database) -> Steps[Run]:
+def _recount_run(call: calls.RecountRun, database: Database) -> Steps[Run]:
     row = yield from first(recount_run_row(call.run_id, database.now()))
     if row is None:
         raise RunNotFoundError(call.run_id)
@@ -379,7 +373,7 @@ run has more, which then goes alone: a run goes whole or not at all."""
 
 
 @operation(Mode.WRITE)
-def prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
+def _prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
     """Delete runs oldest first, in transactions of up to ``batch_size`` runs and
     :data:`PRUNE_RESULTS` results: each batch's runs are locked first, so that no result
     can be added to them while they go."""
@@ -404,7 +398,7 @@ def prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
 
 
 @operation(Mode.WRITE)
-def dangerously_clear_all(call: calls.DangerouslyClearAll, database: Database) -> Steps[None]:
+def _dangerously_clear_all(call: calls.DangerouslyClearAll, database: Database) -> Steps[None]:
     yield from each(clear_tables())
 
 
@@ -421,3 +415,15 @@ def require_runs(run_ids: Sequence[str]) -> Steps[dict[str, int]]:
         if run_id not in sizes:
             raise RunNotFoundError(run_id)
     return sizes
+
+
+PLANS: Plans = {
+    calls.CreateRun: _create_run,
+    calls.UpdateRun: _update_run,
+    calls.GetRunById: _get_run_by_id,
+    calls.DeleteRun: _delete_run,
+    calls.RecountRun: _recount_run,
+    calls.PruneRuns: _prune_runs,
+    calls.DangerouslyClearAll: _dangerously_clear_all,
+}
+"""The operation of each call on runs."""

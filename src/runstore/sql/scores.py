@@ -30,17 +30,16 @@ from runstore.plans import (
 )
 from runstore.records import recorded_scores
 from runstore.sql.compiler import one_of, returned
-from runstore.sql.database import Database
+from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.rows import score_row, scores_from
 from runstore.tables import results_table, scores_table
 
 __all__ = [
-    "add_scores",
+    "PLANS",
+    "WALKS",
     "copy_scores",
     "delete_scores_of_results",
     "insert_scores",
-    "iter_scores",
-    "list_scores",
     "scores_of_results_rows",
 ]
 
@@ -174,7 +173,7 @@ def select_scores(
 
 
 @operation(Mode.WRITE)
-def add_scores(call: calls.AddScores, database: Database) -> Steps[list[Score]]:
+def _add_scores(call: calls.AddScores, database: Database) -> Steps[list[Score]]:
     if not call.inputs:
         return []
     run_of_result: dict[str, str] = {}
@@ -216,7 +215,7 @@ def _locate_duplicate_score(scores: Sequence[Score]) -> Steps[DuplicateError | N
 
 
 @operation(Mode.READ)
-def list_scores(call: calls.ListScores, database: Database) -> Steps[list[Score]]:
+def _list_scores(call: calls.ListScores, database: Database) -> Steps[list[Score]]:
     return scores_from((yield from rows(select_scores(call.run_id, call.result_id, call.name))))
 
 
@@ -227,7 +226,7 @@ def scores_batch(call: calls.IterScores, after: Score | None) -> Steps[list[Scor
     return scores_from((yield from rows(query)))
 
 
-def iter_scores(call: calls.IterScores, database: Database) -> Walk[Score]:
+def _iter_scores(call: calls.IterScores, database: Database) -> Walk[Score]:
     after: Score | None = None
     while True:
         scores = yield from run(scores_batch(call, after))
@@ -235,3 +234,9 @@ def iter_scores(call: calls.IterScores, database: Database) -> Walk[Score]:
         if len(scores) < call.batch_size:
             return
         after = scores[-1]
+
+
+PLANS: Plans = {calls.AddScores: _add_scores, calls.ListScores: _list_scores}
+"""The operation of each call on scores."""
+WALKS: Walks = {calls.IterScores: _iter_scores}
+"""The walk of each ``iter_*`` call on scores."""
