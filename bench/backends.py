@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import psycopg
 import sqlalchemy as sa
 
-from bench import data
+from bench import data, iterate
 from bench.harness import Prepare, Statement, capture, compare
 from bench.report import Measurement
 from runstore import CreateRunInput, SqlRunsStorage
@@ -107,6 +107,35 @@ class Backend:
 
     def bind(self, names: Sequence[str], values: dict[str, Any]) -> Any:
         return data.bind(self.dialect, names, values)
+
+    def reads(self, statements: Sequence[Statement]) -> Statement:
+        """The statement of a read of results that runstore sent, checked to be all it
+        sent but, on SQLite, the read transaction and the scores' statement that the raw
+        side sends too (:func:`bench.data.read_results`)."""
+        selects = [s for s in statements if s.sql.lstrip().upper().startswith("SELECT")]
+        if self.postgres:
+            assert len(statements) == len(selects) == 1, statements
+            return selects[0]
+        assert [s.sql for s in statements if s not in selects] == ["BEGIN"], statements[:1]
+        for scores in selects[1:]:  # in chunks of iterate.CHUNK results
+            assert scores.sql == iterate.scores_sql(len(scores.params)), scores.sql[:200]
+        return selects[0]
+
+    def batch_reads(self, statements: Sequence[Statement], count: int) -> list[Statement]:
+        """The statements of ``count`` reads of results (each as :meth:`reads` checks)."""
+        begins = [n for n, s in enumerate(statements) if s.sql == "BEGIN"]
+        if self.postgres:
+            assert not begins, statements
+            groups = [[s] for s in statements]
+        else:
+            ends = [*begins[1:], len(statements)]
+            groups = [list(statements[b:e]) for b, e in zip(begins, ends, strict=True)]
+        assert len(groups) == count, statements
+        return [self.reads(group) for group in groups]
+
+    def read(self, sql: str, args: Any) -> Any:
+        """Raw: a read of results as runstore reads it (:func:`bench.data.read_results`)."""
+        return data.read_results(self.dialect, self.raw, sql, args)
 
     def new_run(self, total_items: int = 0) -> str:
         return self.storage.create_run(CreateRunInput(**data.run_fields(total_items))).id

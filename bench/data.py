@@ -17,6 +17,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
+from bench.iterate import read_batch
 from runstore.jsonvalues import dumps_json
 from runstore.schema import (
     DATASET_RUN_RESULTS_SCHEMA,
@@ -24,8 +25,12 @@ from runstore.schema import (
     DATASET_RUNS_SCHEMA,
     attribute_name,
 )
+from runstore.tables import column_key
 
 RESULT_COLUMNS = tuple(DATASET_RUN_RESULTS_SCHEMA)
+"""The results table's column names, in order (for SQL text)."""
+RESULT_KEYS = tuple(column_key(name) for name in RESULT_COLUMNS)
+"""Their keys: the names runstore's statements bind their values by."""
 SCORE_COLUMNS = tuple(DATASET_RUN_SCORES_SCHEMA)
 SCORES = {
     "accuracy": "(CAST(latency AS INTEGER) % 101) / 100.0",
@@ -34,6 +39,7 @@ SCORES = {
 """The two scores each result of a scored run gets: SQL over the result's columns, values
 in [0, 1] that vary with the latency (so a run with other latencies has other scores)."""
 RUN_COLUMNS = tuple(DATASET_RUNS_SCHEMA)
+RUN_KEYS = tuple(column_key(name) for name in RUN_COLUMNS)
 JSON_COLUMNS = (
     *(n for n, c in enumerate(DATASET_RUN_RESULTS_SCHEMA.values()) if c.type == "jsonb"),
     len(DATASET_RUN_RESULTS_SCHEMA),
@@ -102,7 +108,8 @@ def _same(text: str) -> str:
 
 
 def encode(dialect: str, values: Mapping[str, Any], *, run: bool = False) -> dict[str, Any]:
-    """A results (or runs) row by column, encoded for the driver, from values by attribute."""
+    """A results (or runs) row by column key, encoded for the driver, from values by
+    attribute."""
     row = {}
     for name, column in (DATASET_RUNS_SCHEMA if run else DATASET_RUN_RESULTS_SCHEMA).items():
         value = values[attribute_name(name)]
@@ -111,7 +118,7 @@ def encode(dialect: str, values: Mapping[str, Any], *, run: bool = False) -> dic
         elif column.type == "jsonb" and not (value is None and column.nullable):
             value = dumps_json(value)
             value = value if dialect == "sqlite" else Jsonb(value, dumps=_same)
-        row[name] = value
+        row[column_key(name)] = value
     return row
 
 
@@ -140,3 +147,8 @@ def check_read_back(model: BaseModel | None, fields: Mapping[str, Any]) -> None:
     assert model is not None
     for name, value in fields.items():
         assert getattr(model, name) == value, (name, getattr(model, name), value)
+
+
+def read_results(dialect: str, connection: Any, sql: str, args: Any) -> Any:
+    """The raw side of a read of results (:func:`bench.iterate.read_batch`)."""
+    return read_batch(dialect, connection, sql, args)

@@ -15,7 +15,7 @@ from itertools import count
 from typing import Any
 
 from bench.backends import Backend
-from bench.data import RESULT_COLUMNS, check_read_back, encode, new_id, result_fields
+from bench.data import RESULT_KEYS, check_read_back, encode, new_id, result_fields
 from bench.harness import Call, check_params
 from bench.report import Target
 from runstore import AddRunResultInput
@@ -24,7 +24,7 @@ from runstore.limits import MAX_COUNT
 OPERATION = "add_result (one row, own transaction)"
 BUMP = ("results", "run_id", "results_below")
 """The run's result count grows by ``results`` if it stays at most MAX_COUNT."""
-COUNTING = (*(f"result_{name}" for name in RESULT_COLUMNS), *BUMP)
+COUNTING = (*(f"result_{name}" for name in RESULT_KEYS), *BUMP)
 """Postgres: the row's columns, then the count's parameters, by name."""
 
 
@@ -39,7 +39,7 @@ def measure(b: Backend) -> None:
         bump = {"results": 1, "run_id": run_id, "results_below": MAX_COUNT - 1}
         if b.postgres:
             return None, b.bind(COUNTING, {f"result_{k}": v for k, v in row.items()} | bump)
-        return b.bind(BUMP, bump), b.bind(RESULT_COLUMNS, row)
+        return b.bind(BUMP, bump), b.bind(RESULT_KEYS, row)
 
     bump_params, row_params = params(ours, encode(b.dialect, stored.model_dump()))
     if b.postgres:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.backends import Backend
-from bench.data import RESULT_COLUMNS, encode, new_id, result_fields
+from bench.data import RESULT_KEYS, encode, new_id, result_fields
 from bench.harness import Call, check_params
 from bench.report import Target
 from runstore.limits import MAX_COUNT
@@ -42,7 +42,7 @@ def measure(b: Backend) -> None:
     else:
         assert {s.sql for s in inserts} == {insert}, inserts
         assert [len(s.params) for s in inserts] == [CHUNK] * (size // CHUNK)
-        check_params(inserts[0], b.bind(RESULT_COLUMNS, encode(b.dialect, stored[0].model_dump())))
+        check_params(inserts[0], b.bind(RESULT_KEYS, encode(b.dialect, stored[0].model_dump())))
     bump = {"results": size, "run_id": run_id, "results_below": MAX_COUNT - size}
     check_params(check, b.bind(BUMP, bump))
     b.show_raw(b.begin_write, check.sql, f"{insert}  [executemany]")
@@ -56,7 +56,7 @@ def measure(b: Backend) -> None:
         counting = b.bind(BUMP, bump | {"run_id": run_id})
         extra = {"created_at": now}
         rows = [
-            b.bind(RESULT_COLUMNS, encode(b.dialect, f | extra | {"id": new_id()}))
+            b.bind(RESULT_KEYS, encode(b.dialect, f | extra | {"id": new_id()}))
             for f in batch(run_id)
         ]
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-from bench import data
+from bench import data, iterate
 from bench.backends import Backend, Settings, log, open_backend
 from bench.harness import check_params
 from bench.report import Measurement, Target, render_table
@@ -114,18 +114,22 @@ def _raw(spec: Spec, connection: Any) -> int:
     with pq.ParquetWriter(spec["path"], schema) as writer:
         while True:
             params = batch_params(spec["dialect"], spec["run_id"], after, size)
-            batch = connection.execute(spec["sql"][after is not None], params).fetchall()
+            batch, read_apart = _stored_rows(spec, connection, params, after is not None)
             if batch:
                 arrays = []
                 for field, values in zip(schema, zip(*batch, strict=True), strict=True):
                     if field.name in times:
                         arrays.append(pa.array(values, pa.string()).cast(instant))
                     elif field.name == "scores":
-                        scores = [
-                            [] if text is None else sorted(json.loads(text).items())
-                            for text in values
-                        ]
-                        scores = [[(name, float(value)) for name, value in s] for s in scores]
+                        if read_apart is not None:  # SQLite: REAL values, read apart
+                            ids = [row[0] for row in batch]
+                            scores = [sorted(read_apart.get(i, {}).items()) for i in ids]
+                        else:
+                            scores = [
+                                [] if text is None else sorted(json.loads(text).items())
+                                for text in values
+                            ]
+                            scores = [[(name, float(value)) for name, value in s] for s in scores]
                         arrays.append(pa.array(scores, field.type))
                     else:
                         arrays.append(pa.array(values, field.type))
@@ -134,6 +138,29 @@ def _raw(spec: Spec, connection: Any) -> int:
             if len(batch) < size:
                 return rows
             after = _after(spec["dialect"], batch[-1])
+
+
+def _stored_rows(
+    spec: Spec, connection: Any, params: Any, keyset: bool
+) -> tuple[list[Any], dict[str, dict[str, float]] | None]:
+    """A batch of stored rows as runstore reads them: on SQLite, in one read transaction,
+    the rows then their scores (REAL values, by result); on Postgres one statement."""
+    sql = spec["sql"][keyset]
+    if spec["dialect"] != "sqlite":
+        return connection.execute(sql, params).fetchall(), None
+    connection.execute("BEGIN")
+    try:
+        batch = connection.execute(sql, params).fetchall()
+        scores: dict[str, dict[str, float]] = {}
+        ids = [row[0] for row in batch]
+        for start in range(0, len(ids), iterate.CHUNK):
+            chunk = ids[start : start + iterate.CHUNK]
+            read = connection.execute(iterate.scores_sql(len(chunk)), chunk)
+            for result_id, name, value in read:
+                scores.setdefault(result_id, {})[name] = value
+    finally:
+        connection.execute("ROLLBACK")
+    return batch, scores
 
 
 def child(spec: Spec) -> dict[str, float]:
@@ -231,7 +258,7 @@ def measure(b: Backend) -> None:
         return [len(next(batches)), len(next(batches))]
 
     _, statements = b.caught("export (two batches)", two_batches)
-    first, following = statements[0], statements[1]
+    first, following = b.batch_reads(statements, 2)
     rows_read = list(b.raw.execute(first.sql, first.params).fetchall())
     check_params(first, batch_params(b.dialect, run_id, None, BATCH))
     check_params(

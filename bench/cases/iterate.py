@@ -45,7 +45,8 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
     def first_batches(storage: SqlRunsStorage) -> list[RunResult]:
         return list(islice(storage.iter_results(run_id, batch_size=BATCH), BATCH + 1))
 
-    results, (first, following) = b.caught("iter_results (two batches)", first_batches)
+    results, caught = b.caught("iter_results (two batches)", first_batches)
+    first, following = b.batch_reads(caught, 2)
     last = results[BATCH - 1]
     check_params(first, iterate.batch_params(b.dialect, run_id, None, BATCH))
     after = (timestamp(b.dialect, last.started_at), last.id)

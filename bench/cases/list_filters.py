@@ -36,7 +36,7 @@ def _one_list(b: Backend, run_id: str, rows: int, title: str, filters: dict[str,
     deep_label = f"list_results {title}, page at 90% depth (cursor)"
     slowest = filters.get("order") == "slowest"
     # Filtered lists count their total; others read the run's result count.
-    total_names = ("filter_runId",) if "has_error" in filters else ("filter_runId", "coalesce_1")
+    total_names = ("filter_run_id",) if "has_error" in filters else ("filter_run_id", "coalesce_1")
 
     def page(
         storage: SqlRunsStorage, number: int = 0, cursor: str | None = None
@@ -47,17 +47,17 @@ def _one_list(b: Backend, run_id: str, rows: int, title: str, filters: dict[str,
         )
 
     def params(after: RunResult | None = None) -> Any:
-        values: dict[str, Any] = {"filter_runId": run_id, "limit": PER_PAGE + 1, "offset": 0}
+        values: dict[str, Any] = {"filter_run_id": run_id, "limit": PER_PAGE + 1, "offset": 0}
         values["coalesce_1"] = 0
         if after is None:
-            return b.bind((*total_names, "filter_runId", "limit", "offset"), values)
+            return b.bind((*total_names, "filter_run_id", "limit", "offset"), values)
         key = after.latency if slowest else timestamp(b.dialect, after.started_at)
         values |= {"after_key": key, "after_id": after.id}
-        names = (*total_names, "filter_runId", "after_key", "after_id", "limit", "offset")
+        names = (*total_names, "filter_run_id", "after_key", "after_id", "limit", "offset")
         return b.bind(names, values)
 
     def one(label: str, sql: str, args: Any, cursor: str | None = None, **row: Any) -> None:
-        ours, theirs = page(b.storage, 0, cursor), decoded(b.raw.execute(sql, args).fetchall())
+        ours, theirs = page(b.storage, 0, cursor), decoded(b.read(sql, args))
         assert [r.id for r in ours.results] == [r[0] for r in theirs[:PER_PAGE]], label
         assert ours.pagination.total == theirs[0][-1] == rows, (label, ours.pagination.total)
         if slowest:
@@ -68,20 +68,20 @@ def _one_list(b: Backend, run_id: str, rows: int, title: str, filters: dict[str,
         b.measure(
             label,
             fixed(lambda: page(b.storage, 0, cursor)),
-            fixed(lambda: decoded(b.raw.execute(sql, args).fetchall())),
+            fixed(lambda: decoded(b.read(sql, args))),
             unit="ms",
             samples=b.settings.page_samples,
             **row,
         )
 
-    _, (select,) = b.caught(first_label, page)
+    select = b.reads(b.caught(first_label, page)[1])
     check_params(select, params())
     b.show_raw(select.sql)
     one(first_label, select.sql, params(), details=f"{rows:,} matching results, {pages} pages")
 
     before = page(b.storage, deep - 1)  # by offset, not timed: its next_cursor
     after, cursor = before.results[-1], before.next_cursor
-    _, (keyset,) = b.caught(deep_label, lambda s: page(s, cursor=cursor))
+    keyset = b.reads(b.caught(deep_label, lambda s: page(s, cursor=cursor))[1])
     check_params(keyset, params(after))
     b.show_raw(keyset.sql)
     one(

@@ -21,7 +21,7 @@ DEEP = "list_results page at 90% depth (offset)"
 LAST = "list_results last page (offset)"
 CURSOR = "list_results page at 90% depth (cursor)"
 KEY = ("after_key", "after_id")
-TOTAL = ("filter_runId", "coalesce_1")
+TOTAL = ("filter_run_id", "coalesce_1")
 """The total: the run's result count, or 0 for an unknown run."""
 
 
@@ -37,17 +37,17 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
         )
 
     def params(offset: int, after: RunResult | None = None) -> Any:
-        values: dict[str, Any] = {"filter_runId": run_id, "limit": PER_PAGE + 1, "offset": offset}
+        values: dict[str, Any] = {"filter_run_id": run_id, "limit": PER_PAGE + 1, "offset": offset}
         values["coalesce_1"] = 0
         if after is None:
-            return b.bind((*TOTAL, "filter_runId", "limit", "offset"), values)
+            return b.bind((*TOTAL, "filter_run_id", "limit", "offset"), values)
         values |= {"after_key": timestamp(b.dialect, after.started_at), "after_id": after.id}
-        return b.bind((*TOTAL, "filter_runId", *KEY, "limit", "offset"), values)
+        return b.bind((*TOTAL, "filter_run_id", *KEY, "limit", "offset"), values)
 
     def one(
         label: str, sql: str, args: Any, number: int = 0, cursor: str | None = None, **row: Any
     ) -> None:
-        ours, theirs = page(b.storage, number, cursor), decoded(b.raw.execute(sql, args).fetchall())
+        ours, theirs = page(b.storage, number, cursor), decoded(b.read(sql, args))
         assert [r.id for r in ours.results] == [r[0] for r in theirs[:PER_PAGE]], label
         assert ours.pagination.total == theirs[0][-1] == rows, label
         if label in (DEEP, LAST):  # slow pages: fewer samples
@@ -56,17 +56,17 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
         b.measure(
             label,
             fixed(lambda: page(b.storage, number, cursor)),
-            fixed(lambda: decoded(b.raw.execute(sql, args).fetchall())),
+            fixed(lambda: decoded(b.read(sql, args))),
             unit="ms",
             **{"samples": b.settings.page_samples} | row,
         )
 
-    _, (select,) = b.caught("list_results page", page)
+    select = b.reads(b.caught("list_results page", page)[1])
     check_params(select, params(0))
     b.show_raw(select.sql)
     one(FIRST, select.sql, params(0), target=Target("ratio", 1.3 if b.postgres else 2))
     # A page after an offset reads its rows through a subquery: a statement of its own.
-    _, (skipping,) = b.caught("list_results page by offset", lambda s: page(s, deep))
+    skipping = b.reads(b.caught("list_results page by offset", lambda s: page(s, deep))[1])
     check_params(skipping, params(deep * PER_PAGE))
     b.show_raw(skipping.sql)
     one(DEEP, skipping.sql, params(deep * PER_PAGE), deep)
@@ -74,7 +74,7 @@ def measure(b: Backend, run_id: str, rows: int) -> None:
 
     before = page(b.storage, deep - 1)
     after, cursor = before.results[-1], before.next_cursor
-    _, (keyset,) = b.caught("list_results page by cursor", lambda s: page(s, cursor=cursor))
+    keyset = b.reads(b.caught("list_results page by cursor", lambda s: page(s, cursor=cursor))[1])
     check_params(keyset, params(0, after))
     b.show_raw(keyset.sql)
     one(

@@ -37,14 +37,14 @@ def _first_page(b: Backend, run_id: str, rows: int, target: Target | None) -> No
             ListRunResultsInput(run_id=run_id, pagination={"per_page": PER_PAGE})
         )
 
-    _, (select,) = b.caught(label(rows), page)
-    names = ("filter_runId", "coalesce_1", "filter_runId", "limit", "offset")
-    args = b.bind(names, {"filter_runId": run_id, "coalesce_1": 0, "limit": 101, "offset": 0})
+    select = b.reads(b.caught(label(rows), page)[1])
+    names = ("filter_run_id", "coalesce_1", "filter_run_id", "limit", "offset")
+    args = b.bind(names, {"filter_run_id": run_id, "coalesce_1": 0, "limit": 101, "offset": 0})
     check_params(select, args)
     b.show_raw(select.sql)
 
     def raw() -> list[list[Any]]:
-        return decoded(b.raw.execute(select.sql, args).fetchall())
+        return decoded(b.read(select.sql, args))
 
     ours, theirs = page(b.storage), raw()
     assert [r.id for r in ours.results] == [r[0] for r in theirs[:PER_PAGE]]

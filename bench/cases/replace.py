@@ -19,7 +19,7 @@ from typing import Any
 
 from bench.backends import Backend
 from bench.cases import add_results
-from bench.data import RESULT_COLUMNS, encode, new_id, result_fields
+from bench.data import RESULT_COLUMNS, RESULT_KEYS, encode, new_id, result_fields
 from bench.harness import Call
 from bench.report import Target
 
@@ -62,7 +62,7 @@ def measure(b: Backend) -> None:
     def raw_side() -> Call:
         now = datetime.now(UTC)
         rows = [
-            b.bind(RESULT_COLUMNS, encode(b.dialect, f | {"id": new_id(), "created_at": now}))
+            b.bind(RESULT_KEYS, encode(b.dialect, f | {"id": new_id(), "created_at": now}))
             for f in batch(theirs, next(shifts))
         ]
 

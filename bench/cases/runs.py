@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.backends import Backend
-from bench.data import RUN_COLUMNS, check_read_back, encode, new_id, run_fields
+from bench.data import RUN_KEYS, check_read_back, encode, new_id, run_fields
 from bench.harness import Call, check_params, fixed
 from bench.report import Target
 from runstore import CreateRunInput
@@ -17,7 +17,7 @@ CREATE, GET = "create_run", "get_run_by_id"
 def measure(b: Backend) -> None:
     storage = b.storage
     run, (insert,) = b.caught(CREATE, lambda s: s.create_run(CreateRunInput(**run_fields())))
-    check_params(insert, b.bind(RUN_COLUMNS, encode(b.dialect, run.model_dump(), run=True)))
+    check_params(insert, b.bind(RUN_KEYS, encode(b.dialect, run.model_dump(), run=True)))
     b.show_raw(insert.sql)
 
     def raw_run() -> tuple[dict[str, Any], Any]:
@@ -25,7 +25,7 @@ def measure(b: Backend) -> None:
         fields = run_fields() | {"id": new_id(), "status": "pending", "created_at": now}
         fields |= {"succeeded_count": 0, "failed_count": 0, "started_at": None}
         fields |= {"completed_at": None, "updated_at": now, "result_count": 0}
-        return fields, b.bind(RUN_COLUMNS, encode(b.dialect, fields, run=True))
+        return fields, b.bind(RUN_KEYS, encode(b.dialect, fields, run=True))
 
     def raw_create() -> Call:
         params = raw_run()[1]

@@ -19,7 +19,7 @@ from bench.report import Target
 from runstore import UpdateRunInput
 
 OPERATION = "update_run (status, failed_count)"
-NAMES = ("new_status", "new_failedCount", "new_updatedAt", "run_id", "new_updatedAt")
+NAMES = ("new_status", "new_failed_count", "new_updated_at", "run_id", "new_updated_at")
 
 
 def measure(b: Backend) -> None:
@@ -27,9 +27,9 @@ def measure(b: Backend) -> None:
     ours, theirs = b.new_run(10), b.new_run(10)
     change = UpdateRunInput(id=ours, status="running", failed_count=1)
     run, (update,) = b.caught("update_run", lambda s: s.update_run(change))
-    values = {"new_status": "running", "new_failedCount": 1, "run_id": ours}
+    values = {"new_status": "running", "new_failed_count": 1, "run_id": ours}
     moment = timestamp(b.dialect, run.updated_at)
-    check_params(update, b.bind(NAMES, values | {"new_updatedAt": moment}))
+    check_params(update, b.bind(NAMES, values | {"new_updated_at": moment}))
     b.show_raw(update.sql)
 
     def runstore_side() -> Call:
@@ -39,8 +39,8 @@ def measure(b: Backend) -> None:
         )
 
     def raw_side() -> Call:
-        values = {"new_status": "running", "new_failedCount": next(numbers) % 10}
-        values |= {"run_id": theirs, "new_updatedAt": timestamp(b.dialect, datetime.now(UTC))}
+        values = {"new_status": "running", "new_failed_count": next(numbers) % 10}
+        values |= {"run_id": theirs, "new_updated_at": timestamp(b.dialect, datetime.now(UTC))}
         params = b.bind(NAMES, values)
 
         def call() -> Any:

@@ -56,6 +56,7 @@ from runstore.models import (
 )
 
 __all__ = [
+    "EVERY_CALL",
     "AddResult",
     "AddResults",
     "AddScores",
@@ -80,7 +81,6 @@ __all__ = [
     "Stream",
     "SummarizeRun",
     "UpdateRun",
-    "every_call",
 ]
 
 _T = TypeVar("_T", covariant=True)
@@ -381,9 +381,29 @@ class DangerouslyClearAll(Call[None]):
     pass
 
 
-def every_call() -> list[type[Call[Any] | Stream[Any]]]:
-    """Every call of the table (for the tests that hold adapters' tables against it)."""
-    return [
-        *Call.__subclasses__(),
-        *Stream.__subclasses__(),
-    ]
+EVERY_CALL: tuple[type[Call[Any] | Stream[Any]], ...] = (
+    CreateRun,
+    UpdateRun,
+    GetRunById,
+    ListRuns,
+    IterRuns,
+    DeleteRun,
+    RecountRun,
+    PruneRuns,
+    AddResult,
+    AddResults,
+    GetResultById,
+    ListResults,
+    IterResults,
+    IterResultRows,
+    DeleteResultsByRunId,
+    AddScores,
+    ListScores,
+    IterScores,
+    SummarizeRun,
+    CompareRuns,
+    IterItemComparisons,
+    DangerouslyClearAll,
+)
+"""Every call of the table, in the contracts' order (for the tests that hold each
+adapter's table against this one)."""

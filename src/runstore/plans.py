@@ -33,7 +33,7 @@ import enum
 import functools
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar
+from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, TypeVarTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult, Row
@@ -43,7 +43,7 @@ from runstore.errors import StorageError
 __all__ = [
     "Again",
     "Answer",
-    "AnyRow",
+    "AnyQuery",
     "Begin",
     "CopyRows",
     "Done",
@@ -64,14 +64,17 @@ __all__ = [
     "one",
     "operation",
     "proceed",
+    "reading",
     "rowcount",
     "rows",
     "run",
     "scalars",
+    "writes",
 ]
 
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
+_Ts = TypeVarTuple("_Ts")
 
 
 class Mode(enum.Enum):
@@ -92,10 +95,12 @@ class Mode(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Query:
+class Query(Generic[*_Ts]):
     """One statement, the values it binds, and what a constraint violation means for it.
 
     ``values`` is one mapping, or a list of them to run the statement once per mapping.
+    A query of a typed ``SELECT`` (made by :func:`reading`) carries the types of its
+    rows' columns, ``Query[str, int]``, so the helpers below hand operations typed rows.
     """
 
     statement: sa.Executable
@@ -128,7 +133,15 @@ class Begin:
     mode: Mode
 
 
-Step: TypeAlias = Query | CopyRows | Begin
+def reading(statement: sa.Select[*_Ts], values: Mapping[str, Any] | None = None) -> Query[*_Ts]:
+    """The query of a ``SELECT``, typed as its rows."""
+    return Query(statement, values)
+
+
+AnyQuery: TypeAlias = Query[*tuple[Any, ...]]
+"""A query whose rows are not typed: a write, or a read of whole rows for models."""
+
+Step: TypeAlias = AnyQuery | CopyRows | Begin
 """What an operation yields."""
 
 Answer: TypeAlias = CursorResult[Any] | None
@@ -136,9 +149,6 @@ Answer: TypeAlias = CursorResult[Any] | None
 
 Steps: TypeAlias = Generator[Step, Answer, _T]
 """An operation's statements, as a generator that returns what the call returns."""
-
-AnyRow: TypeAlias = "Row[*tuple[Any, ...]]"
-"""A row of a statement: its values in the order the statement selects them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +182,7 @@ def operation(
 # -- what the runner sends back, typed ---------------------------------------------------
 
 
-def execute(query: Query) -> Steps[CursorResult[Any]]:
+def execute(query: Query[*_Ts]) -> Steps[CursorResult[Any]]:
     """Run ``query``; its result."""
     answer = yield query
     if answer is None:
@@ -180,32 +190,32 @@ def execute(query: Query) -> Steps[CursorResult[Any]]:
     return answer
 
 
-def rows(query: Query) -> Steps[Sequence[AnyRow]]:
+def rows(query: Query[*_Ts]) -> Steps[Sequence[Row[*_Ts]]]:
     """Every row ``query`` reads."""
     return (yield from execute(query)).all()
 
 
-def first(query: Query) -> Steps[AnyRow | None]:
+def first(query: Query[*_Ts]) -> Steps[Row[*_Ts] | None]:
     """The first row ``query`` reads, or None."""
     return (yield from execute(query)).first()
 
 
-def one(query: Query) -> Steps[AnyRow]:
+def one(query: Query[*_Ts]) -> Steps[Row[*_Ts]]:
     """The one row ``query`` reads (an error if there is none, or more)."""
     return (yield from execute(query)).one()
 
 
-def scalars(query: Query) -> Steps[Sequence[Any]]:
+def scalars(query: Query[_T, *_Ts]) -> Steps[Sequence[_T]]:
     """The first column of every row ``query`` reads."""
     return (yield from execute(query)).scalars().all()
 
 
-def rowcount(query: Query) -> Steps[int]:
+def rowcount(query: Query[*_Ts]) -> Steps[int]:
     """How many rows ``query`` changed."""
     return (yield from execute(query)).rowcount
 
 
-def each(queries: Iterable[Query]) -> Steps[None]:
+def each(queries: Iterable[AnyQuery]) -> Steps[None]:
     """Run ``queries`` one after the other."""
     for query in queries:
         yield from execute(query)
@@ -265,6 +275,11 @@ def proceed(steps: Steps[_T], answer: Answer | StorageError) -> Step | Done[_T]:
         return steps.send(answer)
     except StopIteration as returned:
         return Done(returned.value)
+
+
+def writes(mode: Mode) -> bool:
+    """Whether a transaction of ``mode`` writes (and so, on SQLite, takes the write lock)."""
+    return mode is Mode.WRITE or mode is Mode.WRITE_ONE
 
 
 def commits(mode: Mode, outcome: Done[Any] | Begin | StorageError) -> bool:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, quote_plus
 
 import click
@@ -166,7 +166,7 @@ def database_options(*, required: bool = True) -> Callable[[_F], _F]:
                 raise click.UsageError(f"Missing option '--url' (or {URL_ENVVAR}).")
             return command(database=database, **arguments)
 
-        return with_database  # type: ignore[return-value]
+        return cast("_F", with_database)  # the options click adds, the rest as given
 
     return decorate
 

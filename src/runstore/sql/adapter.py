@@ -63,6 +63,11 @@ class SqlAdapter(Generic[_Engine]):
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
         self._one_connection = is_memory_sqlite(url)
         """An in-memory SQLite database is one connection, used by one caller at a time."""
+        self._writes_queue = dialect.name == "sqlite" and not self._one_connection
+        """A SQLite file has one writer at a time: this storage's writers queue for it in
+        order (:func:`runstore.plans.writes`), where SQLite's busy handler would have them
+        sleep and poll for its lock -- unfairly, and slower, the more there are. Writers
+        in other processes still wait on the busy timeout."""
         self._schema_checked = False
         self._closed = False
 

@@ -26,17 +26,31 @@ from runstore.models import (
     ScoreComparison,
     ScoreSummary,
 )
-from runstore.plans import Emit, Mode, Plan, Query, Steps, Walk, one, operation, rows, run, scalars
+from runstore.plans import (
+    AnyQuery,
+    Emit,
+    Mode,
+    Plan,
+    Query,
+    Steps,
+    Walk,
+    one,
+    operation,
+    reading,
+    rows,
+    run,
+    scalars,
+)
 from runstore.sql.compiler import mean, scores_of
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import scored_results
 from runstore.sql.runs import require_runs
-from runstore.tables import results_table, scores_table
+from runstore.tables import result_columns, results_table, score_columns, scores_table
 
 __all__ = ["PLANS", "WALKS"]
 
-_results = results_table.c
-_scores = scores_table.c
+_results = result_columns
+_scores = score_columns
 
 # -- statements --------------------------------------------------------------------------
 
@@ -55,7 +69,7 @@ def _summary_postgres() -> sa.CompoundSelect[Any]:
         sa.func.min(_results.latency),
         sa.func.max(_results.latency),
         *[sa.func.percentile_cont(p).within_group(_results.latency) for p in PERCENTILES],
-    ).where(_results.runId == run_id)
+    ).where(_results.run_id == run_id)
     scores = (
         sa.select(
             _scores.name,
@@ -67,7 +81,7 @@ def _summary_postgres() -> sa.CompoundSelect[Any]:
             sa.func.percentile_cont(0.5).within_group(_scores.value),
             *[sa.null()] * 3,
         )
-        .where(_scores.runId == run_id)
+        .where(_scores.run_id == run_id)
         .group_by(_scores.name)
     )
     return sa.union_all(latency, scores)
@@ -76,7 +90,7 @@ def _summary_postgres() -> sa.CompoundSelect[Any]:
 _SUMMARY = _summary_postgres()
 
 
-def summary(run_id: str) -> Query:
+def summary(run_id: str) -> AnyQuery:
     """Postgres: a run's whole summary in one statement -- a row for the latencies (name
     NULL; count, failed, mean, min, max, p50, p90, p95, p99) and one per score name
     (count, NULL, mean, min, max, p50) -- computed by ``percentile_cont``."""
@@ -89,28 +103,28 @@ _LATENCY_AGGREGATES = sa.select(
     mean(_results.latency),
     sa.func.min(_results.latency),
     sa.func.max(_results.latency),
-).where(_results.runId == sa.bindparam("run_id"))
+).where(_results.run_id == sa.bindparam("run_id"))
 
 
-def latency_aggregates(run_id: str) -> Query:
+def latency_aggregates(run_id: str) -> Query[int, int, float | None, float | None, float | None]:
     """A run's result count, failed count, and mean, min and max latency."""
-    return Query(_LATENCY_AGGREGATES, {"run_id": run_id})
+    return reading(_LATENCY_AGGREGATES, {"run_id": run_id})
 
 
 _LATENCY_AT = (
     sa.select(_results.latency)
-    .where(_results.runId == sa.bindparam("run_id"))
+    .where(_results.run_id == sa.bindparam("run_id"))
     .order_by(_results.latency)
     .limit(2)
     .offset(sa.bindparam("rank", type_=sa.BigInteger()))
 )
 
 
-def latency_at(run_id: str, rank: int) -> Query:
+def latency_at(run_id: str, rank: int) -> Query[float]:
     """The run's latencies at ranks ``rank`` and ``rank + 1`` in ascending order, read
     from the latency index (for percentiles where the database has no
     ``percentile_cont``)."""
-    return Query(_LATENCY_AT, {"run_id": run_id, "rank": rank})
+    return reading(_LATENCY_AT, {"run_id": run_id, "rank": rank})
 
 
 _SCORE_AGGREGATES = (
@@ -121,28 +135,28 @@ _SCORE_AGGREGATES = (
         sa.func.min(_scores.value),
         sa.func.max(_scores.value),
     )
-    .where(_scores.runId == sa.bindparam("run_id"))
+    .where(_scores.run_id == sa.bindparam("run_id"))
     .group_by(_scores.name)
 )
 
 
-def score_aggregates(run_id: str) -> Query:
+def score_aggregates(run_id: str) -> Query[str, int, float, float, float]:
     """Per score name of a run: count, mean, min and max."""
-    return Query(_SCORE_AGGREGATES, {"run_id": run_id})
+    return reading(_SCORE_AGGREGATES, {"run_id": run_id})
 
 
 _SCORE_VALUE_AT = (
     sa.select(_scores.value)
-    .where(_scores.runId == sa.bindparam("run_id"), _scores.name == sa.bindparam("name"))
+    .where(_scores.run_id == sa.bindparam("run_id"), _scores.name == sa.bindparam("name"))
     .order_by(_scores.value)
     .limit(2)
     .offset(sa.bindparam("rank", type_=sa.BigInteger()))
 )
 
 
-def score_value_at(run_id: str, name: str, rank: int) -> Query:
+def score_value_at(run_id: str, name: str, rank: int) -> Query[float]:
     """A score's values at ranks ``rank`` and ``rank + 1``, from the score index."""
-    return Query(_SCORE_VALUE_AT, {"run_id": run_id, "name": name, "rank": rank})
+    return reading(_SCORE_VALUE_AT, {"run_id": run_id, "name": name, "rank": rank})
 
 
 def _items_of(run: str) -> sa.CTE:
@@ -150,12 +164,12 @@ def _items_of(run: str) -> sa.CTE:
     failed = sa.case((_results.error.is_not(None), 1), else_=0)
     return (
         sa.select(
-            _results.itemId.label("item"),
+            _results.item_id.label("item"),
             mean(_results.latency).label("latency"),
             sa.func.max(failed).label("failed"),
         )
-        .where(_results.runId == sa.bindparam(run))
-        .group_by(_results.itemId)
+        .where(_results.run_id == sa.bindparam(run))
+        .group_by(_results.item_id)
         .cte(f"{run}_items")
     )
 
@@ -164,13 +178,13 @@ def _item_scores_of(run: str) -> sa.CTE:
     """Per item and score name of a run: the score's mean over the item's repetitions."""
     return (
         sa.select(
-            _results.itemId.label("item"),
+            _results.item_id.label("item"),
             _scores.name.label("name"),
             mean(_scores.value).label("value"),
         )
-        .select_from(scores_table.join(results_table, _results.id == _scores.resultId))
-        .where(_scores.runId == sa.bindparam(run))
-        .group_by(_results.itemId, _scores.name)
+        .select_from(scores_table.join(results_table, _results.id == _scores.result_id))
+        .where(_scores.run_id == sa.bindparam(run))
+        .group_by(_results.item_id, _scores.name)
         .cte(f"{run}_scores")
     )
 
@@ -186,11 +200,11 @@ _COMPARISON_PAIRS = sa.select(
 ).select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
 
 
-def comparison_pairs(baseline: str, candidate: str) -> Query:
+def comparison_pairs(baseline: str, candidate: str) -> Query[int, int, int, float | None, int, int]:
     """Over the items both runs have (each item's repetitions averaged): how many, errors
     fixed and introduced, the mean latency difference (candidate minus baseline); then
     how many items each run has."""
-    return Query(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
+    return reading(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
 
 
 _baseline_score, _candidate_score = _item_scores_of("baseline"), _item_scores_of("candidate")
@@ -217,18 +231,18 @@ _COMPARISON_SCORES = (
 )
 
 
-def comparison_scores(baseline: str, candidate: str) -> Query:
+def comparison_scores(baseline: str, candidate: str) -> Query[str, int, float, float, int, int]:
     """Per score name, over the items both runs have it for (each item's repetitions
     averaged): how many, both means, and how many improved and regressed. (The mean
     difference is the means' difference: two scores' own may pass the largest double.)"""
-    return Query(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})
+    return reading(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})
 
 
 def _next_items(run_id: str, side: int) -> sa.Subquery:
     return (
         sa.select(results_table, scores_of(_results.id), sa.literal(side, sa.Integer()))
-        .where(_results.runId == sa.bindparam(run_id), _results.itemId > sa.bindparam("after"))
-        .order_by(_results.itemId, _results.repetition)
+        .where(_results.run_id == sa.bindparam(run_id), _results.item_id > sa.bindparam("after"))
+        .order_by(_results.item_id, _results.repetition)
         .limit(sa.bindparam("size", type_=sa.Integer()))
         .subquery()
     )
@@ -240,12 +254,12 @@ _both = sa.union_all(
 _side = list(_both.c)[-1]
 _ITEMS_AFTER = (
     sa.select(_both)
-    .order_by(_both.c.itemId, _side, _both.c.repetition)
+    .order_by(_both.c.item_id, _side, _both.c.repetition)
     .limit(sa.bindparam("size", type_=sa.Integer()))
 )
 
 
-def items_after(baseline: str, candidate: str, after_item: str, size: int) -> Query:
+def items_after(baseline: str, candidate: str, after_item: str, size: int) -> AnyQuery:
     """The next ``size`` results of two runs together, in the database's ``item_id``
     order (each run's own read from its (run, item) index), so that an item's results
     are adjacent, the baseline's first, each run's in repetition order; columns as

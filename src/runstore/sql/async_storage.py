@@ -35,6 +35,7 @@ from runstore.plans import (
     commits,
     next_move,
     proceed,
+    writes,
 )
 from runstore.sql.adapter import SqlAdapter
 from runstore.sql.copy import copy_plan, lost_in_copy
@@ -89,6 +90,7 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
             engine_options=engine_options,
         )
         self._serial = asyncio.Lock() if self._one_connection else None
+        self._write_lock = asyncio.Lock() if self._writes_queue else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -146,8 +148,13 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
             await self._check_schema()
         steps, mode, retried = plan.steps, plan.mode, False
         while True:
+            lock = self._write_lock if writes(mode) else None
             try:
-                outcome = await self._transaction(mode, steps, step)
+                if lock is None:
+                    outcome = await self._transaction(mode, steps, step)
+                else:
+                    async with lock:
+                        outcome = await self._transaction(mode, steps, step)
             except StorageError:
                 raise
             except Exception as exc:  # connecting, beginning, committing

@@ -20,7 +20,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from runstore.tables import scores_table
+from runstore.tables import score_columns
 from runstore.types import ScoreMapColumn
 
 __all__ = [
@@ -42,7 +42,7 @@ class _OneOf(FunctionElement[Any]):
     type = sa.types.NullType()  # not Boolean: SQLite would compare the test with 1
 
 
-def one_of(column: sa.ColumnElement[Any], name: str) -> sa.ColumnElement[Any]:
+def one_of(column: sa.SQLColumnExpression[Any], name: str) -> sa.ColumnElement[Any]:
     """``column`` is one of the list bound as ``name`` when the statement runs.
 
     On Postgres one array parameter (``column = ANY(:name)``): the statement's text and
@@ -73,7 +73,7 @@ _LARGEST_SCALED = sys.float_info.max / _SCALE
 _SMALLEST = 5e-324  # the smallest subnormal double
 
 
-def mean(value: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
+def mean(value: sa.SQLColumnExpression[float]) -> sa.ColumnElement[float]:
     """``avg(value)`` for any finite doubles, never an overflow error: NULL for no rows.
 
     Postgres' ``avg`` sums the values and their squares, and fails with "value out of
@@ -154,7 +154,7 @@ class _ScoresOf(FunctionElement[dict[str, float]]):
     type = ScoreMapColumn()
 
 
-def scores_of(result_id: sa.ColumnElement[Any]) -> sa.ColumnElement[dict[str, float]]:
+def scores_of(result_id: sa.SQLColumnExpression[Any]) -> sa.ColumnElement[dict[str, float]]:
     """The scores of the result with ``result_id``, as a column of its row: on Postgres
     aggregated in the statement (:class:`score_map`); on SQLite NULL -- which reads as no
     scores -- and read exactly by a statement of their own, which its reads of results
@@ -170,8 +170,10 @@ def _scores_of_elsewhere(element: _ScoresOf, compiler: SQLCompiler, **kw: Any) -
 @compiles(_ScoresOf, "postgresql")
 def _scores_of_postgres(element: _ScoresOf, compiler: SQLCompiler, **kw: Any) -> str:
     (result_id,) = element.clauses.clauses
-    scores = scores_table.c
-    aggregated = sa.select(score_map(scores.name, scores.value)).where(scores.resultId == result_id)
+    scores = score_columns
+    aggregated = sa.select(score_map(scores.name, scores.value)).where(
+        scores.result_id == result_id
+    )
     return compiler.process(aggregated.scalar_subquery(), **kw)
 
 

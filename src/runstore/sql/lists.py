@@ -35,13 +35,31 @@ from runstore.models import (
     RunResult,
 )
 from runstore.pages import Page, fetch_limit, make_page
-from runstore.plans import Emit, Mode, Query, Steps, Walk, one, operation, rows, run
+from runstore.plans import (
+    AnyQuery,
+    Emit,
+    Mode,
+    Query,
+    Steps,
+    Walk,
+    one,
+    operation,
+    reading,
+    rows,
+    run,
+)
 from runstore.sql.compiler import scores_of, utc_text
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import results_read, scored_results, with_scores
 from runstore.sql.rows import RESULT_COLUMNS, RUN_COLUMNS, runs_from
 from runstore.sql.runs import require_runs
-from runstore.tables import results_table, runs_table, scores_table
+from runstore.tables import (
+    result_columns,
+    results_table,
+    run_columns,
+    runs_table,
+    score_columns,
+)
 from runstore.types import JsonColumn, UTCDateTime
 
 __all__ = [
@@ -58,27 +76,35 @@ __all__ = [
 
 _Row = TypeVar("_Row")
 
-_runs = runs_table.c
-_results = results_table.c
-_scores = scores_table.c
+_runs = run_columns
+_results = result_columns
+_scores = score_columns
 
 # -- statements --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Listing:
-    """A list's table and total order: a key (a timestamp, a latency), then the id."""
+    """A list's table and total order: a key column (a timestamp, a latency), then the id."""
 
     table: sa.Table
-    key: sa.Column[Any]
-    id: sa.Column[Any]
+    order: str
+    """The key column's key."""
     descending: bool
 
+    @property
+    def key(self) -> sa.Column[Any]:
+        return self.table.columns[self.order]
 
-_RUNS = _Listing(runs_table, _runs.createdAt, _runs.id, descending=True)
+    @property
+    def id(self) -> sa.Column[Any]:
+        return self.table.columns["id"]
+
+
+_RUNS = _Listing(runs_table, "created_at", descending=True)
 _RESULTS = {
-    ResultOrder.EXECUTION: _Listing(results_table, _results.startedAt, _results.id, False),
-    ResultOrder.SLOWEST: _Listing(results_table, _results.latency, _results.id, True),
+    ResultOrder.EXECUTION: _Listing(results_table, "started_at", False),
+    ResultOrder.SLOWEST: _Listing(results_table, "latency", True),
 }
 
 
@@ -116,7 +142,7 @@ def _conditions(table: sa.Table, shape: _Shape) -> list[sa.ColumnElement[bool]]:
         conditions.append(error.is_not(None) if shape.failed else error.is_(None))
     if shape.score is not None:
         at_least, at_most = shape.score
-        scored = [_scores.resultId == table.columns["id"], _scores.name == sa.bindparam("score")]
+        scored = [_scores.result_id == table.columns["id"], _scores.name == sa.bindparam("score")]
         if at_least:
             scored.append(_scores.value >= sa.bindparam("score_min", type_=_scores.value.type))
         if at_most:
@@ -140,8 +166,8 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
         total: Any = sa.select(sa.func.count()).select_from(table).where(*conditions)
         total = total.correlate(None).scalar_subquery()
     elif shape.total == "run":
-        run_id = sa.bindparam(_filter_name("runId"), type_=_runs.id.type)
-        total = sa.select(_runs.resultCount).where(_runs.id == run_id).scalar_subquery()
+        run_id = sa.bindparam(_filter_name("run_id"), type_=_runs.id.type)
+        total = sa.select(_runs.result_count).where(_runs.id == run_id).scalar_subquery()
         total = sa.func.coalesce(total, 0)
     if shape.keyset:
         key = sa.tuple_(listing.key, listing.id)
@@ -187,7 +213,7 @@ def _list_query(
     *,
     total: str | None,
     filters: ResultFilters | None = None,
-) -> Query:
+) -> AnyQuery:
     values = {_filter_name(column): value for column, value in equal.items()}
     shape = _Shape(
         equal=tuple(equal),
@@ -213,8 +239,8 @@ def _result_filters(shape: _Shape, filters: ResultFilters) -> tuple[_Shape, dict
     values: dict[str, Any] = {}
     equal = shape.equal
     if filters.item_id is not None:
-        equal = (*equal, "itemId")
-        values[_filter_name("itemId")] = filters.item_id
+        equal = (*equal, "item_id")
+        values[_filter_name("item_id")] = filters.item_id
     score = None
     if filters.score is not None:
         score = (filters.score.min is not None, filters.score.max is not None)
@@ -233,38 +259,42 @@ def _run_filters(filters: RunFilters) -> dict[str, Any]:
     return {RUN_COLUMNS[name].key: value for name, value in filters.given().items()}
 
 
-def runs_page(filters: RunFilters, after: Position | None, limit: int | None, offset: int) -> Query:
+def runs_page(
+    filters: RunFilters, after: Position | None, limit: int | None, offset: int
+) -> AnyQuery:
     """A page of runs, newest first; each row ends with the total of matching runs."""
     return _list_query(_RUNS, _run_filters(filters), after, limit, offset, total="count")
 
 
-def count_runs(filters: RunFilters) -> Query:
+def count_runs(filters: RunFilters) -> Query[int]:
     return _count_query(_RUNS, _run_filters(filters), None)
 
 
-def runs_batch(filters: RunFilters, after: Position | None, size: int) -> Query:
+def runs_batch(filters: RunFilters, after: Position | None, size: int) -> AnyQuery:
     """The next ``size`` runs after ``after``, without a total."""
     return _list_query(_RUNS, _run_filters(filters), after, size, 0, total=None)
 
 
 def results_page(
     run_id: str, filters: ResultFilters, after: Position | None, limit: int | None, offset: int
-) -> Query:
+) -> AnyQuery:
     """A page of a run's results; each row ends with the result's scores and the total
     of matching results -- the run's result count when no filter narrows them."""
     listing = _RESULTS[filters.order]
-    equal = {"runId": run_id}
+    equal = {"run_id": run_id}
     return _list_query(listing, equal, after, limit, offset, total="run", filters=filters)
 
 
-def count_results(run_id: str, filters: ResultFilters) -> Query:
-    return _count_query(_RESULTS[filters.order], {"runId": run_id}, filters)
+def count_results(run_id: str, filters: ResultFilters) -> Query[int]:
+    return _count_query(_RESULTS[filters.order], {"run_id": run_id}, filters)
 
 
-def results_batch(run_id: str, filters: ResultFilters, after: Position | None, size: int) -> Query:
+def results_batch(
+    run_id: str, filters: ResultFilters, after: Position | None, size: int
+) -> AnyQuery:
     """The next ``size`` results of a run after ``after``, with their scores, no total."""
     listing = _RESULTS[filters.order]
-    return _list_query(listing, {"runId": run_id}, after, size, 0, total=None, filters=filters)
+    return _list_query(listing, {"run_id": run_id}, after, size, 0, total=None, filters=filters)
 
 
 def _stored_form(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
@@ -285,22 +315,22 @@ def _result_rows(keyset: bool) -> sa.Select[Any]:
         else _stored_form(RESULT_COLUMNS[field])
         for field in RESULT_FIELDS
     ]
-    conditions = [_results.runId == sa.bindparam("run_id", type_=_results.runId.type)]
+    conditions = [_results.run_id == sa.bindparam("run_id", type_=_results.run_id.type)]
     if keyset:
         mark = sa.tuple_(
-            sa.bindparam("after_key", type_=_results.startedAt.type),
+            sa.bindparam("after_key", type_=_results.started_at.type),
             sa.bindparam("after_id", type_=_results.id.type),
         )
-        conditions.append(sa.tuple_(_results.startedAt, _results.id) > mark)
+        conditions.append(sa.tuple_(_results.started_at, _results.id) > mark)
     return (
         sa.select(*columns)
         .where(*conditions)
-        .order_by(_results.startedAt, _results.id)
+        .order_by(_results.started_at, _results.id)
         .limit(sa.bindparam("limit", type_=sa.Integer()))
     )
 
 
-def result_rows_batch(run_id: str, after: Position | None, size: int) -> Query:
+def result_rows_batch(run_id: str, after: Position | None, size: int) -> AnyQuery:
     """The next ``size`` results of a run in execution order after ``after``, as stored
     rows (:data:`runstore.export.RESULT_FIELDS`, values as :mod:`runstore.export` says)."""
     values: dict[str, Any] = {"run_id": run_id, "limit": size}
@@ -317,13 +347,13 @@ def _count_statement(table: sa.Table, shape: _Shape) -> sa.Select[Any]:
 
 def _count_query(
     listing: _Listing, equal: Mapping[str, Any], filters: ResultFilters | None
-) -> Query:
+) -> Query[int]:
     values = {_filter_name(column): value for column, value in equal.items()}
     shape = _Shape(equal=tuple(equal))
     if filters is not None:
         shape, extra = _result_filters(shape, filters)
         values |= extra
-    return Query(_count_statement(listing.table, shape), values)
+    return reading(_count_statement(listing.table, shape), values)
 
 
 # -- pages and walks ---------------------------------------------------------------------
@@ -333,8 +363,8 @@ def _page(
     kind: CursorKind,
     request: ListRunsInput | ListRunResultsInput,
     scope: tuple[str | None, ...],
-    query: Callable[[Position | None, int | None, int], Query],
-    count: Query,
+    query: Callable[[Position | None, int | None, int], AnyQuery],
+    count: AnyQuery,
     read: Callable[[Sequence[Sequence[Any]]], Steps[list[_Row]]],
     position: Callable[[_Row], Position],
 ) -> Steps[Page[_Row]]:

@@ -20,6 +20,7 @@ from runstore import calls
 from runstore.errors import DuplicateError, RunNotFoundError
 from runstore.models import OnConflict, RunResult
 from runstore.plans import (
+    AnyQuery,
     CopyRows,
     Mode,
     Plan,
@@ -30,6 +31,7 @@ from runstore.plans import (
     execute,
     first,
     operation,
+    reading,
     rowcount,
     rows,
     scalars,
@@ -59,14 +61,14 @@ from runstore.sql.scores import (
     insert_scores,
     scores_of_results_rows,
 )
-from runstore.tables import results_table, runs_table
+from runstore.tables import result_columns, results_table, runs_table
 
 __all__ = ["BATCH_CHUNK", "PLANS", "scored_results", "with_scores"]
 
 BATCH_CHUNK = 1000
 """Rows per statement execution (or lookup) when a batch is written or checked."""
 
-_results = results_table.c
+_results = result_columns
 
 # -- statements --------------------------------------------------------------------------
 
@@ -80,7 +82,7 @@ def _duplicate_result(result: RunResult) -> str:
     )
 
 
-def insert_result(result: RunResult) -> Query:
+def insert_result(result: RunResult) -> AnyQuery:
     """Record one result (its run is known to exist)."""
     return Query(
         _INSERT_RESULTS,
@@ -105,7 +107,7 @@ def _insert_counting(counted: bool) -> sa.Insert:
     return (
         sa.insert(results_table)
         .from_select(
-            [column.name for column in results_table.columns],
+            list(results_table.columns),
             sa.select(*row).select_from(counting),
         )
         .add_cte(counting)
@@ -113,7 +115,7 @@ def _insert_counting(counted: bool) -> sa.Insert:
     )
 
 
-def insert_result_counting(result: RunResult, counts: tuple[int, int] | None) -> Query:
+def insert_result_counting(result: RunResult, counts: tuple[int, int] | None) -> AnyQuery:
     """Postgres: record one result and count it on its run, in one statement (a
     data-modifying ``WITH``). Nothing is written, and the row count is 0, if the run is
     missing or a count would pass the limit (see :func:`runstore.sql.runs.bump_counts`)."""
@@ -128,7 +130,7 @@ def insert_result_counting(result: RunResult, counts: tuple[int, int] | None) ->
     )
 
 
-def insert_results(results: Sequence[RunResult]) -> Query:
+def insert_results(results: Sequence[RunResult]) -> AnyQuery:
     """Record results whose runs are known to exist, one statement execution per row."""
     return Query(
         _INSERT_RESULTS,
@@ -148,7 +150,7 @@ _SELECT_RESULT = sa.select(results_table, scores_of(_results.id)).where(
 )
 
 
-def select_result(result_id: str) -> Query:
+def select_result(result_id: str) -> AnyQuery:
     """The result's row (columns in :data:`~runstore.sql.rows.RESULT_ATTRIBUTES` order)."""
     return Query(_SELECT_RESULT, {"result_id": result_id})
 
@@ -160,25 +162,25 @@ _TAKEN_IDS = sa.select(_results.id).where(one_of(_results.id, "ids"))
 # repetition 0 alone, when another item's repetition 1 is asked for too); callers keep
 # the pairs they asked for.
 _ITEM_KEYS = (
-    _results.runId == sa.bindparam("run_id"),
-    one_of(_results.itemId, "items"),
+    _results.run_id == sa.bindparam("run_id"),
+    one_of(_results.item_id, "items"),
     one_of(_results.repetition, "repetitions"),
 )
 _TAKEN_ITEMS = sa.select(
-    _results.itemId, _results.repetition, _results.id, _results.error.is_not(None)
+    _results.item_id, _results.repetition, _results.id, _results.error.is_not(None)
 ).where(*_ITEM_KEYS)
 
 
-def taken_result_ids(ids: Sequence[str]) -> Query:
+def taken_result_ids(ids: Sequence[str]) -> Query[str]:
     """Which of these result ids are stored."""
-    return Query(_TAKEN_IDS, {"ids": list(ids)})
+    return reading(_TAKEN_IDS, {"ids": list(ids)})
 
 
-def taken_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
+def taken_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query[str, int, str, bool]:
     """Which of these (item, repetition) pairs already have a result in the run: each
     with its result's id and whether it failed (and maybe other pairs of these items and
     repetitions: see ``_ITEM_KEYS``)."""
-    return Query(_TAKEN_ITEMS, _item_keys(run_id, keys))
+    return reading(_TAKEN_ITEMS, _item_keys(run_id, keys))
 
 
 def _item_keys(run_id: str, keys: Sequence[tuple[str, int]]) -> dict[str, Any]:
@@ -190,7 +192,7 @@ def _item_keys(run_id: str, keys: Sequence[tuple[str, int]]) -> dict[str, Any]:
 _STORED_ITEMS = sa.select(results_table, scores_of(_results.id)).where(*_ITEM_KEYS)
 
 
-def stored_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
+def stored_items(run_id: str, keys: Sequence[tuple[str, int]]) -> AnyQuery:
     """The stored results of these (item, repetition) pairs of a run, with their scores
     (columns as :data:`~runstore.sql.rows.RESULT_ATTRIBUTES`), and maybe of other pairs
     (see ``_ITEM_KEYS``)."""
@@ -200,7 +202,7 @@ def stored_items(run_id: str, keys: Sequence[tuple[str, int]]) -> Query:
 _DELETE_RESULTS = sa.delete(results_table).where(one_of(_results.id, "result_ids"))
 
 
-def delete_results(result_ids: Sequence[str]) -> Query:
+def delete_results(result_ids: Sequence[str]) -> AnyQuery:
     """Delete results by id (their scores first:
     :func:`~runstore.sql.scores.delete_scores_of_results`)."""
     return Query(_DELETE_RESULTS, {"result_ids": list(result_ids)})

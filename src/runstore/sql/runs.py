@@ -19,6 +19,7 @@ from runstore.errors import DuplicateError, RunNotFoundError
 from runstore.limits import MAX_COUNT
 from runstore.models import ExistingRun, Run
 from runstore.plans import (
+    AnyQuery,
     Mode,
     Plan,
     Query,
@@ -29,13 +30,21 @@ from runstore.plans import (
     first,
     one,
     operation,
+    reading,
     rows,
 )
 from runstore.records import existing_run, new_run
 from runstore.sql.compiler import Vacuum, one_of, returned
 from runstore.sql.database import Database, Plans
 from runstore.sql.rows import RUN_COLUMNS, run_row, runs_from
-from runstore.tables import results_table, runs_table, scores_table
+from runstore.tables import (
+    result_columns,
+    results_table,
+    run_columns,
+    runs_table,
+    score_columns,
+    scores_table,
+)
 
 __all__ = [
     "PLANS",
@@ -48,34 +57,34 @@ __all__ = [
     "vacuum",
 ]
 
-_runs = runs_table.c
-_results = results_table.c
-_scores = scores_table.c
+_runs = run_columns
+_results = result_columns
+_scores = score_columns
 
 # -- statements --------------------------------------------------------------------------
 
 _INSERT_RUN = sa.insert(runs_table)
 
 
-def insert_run(run: Run) -> Query:
+def insert_run(run: Run) -> AnyQuery:
     return Query(_INSERT_RUN, run_row(run), duplicate=f"run {run.id!r} already exists")
 
 
 _SELECT_RUN = sa.select(runs_table).where(_runs.id == sa.bindparam("run_id"))
 
 
-def select_run(run_id: str) -> Query:
+def select_run(run_id: str) -> AnyQuery:
     """The run's row (its columns in table order)."""
     return Query(_SELECT_RUN, {"run_id": run_id})
 
 
-_LOCK_RUN = sa.select(_runs.updatedAt).where(_runs.id == sa.bindparam("run_id")).with_for_update()
+_LOCK_RUN = sa.select(_runs.updated_at).where(_runs.id == sa.bindparam("run_id")).with_for_update()
 
 
-def lock_run(run_id: str) -> Query:
-    """The run's ``updatedAt``, its row locked until the transaction ends (Postgres; a
+def lock_run(run_id: str) -> Query[datetime]:
+    """The run's ``updated_at``, its row locked until the transaction ends (Postgres; a
     SQLite write transaction holds the whole database)."""
-    return Query(_LOCK_RUN, {"run_id": run_id})
+    return reading(_LOCK_RUN, {"run_id": run_id})
 
 
 _CLAIM_RUNS = (
@@ -83,25 +92,25 @@ _CLAIM_RUNS = (
 )
 
 
-def claim_runs(run_ids: Iterable[str]) -> Query:
+def claim_runs(run_ids: Iterable[str]) -> Query[str]:
     """The ids of those runs that exist, their rows locked until the transaction ends, in
     id order (Postgres; a SQLite write transaction holds the whole database)."""
-    return Query(_CLAIM_RUNS, {"run_ids": sorted(set(run_ids))})
+    return reading(_CLAIM_RUNS, {"run_ids": sorted(set(run_ids))})
 
 
-_RUN_SIZES = sa.select(_runs.id, _runs.resultCount).where(one_of(_runs.id, "ids"))
+_RUN_SIZES = sa.select(_runs.id, _runs.result_count).where(one_of(_runs.id, "ids"))
 
 
-def run_sizes(run_ids: Iterable[str]) -> Query:
+def run_sizes(run_ids: Iterable[str]) -> Query[str, int]:
     """(id, result count) of those runs that exist."""
-    return Query(_RUN_SIZES, {"ids": sorted(set(run_ids))})
+    return reading(_RUN_SIZES, {"ids": sorted(set(run_ids))})
 
 
 @functools.cache
 def _update_statement(columns: frozenset[str], if_earlier: bool) -> sa.Update:
     conditions = [_runs.id == sa.bindparam("run_id")]
     if if_earlier:
-        conditions.append(_runs.updatedAt < sa.bindparam("new_updatedAt"))
+        conditions.append(_runs.updated_at < sa.bindparam("new_updated_at"))
     return (
         sa.update(runs_table)
         .where(*conditions)
@@ -112,7 +121,7 @@ def _update_statement(columns: frozenset[str], if_earlier: bool) -> sa.Update:
 
 def update_run_row(
     run_id: str, changes: Mapping[str, Any], updated_at: datetime, *, if_earlier: bool = False
-) -> Query:
+) -> AnyQuery:
     """Set the given run attributes and ``updated_at``; returns the row as stored.
 
     ``if_earlier``: only if the stored ``updated_at`` is earlier (no row otherwise).
@@ -133,29 +142,29 @@ def _at_least_zero(count: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
 def bump_statement(counted: bool) -> sa.Update:
     """Counters grow by arithmetic in the database, never read-modify-write, so concurrent
     writers cannot lose a count; a count that would pass MAX_COUNT leaves the row alone
-    (no row matches), on every backend alike. Counting moves ``updatedAt`` forward."""
+    (no row matches), on every backend alike. Counting moves ``updated_at`` forward."""
     integer = sa.Integer()
     conditions = [
         _runs.id == sa.bindparam("run_id"),
-        _runs.resultCount <= sa.bindparam("results_below", type_=integer),
+        _runs.result_count <= sa.bindparam("results_below", type_=integer),
     ]
     values: dict[str, Any] = {
-        "resultCount": _runs.resultCount + sa.bindparam("results", type_=integer)
+        "result_count": _runs.result_count + sa.bindparam("results", type_=integer)
     }
     if counted:
         conditions += [
-            _runs.succeededCount <= sa.bindparam("succeeded_below", type_=integer),
-            _runs.failedCount <= sa.bindparam("failed_below", type_=integer),
+            _runs.succeeded_count <= sa.bindparam("succeeded_below", type_=integer),
+            _runs.failed_count <= sa.bindparam("failed_below", type_=integer),
         ]
-        now = sa.bindparam("now", type_=_runs.updatedAt.type)
+        now = sa.bindparam("now", type_=_runs.updated_at.type)
         values |= {
-            "succeededCount": _at_least_zero(
-                _runs.succeededCount + sa.bindparam("succeeded", type_=integer)
+            "succeeded_count": _at_least_zero(
+                _runs.succeeded_count + sa.bindparam("succeeded", type_=integer)
             ),
-            "failedCount": _at_least_zero(
-                _runs.failedCount + sa.bindparam("failed", type_=integer)
+            "failed_count": _at_least_zero(
+                _runs.failed_count + sa.bindparam("failed", type_=integer)
             ),
-            "updatedAt": sa.case((_runs.updatedAt < now, now), else_=_runs.updatedAt),
+            "updated_at": sa.case((_runs.updated_at < now, now), else_=_runs.updated_at),
         }
     return (
         sa.update(runs_table)
@@ -186,7 +195,9 @@ def bump_values(
     return values
 
 
-def bump_counts(run_id: str, results: int, counts: tuple[int, int] | None, now: datetime) -> Query:
+def bump_counts(
+    run_id: str, results: int, counts: tuple[int, int] | None, now: datetime
+) -> AnyQuery:
     """Add ``results`` to a run's result count and, given ``counts``, (succeeded, failed)
     to its counters; no row changes if the run is missing or a count would pass
     :data:`~runstore.limits.MAX_COUNT`. Also locks the run until the transaction ends."""
@@ -194,14 +205,14 @@ def bump_counts(run_id: str, results: int, counts: tuple[int, int] | None, now: 
 
 
 _DELETE_RUN = sa.delete(runs_table).where(_runs.id == sa.bindparam("run_id"))
-_DELETE_RESULTS_OF_RUN = sa.delete(results_table).where(_results.runId == sa.bindparam("run_id"))
-_DELETE_SCORES_OF_RUN = sa.delete(scores_table).where(_scores.runId == sa.bindparam("run_id"))
+_DELETE_RESULTS_OF_RUN = sa.delete(results_table).where(_results.run_id == sa.bindparam("run_id"))
+_DELETE_SCORES_OF_RUN = sa.delete(scores_table).where(_scores.run_id == sa.bindparam("run_id"))
 _RESET_RESULT_COUNT = (
-    sa.update(runs_table).where(_runs.id == sa.bindparam("run_id")).values(resultCount=0)
+    sa.update(runs_table).where(_runs.id == sa.bindparam("run_id")).values(result_count=0)
 )
 
 
-def delete_run_rows(run_id: str) -> list[Query]:
+def delete_run_rows(run_id: str) -> list[AnyQuery]:
     """Delete a run with its results and scores (in this order: the children first)."""
     values = {"run_id": run_id}
     return [
@@ -211,7 +222,7 @@ def delete_run_rows(run_id: str) -> list[Query]:
     ]
 
 
-def delete_run_results(run_id: str) -> list[Query]:
+def delete_run_results(run_id: str) -> list[AnyQuery]:
     """Delete a run's results and scores, and set its result count to 0."""
     values = {"run_id": run_id}
     return [
@@ -225,7 +236,7 @@ def _counted_results(*conditions: sa.ColumnElement[bool]) -> sa.ScalarSelect[int
     return (
         sa.select(sa.func.count())
         .select_from(results_table)
-        .where(_results.runId == _runs.id, *conditions)
+        .where(_results.run_id == _runs.id, *conditions)
         .scalar_subquery()
     )
 
@@ -234,37 +245,37 @@ _RECOUNT_RUN = (
     sa.update(runs_table)
     .where(_runs.id == sa.bindparam("run_id"))
     .values(
-        resultCount=_counted_results(),
-        succeededCount=_counted_results(_results.error.is_(None)),
-        failedCount=_counted_results(_results.error.is_not(None)),
-        updatedAt=sa.case(
+        result_count=_counted_results(),
+        succeeded_count=_counted_results(_results.error.is_(None)),
+        failed_count=_counted_results(_results.error.is_not(None)),
+        updated_at=sa.case(
             (
-                _runs.updatedAt < sa.bindparam("now", type_=_runs.updatedAt.type),
-                sa.bindparam("now", type_=_runs.updatedAt.type),
+                _runs.updated_at < sa.bindparam("now", type_=_runs.updated_at.type),
+                sa.bindparam("now", type_=_runs.updated_at.type),
             ),
-            else_=_runs.updatedAt,
+            else_=_runs.updated_at,
         ),
     )
     .returning(*returned(runs_table))
 )
 
 
-def recount_run_row(run_id: str, now: datetime) -> Query:
+def recount_run_row(run_id: str, now: datetime) -> AnyQuery:
     """Set a run's counts from its stored results, in one statement; returns the run."""
     return Query(_RECOUNT_RUN, {"run_id": run_id, "now": now})
 
 
 @functools.cache
-def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[Any]:
-    conditions = [_runs.createdAt < sa.bindparam("older_than", type_=_runs.createdAt.type)]
+def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[str, int]:
+    conditions = [_runs.created_at < sa.bindparam("older_than", type_=_runs.created_at.type)]
     if by_status:
         conditions.append(_runs.status == sa.bindparam("status"))
     if by_dataset:
-        conditions.append(_runs.datasetId == sa.bindparam("dataset_id"))
+        conditions.append(_runs.dataset_id == sa.bindparam("dataset_id"))
     return (
-        sa.select(_runs.id, _runs.resultCount)
+        sa.select(_runs.id, _runs.result_count)
         .where(*conditions)
-        .order_by(_runs.createdAt, _runs.id)
+        .order_by(_runs.created_at, _runs.id)
         .limit(sa.bindparam("size", type_=sa.Integer()))
         .with_for_update()
     )
@@ -272,20 +283,20 @@ def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[Any]:
 
 def prunable_runs(
     older_than: datetime, status: str | None, dataset_id: str | None, size: int
-) -> Query:
+) -> Query[str, int]:
     """The ids and result counts of up to ``size`` runs created before ``older_than`` (with
     that status, of that dataset), oldest first, locked until the transaction ends."""
     values = {"older_than": older_than, "status": status, "dataset_id": dataset_id, "size": size}
     statement = _prunable(status is not None, dataset_id is not None)
-    return Query(statement, {key: value for key, value in values.items() if value is not None})
+    return reading(statement, {key: value for key, value in values.items() if value is not None})
 
 
 _DELETE_RUNS = sa.delete(runs_table).where(one_of(_runs.id, "run_ids"))
-_DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(one_of(_results.runId, "run_ids"))
-_DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(one_of(_scores.runId, "run_ids"))
+_DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(one_of(_results.run_id, "run_ids"))
+_DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(one_of(_scores.run_id, "run_ids"))
 
 
-def delete_runs(run_ids: Sequence[str]) -> list[Query]:
+def delete_runs(run_ids: Sequence[str]) -> list[AnyQuery]:
     """Delete runs with their results and scores (the children first)."""
     values = {"run_ids": list(run_ids)}
     return [
@@ -295,7 +306,7 @@ def delete_runs(run_ids: Sequence[str]) -> list[Query]:
     ]
 
 
-def clear_tables() -> list[Query]:
+def clear_tables() -> list[AnyQuery]:
     """Delete every score, result and run."""
     return [Query(sa.delete(table)) for table in (scores_table, results_table, runs_table)]
 
@@ -303,7 +314,7 @@ def clear_tables() -> list[Query]:
 _CHECKPOINT = sa.text("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def vacuum_tables(dialect: str) -> list[Query]:
+def vacuum_tables(dialect: str) -> list[AnyQuery]:
     """Give the space of deleted rows back: SQLite rebuilds the database file, and moves
     the rebuilt pages from the write-ahead log into it, so the file shrinks now; Postgres
     vacuums (and analyzes) runstore's tables. Neither may run inside a transaction."""

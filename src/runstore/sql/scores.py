@@ -17,6 +17,7 @@ from runstore import calls
 from runstore.errors import DuplicateError, ResultNotFoundError
 from runstore.models import Score
 from runstore.plans import (
+    AnyQuery,
     CopyRows,
     Emit,
     Mode,
@@ -25,6 +26,7 @@ from runstore.plans import (
     Walk,
     execute,
     operation,
+    reading,
     rows,
     run,
 )
@@ -32,7 +34,7 @@ from runstore.records import recorded_scores
 from runstore.sql.compiler import one_of, returned
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.rows import score_row, scores_from
-from runstore.tables import results_table, scores_table
+from runstore.tables import result_columns, score_columns, scores_table
 
 __all__ = [
     "PLANS",
@@ -46,29 +48,29 @@ __all__ = [
 CHUNK = 1000
 """Scores per statement execution (or lookup) when a batch is written or checked."""
 
-_results = results_table.c
-_scores = scores_table.c
+_results = result_columns
+_scores = score_columns
 
 # -- statements --------------------------------------------------------------------------
 
 _RESULTS_OF = (
-    sa.select(_results.id, _results.runId)
+    sa.select(_results.id, _results.run_id)
     .where(one_of(_results.id, "ids"))
     .order_by(_results.id)
     .with_for_update(read=True, key_share=True)
 )
 
 
-def results_of(result_ids: Iterable[str]) -> Query:
+def results_of(result_ids: Iterable[str]) -> Query[str, str]:
     """(id, run id) of those results that exist, each kept from deletion until the
     transaction ends (Postgres ``FOR KEY SHARE``, in id order)."""
-    return Query(_RESULTS_OF, {"ids": sorted(result_ids)})
+    return reading(_RESULTS_OF, {"ids": sorted(result_ids)})
 
 
 _INSERT_SCORES = sa.insert(scores_table)
 
 
-def insert_scores(scores: Sequence[Score]) -> Query:
+def insert_scores(scores: Sequence[Score]) -> AnyQuery:
     return Query(
         _INSERT_SCORES,
         [score_row(score) for score in scores],
@@ -82,52 +84,52 @@ def copy_scores(scores: Sequence[Score]) -> CopyRows:
     return CopyRows(scores_table, rows, duplicate="a score of this batch already exists")
 
 
-_OVERWRITTEN = ("value", "label", "explanation", "metadata", "createdAt")
+_OVERWRITTEN = ("value", "label", "explanation", "metadata_", "created_at")
 
 
 @functools.cache
 def _upsert_scores(dialect: str) -> sa.Insert:
     insert = (postgresql if dialect == "postgresql" else sqlite).insert(scores_table)
     upsert: sa.Insert = insert.on_conflict_do_update(
-        index_elements=[_scores.resultId, _scores.name],
-        set_={name: insert.excluded[name] for name in _OVERWRITTEN},
+        index_elements=[_scores.result_id, _scores.name],
+        set_={scores_table.c[key]: insert.excluded[key] for key in _OVERWRITTEN},
     )
     return upsert.returning(*returned(scores_table), sort_by_parameter_order=True)
 
 
-def upsert_scores(scores: Sequence[Score], dialect: str) -> Query:
+def upsert_scores(scores: Sequence[Score], dialect: str) -> AnyQuery:
     """Record scores, overwriting the value, label, explanation, metadata and time of a
     stored score of the same (result, name) -- which keeps its id. Returns the rows as
     stored, in the order given."""
     return Query(_upsert_scores(dialect), [score_row(score) for score in scores])
 
 
-_TAKEN_SCORES = sa.select(_scores.resultId, _scores.name).where(
-    one_of(_scores.resultId, "result_ids")
+_TAKEN_SCORES = sa.select(_scores.result_id, _scores.name).where(
+    one_of(_scores.result_id, "result_ids")
 )
 
 
-def taken_scores(result_ids: Sequence[str]) -> Query:
+def taken_scores(result_ids: Sequence[str]) -> Query[str, str]:
     """(result id, name) of the stored scores of these results."""
-    return Query(_TAKEN_SCORES, {"result_ids": list(result_ids)})
+    return reading(_TAKEN_SCORES, {"result_ids": list(result_ids)})
 
 
-_SCORES_OF_RESULTS = sa.select(_scores.resultId, _scores.name, _scores.value).where(
-    one_of(_scores.resultId, "result_ids")
+_SCORES_OF_RESULTS = sa.select(_scores.result_id, _scores.name, _scores.value).where(
+    one_of(_scores.result_id, "result_ids")
 )
 
 
-def scores_of_results_rows(result_ids: Sequence[str]) -> Query:
+def scores_of_results_rows(result_ids: Sequence[str]) -> Query[str, str, float]:
     """(result id, name, value) of the scores of these results: SQLite's reads of results
     take their scores from here, each value a REAL as stored (see
     :func:`runstore.sql.compiler.scores_of`)."""
-    return Query(_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
+    return reading(_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
 
 
-_DELETE_SCORES_OF_RESULTS = sa.delete(scores_table).where(one_of(_scores.resultId, "result_ids"))
+_DELETE_SCORES_OF_RESULTS = sa.delete(scores_table).where(one_of(_scores.result_id, "result_ids"))
 
 
-def delete_scores_of_results(result_ids: Sequence[str]) -> Query:
+def delete_scores_of_results(result_ids: Sequence[str]) -> AnyQuery:
     return Query(_DELETE_SCORES_OF_RESULTS, {"result_ids": list(result_ids)})
 
 
@@ -136,9 +138,9 @@ _SCORE_ORDER = (_scores.name, _scores.value, _scores.id)
 
 @functools.cache
 def _select_scores(by_result: bool, by_name: bool, keyset: bool, limited: bool) -> sa.Select[Any]:
-    conditions = [_scores.runId == sa.bindparam("run_id")]
+    conditions = [_scores.run_id == sa.bindparam("run_id")]
     if by_result:
-        conditions.append(_scores.resultId == sa.bindparam("result_id"))
+        conditions.append(_scores.result_id == sa.bindparam("result_id"))
     if by_name:
         conditions.append(_scores.name == sa.bindparam("name"))
     if keyset:
@@ -156,7 +158,7 @@ def select_scores(
     name: str | None,
     after: Score | None = None,
     limit: int | None = None,
-) -> Query:
+) -> AnyQuery:
     """A run's scores (of one result, of one name), by name, value and id; the next
     ``limit`` after ``after``, if given."""
     values: dict[str, Any] = {"run_id": run_id, "result_id": result_id, "name": name}

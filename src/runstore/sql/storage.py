@@ -25,6 +25,7 @@ from runstore.errors import StorageError
 from runstore.migrations import check_schema, upgrade_to_head
 from runstore.plans import (
     Again,
+    AnyQuery,
     Begin,
     CopyRows,
     Done,
@@ -38,6 +39,7 @@ from runstore.plans import (
     commits,
     next_move,
     proceed,
+    writes,
 )
 from runstore.sql.adapter import SqlAdapter
 from runstore.sql.copy import copy_plan, lost_in_copy
@@ -104,6 +106,7 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
             engine_options=engine_options,
         )
         self._serial = threading.RLock() if self._one_connection else None
+        self._write_lock = threading.Lock() if self._writes_queue else None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -171,12 +174,18 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
                 self._check_schema()
             mode, retried = plan.mode, False
             while True:
+                lock = self._write_lock if writes(mode) else None
+                if lock is not None:
+                    lock.acquire()
                 try:
                     outcome = self._transaction(mode, steps, step)
                 except StorageError:
                     raise
                 except Exception as exc:  # connecting, beginning, committing
                     raise self._translated(exc, None) from exc
+                finally:
+                    if lock is not None:
+                        lock.release()
                 move = next_move(mode, outcome, retried)
                 if isinstance(move, Done):
                     return move.value
@@ -227,7 +236,9 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
         finally:
             connection.close()  # rolls back whatever was not committed
 
-    def _execute(self, connection: Connection, step: Query | CopyRows) -> CursorResult[Any] | None:
+    def _execute(
+        self, connection: Connection, step: AnyQuery | CopyRows
+    ) -> CursorResult[Any] | None:
         if isinstance(step, Query):
             return connection.execute(step.statement, step.values)
         self._copy_rows(connection, step)
