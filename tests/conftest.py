@@ -4,6 +4,8 @@ The contract suite (``test_contract.py``) runs :mod:`runstore.testing` against e
 adapter. Postgres comes from ``RUNSTORE_TEST_POSTGRES_URL`` (default: the local server). When it
 cannot be reached the Postgres tests skip with the reason -- except under ``CI=true``,
 where they fail. Each test session works in a database of its own, dropped at the end.
+Tests of the SQL adapter share a storage on an empty database of each backend
+(``storage``) and a way to see the statements it sends (``statements_seen``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -93,3 +97,32 @@ def empty_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite_file":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("new_postgres_url")())
+
+
+@pytest.fixture
+def storage(empty_url: str) -> Iterator[SqlRunsStorage]:
+    """A storage, its schema at head, on an empty database of each SQL backend."""
+    with SqlRunsStorage(empty_url) as storage:
+        yield storage
+
+
+@contextmanager
+def _statements_seen(engine: sa.Engine) -> Iterator[list[str]]:
+    """The SQL of every statement sent through the engine meanwhile."""
+    seen: list[str] = []
+
+    def listen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listen)
+
+
+@pytest.fixture
+def statements_seen() -> Callable[[sa.Engine], AbstractContextManager[list[str]]]:
+    """``with statements_seen(engine) as seen:`` -- the SQL of every statement sent
+    through the engine meanwhile."""
+    return _statements_seen

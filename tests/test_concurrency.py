@@ -100,14 +100,15 @@ def retry_outcome(writer: int, n: int) -> str | None:
 
 
 def write_retries(url: str, run_id: str, writer: int) -> None:
-    """One writer: the run's items in an order of its own, one at a time or in batches,
-    each result carrying who wrote it, every write replacing whatever is stored."""
+    """One writer: the run's items in an order of its own, in batches of 25 and (a
+    quarter of them) one at a time, each result carrying who wrote it, every write
+    replacing whatever is stored."""
     order = list(range(ITEMS))
     random.Random(writer).shuffle(order)
     with SqlRunsStorage(url) as storage:
         position = 0
         while position < ITEMS:
-            size = 1 if (position // 25) % 2 == 0 else 25
+            size = 1 if (position // 25) % 4 == 0 else 25
             inputs = [
                 result_input(
                     run_id,

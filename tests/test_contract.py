@@ -53,6 +53,7 @@ class TestSqliteFile(RunsStorageContract):
         return sql_factory(sqlite_url)
 
 
+@pytest.mark.full_matrix  # the SQLite file's operations, on one in-memory connection
 class TestSqliteMemory(RunsStorageContract):
     @pytest.fixture
     def storage_factory(self) -> StorageFactory:
@@ -66,6 +67,7 @@ class TestPostgres(RunsStorageContract):
         return sql_factory(postgres_url)
 
 
+@pytest.mark.full_matrix  # the in-memory adapter's calls, awaited: memory and the bridge cover it
 class TestAsyncInMemory(RunsStorageContract):
     @pytest.fixture
     def storage_factory(self) -> StorageFactory:
@@ -78,6 +80,7 @@ class TestAsyncSqliteFile(RunsStorageContract):
         return async_sql_factory(sqlite_url)
 
 
+@pytest.mark.full_matrix  # the async SQLite file's path, on one in-memory connection
 class TestAsyncSqliteMemory(RunsStorageContract):
     @pytest.fixture
     def storage_factory(self) -> StorageFactory:

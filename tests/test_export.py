@@ -6,10 +6,9 @@ import json
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,29 +18,11 @@ from runstore.sql import results
 from runstore.testing.inputs import result_input, run_input
 
 
-@pytest.fixture
-def storage(empty_url: str) -> Iterator[SqlRunsStorage]:
-    with SqlRunsStorage(empty_url) as storage:
-        yield storage
-
-
-@contextmanager
-def statements_seen(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL of every statement sent through the engine meanwhile."""
-    seen: list[str] = []
-
-    def listen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listen)
-
-
 def test_the_sql_path_builds_no_models_and_every_read_is_seen(
-    storage: SqlRunsStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    storage: SqlRunsStorage,
+    statements_seen: Callable[[sa.Engine], AbstractContextManager[list[str]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     run = storage.create_run(run_input())
     storage.add_results([result_input(run, n, scores={"s": n / 3}) for n in range(25)])
@@ -71,6 +52,7 @@ def test_the_sql_path_builds_no_models_and_every_read_is_seen(
 
 def test_an_unknown_run_costs_one_more_statement_only_when_empty(
     storage: SqlRunsStorage,
+    statements_seen: Callable[[sa.Engine], AbstractContextManager[list[str]]],
 ) -> None:
     run = storage.create_run(run_input())
     with statements_seen(storage.engine) as seen:

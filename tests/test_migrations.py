@@ -47,6 +47,7 @@ def table_names(url: str) -> set[str]:
         engine.dispose()
 
 
+@pytest.mark.slow  # the alembic command, run a process per step (CI's migration check does too)
 def test_upgrade_downgrade_upgrade_with_the_alembic_command(empty_url: str) -> None:
     ours = set(TABLE_SCHEMAS)
 

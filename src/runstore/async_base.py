@@ -79,11 +79,16 @@ class AsyncRunsStorage(abc.ABC):
         """The items of an ``iter_*`` call whose arguments are checked, read lazily (a
         closed storage is refused at once)."""
 
+    # -- lifecycle ---------------------------------------------------------------------
+
     async def init(self) -> None:  # noqa: B027 - optional hook
         """Prepare the backing store (for SQL: migrate the schema to head). Idempotent."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Using the storage afterwards raises ``StorageClosedError``."""
+
+    async def dangerously_clear_all(self) -> None:
+        await self._perform(calls.DangerouslyClearAll())
 
     async def __aenter__(self) -> Self:
         await self.init()
@@ -199,6 +204,11 @@ class AsyncRunsStorage(abc.ABC):
         )
         return self._stream(call)
 
+    async def delete_results_by_run_id(self, run_id: str) -> None:
+        await self._perform(calls.DeleteResultsByRunId.checked(run_id))
+
+    # -- exports -----------------------------------------------------------------------
+
     def iter_result_batches(
         self, run_id: str, *, batch_size: int = 2_000
     ) -> AsyncIterator[pyarrow.RecordBatch]:
@@ -238,9 +248,6 @@ class AsyncRunsStorage(abc.ABC):
         finally:
             await _close(rows)
         return export.written
-
-    async def delete_results_by_run_id(self, run_id: str) -> None:
-        await self._perform(calls.DeleteResultsByRunId.checked(run_id))
 
     # -- scores ------------------------------------------------------------------------
 
@@ -286,11 +293,6 @@ class AsyncRunsStorage(abc.ABC):
             baseline_run_id, candidate_run_id, only, score, batch_size
         )
         return self._stream(call)
-
-    # -- testing -----------------------------------------------------------------------
-
-    async def dangerously_clear_all(self) -> None:
-        await self._perform(calls.DangerouslyClearAll())
 
 
 async def _record_batches(

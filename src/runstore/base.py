@@ -95,6 +95,10 @@ class RunsStorage(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Using the storage afterwards raises ``StorageClosedError``."""
 
+    def dangerously_clear_all(self) -> None:
+        """Delete every run and result. The schema stays."""
+        self._perform(calls.DangerouslyClearAll())
+
     def __enter__(self) -> Self:
         self.init()
         return self
@@ -317,7 +321,7 @@ class RunsStorage(abc.ABC):
         ``item_id``, ``score`` (a :class:`~runstore.models.ScoreFilter`: a score's name
         and range). Paginated exactly like :meth:`list_runs`, cursors included, under
         every filter and order; ``pagination.total`` counts the matching results. Each
-        result carries its ``scores``, read in the same statement. An unknown run has no
+        result carries its ``scores``, read in the same snapshot. An unknown run has no
         results.
         """
         return self._perform(calls.ListResults.checked(input))
@@ -344,6 +348,13 @@ class RunsStorage(abc.ABC):
             run_id, batch_size, has_error=has_error, item_id=item_id, score=score, order=order
         )
         return self._stream(call)
+
+    def delete_results_by_run_id(self, run_id: str) -> None:
+        """Delete every result of a run, and their scores, keeping the run (its
+        ``result_count`` becomes 0). An unknown run is a no-op."""
+        self._perform(calls.DeleteResultsByRunId.checked(run_id))
+
+    # -- exports -----------------------------------------------------------------------
 
     def iter_result_batches(
         self, run_id: str, *, batch_size: int = 2_000
@@ -407,11 +418,6 @@ class RunsStorage(abc.ABC):
         path, format, progress = export_arguments(destination, format, progress)
         rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
         return write_export(rows, path, format, progress)
-
-    def delete_results_by_run_id(self, run_id: str) -> None:
-        """Delete every result of a run, and their scores, keeping the run (its
-        ``result_count`` becomes 0). An unknown run is a no-op."""
-        self._perform(calls.DeleteResultsByRunId.checked(run_id))
 
     # -- scores ------------------------------------------------------------------------
 
@@ -518,7 +524,3 @@ class RunsStorage(abc.ABC):
             baseline_run_id, candidate_run_id, only, score, batch_size
         )
         return self._stream(call)
-
-    def dangerously_clear_all(self) -> None:
-        """Delete every run and result. The schema stays."""
-        self._perform(calls.DangerouslyClearAll())

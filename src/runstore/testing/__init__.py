@@ -14,8 +14,15 @@ passing on the keyword arguments it is given (``clock=`` at least; see
             return lambda **options: MyStorage(tmp_path / "runs", **options)
 
 runstore's own adapters run exactly this suite (memory, a SQLite file, SQLite in memory,
-Postgres). It needs pytest and hypothesis: ``pip install "runstore[testing]"``.
-:mod:`runstore.testing.inputs` has the inputs the suite uses, for tests of your own.
+Postgres, and the asyncio adapters through :class:`~runstore.testing.bridge.BlockingRunsStorage`).
+It needs pytest and hypothesis: ``pip install "runstore[testing]"``.
+
+Its modules follow the sections of :class:`~runstore.base.RunsStorage`: :mod:`.lifecycle`,
+:mod:`.runs`, :mod:`.results`, :mod:`.exports`, :mod:`.scores` and :mod:`.answers`; and
+three that go across every call: :mod:`.refusals` (what every call refuses),
+:mod:`.properties` (round trips of any JSON value, instant and score) and :mod:`.fuzz`
+(arbitrary calls, each succeeding or refused cleanly). :mod:`.inputs` has the inputs the
+suite uses, for tests of your own.
 """
 
 from __future__ import annotations
@@ -27,24 +34,26 @@ import pytest
 # Rewrite the suite's asserts, as pytest does for test modules, so failures explain themselves.
 pytest.register_assert_rewrite(
     "runstore.testing.answers",
-    "runstore.testing.batches_and_lists",
     "runstore.testing.exports",
     "runstore.testing.fuzz",
     "runstore.testing.lifecycle",
     "runstore.testing.properties",
     "runstore.testing.refusals",
-    "runstore.testing.runs_and_results",
+    "runstore.testing.results",
+    "runstore.testing.runs",
+    "runstore.testing.scores",
 )
 
 from runstore.base import RunsStorage
 from runstore.testing.answers import AnswersContract
-from runstore.testing.batches_and_lists import BatchesAndListsContract
 from runstore.testing.exports import ExportsContract
 from runstore.testing.fuzz import FuzzContract
 from runstore.testing.lifecycle import LifecycleContract
 from runstore.testing.properties import PropertiesContract
 from runstore.testing.refusals import RefusalsContract
-from runstore.testing.runs_and_results import RunsAndResultsContract
+from runstore.testing.results import ResultsContract
+from runstore.testing.runs import RunsContract
+from runstore.testing.scores import ScoresContract
 
 __all__ = ["RunsStorageContract", "StorageFactory"]
 
@@ -53,11 +62,12 @@ StorageFactory = Callable[..., RunsStorage]
 
 
 class RunsStorageContract(
-    RunsAndResultsContract,
-    BatchesAndListsContract,
+    LifecycleContract,
+    RunsContract,
+    ResultsContract,
+    ScoresContract,
     AnswersContract,
     ExportsContract,
-    LifecycleContract,
     RefusalsContract,
     PropertiesContract,
     FuzzContract,

@@ -12,7 +12,7 @@ after every call that:
 * what a call wrote reads back as the call returned it, a prune removed as many runs as
   it says, and reads change nothing.
 
-``RUNSTORE_FUZZ_EXAMPLES`` sets the number of examples (40 by default; try 2000 by hand).
+``RUNSTORE_FUZZ_EXAMPLES`` sets the number of examples (25 by default; try 2000 by hand).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from runstore.limits import MAX_COUNT, MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_PAGE_S
 from runstore.testing.inputs import T0, result_input, run_input
 from runstore.testing.refusals import everything, forged_cursor, nested
 
-FUZZ_EXAMPLES = int(os.environ.get("RUNSTORE_FUZZ_EXAMPLES", "40"))
+FUZZ_EXAMPLES = int(os.environ.get("RUNSTORE_FUZZ_EXAMPLES", "25"))
 CALLS_PER_EXAMPLE = 12
 
 _edge_numbers = st.sampled_from(

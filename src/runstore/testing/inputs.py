@@ -1,12 +1,23 @@
-"""Inputs for tests of a storage: a run and its results with every field filled."""
+"""Inputs for tests of a storage -- a run and its results with every field filled, a scored
+run -- and small readers of what comes back (counters, ids)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from runstore import AddRunResultInput, CreateRunInput, Run, TargetType
+from runstore import AddRunResultInput, CreateRunInput, Run, RunResult, RunsStorage, TargetType
 
-__all__ = ["T0", "FrozenClock", "result_input", "run_input"]
+__all__ = [
+    "LATENCIES",
+    "T0",
+    "FrozenClock",
+    "counters",
+    "ids",
+    "result_input",
+    "run_input",
+    "scored_run",
+]
 
 
 class FrozenClock:
@@ -55,3 +66,37 @@ def result_input(run: Run | str, item: int | str = 0, **overrides: object) -> Ad
     }
     fields.update(overrides)
     return AddRunResultInput.model_validate(fields)
+
+
+# -- runs as tests make them, and read them back ---------------------------------------
+
+
+LATENCIES = [float(value) for value in (120, 7.5, 980, 45, 45, 310, 2.25, 66, 1500, 88, 45, 12)]
+"""A run's latencies: ties, a long tail, an even count."""
+
+
+def scored_run(storage: RunsStorage, run_id: str = "scored") -> list[RunResult]:
+    """A run of 12 results with varied latencies, three failures and two scores, one of
+    which some results lack."""
+    storage.create_run(run_input(id=run_id))
+    return storage.add_results(
+        [
+            result_input(
+                run_id,
+                n,
+                latency=latency,
+                error="boom" if n % 4 == 3 else None,
+                scores={"accuracy": (n % 5) / 4, **({"fluency": 10.0 - n} if n % 3 else {})},
+            )
+            for n, latency in enumerate(LATENCIES)
+        ]
+    )
+
+
+def counters(run: Run | None) -> tuple[int, int, int]:
+    assert run is not None
+    return run.result_count, run.succeeded_count, run.failed_count
+
+
+def ids(results: Iterable[RunResult]) -> list[str]:
+    return [result.id for result in results]

@@ -6,6 +6,7 @@ import csv
 import itertools
 import json
 import math
+import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -77,8 +78,11 @@ aware_datetimes = st.datetimes(
 )
 
 
+PROPERTY_EXAMPLES = int(os.environ.get("RUNSTORE_PROPERTY_EXAMPLES", "40"))
+"""Examples of each round trip (``RUNSTORE_PROPERTY_EXAMPLES``; more by hand)."""
+
 PROPERTY_SETTINGS = settings(
-    max_examples=60,
+    max_examples=PROPERTY_EXAMPLES,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
@@ -140,8 +144,8 @@ class PropertiesContract:
             assert stored == moment
             assert stored.utcoffset() == timedelta(0)
 
-    @PROPERTY_SETTINGS
-    @given(values=st.lists(exact_floats, min_size=1, max_size=5))
+    @settings(PROPERTY_SETTINGS, max_examples=max(1, PROPERTY_EXAMPLES // 2))  # 20 calls each
+    @given(values=st.lists(exact_floats, min_size=1, max_size=4))
     def test_scores_come_back_bit_for_bit_on_every_read(
         self, storage: RunsStorage, values: list[float]
     ) -> None:

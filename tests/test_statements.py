@@ -1,10 +1,11 @@
-"""The SQL adapter's one execution path: every statement visible, every value stored right."""
+"""The statements the SQL adapter sends, as tools see them: engine events see every
+statement of every public call, errors reach ``handle_error`` listeners, ``echo=True``
+logs the hot calls, and on Postgres a list of any length is one statement text."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
 import pytest
 import sqlalchemy as sa
@@ -17,71 +18,6 @@ from runstore import (
     UpdateRunInput,
 )
 from runstore.testing.inputs import result_input, run_input
-
-
-@pytest.fixture
-def storage(empty_url: str) -> Iterator[SqlRunsStorage]:
-    with SqlRunsStorage(empty_url) as storage:
-        yield storage
-
-
-@contextmanager
-def statements_seen(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL of every statement sent through the engine meanwhile."""
-    seen: list[str] = []
-
-    def listen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", listen)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", listen)
-
-
-def null_columns(storage: SqlRunsStorage, result_id: str) -> tuple[bool, bool, bool]:
-    """Whether input, output and expectedOutput are SQL NULL in the stored row."""
-    with storage.engine.connect() as connection:
-        row = connection.execute(
-            sa.text(
-                'SELECT input IS NULL, output IS NULL, "expectedOutput" IS NULL '
-                "FROM mastra_dataset_run_results WHERE id = :id"
-            ),
-            {"id": result_id},
-        ).one()
-    return (bool(row[0]), bool(row[1]), bool(row[2]))
-
-
-WRITE_PATHS = ["add_result", "models", "mappings", "mixed", "counted-mixed"]
-
-
-@pytest.mark.parametrize("path", WRITE_PATHS)
-def test_none_is_sql_null_on_every_write_path(storage: SqlRunsStorage, path: str) -> None:
-    """``output``/``expected_output`` None is SQL NULL (``IS NULL`` finds it); ``input``
-    None, in a NOT NULL column, is the JSON ``null``; other values are not NULL."""
-    run = storage.create_run(run_input())
-    empty = result_input(run, 0, input=None, output=None, expected_output=None)
-    full = result_input(run, 1, input=0, output=False, expected_output="")
-    if path == "add_result":
-        written = [storage.add_result(empty), storage.add_result(full)]
-    else:
-        items: list[Any] = [empty, full]
-        if path in ("mappings", "mixed", "counted-mixed"):
-            items[0] = empty.model_dump()
-        if path == "mappings":
-            items[1] = full.model_dump(by_alias=True)
-        written = storage.add_results(items, update_counts=path == "counted-mixed")
-    assert null_columns(storage, written[0].id) == (False, True, True)
-    assert null_columns(storage, written[1].id) == (False, False, False)
-    with storage.engine.connect() as connection:
-        nulls = connection.execute(
-            sa.text("SELECT count(*) FROM mastra_dataset_run_results WHERE output IS NULL")
-        ).scalar_one()
-    assert nulls == 1
-    read = storage.get_result_by_id(written[0].id)
-    assert read is not None
-    assert (read.input, read.output, read.expected_output) == (None, None, None)
 
 
 def every_call(storage: SqlRunsStorage) -> list[tuple[str, Callable[[], object]]]:
@@ -109,7 +45,10 @@ def every_call(storage: SqlRunsStorage) -> list[tuple[str, Callable[[], object]]
     ]
 
 
-def test_engine_events_see_every_statement_of_every_call(storage: SqlRunsStorage) -> None:
+def test_engine_events_see_every_statement_of_every_call(
+    storage: SqlRunsStorage,
+    statements_seen: Callable[[sa.Engine], AbstractContextManager[list[str]]],
+) -> None:
     """Each public method's statements reach ``before_cursor_execute`` (so ``echo``,
     tracing and query loggers see them). The one stream they cannot see is the rows of a
     Postgres batch, sent with COPY; the batch's other statements are seen."""
@@ -149,19 +88,10 @@ def test_echo_logs_the_hot_calls(empty_url: str, caplog: pytest.LogCaptureFixtur
     assert "FROM mastra_dataset_runs" in logged
 
 
-def test_every_column_comes_back_as_its_python_type(storage: SqlRunsStorage) -> None:
-    run = storage.create_run(run_input(total_items=3))
-    result = storage.add_result(result_input(run, latency=12, retry_count=2))
-    read = storage.get_result_by_id(result.id)
-    assert read is not None
-    assert type(read.latency) is float
-    assert type(read.retry_count) is int
-    stored_run = storage.get_run_by_id(run.id)
-    assert stored_run is not None
-    assert type(stored_run.total_items) is int
-
-
-def test_lists_of_any_length_are_one_statement_text_on_postgres(storage: SqlRunsStorage) -> None:
+def test_lists_of_any_length_are_one_statement_text_on_postgres(
+    storage: SqlRunsStorage,
+    statements_seen: Callable[[sa.Engine], AbstractContextManager[list[str]]],
+) -> None:
     """Replacing a batch looks its places up and deletes the old rows by lists of up to a
     thousand values. On Postgres each list is one array parameter, so the statement's text
     (and the server's plan) is the same for every length; on SQLite an expanding IN."""
