@@ -1,7 +1,7 @@
 """What the storage calls accept: one rule for every adapter, checked before any work.
 
 * A call that takes an input model also takes a mapping of its fields (snake_case or the
-  plan's camelCase) and validates it like the model; anything else is refused with
+  camelCase one) and validates it like the model; anything else is refused with
   pydantic's ``ValidationError``.
 * Ids are strings within the limits of :mod:`runstore.limits` (see ``Identifier`` in
   :mod:`runstore.models`); ``None``, other types and strings no backend can store are an

@@ -705,9 +705,9 @@ class AsyncInMemoryRunsStorage(AsyncRunsStorage):
         return self.storage._perform(call)
 
     def _stream(self, call: calls.Stream[_T]) -> AsyncIterator[_T]:
-        return _each(self.storage._stream(call))
+        return _one_by_one(self.storage._stream(call))
 
 
-async def _each(items: Iterator[_T]) -> AsyncIterator[_T]:
+async def _one_by_one(items: Iterator[_T]) -> AsyncIterator[_T]:
     for item in items:
         yield item

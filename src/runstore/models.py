@@ -1,7 +1,8 @@
 """The pydantic models of runstore's API: runs, results, their inputs and list outputs.
 
-Attributes are snake_case; inputs also accept the plan's camelCase names, and
-``model_dump(by_alias=True, mode="json")`` gives the plan's camelCase JSON. Models the
+Attributes are snake_case; inputs also accept the camelCase names of the
+framework's own store, and ``model_dump(by_alias=True, mode="json")`` gives its camelCase
+JSON. Models the
 storage returns are frozen snapshots: reading again gives fresh objects, and changing the
 JSON inside one cannot change what is stored.
 """
@@ -116,7 +117,7 @@ def _either_name(name: str) -> AliasChoices:
 
 
 class _Model(BaseModel):
-    # Fields are read by their snake_case name or the plan's camelCase one, and written
+    # Fields are read by their snake_case name or the camelCase one, and written
     # camelCase with by_alias=True; the signature (help(), inspect) shows snake_case.
     model_config = ConfigDict(
         alias_generator=AliasGenerator(validation_alias=_either_name, serialization_alias=to_camel),

@@ -1,6 +1,7 @@
 """The column-schema registry: the single description of runstore's tables.
 
-Column names are the plan's camelCase names, used as-is in the database. The ORM tables
+Column names are camelCase, as the framework's own (TypeScript) store names them, and
+used as they are in the database. The ORM tables
 (:mod:`runstore.tables`) are generated from these mappings; nothing else lists the columns.
 """
 

@@ -1,8 +1,8 @@
 """runstore's tables as declarative ORM classes, generated from the column-schema registry.
 
 The registry (:mod:`runstore.schema`) names and types the columns, and each table is
-built from it here: its columns named as registered -- the plan's camelCase, in the
-database -- and keyed by their snake_case attribute (``datasetId`` is
+built from it here: its columns named as registered -- camelCase, as the framework's own
+store names them, in the database -- and keyed by their snake_case attribute (``datasetId`` is
 ``RunRow.dataset_id``), with what only the database needs: the indexes behind every query
 the storage makes, and a naming convention, so every constraint and index has a name
 that migrations can refer to.

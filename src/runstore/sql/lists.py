@@ -101,8 +101,8 @@ class _Listing:
         return self.table.columns["id"]
 
 
-_RUNS = _Listing(runs_table, "created_at", descending=True)
-_RESULTS = {
+_RUN_LIST = _Listing(runs_table, "created_at", descending=True)
+_RESULT_LISTS = {
     ResultOrder.EXECUTION: _Listing(results_table, "started_at", False),
     ResultOrder.SLOWEST: _Listing(results_table, "latency", True),
 }
@@ -263,16 +263,16 @@ def runs_page(
     filters: RunFilters, after: Position | None, limit: int | None, offset: int
 ) -> AnyQuery:
     """A page of runs, newest first; each row ends with the total of matching runs."""
-    return _list_query(_RUNS, _run_filters(filters), after, limit, offset, total="count")
+    return _list_query(_RUN_LIST, _run_filters(filters), after, limit, offset, total="count")
 
 
 def count_runs(filters: RunFilters) -> Query[int]:
-    return _count_query(_RUNS, _run_filters(filters), None)
+    return _count_query(_RUN_LIST, _run_filters(filters), None)
 
 
 def runs_batch(filters: RunFilters, after: Position | None, size: int) -> AnyQuery:
     """The next ``size`` runs after ``after``, without a total."""
-    return _list_query(_RUNS, _run_filters(filters), after, size, 0, total=None)
+    return _list_query(_RUN_LIST, _run_filters(filters), after, size, 0, total=None)
 
 
 def results_page(
@@ -280,20 +280,20 @@ def results_page(
 ) -> AnyQuery:
     """A page of a run's results; each row ends with the result's scores and the total
     of matching results -- the run's result count when no filter narrows them."""
-    listing = _RESULTS[filters.order]
+    listing = _RESULT_LISTS[filters.order]
     equal = {"run_id": run_id}
     return _list_query(listing, equal, after, limit, offset, total="run", filters=filters)
 
 
 def count_results(run_id: str, filters: ResultFilters) -> Query[int]:
-    return _count_query(_RESULTS[filters.order], {"run_id": run_id}, filters)
+    return _count_query(_RESULT_LISTS[filters.order], {"run_id": run_id}, filters)
 
 
 def results_batch(
     run_id: str, filters: ResultFilters, after: Position | None, size: int
 ) -> AnyQuery:
     """The next ``size`` results of a run after ``after``, with their scores, no total."""
-    listing = _RESULTS[filters.order]
+    listing = _RESULT_LISTS[filters.order]
     return _list_query(listing, {"run_id": run_id}, after, size, 0, total=None, filters=filters)
 
 

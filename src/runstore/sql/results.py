@@ -51,7 +51,7 @@ from runstore.sql.runs import (
     bump_statement,
     bump_values,
     claim_runs,
-    delete_run_results,
+    delete_results_by_run_id_queries,
     run_sizes,
     select_run,
 )
@@ -530,7 +530,7 @@ def _get_result_by_id(call: calls.GetResultById, database: Database) -> Steps[Ru
 
 @operation(Mode.WRITE)
 def _delete_results_by_run_id(call: calls.DeleteResultsByRunId, database: Database) -> Steps[None]:
-    yield from each(delete_run_results(call.run_id))
+    yield from each(delete_results_by_run_id_queries(call.run_id))
 
 
 PLANS: Plans = {

@@ -53,9 +53,9 @@ RESULT_COLUMNS: dict[str, sa.Column[Any]] = {
 """The results table's columns by the attribute of :class:`~runstore.models.RunResult`
 they hold."""
 
-_RUNS = TypeAdapter(list[Run])
-_RESULTS = TypeAdapter(list[RunResult])
-_SCORES = TypeAdapter(list[Score])
+_RUN_MODELS = TypeAdapter(list[Run])
+_RESULT_MODELS = TypeAdapter(list[RunResult])
+_SCORE_MODELS = TypeAdapter(list[Score])
 
 
 def _models(adapter: TypeAdapter[list[Any]], names: Sequence[str], rows: Iterable[Any]) -> Any:
@@ -64,19 +64,19 @@ def _models(adapter: TypeAdapter[list[Any]], names: Sequence[str], rows: Iterabl
 
 def runs_from(rows: Iterable[Sequence[Any]]) -> list[Run]:
     """Runs from rows that begin with the runs table's columns."""
-    runs: list[Run] = _models(_RUNS, RUN_ATTRIBUTES, rows)
+    runs: list[Run] = _models(_RUN_MODELS, RUN_ATTRIBUTES, rows)
     return runs
 
 
 def results_from(rows: Iterable[Sequence[Any]]) -> list[RunResult]:
     """Results from rows that begin with the results table's columns and the scores."""
-    results: list[RunResult] = _models(_RESULTS, RESULT_ATTRIBUTES, rows)
+    results: list[RunResult] = _models(_RESULT_MODELS, RESULT_ATTRIBUTES, rows)
     return results
 
 
 def scores_from(rows: Iterable[Sequence[Any]]) -> list[Score]:
     """Scores from rows of the scores table."""
-    scores: list[Score] = _models(_SCORES, SCORE_ATTRIBUTES, rows)
+    scores: list[Score] = _models(_SCORE_MODELS, SCORE_ATTRIBUTES, rows)
     return scores
 
 

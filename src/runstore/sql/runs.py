@@ -119,7 +119,7 @@ def _update_statement(columns: frozenset[str], if_earlier: bool) -> sa.Update:
     )
 
 
-def update_run_row(
+def update_run_query(
     run_id: str, changes: Mapping[str, Any], updated_at: datetime, *, if_earlier: bool = False
 ) -> AnyQuery:
     """Set the given run attributes and ``updated_at``; returns the row as stored.
@@ -212,7 +212,7 @@ _RESET_RESULT_COUNT = (
 )
 
 
-def delete_run_rows(run_id: str) -> list[AnyQuery]:
+def delete_run_queries(run_id: str) -> list[AnyQuery]:
     """Delete a run with its results and scores (in this order: the children first)."""
     values = {"run_id": run_id}
     return [
@@ -222,7 +222,7 @@ def delete_run_rows(run_id: str) -> list[AnyQuery]:
     ]
 
 
-def delete_run_results(run_id: str) -> list[AnyQuery]:
+def delete_results_by_run_id_queries(run_id: str) -> list[AnyQuery]:
     """Delete a run's results and scores, and set its result count to 0."""
     values = {"run_id": run_id}
     return [
@@ -260,7 +260,7 @@ _RECOUNT_RUN = (
 )
 
 
-def recount_run_row(run_id: str, now: datetime) -> AnyQuery:
+def recount_run_query(run_id: str, now: datetime) -> AnyQuery:
     """Set a run's counts from its stored results, in one statement; returns the run."""
     return Query(_RECOUNT_RUN, {"run_id": run_id, "now": now})
 
@@ -306,7 +306,7 @@ def delete_runs(run_ids: Sequence[str]) -> list[AnyQuery]:
     ]
 
 
-def clear_tables() -> list[AnyQuery]:
+def dangerously_clear_all_queries() -> list[AnyQuery]:
     """Delete every score, result and run."""
     return [Query(sa.delete(table)) for table in (scores_table, results_table, runs_table)]
 
@@ -314,7 +314,7 @@ def clear_tables() -> list[AnyQuery]:
 _CHECKPOINT = sa.text("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def vacuum_tables(dialect: str) -> list[AnyQuery]:
+def vacuum_queries(dialect: str) -> list[AnyQuery]:
     """Give the space of deleted rows back: SQLite rebuilds the database file, and moves
     the rebuilt pages from the write-ahead log into it, so the file shrinks now; Postgres
     vacuums (and analyzes) runstore's tables. Neither may run inside a transaction."""
@@ -345,7 +345,7 @@ def _create_run(call: calls.CreateRun, database: Database) -> Steps[Run]:
 def _update_run(call: calls.UpdateRun, database: Database) -> Steps[Run]:
     # Usually one statement: the clock is past the stored updated_at, which moves to now.
     changes = call.input.changes()
-    query = update_run_row(call.input.id, changes, database.now(), if_earlier=True)
+    query = update_run_query(call.input.id, changes, database.now(), if_earlier=True)
     row = yield from first(query)
     if row is not None:
         return runs_from([row])[0]
@@ -355,7 +355,7 @@ def _update_run(call: calls.UpdateRun, database: Database) -> Steps[Run]:
     if locked is None:
         raise RunNotFoundError(call.input.id)
     updated_at = moved_forward(database.now(), locked[0])  # never backwards, whatever the clocks
-    row = yield from one(update_run_row(call.input.id, changes, updated_at))
+    row = yield from one(update_run_query(call.input.id, changes, updated_at))
     return runs_from([row])[0]
 
 
@@ -367,12 +367,12 @@ def _get_run_by_id(call: calls.GetRunById, database: Database) -> Steps[Run | No
 
 @operation(Mode.WRITE)
 def _delete_run(call: calls.DeleteRun, database: Database) -> Steps[None]:
-    yield from each(delete_run_rows(call.id))
+    yield from each(delete_run_queries(call.id))
 
 
 @operation(Mode.WRITE_ONE)
 def _recount_run(call: calls.RecountRun, database: Database) -> Steps[Run]:
-    row = yield from first(recount_run_row(call.run_id, database.now()))
+    row = yield from first(recount_run_query(call.run_id, database.now()))
     if row is None:
         raise RunNotFoundError(call.run_id)
     return runs_from([row])[0]
@@ -410,13 +410,13 @@ def _prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
 
 @operation(Mode.WRITE)
 def _dangerously_clear_all(call: calls.DangerouslyClearAll, database: Database) -> Steps[None]:
-    yield from each(clear_tables())
+    yield from each(dangerously_clear_all_queries())
 
 
 def vacuum(database: Database) -> Plan[None]:
     """Outside any transaction: VACUUM may not run in one (so each statement is a
     transaction of its own)."""
-    return Plan(Mode.WRITE_ONE, each(vacuum_tables(database.dialect)))
+    return Plan(Mode.WRITE_ONE, each(vacuum_queries(database.dialect)))
 
 
 def require_runs(run_ids: Sequence[str]) -> Steps[dict[str, int]]:
