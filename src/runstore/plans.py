@@ -13,15 +13,21 @@ so each call is written once for both. This module is the whole vocabulary betwe
 * The runner sends back an :data:`Answer` -- the statement's SQLAlchemy result, ``None``
   for the other steps. Operations read it through the typed helpers :func:`execute`,
   :func:`rows`, :func:`first`, :func:`one`, :func:`scalars` and :func:`rowcount`
-  (``row = yield from first(query)``), never by a bare ``yield``.
+  (``row = yield from first(query)``), never by a bare ``yield``; a query made of a typed
+  ``SELECT`` by :func:`reading` carries its rows' types (``Query[str, int]``), so the
+  rows come back typed and mypy checks what an operation does with them.
 * A :class:`Plan` is an operation ready to run: its :data:`Steps` and the :class:`Mode`
   its first transaction takes. :func:`operation` makes a plan-returning function of a
   generator function.
-* When a step fails, the runner translates the error (:mod:`runstore.sql.errors`), ends
-  the transaction, and asks :func:`next_move` what to do -- the one decision both runners
-  share: run the step again (a read whose connection was lost), or throw the error into
-  the operation at the step that failed, which may handle it (its next step then begins
-  a new transaction) or let it reach the caller.
+* The runners' decisions are written here once, as pure functions both runners call:
+  :func:`proceed` hands the operation an answer (or throws a failed step's error into it,
+  where it failed) and takes its next step; :func:`writes` says whether a transaction
+  writes, :func:`commits` whether it commits; and when a transaction ends -- the
+  operation returned, began anew, or a step failed (the error translated by
+  :mod:`runstore.sql.errors`, the transaction rolled back) -- :func:`next_move` says
+  what comes next: hand the value over, begin anew, run the step again (a read whose
+  connection was lost), or throw the error into the operation, which may handle it (its
+  next step then begins a new transaction) or let it reach the caller.
 * A call that streams (``iter_*``) is a :data:`Walk`: a generator that yields plans, is
   sent each one's value (``rows = yield from run(plan)``), and yields :class:`Emit` with
   the items to hand to the caller, a batch at a time, each batch read on its own.
