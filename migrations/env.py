@@ -17,7 +17,12 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from runstore.engine import create_storage_engine, normalize_url, schema_name
-from runstore.migrations import VERSION_TABLE, include_name, migration_transaction
+from runstore.migrations import (
+    VERSION_TABLE,
+    connection_schema,
+    include_name,
+    migration_transaction,
+)
 from runstore.tables import metadata
 
 config = context.config
@@ -52,6 +57,7 @@ def _configure(connection: Connection) -> None:
         connection=connection,
         target_metadata=metadata,
         version_table=VERSION_TABLE,
+        version_table_schema=connection_schema(connection),
         include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,

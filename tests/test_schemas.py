@@ -146,26 +146,28 @@ def test_offline_sql_for_a_schema_sets_the_search_path() -> None:
     assert sql.index("SET LOCAL search_path TO evals") < sql.index("CREATE TABLE")
 
 
-def test_the_callers_connect_options_are_kept(new_postgres_url: Callable[[], str]) -> None:
+def test_the_callers_connect_options_are_kept_and_no_session_state_added(
+    new_postgres_url: Callable[[], str],
+) -> None:
+    """runstore sets nothing in a session -- a transaction pooler would hand it to another
+    client: the caller's own connect options stay, the server's defaults the rest."""
+    url = new_postgres_url()
     storage = SqlRunsStorage(
-        new_postgres_url(),
-        schema="evals",
-        connect_args={"options": "-c application_name=nightly-evals"},
+        url, schema="evals", connect_args={"options": "-c application_name=nightly-evals"}
     )
+    plain = sa.create_engine(url)
+    names = ("search_path", "application_name", "TimeZone")
     try:
         storage.init()
         with storage.engine.connect() as connection:
-            shown = {
-                name: connection.exec_driver_sql(f"SHOW {name}").scalar()
-                for name in ("search_path", "application_name", "TimeZone")
-            }
-        assert shown == {
-            "search_path": "evals",
-            "application_name": "nightly-evals",
-            "TimeZone": "UTC",
-        }
+            shown = {name: connection.exec_driver_sql(f"SHOW {name}").scalar() for name in names}
+        with plain.connect() as connection:
+            default = {name: connection.exec_driver_sql(f"SHOW {name}").scalar() for name in names}
+        assert shown == {**default, "application_name": "nightly-evals"}
+        assert tables_by_schema(url)["evals"] == set(TABLE_SCHEMAS) | {VERSION_TABLE}
     finally:
         storage.close()
+        plain.dispose()
 
 
 @pytest.mark.parametrize(
@@ -185,10 +187,19 @@ def test_sqlite_has_no_schemas(sqlite_url: str) -> None:
         SqlRunsStorage("sqlite://", schema="evals")
 
 
-def test_a_schema_with_an_engine_of_ones_own_is_refused(postgres_url: str) -> None:
-    engine = sa.create_engine(postgres_url)
+def test_a_schema_with_an_engine_of_ones_own_is_named_in_every_statement(
+    new_postgres_url: Callable[[], str],
+) -> None:
+    """schema= is no engine setting: runstore's statements name it, on the caller's engine
+    too, which is left as it was (and not disposed)."""
+    url = new_postgres_url()
+    engine = sa.create_engine(url)
     try:
-        with pytest.raises(InvalidInputError, match="search_path"):
-            SqlRunsStorage(engine, schema="evals")
+        with SqlRunsStorage(engine, schema="evals") as storage:
+            run = storage.create_run(run_input())
+            assert storage.get_run_by_id(run.id) == run
+        assert tables_by_schema(url) == {"evals": set(TABLE_SCHEMAS) | {VERSION_TABLE}}
+        with engine.connect() as connection:  # the caller's engine still searches public
+            assert connection.exec_driver_sql("SELECT current_schema()").scalar() == "public"
     finally:
         engine.dispose()

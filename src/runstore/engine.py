@@ -16,9 +16,16 @@ lives in it), used by one thread at a time.
 Postgres (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are read as
 psycopg 3): pre-ping of connections that sat idle in the pool for 5 s or more
 (``ping_after_idle=seconds``; ``None`` turns it off, ``pool_pre_ping=True`` pings at every
-checkout instead), connections recycled hourly, sessions in UTC. With ``schema="name"``
-(Postgres only) every session's ``search_path`` is that schema alone, so runstore's
-tables, indexes and version table live there and nothing outside it is seen.
+checkout instead), connections recycled hourly, and no statement prepared on the server
+by psycopg (``prepare_threshold=None``: a transaction-pooling pooler such as PgBouncer
+hands each transaction to another server connection, where a prepared statement is
+missing or taken; ``prepared_statements=True`` keeps psycopg's preparing, where no pooler
+stands between). No session state at all -- no startup ``options``, no ``SET``, no
+session advisory lock -- so any pooler works with the URL alone: instants are UTC
+whatever the session's time zone (:class:`runstore.types.UTCDateTime`), and with
+``schema="name"`` (Postgres only) every statement names that schema
+(:func:`schema_translation`), so runstore's tables, indexes and version table live there
+and nothing outside it is seen.
 
 Pass ``sqlite_pragmas`` to change or drop (value ``None``) a pragma, and any
 ``create_engine`` keyword but ``isolation_level`` to override the rest.
@@ -55,6 +62,7 @@ __all__ = [
     "redacted_url",
     "refuse_engine_settings",
     "schema_name",
+    "schema_translation",
 ]
 
 DEFAULT_SQLITE_PRAGMAS: Mapping[str, str] = {
@@ -210,37 +218,26 @@ def _secrets_hidden(url: URL, connect_args: Mapping[str, Any]) -> tuple[URL, dic
     return hidden, {**secrets, **connect_args}
 
 
-def _session_options(
-    url: URL, connect_args: Mapping[str, Any], schema: str | None
-) -> dict[str, Any]:
-    """Postgres connect arguments: the caller's, with runstore's session settings added
-    to the libpq ``options`` (in UTC; ``search_path`` the schema alone, if one is given)."""
-    given = connect_args.get("options", url.query.get("options", ""))
-    settings = ["-c TimeZone=UTC", str(given).strip()]
-    if schema is not None:
-        settings.append(f"-c search_path={schema}")  # last: it wins over the caller's
-    return {**connect_args, "options": " ".join(part for part in settings if part)}
+def schema_translation(schema: str | None) -> dict[str, Any]:
+    """The execution options that put runstore's tables in ``schema`` in every statement
+    (SQLAlchemy's ``schema_translate_map``: the tables are declared without a schema): no
+    session's ``search_path`` is relied on, so a pooler that mixes sessions cannot mix
+    tenants. None: the connection's default schema."""
+    return {} if schema is None else {"schema_translate_map": {None: schema}}
 
 
 def refuse_engine_settings(
-    sqlite_pragmas: Mapping[str, str | None] | None,
-    schema: str | None,
-    engine_options: Mapping[str, Any],
+    sqlite_pragmas: Mapping[str, str | None] | None, engine_options: Mapping[str, Any]
 ) -> None:
     """An engine a caller passes in is used as it is: the settings runstore gives the
-    engines it builds are refused with it.
+    engines it builds are refused with it (``schema=`` is not an engine setting: every
+    statement names it).
 
     Raises:
-        InvalidInputError: settings were given, naming what to do instead.
+        InvalidInputError: settings were given.
     """
     if sqlite_pragmas is not None or engine_options:
         raise InvalidInputError("engine settings apply only to an engine built from a URL")
-    if schema is not None:
-        raise InvalidInputError(
-            "schema= applies only to an engine runstore builds from a URL; for an "
-            "engine of your own, set the schema as the search_path in its connect "
-            "options (connect_args={'options': '-c search_path=...'})"
-        )
 
 
 def is_memory_sqlite(url: URL) -> bool:
@@ -359,8 +356,14 @@ def _configured(
             "pool_recycle": 3600,
         }
         ping_after_idle = engine_options.pop("ping_after_idle", PING_AFTER_IDLE_SECONDS)
+        if not engine_options.pop("prepared_statements", False):
+            connect_args.setdefault("prepare_threshold", None)  # a pooler may stand between
         options.update(engine_options)
-        options["connect_args"] = _session_options(parsed, connect_args, schema)
+        options["connect_args"] = connect_args
+        options["execution_options"] = {
+            **engine_options.get("execution_options", {}),
+            **schema_translation(schema),
+        }
         made = make(parsed, options)
         if ping_after_idle is not None and not options.get("pool_pre_ping"):
             _ping_idle_connections(sync(made), ping_after_idle)

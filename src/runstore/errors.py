@@ -8,6 +8,7 @@ Every failure of the storage is a :class:`StorageError`. Invalid input is refuse
 from __future__ import annotations
 
 __all__ = [
+    "TRANSIENT_SQLSTATES",
     "DatabaseError",
     "DuplicateError",
     "InvalidInputError",
@@ -74,14 +75,36 @@ class StorageClosedError(StorageError):
     """The storage was used after :meth:`close`."""
 
 
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01"})
+"""Serialization failure (also a query a hot standby cancelled for recovery) and deadlock:
+the transaction was rolled back whole, and running it again can succeed."""
+
+
 class DatabaseError(StorageError):
     """Any other database failure; the driver's exception is chained as ``__cause__``.
 
     ``connection_lost`` is true when the connection to the database was lost during the
     call (the server restarted, say): the pool has been reset, so the next call connects
     afresh. A read can simply be retried; a write may or may not have been applied.
+    ``sqlstate`` is the server's error code, where it gave one. ``attempts`` is how many
+    times runstore ran the call: a transient failure (:attr:`transient`) is run again, a
+    few times, before it reaches the caller.
     """
 
-    def __init__(self, message: str, *, connection_lost: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        connection_lost: bool = False,
+        sqlstate: str | None = None,
+        attempts: int = 1,
+    ) -> None:
         super().__init__(message)
         self.connection_lost = connection_lost
+        self.sqlstate = sqlstate
+        self.attempts = attempts
+
+    @property
+    def transient(self) -> bool:
+        """A serialization failure or a deadlock: nothing of the transaction was kept."""
+        return self.sqlstate in TRANSIENT_SQLSTATES

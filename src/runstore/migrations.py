@@ -33,6 +33,7 @@ __all__ = [
     "alembic_config",
     "check_schema",
     "check_tables",
+    "connection_schema",
     "current_revision",
     "exclude_runstore",
     "head_revision",
@@ -124,12 +125,20 @@ def exclude_runstore(name: str | None, type_: str, parent_names: Mapping[Any, st
     return parent_names.get("table_name") not in ours
 
 
+def connection_schema(connection: Connection) -> str | None:
+    """The Postgres schema of runstore's tables on ``connection``: the one its statements
+    name (:func:`runstore.engine.schema_translation`), or None for the default one."""
+    translation = connection.get_execution_options().get("schema_translate_map") or {}
+    schema: str | None = translation.get(None)
+    return schema
+
+
 @contextmanager
 def migration_transaction(engine: Engine, schema: str | None = None) -> Iterator[Connection]:
     """The one transaction migrations run in, locked against concurrent migrations.
 
-    ``schema`` (Postgres): the schema the engine's sessions search (see
-    :mod:`runstore.engine`); it is created first if missing.
+    ``schema`` (Postgres): the schema of runstore's tables (the one the engine's statements
+    name, see :mod:`runstore.engine`); it is created first if missing.
 
     On SQLite foreign keys are off meanwhile (``PRAGMA foreign_keys`` cannot change
     inside a transaction): migrating a table by copying it (Alembic's batch mode) drops the
@@ -143,7 +152,14 @@ def migration_transaction(engine: Engine, schema: str | None = None) -> Iterator
 
 @contextmanager
 def migrating(connection: Connection, schema: str | None = None) -> Iterator[None]:
-    """:func:`migration_transaction` on a connection already open (an autocommit one)."""
+    """:func:`migration_transaction` on a connection already open (an autocommit one).
+
+    The whole upgrade runs in this one transaction, which holds the migration lock until
+    it ends. With a schema (given, or named by the connection's statements), the
+    transaction's own ``search_path`` is that schema (``SET LOCAL``, undone when it ends:
+    no session state), for the migrations' own SQL and Alembic's inspection.
+    """
+    schema = schema or connection_schema(connection)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
@@ -153,6 +169,8 @@ def migrating(connection: Connection, schema: str | None = None) -> Iterator[Non
         lock_for_migration(connection)
         if schema is not None:
             connection.execute(CreateSchema(schema, if_not_exists=True))
+            quoted = connection.dialect.identifier_preparer.quote_schema(schema)
+            connection.exec_driver_sql(f"SET LOCAL search_path TO {quoted}")
         yield
         if sqlite:
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
@@ -179,7 +197,11 @@ def lock_for_migration(connection: Connection) -> None:
 
 def current_revision(connection: Connection) -> str | None:
     """The revision the database is at, or None when runstore's schema is absent."""
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    options = {
+        "version_table": VERSION_TABLE,
+        "version_table_schema": connection_schema(connection),
+    }
+    context = MigrationContext.configure(connection, opts=options)
     return context.get_current_revision()
 
 
@@ -203,8 +225,8 @@ def upgrade_to_head(connection: Connection, schema: str | None = None) -> None:
     """Bring runstore's schema to head in one locked transaction; safe to run concurrently.
 
     ``connection`` is an autocommit connection (the asyncio adapter passes the one it runs
-    blocking code on); ``schema`` is the Postgres schema its sessions search, created if
-    missing.
+    blocking code on); ``schema`` is the Postgres schema of runstore's tables (by default
+    the one the connection's statements name), created if missing.
 
     Raises:
         SchemaOutOfDateError: the database is at a revision this runstore does not know,
@@ -219,7 +241,8 @@ def upgrade_to_head(connection: Connection, schema: str | None = None) -> None:
 
 
 def _check_unrecorded(connection: Connection) -> None:
-    present = sorted(set(TABLE_SCHEMAS) & set(sa.inspect(connection).get_table_names()))
+    names = sa.inspect(connection).get_table_names(schema=connection_schema(connection))
+    present = sorted(set(TABLE_SCHEMAS) & set(names))
     if present:
         raise SchemaOutOfDateError(
             f"the database holds runstore's tables ({', '.join(present)}) but no record of "
@@ -233,7 +256,9 @@ def _check_unrecorded(connection: Connection) -> None:
 def check_schema(connection: Connection, where: str) -> None:
     """What a storage checks at first use: the schema is exactly at head, and has every
     column this version reads and writes (:class:`SchemaOutOfDateError` otherwise;
-    ``where`` names the storage in the message)."""
+    ``where`` names the storage in the message) -- in the Postgres schema the connection's
+    statements name, if any: tables elsewhere (an application's, another tenant's) are
+    never taken for runstore's."""
     require_head(connection, where)
     check_tables(connection, where)
 
@@ -254,14 +279,15 @@ def check_tables(connection: Connection, where: str) -> None:
     """Raise :class:`SchemaOutOfDateError` unless runstore's tables have every column
     this version reads and writes (a schema at head that was altered by hand)."""
     inspector = sa.inspect(connection)
-    tables = set(inspector.get_table_names())
+    schema = connection_schema(connection)
+    tables = set(inspector.get_table_names(schema=schema))
     for table, columns in TABLE_SCHEMAS.items():
         if table not in tables:
             raise SchemaOutOfDateError(
                 f"{where}: the table {table} is missing although the schema is recorded at "
                 f"revision {head_revision()!r} (it was dropped outside runstore's migrations)"
             )
-        present = {column["name"] for column in inspector.get_columns(table)}
+        present = {column["name"] for column in inspector.get_columns(table, schema=schema)}
         missing = [name for name in columns if name not in present]
         if missing:
             raise SchemaOutOfDateError(

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import random
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, TypeVarTuple
@@ -44,9 +45,11 @@ from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, TypeVarTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult, Row
 
-from runstore.errors import StorageError
+from runstore.errors import DatabaseError, StorageError
 
 __all__ = [
+    "ATTEMPTS",
+    "BACKOFF",
     "Again",
     "Answer",
     "AnyQuery",
@@ -57,9 +60,11 @@ __all__ = [
     "Mode",
     "Plan",
     "Query",
+    "Retry",
     "Step",
     "Steps",
     "Walk",
+    "backoff",
     "begin",
     "commits",
     "copy",
@@ -159,10 +164,13 @@ Steps: TypeAlias = Generator[Step, Answer, _T]
 
 @dataclass(frozen=True, slots=True)
 class Plan(Generic[_T]):
-    """An operation ready to run, and the mode of its first transaction."""
+    """An operation ready to run, the mode of its first transaction, and how to make it
+    afresh -- to run it again from the start after a transient failure (see
+    :func:`next_move`)."""
 
     mode: Mode
     steps: Steps[_T]
+    again: Callable[[], Plan[_T]]
 
 
 def operation(
@@ -178,7 +186,7 @@ def operation(
         @functools.wraps(steps)
         def plan(*args: _P.args, **kwargs: _P.kwargs) -> Plan[_T]:
             chosen = mode if isinstance(mode, Mode) else mode(args[-1])
-            return Plan(chosen, steps(*args, **kwargs))
+            return Plan(chosen, steps(*args, **kwargs), lambda: plan(*args, **kwargs))
 
         return plan
 
@@ -271,6 +279,23 @@ class Again:
     """Run the failed step again, in a new transaction of the same mode."""
 
 
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """Make the plan afresh (:attr:`Plan.again`) and run it from the start, after
+    ``delay`` seconds."""
+
+    delay: float
+
+
+ATTEMPTS = 6
+"""How many times a call runs, at most, while it fails transiently (serialization
+failures and deadlocks: :data:`runstore.errors.TRANSIENT_SQLSTATES`)."""
+BACKOFF = 0.05
+"""The longest pause before the first retry, in seconds; it doubles with each retry (the
+pause itself is drawn at random up to it: "full jitter"), so that writers that collided
+do not collide again. Six attempts wait 0.8 s on average, 1.55 s at most."""
+
+
 def proceed(steps: Steps[_T], answer: Answer | StorageError) -> Step | Done[_T]:
     """Hand the operation what its last step gave -- the answer, or the error of the step,
     thrown in where it failed -- and take its next step, or :class:`Done` when it
@@ -295,9 +320,21 @@ def commits(mode: Mode, outcome: Done[Any] | Begin | StorageError) -> bool:
     return mode is Mode.WRITE and not isinstance(outcome, StorageError)
 
 
+def backoff(attempt: int, draw: Callable[[], float] = random.random) -> float:
+    """The pause before attempt ``attempt + 1``, after ``attempt`` failed (see
+    :data:`BACKOFF`)."""
+    return draw() * BACKOFF * 2.0 ** (attempt - 1)
+
+
 def next_move(
-    mode: Mode, outcome: Done[_T] | Begin | StorageError, retried: bool
-) -> Done[_T] | Begin | Again | StorageError:
+    mode: Mode,
+    outcome: Done[_T] | Begin | StorageError,
+    *,
+    retried: bool = False,
+    attempt: int = 1,
+    committed: bool = False,
+    draw: Callable[[], float] = random.random,
+) -> Done[_T] | Begin | Again | Retry | StorageError:
     """What a runner does after a transaction of ``mode`` ended with ``outcome`` (the
     operation returned, began anew, or a step failed: the error translated, the
     transaction rolled back).
@@ -307,10 +344,29 @@ def next_move(
       transaction of that mode.
     * :class:`Again`: a read lost its connection (the pool was reset): run the same step
       once more on a fresh connection, unless that was tried (``retried``).
-    * A :class:`StorageError`: throw it into the operation at the step that failed.
+    * :class:`Retry`: the transaction failed transiently -- a serialization failure or a
+      deadlock, rolled back whole -- in ``attempt`` of at most :data:`ATTEMPTS`, and
+      nothing of the call was ``committed`` before it: run the call again from the start
+      after a pause (:func:`backoff`).
+    * A :class:`StorageError`: throw it into the operation at the step that failed. A
+      transient one that was retried already says after how many attempts; one that
+      struck after a transaction of the call committed goes to the operation, which may
+      carry on from what it committed (pruning does).
     """
-    if isinstance(outcome, StorageError):
-        lost = getattr(outcome, "connection_lost", False)
-        if mode is Mode.READ and lost and not retried:
-            return Again()
+    if not isinstance(outcome, StorageError):
+        return outcome
+    if mode is Mode.READ and getattr(outcome, "connection_lost", False) and not retried:
+        return Again()
+    if isinstance(outcome, DatabaseError) and outcome.transient:
+        if attempt < ATTEMPTS and not committed:
+            return Retry(backoff(attempt, draw))
+        if attempt > 1:
+            given_up = DatabaseError(
+                f"{outcome} (SQLSTATE {outcome.sqlstate}: still failing after {attempt} attempts)",
+                connection_lost=outcome.connection_lost,
+                sqlstate=outcome.sqlstate,
+                attempts=attempt,
+            )
+            given_up.__cause__ = outcome.__cause__
+            return given_up
     return outcome

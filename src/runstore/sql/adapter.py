@@ -1,10 +1,10 @@
-"""What the blocking and the asyncio SQL adapters share: their engine and how it is
-shown, the database their operations see, how a failed step's error is translated, and
-the decisions of running a plan (:func:`runstore.plans.next_move`)."""
+"""What the blocking and the asyncio SQL adapters share: their engine, their read replicas
+and how they are shown, the database their operations see, and how a failed step's error
+is translated. (How a plan runs is decided for both in :mod:`runstore.sql.running`.)"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import URL
@@ -16,11 +16,14 @@ from runstore.engine import (
     normalize_url,
     redacted_url,
     refuse_engine_settings,
+    schema_name,
+    schema_translation,
 )
-from runstore.errors import StorageClosedError, StorageError
+from runstore.errors import InvalidInputError, StorageClosedError, StorageError
 from runstore.plans import Step
 from runstore.sql.database import Database
 from runstore.sql.errors import step_error
+from runstore.sql.replicas import Replica, Replicas
 
 __all__ = ["SqlAdapter"]
 
@@ -38,26 +41,48 @@ class SqlAdapter(Generic[_Engine]):
         sqlite_pragmas: Mapping[str, str | None] | None,
         clock: Clock | None,
         schema: str | None,
+        read_replicas: Sequence[str | URL | _Engine],
+        max_replica_lag: float,
+        replica_wait: float,
         engine_options: Mapping[str, Any],
     ) -> None:
-        if isinstance(url_or_engine, str | URL) or not hasattr(url_or_engine, "dialect"):
-            engine = create(  # anything but an engine is refused here, as not a URL
-                url_or_engine, sqlite_pragmas=sqlite_pragmas, schema=schema, **engine_options
-            )
-            self._owns_engine = True
-        else:
-            refuse_engine_settings(sqlite_pragmas, schema, engine_options)
-            engine = url_or_engine
-            self._owns_engine = False
+        def connect(
+            target: str | URL | _Engine, *, replica: bool = False
+        ) -> tuple[_Engine, _Engine, bool]:
+            """The engine for ``target``, its connections as runstore uses them, and
+            whether runstore made (and so disposes of) it. Engine settings apply to the
+            engines runstore makes: they are refused with the storage's own engine, not
+            with a replica's."""
+            if isinstance(target, str | URL) or not hasattr(target, "dialect"):
+                made = create(  # anything but an engine is refused here, as not a URL
+                    target, sqlite_pragmas=sqlite_pragmas, schema=schema, **engine_options
+                )
+                owned = True
+            else:
+                if not replica:
+                    refuse_engine_settings(sqlite_pragmas, engine_options)
+                made, owned = target, False
+            # A single statement is a transaction of its own (on Postgres, autocommit saves
+            # the BEGIN and COMMIT round trips); several begin with a statement of their
+            # own. Every statement names the schema (an engine runstore made does so by
+            # itself).
+            connections: Any = autocommit_engine(made, made_by_runstore=owned)
+            if not owned and schema is not None:
+                connections = connections.execution_options(**schema_translation(schema))
+            return made, connections, owned
+
+        engine, self._connections, self._owns_engine = connect(url_or_engine)
         given: Any = engine
         url: URL = given.url
         normalize_url(url)
+        if schema is not None:
+            schema_name(schema, url)
         self._engine = engine
-        # A single statement is a transaction of its own (on Postgres, autocommit saves the
-        # BEGIN and COMMIT round trips); several begin with a statement of their own.
-        self._connections = autocommit_engine(engine, made_by_runstore=self._owns_engine)
         self._schema = schema
         self._shown_url = redacted_url(url)
+        self._replicas, self._replica_engines = self._connect_replicas(
+            connect, read_replicas, given.dialect.name, max_replica_lag, replica_wait
+        )
         dialect = given.dialect
         self._database = Database(dialect.name, clock or utc_now)
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
@@ -71,6 +96,43 @@ class SqlAdapter(Generic[_Engine]):
         self._schema_checked = False
         self._closed = False
 
+    @staticmethod
+    def _connect_replicas(
+        connect: Callable[..., tuple[_Engine, _Engine, bool]],
+        targets: Sequence[str | URL | _Engine],
+        dialect: str,
+        max_lag: float,
+        wait: float,
+    ) -> tuple[Replicas | None, list[tuple[_Engine, bool]]]:
+        """The read replicas, and their engines with whether runstore owns each."""
+        if isinstance(targets, str | URL) or not isinstance(targets, Sequence):
+            raise InvalidInputError("read_replicas must be a list of URLs or engines")
+        if not targets:
+            return None, []
+        if dialect != "postgresql":
+            raise InvalidInputError("read replicas are for Postgres only")
+        for name, value in (("max_replica_lag", max_lag), ("replica_wait", wait)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise InvalidInputError(f"{name} must be a number of seconds >= 0, not {value!r}")
+        replicas: list[Replica] = []
+        engines: list[tuple[_Engine, bool]] = []
+        try:
+            for target in targets:
+                engine, connections, owned = connect(target, replica=True)
+                engines.append((engine, owned))
+                given: Any = engine
+                if given.dialect.name != "postgresql":
+                    raise InvalidInputError(
+                        f"a read replica must be Postgres, not {redacted_url(given.url)}"
+                    )
+                replicas.append(Replica(connections, redacted_url(given.url)))
+        except BaseException:
+            for engine, owned in engines:  # nothing made here outlives a refusal
+                if owned:
+                    _dispose(engine)
+            raise
+        return Replicas(replicas, float(max_lag), float(wait)), engines
+
     @property
     def engine(self) -> _Engine:
         """The engine in use (for inspection and engine events)."""
@@ -78,7 +140,11 @@ class SqlAdapter(Generic[_Engine]):
 
     def __repr__(self) -> str:
         schema = f", schema={self._schema!r}" if self._schema is not None else ""
-        return f"{type(self).__name__}({self._shown_url!r}{schema})"
+        replicas = ""
+        if self._replicas is not None:
+            shown = [replica.shown for replica in self._replicas.replicas]
+            replicas = f", read_replicas={shown!r}"
+        return f"{type(self).__name__}({self._shown_url!r}{schema}{replicas})"
 
     def _check_open(self) -> None:
         if self._closed:
@@ -86,3 +152,10 @@ class SqlAdapter(Generic[_Engine]):
 
     def _translated(self, exc: Exception, step: Step | None) -> StorageError:
         return step_error(exc, step, self._driver_error)
+
+
+def _dispose(engine: Any) -> None:
+    """Close the pool of an engine of either kind that no storage came to use: an
+    ``AsyncEngine``'s pool holds no connection yet, so its blocking engine's ``dispose``
+    releases it."""
+    getattr(engine, "sync_engine", engine).dispose()

@@ -277,8 +277,10 @@ def _summarize_run(call: calls.SummarizeRun, database: Database) -> Plan[RunSumm
     snapshot, the aggregates, then the two values around each percentile's rank, read
     from an index."""
     if database.postgres:
-        return Plan(Mode.SNAPSHOT, _summarize_in_one_statement(call.run_id))
-    return Plan(Mode.SNAPSHOT, _summarize_by_ranks(call.run_id))
+        steps = _summarize_in_one_statement(call.run_id)
+    else:
+        steps = _summarize_by_ranks(call.run_id)
+    return Plan(Mode.SNAPSHOT, steps, lambda: _summarize_run(call, database))
 
 
 def _summary(

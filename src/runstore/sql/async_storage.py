@@ -1,7 +1,7 @@
 """The asyncio SQL adapter: the blocking adapter's operations on asyncio connections.
 
 It runs the same plans (:mod:`runstore.sql`) with the same decisions
-(:func:`runstore.plans.next_move`) as :class:`~runstore.sql.SqlRunsStorage`, awaiting
+(:func:`runstore.sql.running.conduct`) as :class:`~runstore.sql.SqlRunsStorage`, awaiting
 SQLAlchemy's asyncio connections: psycopg 3's async connections for Postgres, aiosqlite
 for SQLite. A call cancelled mid-way writes nothing and hands its connection back.
 """
@@ -9,7 +9,7 @@ for SQLite. A call cancelled mid-way writes nothing and hands its connection bac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy.engine import URL
@@ -21,7 +21,6 @@ from runstore.engine import begin_statement, create_async_storage_engine
 from runstore.errors import StorageError
 from runstore.migrations import check_schema, upgrade_to_head
 from runstore.plans import (
-    Again,
     Begin,
     CopyRows,
     Done,
@@ -30,16 +29,16 @@ from runstore.plans import (
     Plan,
     Query,
     Step,
-    Steps,
     Walk,
     commits,
-    next_move,
     proceed,
     writes,
 )
 from runstore.sql.adapter import SqlAdapter
 from runstore.sql.copy import copy_plan, lost_in_copy
 from runstore.sql.errors import translated_errors
+from runstore.sql.replicas import Pause
+from runstore.sql.running import Outcome, Transaction, conduct
 from runstore.sql.runs import vacuum
 from runstore.sql.table import plan_of, walk_of
 
@@ -79,6 +78,9 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
         sqlite_pragmas: Mapping[str, str | None] | None = None,
         clock: Clock | None = None,
         schema: str | None = None,
+        read_replicas: Sequence[str | URL | AsyncEngine] = (),
+        max_replica_lag: float = 5.0,
+        replica_wait: float = 0.25,
         **engine_options: Any,
     ) -> None:
         super().__init__(
@@ -87,6 +89,9 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
             sqlite_pragmas=sqlite_pragmas,
             clock=clock,
             schema=schema,
+            read_replicas=read_replicas,
+            max_replica_lag=max_replica_lag,
+            replica_wait=replica_wait,
             engine_options=engine_options,
         )
         self._serial = asyncio.Lock() if self._one_connection else None
@@ -106,8 +111,10 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
         await self._run(vacuum(self._database))
 
     async def close(self) -> None:
-        if not self._closed and self._owns_engine:
-            await self._engine.dispose()
+        if not self._closed:
+            for engine, owned in [(self._engine, self._owns_engine), *self._replica_engines]:
+                if owned:
+                    await engine.dispose()
         self._closed = True
 
     def _one_at_a_time(self) -> asyncio.Lock | _NoLock:
@@ -133,56 +140,53 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
     # -- running plans -----------------------------------------------------------------
 
     async def _run(self, plan: Plan[_T]) -> _T:
-        """Run an operation's steps as its plan says (as the blocking adapter does)."""
+        """Run an operation's plan as the blocking adapter does."""
         self._check_open()
         step = proceed(plan.steps, None)  # the operation's own checks run before any I/O
         if isinstance(step, Done):
             return step.value
         if self._serial is None:
-            return await self._steps(plan, step)
+            return await self._conduct(plan, step)
         async with self._serial:
-            return await self._steps(plan, step)
+            return await self._conduct(plan, step)
 
-    async def _steps(self, plan: Plan[_T], step: Step) -> _T:
+    async def _conduct(self, plan: Plan[_T], step: Step) -> _T:
         if not self._schema_checked:
             await self._check_schema()
-        steps, mode, retried = plan.steps, plan.mode, False
-        while True:
-            lock = self._write_lock if writes(mode) else None
-            try:
-                if lock is None:
-                    outcome = await self._transaction(mode, steps, step)
-                else:
-                    async with lock:
-                        outcome = await self._transaction(mode, steps, step)
-            except StorageError:
-                raise
-            except Exception as exc:  # connecting, beginning, committing
-                raise self._translated(exc, None) from exc
-            move = next_move(mode, outcome, retried)
-            if isinstance(move, Done):
-                return move.value
-            if isinstance(move, Again):
-                retried = True
-                continue
-            if isinstance(move, Begin):
-                mode, retried = move.mode, False
-                following = proceed(steps, None)
-            else:
-                following = proceed(steps, move)
-            if isinstance(following, Done):
-                return following.value
-            step = following
+        conductor = conduct(plan, step, self._replicas)
+        try:
+            request = next(conductor)
+            while True:
+                if isinstance(request, Pause):
+                    await asyncio.sleep(request.seconds)
+                    request = conductor.send(None)
+                    continue
+                lock = self._write_lock if writes(request.mode) else None
+                try:
+                    if lock is None:
+                        outcome = await self._transaction(request)
+                    else:
+                        async with lock:
+                            outcome = await self._transaction(request)
+                except StorageError:
+                    raise
+                except Exception as exc:  # connecting, beginning, committing
+                    request = conductor.throw(self._translated(exc, None))
+                    continue
+                request = conductor.send(outcome)
+        except StopIteration as done:
+            value: _T = done.value
+            return value
 
-    async def _transaction(
-        self, mode: Mode, steps: Steps[_T], step: Step
-    ) -> Done[_T] | Begin | StorageError:
-        connection = await self._connections.connect()
+    async def _transaction(self, request: Transaction) -> Outcome:
+        server = self._connections if request.server is None else request.server
+        connection = await server.connect()
+        mode, steps, step = request.mode, request.steps, request.step
         try:
             begin = begin_statement(self._database.dialect, mode.value)
             if begin is not None:
                 await connection.exec_driver_sql(begin)
-            outcome: Done[_T] | Begin | StorageError
+            outcome: Outcome
             while True:
                 if isinstance(step, Begin):
                     outcome = step
@@ -215,7 +219,7 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
 
     async def _copy_rows(self, connection: AsyncConnection, step: CopyRows) -> None:
         """Stream rows with Postgres' COPY on this transaction's driver connection."""
-        plan = copy_plan(step.table, connection.dialect)
+        plan = copy_plan(step.table, connection.dialect, self._schema)
         raw = await connection.get_raw_connection()
         driver = cast("psycopg.AsyncConnection[Any]", raw.driver_connection)
         try:

@@ -41,7 +41,9 @@ class CopyPlan:
 
 
 @functools.cache
-def copy_plan(table: sa.Table, dialect: Dialect) -> CopyPlan:
+def copy_plan(table: sa.Table, dialect: Dialect, schema: str | None = None) -> CopyPlan:
+    """How to stream rows of ``table`` -- in ``schema``, if given: COPY's text is written
+    here, so it names the schema itself, as every other statement does."""
     preparer = dialect.identifier_preparer
     columns = list(table.columns)
     names = ", ".join(preparer.quote(column.name) for column in columns)
@@ -51,11 +53,16 @@ def copy_plan(table: sa.Table, dialect: Dialect) -> CopyPlan:
         types.append(column.type.compile(dialect=dialect).lower())
         processors.append(column.type.dialect_impl(dialect).bind_processor(dialect))
     return CopyPlan(
-        sql=f"COPY {preparer.format_table(table)} ({names}) FROM STDIN (FORMAT BINARY)",
+        sql=f"COPY {_qualified(table, schema, preparer)} ({names}) FROM STDIN (FORMAT BINARY)",
         types=tuple(types),
         keys=tuple(column.key for column in columns),
         processors=tuple(processors),
     )
+
+
+def _qualified(table: sa.Table, schema: str | None, preparer: Any) -> str:
+    name = str(preparer.quote(table.name))
+    return name if schema is None else f"{preparer.quote_schema(schema)}.{name}"
 
 
 def lost_in_copy(exc: Exception, dialect: Dialect, driver_connection: Any) -> bool:

@@ -38,6 +38,11 @@ def _integrity_kind(original: BaseException | None) -> _IntegrityKind:
     return "other"
 
 
+def _sqlstate(original: BaseException | None) -> str | None:
+    sqlstate = getattr(original, "sqlstate", None)  # psycopg; SQLite has none
+    return sqlstate if isinstance(sqlstate, str) else None
+
+
 def _describe(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     return f"{type(original).__name__}: {str(original).strip()}"
@@ -69,7 +74,7 @@ def storage_error(
         ):  # a value a column type or the driver could not bind
             return InvalidInputError(_describe(exc))
         lost = isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated
-        return DatabaseError(_describe(exc), connection_lost=lost)
+        return DatabaseError(_describe(exc), connection_lost=lost, sqlstate=_sqlstate(exc.orig))
     if isinstance(exc, sa.exc.SQLAlchemyError):
         return DatabaseError(_describe(exc))
     if driver_error and isinstance(exc, driver_error):
@@ -115,4 +120,4 @@ def _integrity_error(
         return DuplicateError(f"{duplicate or 'the row already exists'} ({_describe(exc)})")
     if kind == "foreign_key" and run_id is not None:
         return RunNotFoundError(run_id)
-    return DatabaseError(_describe(exc))
+    return DatabaseError(_describe(exc), sqlstate=_sqlstate(original))

@@ -259,6 +259,7 @@ def _add_result(call: calls.AddResult, database: Database) -> Plan[RunResult]:
     ``on_conflict`` "replace" or "skip", a batch of one (see :func:`_write_over`)."""
     now = database.now()
     (result,) = recorded_results([call.input], now)
+    again = lambda: _add_result(call, database)  # noqa: E731 - the same call, afresh
     if call.on_conflict is not OnConflict.ERROR:
         steps = _write_over(
             [result],
@@ -269,11 +270,11 @@ def _add_result(call: calls.AddResult, database: Database) -> Plan[RunResult]:
             use_copy=False,
             batch=False,
         )
-        return Plan(Mode.WRITE, _only(steps))
+        return Plan(Mode.WRITE, _only(steps), again)
     if database.postgres:
         mode = Mode.WRITE if result.scores else Mode.WRITE_ONE
-        return Plan(mode, _insert_one_counting(result, call.update_counts))
-    return Plan(Mode.WRITE, _insert_one(result, call.update_counts))
+        return Plan(mode, _insert_one_counting(result, call.update_counts), again)
+    return Plan(Mode.WRITE, _insert_one(result, call.update_counts), again)
 
 
 def _only(steps: Steps[list[RunResult]]) -> Steps[RunResult]:
@@ -309,15 +310,16 @@ def _add_results(call: calls.AddResults, database: Database) -> Plan[list[RunRes
     """
     now = database.now()
     results = recorded_results(call.inputs, now)
+    again = lambda: _add_results(call, database)  # noqa: E731 - the same call, afresh
     if not results:
-        return Plan(Mode.READ, _nothing())
+        return Plan(Mode.READ, _nothing(), again)
     if call.on_conflict is OnConflict.ERROR:
         steps = _insert_batch(results, call.update_counts, now, use_copy=database.postgres)
     else:
         steps = _write_over(
             results, call.update_counts, now, call.on_conflict, database, use_copy=database.postgres
         )
-    return Plan(Mode.WRITE, steps)
+    return Plan(Mode.WRITE, steps, again)
 
 
 def _nothing() -> Steps[list[RunResult]]:

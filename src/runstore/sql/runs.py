@@ -15,10 +15,11 @@ import sqlalchemy as sa
 
 from runstore import calls
 from runstore.clock import moved_forward
-from runstore.errors import DuplicateError, RunNotFoundError
+from runstore.errors import DatabaseError, DuplicateError, RunNotFoundError
 from runstore.limits import MAX_COUNT
 from runstore.models import ExistingRun, Run
 from runstore.plans import (
+    ATTEMPTS,
     AnyQuery,
     Mode,
     Plan,
@@ -389,20 +390,29 @@ def _prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
     :data:`PRUNE_RESULTS` results: each batch's runs are locked first, so that no result
     can be added to them while they go."""
     status = None if call.status is None else call.status.value
-    pruned = 0
+    pruned = failures = 0
     while True:
         query = prunable_runs(call.older_than, status, call.dataset_id, call.batch_size)
-        found = yield from rows(query)
         run_ids: list[str] = []
-        results = 0
-        for run_id, result_count in found:
-            if run_ids and results + result_count > PRUNE_RESULTS:
-                break
-            run_ids.append(run_id)
-            results += result_count
-        if run_ids:
-            yield from each(delete_runs(run_ids))
-            pruned += len(run_ids)
+        try:
+            found = yield from rows(query)
+            results = 0
+            for run_id, result_count in found:
+                if run_ids and results + result_count > PRUNE_RESULTS:
+                    break
+                run_ids.append(run_id)
+                results += result_count
+            if run_ids:
+                yield from each(delete_runs(run_ids))
+        except DatabaseError as exc:
+            # A batch after the first failed transiently: the batches before it stay
+            # deleted, and this one runs again (the first is retried by the runner).
+            failures += 1
+            if not exc.transient or exc.attempts > 1 or failures >= ATTEMPTS:
+                raise
+            yield from begin(Mode.WRITE)
+            continue
+        pruned += len(run_ids)
         if len(found) < call.batch_size and len(run_ids) == len(found):
             return pruned
         yield from begin(Mode.WRITE)  # commits this batch
@@ -416,7 +426,7 @@ def _dangerously_clear_all(call: calls.DangerouslyClearAll, database: Database) 
 def vacuum(database: Database) -> Plan[None]:
     """Outside any transaction: VACUUM may not run in one (so each statement is a
     transaction of its own)."""
-    return Plan(Mode.WRITE_ONE, each(vacuum_queries(database.dialect)))
+    return Plan(Mode.WRITE_ONE, each(vacuum_queries(database.dialect)), lambda: vacuum(database))
 
 
 def require_runs(run_ids: Sequence[str]) -> Steps[dict[str, int]]:

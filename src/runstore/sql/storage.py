@@ -11,7 +11,8 @@ exception is the row stream of a Postgres batch, which uses ``COPY``
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -24,26 +25,23 @@ from runstore.engine import begin_statement, create_storage_engine
 from runstore.errors import StorageError
 from runstore.migrations import check_schema, upgrade_to_head
 from runstore.plans import (
-    Again,
     AnyQuery,
     Begin,
     CopyRows,
     Done,
     Emit,
-    Mode,
     Plan,
     Query,
-    Step,
-    Steps,
     Walk,
     commits,
-    next_move,
     proceed,
     writes,
 )
 from runstore.sql.adapter import SqlAdapter
 from runstore.sql.copy import copy_plan, lost_in_copy
 from runstore.sql.errors import translated_errors
+from runstore.sql.replicas import Pause
+from runstore.sql.running import Outcome, Transaction, conduct
 from runstore.sql.runs import vacuum
 from runstore.sql.table import plan_of, walk_of
 
@@ -95,6 +93,9 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
         sqlite_pragmas: Mapping[str, str | None] | None = None,
         clock: Clock | None = None,
         schema: str | None = None,
+        read_replicas: Sequence[str | URL | Engine] = (),
+        max_replica_lag: float = 5.0,
+        replica_wait: float = 0.25,
         **engine_options: Any,
     ) -> None:
         super().__init__(
@@ -103,6 +104,9 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
             sqlite_pragmas=sqlite_pragmas,
             clock=clock,
             schema=schema,
+            read_replicas=read_replicas,
+            max_replica_lag=max_replica_lag,
+            replica_wait=replica_wait,
             engine_options=engine_options,
         )
         self._serial = threading.RLock() if self._one_connection else None
@@ -133,8 +137,10 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
         self._run(vacuum(self._database))
 
     def close(self) -> None:
-        if not self._closed and self._owns_engine:
-            self._engine.dispose()
+        if not self._closed:
+            for engine, owned in [(self._engine, self._owns_engine), *self._replica_engines]:
+                if owned:
+                    engine.dispose()
         self._closed = True
 
     def _check_schema(self) -> None:
@@ -156,14 +162,14 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
     # -- running plans -----------------------------------------------------------------
 
     def _run(self, plan: Plan[_T]) -> _T:
-        """Run an operation's steps as its plan says (see :mod:`runstore.plans`).
+        """Run an operation's plan: its transactions where and as often as
+        :func:`~runstore.sql.running.conduct` decides.
 
         Written without context managers: it wraps every call, and theirs is a
         measurable part of a single-row call's cost.
         """
         self._check_open()
-        steps = plan.steps
-        step = proceed(steps, None)  # the operation's own checks run before any I/O
+        step = proceed(plan.steps, None)  # the operation's own checks run before any I/O
         if isinstance(step, Done):
             return step.value
         serial = self._serial
@@ -172,50 +178,47 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
         try:
             if not self._schema_checked:
                 self._check_schema()
-            mode, retried = plan.mode, False
+            conductor = conduct(plan, step, self._replicas)
+            request = next(conductor)
             while True:
-                lock = self._write_lock if writes(mode) else None
+                if isinstance(request, Pause):
+                    time.sleep(request.seconds)
+                    request = conductor.send(None)
+                    continue
+                lock = self._write_lock if writes(request.mode) else None
                 if lock is not None:
                     lock.acquire()
                 try:
-                    outcome = self._transaction(mode, steps, step)
+                    outcome = self._transaction(request)
                 except StorageError:
                     raise
                 except Exception as exc:  # connecting, beginning, committing
-                    raise self._translated(exc, None) from exc
+                    request = conductor.throw(self._translated(exc, None))
+                    continue
                 finally:
                     if lock is not None:
                         lock.release()
-                move = next_move(mode, outcome, retried)
-                if isinstance(move, Done):
-                    return move.value
-                if isinstance(move, Again):
-                    retried = True
-                    continue
-                if isinstance(move, Begin):
-                    mode, retried = move.mode, False
-                    following = proceed(steps, None)
-                else:
-                    following = proceed(steps, move)
-                if isinstance(following, Done):
-                    return following.value
-                step = following
+                request = conductor.send(outcome)
+        except StopIteration as done:
+            value: _T = done.value
+            return value
         finally:
             if serial is not None:
                 serial.release()
 
-    def _transaction(
-        self, mode: Mode, steps: Steps[_T], step: Step
-    ) -> Done[_T] | Begin | StorageError:
-        """Run steps from ``step`` in one transaction (or, for reads, on one connection)
-        until the operation returns or begins anew -- then commit -- or a step fails: the
-        transaction is rolled back and the error returned, for the operation to handle."""
-        connection = self._connections.connect()
+    def _transaction(self, request: Transaction) -> Outcome:
+        """Run steps from ``request.step`` in one transaction (or, for reads, on one
+        connection) until the operation returns or begins anew -- then commit -- or a step
+        fails: the transaction is rolled back and the error returned, for the operation to
+        handle."""
+        server = self._connections if request.server is None else request.server
+        connection = server.connect()
         try:
+            mode, steps, step = request.mode, request.steps, request.step
             begin = begin_statement(self._database.dialect, mode.value)
             if begin is not None:
                 connection.exec_driver_sql(begin)
-            outcome: Done[_T] | Begin | StorageError
+            outcome: Outcome
             while True:
                 if isinstance(step, Begin):
                     outcome = step
@@ -246,7 +249,7 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
 
     def _copy_rows(self, connection: Connection, step: CopyRows) -> None:
         """Stream rows with Postgres' COPY on this transaction's driver connection."""
-        plan = copy_plan(step.table, connection.dialect)
+        plan = copy_plan(step.table, connection.dialect, self._schema)
         driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
         try:
             with driver.cursor() as cursor, cursor.copy(plan.sql) as copy:
