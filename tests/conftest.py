@@ -6,6 +6,11 @@ cannot be reached the Postgres tests skip with the reason -- except under ``CI=t
 where they fail. Each test session works in a database of its own, dropped at the end.
 Tests of the SQL adapter share a storage on an empty database of each backend
 (``storage``) and a way to see the statements it sends (``statements_seen``).
+
+Tests of scale-out infrastructure get a throwaway primary with a streaming replica
+(``cluster``) and a PgBouncer in transaction mode in front of it (``pooler``), from
+:mod:`runstore.testing.servers`; without PostgreSQL's server programs or PgBouncer they
+skip with the reason -- except under ``CI=true``, where they fail.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 
 from runstore import SqlRunsStorage
+from runstore.testing.servers import Cluster, Pooler, missing_programs, pgbouncer, postgres_cluster
 
 POSTGRES_URL = os.environ.get(
     "RUNSTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -84,6 +90,31 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     with SqlRunsStorage(url) as storage:
         storage.init()
     return url
+
+
+def _servers_needed(*, pooler: bool) -> None:
+    missing = missing_programs(pooler=pooler)
+    if missing:
+        reason = f"not installed: {', '.join(missing)}"
+        if IN_CI:
+            pytest.fail(f"PostgreSQL's server programs and PgBouncer are required in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    """A throwaway Postgres primary and its streaming hot-standby replica."""
+    _servers_needed(pooler=False)
+    with postgres_cluster() as made:
+        yield made
+
+
+@pytest.fixture(scope="session")
+def pooler(cluster: Cluster) -> Iterator[Pooler]:
+    """A PgBouncer in transaction mode, stock settings, in front of ``cluster``'s primary."""
+    _servers_needed(pooler=True)
+    with pgbouncer(cluster.primary_url) as made:
+        yield made
 
 
 @pytest.fixture
