@@ -28,7 +28,12 @@ def invoke(*arguments: str, input: str | None = None, env: dict[str, str] | None
         runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]  # click < 8.2
     except TypeError:
         runner = CliRunner()  # click >= 8.2 keeps stderr apart always
-    environment = {"RUNSTORE_DATABASE_URL": None, "RUNSTORE_SCHEMA": None, **(env or {})}
+    environment = {
+        "RUNSTORE_DATABASE_URL": None,
+        "RUNSTORE_SCHEMA": None,
+        "RUNSTORE_READ_REPLICAS": None,
+        **(env or {}),
+    }
     return runner.invoke(main, list(arguments), input=input, env=environment)
 
 

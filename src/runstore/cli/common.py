@@ -33,6 +33,7 @@ from runstore.sql import SqlRunsStorage
 from runstore.sql.errors import translated_errors
 
 __all__ = [
+    "REPLICAS_ENVVAR",
     "SCHEMA_ENVVAR",
     "URL_ENVVAR",
     "Database",
@@ -45,6 +46,7 @@ __all__ = [
 
 URL_ENVVAR = "RUNSTORE_DATABASE_URL"
 SCHEMA_ENVVAR = "RUNSTORE_SCHEMA"
+REPLICAS_ENVVAR = "RUNSTORE_READ_REPLICAS"
 
 _SECRETS_KEY = "runstore.secrets"
 _SHOWN_KEY = "runstore.database"
@@ -54,10 +56,12 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class Database:
-    """The database a command works on: its URL and, on Postgres, runstore's schema."""
+    """The database a command works on: its URL and, on Postgres, runstore's schema and
+    the read replicas that serve a read command."""
 
     url: str
     schema: str | None = None
+    read_replicas: tuple[str, ...] = ()
 
     @property
     def shown(self) -> str:
@@ -92,7 +96,9 @@ class Database:
             InvalidInputError: the URL names a SQLite file that does not exist.
         """
         self.require_file()
-        storage = SqlRunsStorage(self.url, schema=self.schema)
+        storage = SqlRunsStorage(
+            self.url, schema=self.schema, read_replicas=list(self.read_replicas)
+        )
         try:
             yield storage
         finally:
@@ -124,49 +130,75 @@ def _remember(context: click.Context, database: Database) -> None:
     no message can show it (see :meth:`RunstoreGroup.invoke`)."""
     meta = context.find_root().meta
     meta[_SHOWN_KEY] = database.shown
-    try:
-        password = sa.make_url(database.url).password
-    except (sa.exc.ArgumentError, ValueError, TypeError):
-        return
-    if password:
-        password = str(password)
-        # as given, and as it may be written in the URL itself
-        secrets = {password, quote(password, safe=""), quote_plus(password, safe="")}
-        meta.setdefault(_SECRETS_KEY, set()).update(secrets)
+    for url in (database.url, *database.read_replicas):
+        try:
+            password = sa.make_url(url).password
+        except (sa.exc.ArgumentError, ValueError, TypeError):
+            continue
+        if password:
+            password = str(password)
+            # as given, and as it may be written in the URL itself
+            secrets = {password, quote(password, safe=""), quote_plus(password, safe="")}
+            meta.setdefault(_SECRETS_KEY, set()).update(secrets)
 
 
-def database_options(*, required: bool = True) -> Callable[[_F], _F]:
+def database_options(*, required: bool = True, reads: bool = False) -> Callable[[_F], _F]:
     """``--url`` and ``--schema`` (or their environment variables), given to the command
     as one ``database`` argument: a :class:`Database`, or None when ``required`` is false
-    and no URL was given."""
+    and no URL was given. A command that only ``reads`` takes ``--read-replica`` too."""
 
     def decorate(command: _F) -> _F:
-        @click.option(
-            "--url",
-            envvar=URL_ENVVAR,
-            show_envvar=True,
-            metavar="URL",
-            help="The database URL: sqlite:///runs.db, postgresql+psycopg://user@host/db.",
-        )
-        @click.option(
-            "--schema",
-            envvar=SCHEMA_ENVVAR,
-            show_envvar=True,
-            metavar="NAME",
-            help="Postgres only: the schema that holds runstore's tables.",
-        )
         @functools.wraps(command)
-        def with_database(url: str | None, schema: str | None, **arguments: Any) -> Any:
+        def with_database(
+            url: str | None,
+            schema: str | None,
+            read_replica: tuple[str, ...] = (),
+            **arguments: Any,
+        ) -> Any:
             database = None
             if url:
-                database = Database(url, schema or None)
+                database = Database(url, schema or None, tuple(read_replica))
                 _remember(click.get_current_context(), database)
-            elif required or schema:
+            elif required or schema or read_replica:
                 # click's own message names the environment variable only from 8.2 on
                 raise click.UsageError(f"Missing option '--url' (or {URL_ENVVAR}).")
             return command(database=database, **arguments)
 
-        return cast("_F", with_database)  # the options click adds, the rest as given
+        options = [
+            click.option(
+                "--url",
+                envvar=URL_ENVVAR,
+                show_envvar=True,
+                metavar="URL",
+                help="The database URL: sqlite:///runs.db, postgresql+psycopg://user@host/db.",
+            ),
+            click.option(
+                "--schema",
+                envvar=SCHEMA_ENVVAR,
+                show_envvar=True,
+                metavar="NAME",
+                help="Postgres only: the schema that holds runstore's tables.",
+            ),
+        ]
+        if reads:
+            options.append(
+                click.option(
+                    "--read-replica",
+                    multiple=True,
+                    envvar=REPLICAS_ENVVAR,
+                    show_envvar=True,
+                    metavar="URL",
+                    help=(
+                        "Postgres only: a read replica to read from while it is not too "
+                        "far behind (repeatable; the variable takes URLs separated by "
+                        "spaces)."
+                    ),
+                )
+            )
+        decorated: Any = with_database
+        for option in reversed(options):  # shown in this order
+            decorated = option(decorated)
+        return cast("_F", decorated)  # the options click adds, the rest as given
 
     return decorate
 

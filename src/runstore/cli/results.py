@@ -43,7 +43,7 @@ def results() -> None:
     show_default=True,
     help="Results read, and held in memory, at a time.",
 )
-@database_options()
+@database_options(reads=True)
 def export(
     database: Database, run_id: str, format_: str, output: Path | None, batch_size: int
 ) -> None:

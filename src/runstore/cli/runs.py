@@ -73,7 +73,7 @@ def _runs_table(shown: list[Run] | tuple[Run, ...]) -> None:
     help="How many runs to show, newest first.",
 )
 @json_option
-@database_options()
+@database_options(reads=True)
 def list_runs(
     database: Database,
     dataset_id: str | None,
@@ -107,7 +107,7 @@ def list_runs(
 @runs.command()
 @click.argument("run_id")
 @json_option
-@database_options()
+@database_options(reads=True)
 def show(database: Database, run_id: str, as_json: bool) -> None:
     """Show a run and the summary of its results: counts, error rate, latency, scores."""
     with database.storage() as storage:
@@ -188,7 +188,7 @@ def _show_run(run: Run, summary: RunSummary) -> None:
 @click.argument("baseline")
 @click.argument("candidate")
 @json_option
-@database_options()
+@database_options(reads=True)
 def compare(database: Database, baseline: str, candidate: str, as_json: bool) -> None:
     """Compare run CANDIDATE against run BASELINE, their results paired by item.
 
