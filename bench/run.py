@@ -32,6 +32,7 @@ from bench.cases import (
     list_pages,
     list_sizes,
     peer,
+    preparation,
     prune,
     replace,
     runs,
@@ -71,6 +72,7 @@ def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list
         add_results.measure(b)
         replace.measure(b)
         update_run.measure(b)
+        preparation.measure(b, list_run)
         async_writes.measure(b)
         log(f"{b.label}: retention")
         prune.measure(b)
