@@ -6,6 +6,7 @@ table dropped, tables with no record of their version -- each named, never misre
 from __future__ import annotations
 
 import multiprocessing
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -138,3 +139,39 @@ def test_tables_without_a_version_record_say_how_to_recover(empty_url: str) -> N
     with pytest.raises(SchemaOutOfDateError, match=r"(?s)no record of their schema.*stamp head"):
         storage.init()
     storage.close()
+
+
+def test_tables_in_another_schema_are_not_taken_for_runstores(postgres_url: str) -> None:
+    """The session's database has runstore's tables in ``public``; a storage asked for a
+    schema of its own finds none there, and says so, whatever the ``search_path``."""
+    storage = SqlRunsStorage(postgres_url, schema="nowhere_yet")
+    try:
+        with pytest.raises(SchemaOutOfDateError, match=r"nowhere_yet.*has no runstore schema"):
+            storage.list_runs()
+    finally:
+        storage.close()
+
+
+def test_a_whole_upgrade_holds_the_transaction_scoped_migration_lock(
+    new_postgres_url: Callable[[], str],
+) -> None:
+    """init() takes pg_advisory_xact_lock first and commits once, after the last migration:
+    the lock (which a transaction's end releases, so no session keeps it) covers it all."""
+    storage = SqlRunsStorage(new_postgres_url())
+    seen: list[str] = []
+    sa.event.listen(
+        storage.engine, "before_cursor_execute", lambda c, k, statement, *_: seen.append(statement)
+    )
+    sa.event.listen(storage.engine, "commit", lambda connection: seen.append("COMMIT"))
+    try:
+        storage.init()
+    finally:
+        storage.close()
+    begin = seen.index("BEGIN ISOLATION LEVEL READ COMMITTED")
+    assert "pg_advisory_xact_lock" in seen[begin + 1]
+    assert "pg_advisory_lock(" not in " ".join(seen)
+    assert seen.count("COMMIT") == 1
+    migrated = [s for s in seen if s.lstrip().upper().startswith(("CREATE", "ALTER", "INSERT"))]
+    assert migrated
+    assert seen.index(migrated[-1]) < seen.index("COMMIT")
+    assert all(begin < seen.index(statement) for statement in migrated)
