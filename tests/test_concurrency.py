@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import multiprocessing
 import random
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 
+from parallel import in_processes, in_threads
 from runstore import SqlRunsStorage
 from runstore.testing.inputs import result_input, run_input
 
@@ -56,36 +56,14 @@ def check_everything_landed(url: str, run_id: str) -> None:
 def test_concurrent_threads_lose_nothing(url: str) -> None:
     with SqlRunsStorage(url) as storage:
         run = storage.create_run(run_input(total_items=WRITERS * RESULTS_PER_WRITER))
-    errors: list[BaseException] = []
-
-    def writer(number: int) -> None:
-        try:
-            write_results(url, run.id, number)
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(number,)) for number in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    in_threads(write_results, [(url, run.id, number) for number in range(WRITERS)])
     check_everything_landed(url, run.id)
 
 
 def test_concurrent_processes_lose_nothing(url: str) -> None:
     with SqlRunsStorage(url) as storage:
         run = storage.create_run(run_input(total_items=WRITERS * RESULTS_PER_WRITER))
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=write_results, args=(url, run.id, number))
-        for number in range(WRITERS)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-    assert [process.exitcode for process in processes] == [0] * WRITERS
+    in_processes(write_results, [(url, run.id, number) for number in range(WRITERS)])
     check_everything_landed(url, run.id)
 
 
@@ -156,36 +134,14 @@ def check_one_row_per_item(url: str, run_id: str) -> None:
 def test_concurrent_threads_replacing_the_same_items_keep_one_row_each(url: str) -> None:
     with SqlRunsStorage(url) as storage:
         run = storage.create_run(run_input(total_items=ITEMS))
-    errors: list[BaseException] = []
-
-    def writer(number: int) -> None:
-        try:
-            write_retries(url, run.id, number)
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=writer, args=(number,)) for number in range(WRITERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    in_threads(write_retries, [(url, run.id, number) for number in range(WRITERS)])
     check_one_row_per_item(url, run.id)
 
 
 def test_concurrent_processes_replacing_the_same_items_keep_one_row_each(url: str) -> None:
     with SqlRunsStorage(url) as storage:
         run = storage.create_run(run_input(total_items=ITEMS))
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=write_retries, args=(url, run.id, number))
-        for number in range(WRITERS)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=300)
-    assert [process.exitcode for process in processes] == [0] * WRITERS
+    in_processes(write_retries, [(url, run.id, number) for number in range(WRITERS)])
     check_one_row_per_item(url, run.id)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from parallel import in_threads
 from runstore import (
     AsyncSqlRunsStorage,
     DatabaseError,
@@ -122,25 +123,14 @@ def test_sqlite_pragmas_are_set_on_runstore_engines_only(sqlite_url: str) -> Non
 
 
 def test_memory_sqlite_is_one_database_shared_by_threads() -> None:
-    import threading
-
     with SqlRunsStorage("sqlite://") as storage:
         run = storage.create_run(run_input())
-        errors: list[BaseException] = []
 
         def record(worker: int) -> None:
-            try:
-                for n in range(25):
-                    storage.add_result(result_input(run, f"{worker}-{n}"))
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
+            for n in range(25):
+                storage.add_result(result_input(run, f"{worker}-{n}"))
 
-        threads = [threading.Thread(target=record, args=(w,)) for w in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        in_threads(record, [(w,) for w in range(4)])
         total = storage.list_results(ListRunResultsInput(run_id=run.id)).pagination.total
         assert total == 100
 

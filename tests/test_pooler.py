@@ -5,9 +5,7 @@ session, since the pooler hands each transaction to whichever server connection 
 from __future__ import annotations
 
 import inspect
-import multiprocessing
 import re
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from parallel import in_processes, in_threads
 from runstore import AsyncSqlRunsStorage, RunsStorage, SqlRunsStorage
 from runstore.errors import DuplicateError
 from runstore.migrations import VERSION_TABLE
@@ -174,25 +173,16 @@ def test_every_call_through_the_pooler_more_often_than_psycopg_prepares(
     prepared in one server session would be looked for in another."""
     rounds = PREPARE_THRESHOLD + 3
     used: set[str] = set()
-    errors: list[BaseException] = []
 
     def worker(number: int) -> None:
-        try:
-            with SqlRunsStorage(
-                pooler.url, pool_size=1, max_overflow=0, schema=f"calls_{number}"
-            ) as storage:
-                session_state.watch(storage.engine)
-                for round in range(rounds):
-                    use_every_call(storage, round, tmp_path / str(number), used)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+        with SqlRunsStorage(
+            pooler.url, pool_size=1, max_overflow=0, schema=f"calls_{number}"
+        ) as storage:
+            session_state.watch(storage.engine)
+            for round in range(rounds):
+                use_every_call(storage, round, tmp_path / str(number), used)
 
-    threads = [threading.Thread(target=worker, args=(number,)) for number in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    in_threads(worker, [(number,) for number in range(4)])
     assert used == public_calls() - {"close"}
 
 
@@ -209,16 +199,7 @@ def test_many_processes_write_counted_results_through_the_pooler(pooler: Pooler)
     writers, each = 8, 60
     with SqlRunsStorage(pooler.url, schema="counted") as storage:
         run = storage.create_run(run_input(total_items=writers * each))
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=write_counted, args=(pooler.url, run.id, writer, each))
-        for writer in range(writers)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    assert [process.exitcode for process in processes] == [0] * writers
+    in_processes(write_counted, [(pooler.url, run.id, writer, each) for writer in range(writers)])
     with SqlRunsStorage(pooler.url, schema="counted") as storage:
         stored = storage.get_run_by_id(run.id)
         assert stored is not None
@@ -274,15 +255,7 @@ def init_schema(url: str, schema: str) -> None:
 
 
 def test_concurrent_init_through_the_pooler_leaves_no_lock(pooler: Pooler) -> None:
-    context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=init_schema, args=(pooler.url, "migrated")) for _ in range(6)
-    ]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    assert [process.exitcode for process in processes] == [0] * len(processes)
+    in_processes(init_schema, [(pooler.url, "migrated")] * 6)
     engine = sa.create_engine(pooler.url, poolclass=sa.NullPool)
     try:
         with engine.connect() as connection:
