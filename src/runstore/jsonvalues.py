@@ -199,8 +199,38 @@ def _check_json_text(text: str) -> None:
         raise _JsonPathError(f"string {exc}") from None
 
 
-_EXPONENT_HINT = re.compile(r"\de[+-]?\d")  # 1e16 (older orjson) or 1e+16
 _STRING_OR_EXPONENT_NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?e[+-]?\d+')
+
+_EXPONENT_FROM = 1e16
+"""orjson writes a float of this size or more in exponent form (``1e16``), which reads
+back the same float but not as one written with ``.0``: such integral floats are
+rewritten (:func:`_keep_float_integral`)."""
+
+_PAST_64_BITS = 9.2e18
+"""orjson reads an integer of 64 bits or less exactly and one past them as a float, at
+least this far from zero: a float this large in what it read may have been such an
+integer."""
+
+
+def _has_float(value: JsonValue, beyond: float, *, integral: bool) -> bool:
+    """Whether ``value`` holds a float at least ``beyond`` from zero (and integral, if
+    ``integral``): one pass over its containers, on an explicit stack."""
+    stack: list[Any] = [value]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        item = pop()
+        kind = type(item)
+        if kind is dict:
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif (
+            kind is float
+            and not -beyond < item < beyond
+            and (not integral or item.is_integer())
+        ):
+            return True
+    return False
 
 
 def _keep_float_integral(match: re.Match[str]) -> str:
@@ -217,21 +247,28 @@ def dumps_json(value: JsonValue) -> str:
         text = orjson.dumps(value).decode()
     except orjson.JSONEncodeError:  # an integer beyond 64 bits, or 255+ levels of nesting
         text = _ENCODER.encode(value)
-    if _EXPONENT_HINT.search(text) is None:
+    if not _has_float(value, _EXPONENT_FROM, integral=True):
         return text
     return _STRING_OR_EXPONENT_NUMBER.sub(_keep_float_integral, text)
 
 
-_LONG_DIGITS = re.compile(r"\d{19}")  # orjson reads integers past 64 bits as floats
-
-
 def loads_json(text: str) -> JsonValue:
-    """Read stored JSON text back, however deeply it nests, every integer exact."""
-    if _LONG_DIGITS.search(text) is None:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:  # nested past orjson's limit; json says the rest
-            pass
+    """Read stored JSON text back, however deeply it nests, every integer exact.
+
+    orjson reads it, then one look over what it read for a float large enough to have been
+    an integer past 64 bits; only then is the text read again, by :mod:`json`, which
+    keeps every integer (no scan of the text itself, which costs more than reading it).
+    """
+    try:
+        value: JsonValue = orjson.loads(text)
+    except orjson.JSONDecodeError:  # nested past orjson's limit; json says the rest
+        pass
+    else:
+        kind = type(value)
+        if not (kind is dict or kind is list or kind is float) or not _has_float(
+            value, _PAST_64_BITS, integral=False
+        ):
+            return value
     try:
         return _DECODER.decode(text)
     except RecursionError:
