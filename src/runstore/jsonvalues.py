@@ -215,22 +215,26 @@ integer."""
 def _has_float(value: JsonValue, beyond: float, *, integral: bool) -> bool:
     """Whether ``value`` holds a float at least ``beyond`` from zero (and integral, if
     ``integral``): one pass over its containers, on an explicit stack."""
+    kind = type(value)
+    if kind is float:
+        return _is_beyond(cast(float, value), beyond, integral)
+    if kind is not dict and kind is not list:
+        return False
     stack: list[Any] = [value]
-    pop, extend = stack.pop, stack.extend
+    pop, push = stack.pop, stack.append
     while stack:
-        item = pop()
-        kind = type(item)
-        if kind is dict:
-            extend(item.values())
-        elif kind is list:
-            extend(item)
-        elif (
-            kind is float
-            and not -beyond < item < beyond
-            and (not integral or item.is_integer())
-        ):
-            return True
+        container = pop()
+        for item in container.values() if type(container) is dict else container:
+            kind = type(item)
+            if kind is dict or kind is list:
+                push(item)
+            elif kind is float and _is_beyond(item, beyond, integral):
+                return True
     return False
+
+
+def _is_beyond(number: float, beyond: float, integral: bool) -> bool:
+    return not -beyond < number < beyond and (not integral or number.is_integer())
 
 
 def _keep_float_integral(match: re.Match[str]) -> str:
@@ -264,10 +268,7 @@ def loads_json(text: str) -> JsonValue:
     except orjson.JSONDecodeError:  # nested past orjson's limit; json says the rest
         pass
     else:
-        kind = type(value)
-        if not (kind is dict or kind is list or kind is float) or not _has_float(
-            value, _PAST_64_BITS, integral=False
-        ):
+        if not _has_float(value, _PAST_64_BITS, integral=False):
             return value
     try:
         return _DECODER.decode(text)
