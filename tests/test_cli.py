@@ -386,6 +386,45 @@ def test_runs_compare(seeded: Seeded) -> None:
     failed("runs", "compare", seeded.baseline.id, "--url", seeded.url, exit_code=2)
 
 
+def test_runs_compare_lists_the_items(seeded: Seeded) -> None:
+    ids = (seeded.baseline.id, seeded.candidate.id)
+    regressed = ok("runs", "compare", *ids, "--items", "regressed", "--url", seeded.url).stdout
+    assert regressed.splitlines() == [
+        "ITEM\tSTATUS\tSCORE DELTAS",
+        "item-1\tregressed\taccuracy -0.25",
+        "item-2\tregressed\taccuracy 0",
+    ]
+    changed = ok("runs", "compare", *ids, "--items", "changed", "--json", "--url", seeded.url)
+    lines = [json.loads(line) for line in changed.stdout.splitlines()]
+    assert [(line["item_id"], line["status"]) for line in lines] == [
+        ("item-0", "improved"),
+        ("item-1", "regressed"),
+        ("item-2", "regressed"),
+        ("item-3", "changed"),
+        ("item-4", "changed"),
+    ]
+    assert lines[0]["score_deltas"] == {"accuracy": 0.25}
+    assert lines[3]["candidate_result_id"] is None
+    assert lines[3]["baseline_result_id"] is not None
+    by_score = ok(
+        "runs", "compare", *ids, "--items", "improved", "--score", "accuracy", "--url", seeded.url
+    ).stdout
+    assert by_score.splitlines()[1:] == ["item-0\timproved\taccuracy +0.25"]
+    nothing = ok(
+        "runs", "compare", *ids, "--items", "improved", "--score", "fluency", "--url", seeded.url
+    )
+    assert nothing.stdout == "No such items.\n"
+    refused = failed(
+        "runs", "compare", *ids, "--score", "accuracy", "--url", seeded.url, exit_code=2
+    )
+    assert "--items" in refused.stderr
+    failed("runs", "compare", *ids, "--items", "better", "--url", seeded.url, exit_code=2)
+    unknown = failed(
+        "runs", "compare", ids[0], "no-such-run", "--items", "changed", "--url", seeded.url
+    )
+    assert unknown.stderr == "Error: run 'no-such-run' does not exist\n"
+
+
 def test_prune_dry_run_deletes_nothing(seeded: Seeded) -> None:
     before = _ids(seeded.url)
     shown = ok("runs", "prune", "--older-than", "30d", "--dry-run", "--url", seeded.url).stdout

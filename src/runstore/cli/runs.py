@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from datetime import datetime
 
 import click
@@ -13,8 +15,11 @@ import click
 from runstore.cli.common import Database, cutoff_option, database_options, json_option
 from runstore.cli.output import echo_json, echo_pairs, echo_table, moment, number, signed
 from runstore.errors import RunNotFoundError
+from runstore.figures import verdict
 from runstore.limits import MAX_PAGE_SIZE
 from runstore.models import (
+    ComparisonKind,
+    ItemComparison,
     ListRunsInput,
     Run,
     RunComparison,
@@ -184,22 +189,89 @@ def _show_run(run: Run, summary: RunSummary) -> None:
     )
 
 
+_KINDS = [kind.value for kind in ComparisonKind]
+
+
 @runs.command()
 @click.argument("baseline")
 @click.argument("candidate")
+@click.option(
+    "--items",
+    "only",
+    type=click.Choice(_KINDS),
+    help="List the items with this verdict (streamed) instead of the figures.",
+)
+@click.option(
+    "--score",
+    metavar="NAME",
+    help="With --items: judge items by this score alone (higher is better).",
+)
 @json_option
 @database_options(reads=True)
-def compare(database: Database, baseline: str, candidate: str, as_json: bool) -> None:
+def compare(
+    database: Database,
+    baseline: str,
+    candidate: str,
+    only: str | None,
+    score: str | None,
+    as_json: bool,
+) -> None:
     """Compare run CANDIDATE against run BASELINE, their results paired by item.
 
     Per score, higher is better: an item improved when the candidate's score is higher.
+    With --items, list the items that changed, improved or regressed -- id, verdict and
+    score deltas, in item order, as they are read (--json: a JSON object a line).
     """
+    if score is not None and only is None:
+        raise click.UsageError("--score judges the items --items lists: give --items too.")
     with database.storage() as storage:
+        if only is not None:
+            _show_items(
+                storage.iter_item_comparisons(baseline, candidate, only=only, score=score),
+                score,
+                as_json,
+            )
+            return
         comparison = storage.compare_runs(baseline, candidate)
     if as_json:
         echo_json(comparison.model_dump(mode="json"))
         return
     _show_comparison(comparison)
+
+
+def _show_items(items: Iterable[ItemComparison], score: str | None, as_json: bool) -> None:
+    """One line an item, printed as it is read: memory stays bounded on large runs."""
+    shown = 0
+    for item in items:
+        kind = verdict(
+            item.baseline_repetitions, item.candidate_repetitions, item.score_deltas, score
+        )
+        status = "unchanged" if kind is None else kind.value
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "item_id": item.item_id,
+                        "status": status,
+                        "score_deltas": item.score_deltas,
+                        "baseline_result_id": None if item.baseline is None else item.baseline.id,
+                        "candidate_result_id": None
+                        if item.candidate is None
+                        else item.candidate.id,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            if shown == 0:
+                click.echo("ITEM\tSTATUS\tSCORE DELTAS")
+            deltas = ", ".join(
+                f"{name} {signed(delta)}" for name, delta in sorted(item.score_deltas.items())
+            )
+            click.echo(f"{item.item_id}\t{status}\t{deltas or '-'}")
+        shown += 1
+    if shown == 0 and not as_json:
+        click.echo("No such items.")
 
 
 def _show_comparison(comparison: RunComparison) -> None:
