@@ -155,6 +155,7 @@ def use_every_call(storage: Any, round: int, directory: Path, used: set[str]) ->
     directory.mkdir(exist_ok=True)
     call("export_results", run.id, directory / f"export-{round}.jsonl")
     call("summarize_run", run.id)
+    call("histogram_run", run.id, bins=4)
     call("compare_runs", base.id, run.id)
     call("iter_item_comparisons", base.id, run.id, batch_size=2)
     call("recount_run", run.id)

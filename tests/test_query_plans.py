@@ -219,6 +219,7 @@ def test_summaries_and_comparisons_read_indexes_of_one_run(seeded: SqlRunsStorag
                 explain(connection, answers.score_aggregates("any-run")),
                 explain(connection, answers.score_value_at("any-run", "accuracy", 3)),
             ]
+        plans.append(explain(connection, answers.histogram_bins("any-run", 20)))
         plans.append(explain(connection, answers.comparison_pairs("any-run", "other-run")))
         plans.append(explain(connection, answers.comparison_scores("any-run", "other-run")))
         plans.append(explain(connection, answers.items_after("any-run", "other", "", 100)))

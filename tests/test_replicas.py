@@ -122,6 +122,7 @@ def every_read(storage: SqlRunsStorage, run_id: str, other_id: str, directory: P
     storage.list_scores(run_id)
     list(storage.iter_scores(run_id, batch_size=2))
     storage.summarize_run(run_id)
+    storage.histogram_run(run_id)
     storage.compare_runs(other_id, run_id)
     list(storage.iter_item_comparisons(other_id, run_id, batch_size=2))
     storage.export_results(run_id, directory / "export.jsonl")

@@ -6,7 +6,8 @@
 * Ids are strings within the limits of :mod:`runstore.limits` (see ``Identifier`` in
   :mod:`runstore.models`); ``None``, other types and strings no backend can store are an
   :class:`~runstore.errors.InvalidInputError` -- never a wider query.
-* Sizes are ints from 1 to :data:`~runstore.limits.MAX_PAGE_SIZE`; flags are bools.
+* Sizes are ints from 1 to :data:`~runstore.limits.MAX_PAGE_SIZE`, numbers of bins ints
+  from 1 to :data:`~runstore.limits.MAX_BINS`; flags are bools.
 * A batch is an iterable of models or mappings, validated all at once; a bad item is named
   by its position.
 
@@ -23,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runstore.errors import InvalidInputError
-from runstore.limits import MAX_ID_LENGTH, MAX_PAGE_SIZE
+from runstore.limits import MAX_BINS, MAX_ID_LENGTH, MAX_PAGE_SIZE
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
@@ -34,6 +35,7 @@ from runstore.models import (
 
 __all__ = [
     "batch_argument",
+    "bins_argument",
     "choice_argument",
     "comparison_argument",
     "flag_argument",
@@ -94,6 +96,13 @@ def size_argument(value: object, name: str) -> int:
         raise InvalidInputError(
             f"{name} must be an int from 1 to {MAX_PAGE_SIZE:,}, not {value!r:.80}"
         )
+    return value
+
+
+def bins_argument(value: object) -> int:
+    """``value`` if it is an int from 1 to :data:`MAX_BINS` (a histogram's bins)."""
+    if type(value) is not int or not 1 <= value <= MAX_BINS:
+        raise InvalidInputError(f"bins must be an int from 1 to {MAX_BINS:,}, not {value!r:.80}")
     return value
 
 

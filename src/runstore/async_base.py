@@ -44,6 +44,7 @@ from runstore.models import (
     ResultOrder,
     Run,
     RunComparison,
+    RunHistograms,
     RunResult,
     RunStatus,
     RunSummary,
@@ -276,6 +277,9 @@ class AsyncRunsStorage(abc.ABC):
     async def summarize_run(self, run_id: str) -> RunSummary:
         return await self._perform(calls.SummarizeRun.checked(run_id))
 
+    async def histogram_run(self, run_id: str, *, bins: int = 20) -> RunHistograms:
+        return await self._perform(calls.HistogramRun.checked(run_id, bins))
+
     async def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
         call = calls.CompareRuns.checked(baseline_run_id, candidate_run_id)
         return await self._perform(call)
@@ -288,9 +292,10 @@ class AsyncRunsStorage(abc.ABC):
         only: ComparisonKind | str | None = None,
         score: str | None = None,
         batch_size: int = 1000,
+        after_item: str | None = None,
     ) -> AsyncIterator[ItemComparison]:
         call = calls.IterItemComparisons.checked(
-            baseline_run_id, candidate_run_id, only, score, batch_size
+            baseline_run_id, candidate_run_id, only, score, batch_size, after_item
         )
         return self._stream(call)
 

@@ -35,6 +35,7 @@ from runstore.models import (
     ResultOrder,
     Run,
     RunComparison,
+    RunHistograms,
     RunResult,
     RunStatus,
     RunSummary,
@@ -479,6 +480,30 @@ class RunsStorage(abc.ABC):
         """
         return self._perform(calls.SummarizeRun.checked(run_id))
 
+    def histogram_run(self, run_id: str, *, bins: int = 20) -> RunHistograms:
+        """How a run's latencies and each score's values are spread, counted where they
+        are stored (the values never leave the database).
+
+        Each histogram has ``bins`` equal-width bins from the least value to the
+        greatest (see :class:`~runstore.models.Histogram`): a value's bin is
+        ``floor((value/2 - low/2) / (high/2 - low/2) * bins)`` in double arithmetic,
+        the greatest value in the last bin (:func:`runstore.figures.bin_of`) -- the same
+        counts on every backend. Where every value is the same, one bin holds them all.
+
+        Args:
+            bins: the number of bins, an int from 1 to :data:`~runstore.limits.MAX_BINS`.
+
+        Returns:
+            The latencies' histogram (None for a run without results) and, per score
+            name, its values'.
+
+        Raises:
+            RunNotFoundError: no run has ``run_id``.
+            InvalidInputError: ``bins`` is not an int from 1 to
+                :data:`~runstore.limits.MAX_BINS`.
+        """
+        return self._perform(calls.HistogramRun.checked(run_id, bins))
+
     def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
         """A candidate run against a baseline, their results paired by ``item_id``.
 
@@ -505,6 +530,7 @@ class RunsStorage(abc.ABC):
         only: ComparisonKind | str | None = None,
         score: str | None = None,
         batch_size: int = 1000,
+        after_item: str | None = None,
     ) -> Iterator[ItemComparison]:
         """Each item of either run with its results (all its repetitions) in both, in
         ``item_id`` order, with bounded memory (read ``batch_size`` items at a time from
@@ -516,11 +542,13 @@ class RunsStorage(abc.ABC):
                 that changed at all, one-sided items included); None for every item.
             score: judge items by this score alone (items without it in both runs have
                 no verdict).
+            after_item: start after this item (the ``item_id`` of the last item read),
+                to continue a listing where an earlier one stopped.
 
         Raises:
             RunNotFoundError: either run does not exist (when iteration starts).
         """
         call = calls.IterItemComparisons.checked(
-            baseline_run_id, candidate_run_id, only, score, batch_size
+            baseline_run_id, candidate_run_id, only, score, batch_size, after_item
         )
         return self._stream(call)

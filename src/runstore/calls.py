@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from runstore.arguments import (
     batch_argument,
+    bins_argument,
     choice_argument,
     comparison_argument,
     flag_argument,
@@ -48,6 +49,7 @@ from runstore.models import (
     Run,
     RunComparison,
     RunFilters,
+    RunHistograms,
     RunResult,
     RunStatus,
     RunSummary,
@@ -68,6 +70,7 @@ __all__ = [
     "DeleteRun",
     "GetResultById",
     "GetRunById",
+    "HistogramRun",
     "IterItemComparisons",
     "IterResultRows",
     "IterResults",
@@ -334,6 +337,16 @@ class SummarizeRun(Call[RunSummary]):
 
 
 @dataclass(frozen=True, slots=True)
+class HistogramRun(Call[RunHistograms]):
+    run_id: str
+    bins: int
+
+    @classmethod
+    def checked(cls, run_id: object, bins: object) -> HistogramRun:
+        return cls(id_argument(run_id, "run_id"), bins_argument(bins))
+
+
+@dataclass(frozen=True, slots=True)
 class CompareRuns(Call[RunComparison]):
     baseline_run_id: str
     candidate_run_id: str
@@ -353,6 +366,7 @@ class IterItemComparisons(Stream[ItemComparison]):
     only: ComparisonKind | None
     score: str | None
     batch_size: int
+    after_item: str | None = None
 
     @classmethod
     def checked(
@@ -362,6 +376,7 @@ class IterItemComparisons(Stream[ItemComparison]):
         only: object,
         score: object,
         batch_size: object,
+        after_item: object = None,
     ) -> IterItemComparisons:
         runs = CompareRuns.checked(baseline_run_id, candidate_run_id)
         return cls(
@@ -370,6 +385,7 @@ class IterItemComparisons(Stream[ItemComparison]):
             comparison_argument(only),
             _optional_id(score, "score"),
             size_argument(batch_size, "batch_size"),
+            _optional_id(after_item, "after_item"),
         )
 
 
@@ -401,6 +417,7 @@ EVERY_CALL: tuple[type[Call[Any] | Stream[Any]], ...] = (
     ListScores,
     IterScores,
     SummarizeRun,
+    HistogramRun,
     CompareRuns,
     IterItemComparisons,
     DangerouslyClearAll,

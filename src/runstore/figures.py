@@ -1,8 +1,11 @@
-"""How runstore's answers are figured: percentiles and item verdicts, the same everywhere.
+"""How runstore's answers are figured: percentiles, histogram bins and item verdicts, the
+same everywhere.
 
 Postgres computes percentiles with ``percentile_cont``; SQLite reads the two values around
 each rank from an index, and the in-memory adapter sorts. Both of those interpolate here,
-with Postgres' formula, so all three agree.
+with Postgres' formula, so all three agree. A histogram's bins are counted in the
+database (:func:`runstore.sql.compiler.bucket`) or here, with the one formula of
+:func:`bin_of`, in the same double arithmetic, so the counts agree exactly.
 """
 
 from __future__ import annotations
@@ -10,13 +13,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from runstore.models import ComparisonKind, ItemComparison, RunResult
+from runstore.models import ComparisonKind, Histogram, ItemComparison, RunResult
 
 __all__ = [
     "PERCENTILES",
     "Pair",
     "Sided",
+    "bin_of",
     "compared",
+    "histogram",
     "interpolate",
     "item_failed",
     "item_scores",
@@ -52,6 +57,35 @@ def percentile(ordered: Sequence[float], fraction: float) -> float | None:
     lower, weight = rank(len(ordered), fraction)
     upper = min(lower + 1, len(ordered) - 1)
     return interpolate(ordered[lower], ordered[upper], weight)
+
+
+def bin_of(value: float, low: float, high: float, bins: int) -> int:
+    """The bin of ``value`` among ``bins`` equal-width bins over [low, high]:
+    ``floor((value/2 - low/2) / (high/2 - low/2) * bins)``, ``high`` in the last bin.
+
+    The values are halved first so that no finite ones overflow (``high - low`` may pass
+    the largest double; half of it never does). Where the halves of ``low`` and ``high``
+    are equal -- ``low == high``, or two neighbouring subnormals -- every value is in the
+    first bin. The database computes the same, operation for operation, so the counts
+    agree exactly (:func:`runstore.sql.compiler.bucket`).
+    """
+    span = high * 0.5 - low * 0.5
+    if span == 0:
+        return 0
+    return min(math.floor((value * 0.5 - low * 0.5) / span * bins), bins - 1)
+
+
+def histogram(low: float, high: float, counted: Mapping[int, int], bins: int) -> Histogram:
+    """The histogram of values from ``low`` to ``high``, counted by bin (``counted``: how
+    many values each bin of :func:`bin_of` holds -- a database's bins may also hold
+    ``bins``, the values at ``high``, which go to the last bin). One bin when ``low ==
+    high``."""
+    if low == high:
+        return Histogram(low=low, high=high, counts=(sum(counted.values()),))
+    counts = [0] * bins
+    for index, count in counted.items():
+        counts[min(index, bins - 1)] += count
+    return Histogram(low=low, high=high, counts=tuple(counts))
 
 
 _SCALE = 2.0**64

@@ -12,11 +12,14 @@ README lists them too). Each is chosen to stay clear of a database's own limit:
 * Counts (``total_items``, ``succeeded_count``, ``failed_count``, ``retry_count``) are
   32-bit, as Postgres' ``integer`` column is.
 * A page or a streamed batch holds at most 100,000 rows; ``per_page=False`` reads all.
+* A histogram has at most 1,000 bins: finer than any chart draws, and each bin a row of
+  the database's answer.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "MAX_BINS",
     "MAX_COUNT",
     "MAX_CURSOR_LENGTH",
     "MAX_ID_LENGTH",
@@ -39,6 +42,9 @@ MAX_COUNT = 2**31 - 1
 
 MAX_PAGE_SIZE = 100_000
 """The largest ``per_page`` and ``batch_size``."""
+
+MAX_BINS = 1000
+"""The largest number of bins of a histogram (``histogram_run``)."""
 
 MAX_CURSOR_LENGTH = 4096
 """Characters in a cursor; runstore's own are far shorter."""

@@ -11,6 +11,7 @@ waits on I/O, so each holds the event loop only for as long as the blocking one 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,12 +29,22 @@ from runstore.errors import (
     StorageClosedError,
 )
 from runstore.export import StoredRow, rows_of_results
-from runstore.figures import PERCENTILES, compared, item_failed, item_scores, mean, percentile
+from runstore.figures import (
+    PERCENTILES,
+    bin_of,
+    compared,
+    histogram,
+    item_failed,
+    item_scores,
+    mean,
+    percentile,
+)
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
 from runstore.models import (
     AddRunResultInput,
     ExistingRun,
+    Histogram,
     ItemComparison,
     LatencySummary,
     ListRunResultsInput,
@@ -45,6 +56,7 @@ from runstore.models import (
     ResultOrder,
     Run,
     RunComparison,
+    RunHistograms,
     RunResult,
     RunSummary,
     Score,
@@ -536,6 +548,20 @@ class InMemoryRunsStorage(RunsStorage):
             },
         )
 
+    def _histogram_run(self, call: calls.HistogramRun) -> RunHistograms:
+        run_id, bins = call.run_id, call.bins
+        self._require_run(run_id)
+        latencies = [result.latency for result in self._matching(run_id, ResultFilters())]
+        values: dict[str, list[float]] = {}
+        for score in self._run_scores(run_id, None, None):
+            values.setdefault(score.name, []).append(score.value)
+        return RunHistograms(
+            run_id=run_id,
+            bins=bins,
+            latency=_histogram(latencies, bins) if latencies else None,
+            scores={name: _histogram(scored, bins) for name, scored in values.items()},
+        )
+
     def _by_item(self, run_id: str) -> dict[str, tuple[RunResult, ...]]:
         """A run's results by item, each item's in repetition order."""
         by_item: dict[str, list[RunResult]] = {}
@@ -580,6 +606,7 @@ class InMemoryRunsStorage(RunsStorage):
         pairs = (
             (item, baseline.get(item, ()), candidate.get(item, ()))
             for item in sorted(baseline.keys() | candidate.keys())
+            if call.after_item is None or item > call.after_item
         )
         yield from compared(pairs, call.only, call.score)
 
@@ -591,6 +618,11 @@ def _item_taken(result: RunResult) -> str:
 
 def _mean_latency(results: Sequence[RunResult]) -> float:
     return mean([result.latency for result in results])
+
+
+def _histogram(values: Sequence[float], bins: int) -> Histogram:
+    low, high = min(values), max(values)
+    return histogram(low, high, Counter(bin_of(value, low, high, bins) for value in values), bins)
 
 
 def _score_comparison(pairs: Sequence[tuple[float, float]]) -> ScoreComparison:
@@ -671,6 +703,7 @@ _CALLS: dict[type[calls.Call[Any]], Callable[[InMemoryRunsStorage, Any], Any]] =
     calls.AddScores: InMemoryRunsStorage._add_scores,
     calls.ListScores: InMemoryRunsStorage._list_scores,
     calls.SummarizeRun: InMemoryRunsStorage._summarize_run,
+    calls.HistogramRun: InMemoryRunsStorage._histogram_run,
     calls.CompareRuns: InMemoryRunsStorage._compare_runs,
     calls.DangerouslyClearAll: InMemoryRunsStorage._dangerously_clear_all,
 }

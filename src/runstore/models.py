@@ -37,6 +37,7 @@ __all__ = [
     "ComparisonKind",
     "CreateRunInput",
     "ExistingRun",
+    "Histogram",
     "ItemComparison",
     "LatencySummary",
     "ListRunResultsInput",
@@ -49,6 +50,7 @@ __all__ = [
     "Run",
     "RunComparison",
     "RunFilters",
+    "RunHistograms",
     "RunResult",
     "RunStatus",
     "RunSummary",
@@ -475,6 +477,35 @@ class RunSummary(_Snapshot):
     latency: LatencySummary
     scores: dict[str, ScoreSummary]
     """By score name."""
+
+
+class Histogram(_Snapshot):
+    """Equal-width bins over [low, high]: counts[i] values lie in [low + i*w, low + (i+1)*w),
+    w = (high-low)/len(counts), the last bin closed at high. When low == high, a single bin.
+
+    A value's bin is ``floor((value/2 - low/2) / (high/2 - low/2) * bins)`` in double
+    arithmetic, the last bin also taking ``high`` (halved, so no finite values overflow):
+    :func:`runstore.figures.bin_of`, the same on every backend.
+    """
+
+    low: float
+    """The least value."""
+    high: float
+    """The greatest value."""
+    counts: tuple[int, ...]
+    """How many values lie in each bin, lowest first; they add up to the values counted."""
+
+
+class RunHistograms(_Snapshot):
+    """How a run's latencies and each score's values are spread (see :class:`Histogram`)."""
+
+    run_id: str
+    bins: int
+    """The bins asked for (a histogram whose values are all equal has one)."""
+    latency: Histogram | None
+    """Of the run's results' latencies, in milliseconds; None when the run has no results."""
+    scores: dict[str, Histogram]
+    """By score name, over that score's values in the run."""
 
 
 class ScoreComparison(_Snapshot):

@@ -1,12 +1,15 @@
-"""Answers: what a run's results add up to, and how two runs compare -- computed where
-the results are stored, scoped to the runs asked about and served by their indexes.
+"""Answers: what a run's results add up to, how they are spread, and how two runs
+compare -- computed where the results are stored, scoped to the runs asked about and
+served by their indexes.
 
 Postgres summarizes a run in one statement, with ``percentile_cont``; SQLite, which has
 none, reads the two values around each percentile's rank from an index, in one snapshot,
 and interpolates them as Postgres does (:mod:`runstore.figures`). Means never overflow
-(:func:`runstore.sql.compiler.mean`). Comparisons pair two runs' results by item, an
-item's repetitions averaged; :func:`iter_item_comparisons` walks both runs' results in
-item order. Statements first; the operations below them.
+(:func:`runstore.sql.compiler.mean`). A run's histograms are one statement on both: each
+value's bin (:func:`runstore.sql.compiler.bucket`), counted by name and bin. Comparisons
+pair two runs' results by item, an item's repetitions averaged;
+:func:`iter_item_comparisons` walks both runs' results in item order. Statements first;
+the operations below them.
 """
 
 from __future__ import annotations
@@ -17,11 +20,21 @@ from typing import Any
 import sqlalchemy as sa
 
 from runstore import calls
-from runstore.figures import PERCENTILES, Sided, compared, interpolate, pair_items, rank
+from runstore.figures import (
+    PERCENTILES,
+    Sided,
+    compared,
+    histogram,
+    interpolate,
+    pair_items,
+    rank,
+)
 from runstore.models import (
+    Histogram,
     ItemComparison,
     LatencySummary,
     RunComparison,
+    RunHistograms,
     RunSummary,
     ScoreComparison,
     ScoreSummary,
@@ -41,7 +54,7 @@ from runstore.plans import (
     run,
     scalars,
 )
-from runstore.sql.compiler import mean, scores_of
+from runstore.sql.compiler import bucket, half, mean, scores_of
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import scored_results
 from runstore.sql.runs import require_runs
@@ -157,6 +170,67 @@ _SCORE_VALUE_AT = (
 def score_value_at(run_id: str, name: str, rank: int) -> Query[float]:
     """A score's values at ranks ``rank`` and ``rank + 1``, from the score index."""
     return reading(_SCORE_VALUE_AT, {"run_id": run_id, "name": name, "rank": rank})
+
+
+def _histogram_bins() -> sa.Select[Any]:
+    run_id: sa.BindParameter[str] = sa.bindparam("run_id")
+    latency = (
+        sa.select(
+            sa.func.min(_results.latency).label("low"), sa.func.max(_results.latency).label("high")
+        )
+        .where(_results.run_id == run_id)
+        .cte("latency_range")
+    )
+    scores = (
+        sa.select(
+            _scores.name,
+            sa.func.min(_scores.value).label("low"),
+            sa.func.max(_scores.value).label("high"),
+        )
+        .where(_scores.run_id == run_id)
+        .group_by(_scores.name)
+        .cte("score_ranges")
+    )
+
+    def ranged(name: Any, value: Any, extent: sa.CTE) -> sa.Select[Any]:
+        low, high = extent.c.low, extent.c.high
+        return sa.select(
+            name.label("name"),
+            low,
+            high,
+            (half(value) - half(low)).label("offset"),
+            (half(high) - half(low)).label("span"),
+        )
+
+    values = sa.union_all(
+        ranged(sa.null(), _results.latency, latency)
+        .select_from(results_table.join(latency, sa.true()))
+        .where(_results.run_id == run_id),
+        ranged(_scores.name, _scores.value, scores)
+        .select_from(scores_table.join(scores, scores.c.name == _scores.name))
+        .where(_scores.run_id == run_id),
+    ).subquery("ranged")
+    bins: sa.BindParameter[float] = sa.bindparam("bins", type_=sa.Double())
+    binned = sa.select(
+        values.c.name,
+        values.c.low,
+        values.c.high,
+        bucket(values.c.offset, values.c.span, bins).label("bin"),
+    ).subquery("binned")
+    every = list(binned.c)
+    return sa.select(*every, sa.func.count()).group_by(*every)
+
+
+_HISTOGRAM_BINS = _histogram_bins()
+
+
+def histogram_bins(run_id: str, bins: int) -> Query[str | None, float, float, int, int]:
+    """A run's values counted by bin: for the latencies (name NULL) and per score name,
+    the least and greatest value and, per bin that holds any (see
+    :func:`~runstore.sql.compiler.bucket`; the values at the greatest are at ``bins``),
+    how many -- the ranges read first from the (run, latency) and (run, name, value)
+    indexes, then each value's bin."""
+    return Query(_HISTOGRAM_BINS, {"run_id": run_id, "bins": float(bins)})
 
 
 def _items_of(run: str) -> sa.CTE:
@@ -352,6 +426,20 @@ def _summarize_by_ranks(run_id: str) -> Steps[RunSummary]:
 
 
 @operation(Mode.SNAPSHOT)
+def _histogram_run(call: calls.HistogramRun, database: Database) -> Steps[RunHistograms]:
+    """The run check, then one statement: each value's bin, counted in the database."""
+    run_id, bins = call.run_id, call.bins
+    yield from require_runs([run_id])
+    counted: dict[str | None, tuple[float, float, dict[int, int]]] = {}
+    for name, low, high, index, count in (yield from rows(histogram_bins(run_id, bins))):
+        counted.setdefault(name, (low, high, {}))[2][index] = count
+    made = {name: histogram(low, high, each, bins) for name, (low, high, each) in counted.items()}
+    latency = made.pop(None, None)
+    scores: dict[str, Histogram] = {name: each for name, each in made.items() if name is not None}
+    return RunHistograms(run_id=run_id, bins=bins, latency=latency, scores=scores)
+
+
+@operation(Mode.SNAPSHOT)
 def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
     baseline, candidate = call.baseline_run_id, call.candidate_run_id
     yield from require_runs([baseline, candidate])
@@ -401,7 +489,7 @@ def _items_batch(
 def _iter_item_comparisons(
     call: calls.IterItemComparisons, database: Database
 ) -> Walk[ItemComparison]:
-    after, reading = "", max(call.batch_size, 2)
+    after, reading = call.after_item or "", max(call.batch_size, 2)
     while True:
         results = yield from run(_items_batch(call, after, reading, database))
         pairs, following = pair_items(results, reading, after)
@@ -414,7 +502,11 @@ def _iter_item_comparisons(
         after, reading = following, max(call.batch_size, 2)
 
 
-PLANS: Plans = {calls.SummarizeRun: _summarize_run, calls.CompareRuns: _compare_runs}
+PLANS: Plans = {
+    calls.SummarizeRun: _summarize_run,
+    calls.HistogramRun: _histogram_run,
+    calls.CompareRuns: _compare_runs,
+}
 """The operation of each call for an answer."""
 WALKS: Walks = {calls.IterItemComparisons: _iter_item_comparisons}
 """The walk of each ``iter_*`` call for answers."""

@@ -3,6 +3,8 @@ and Postgres, and expressions of the column types.
 
 * :func:`one_of` -- a list bound at execution: one array parameter on Postgres.
 * :func:`mean` -- an average that never overflows.
+* :func:`half` / :func:`bucket` -- a value's histogram bin, as
+  :func:`runstore.figures.bin_of` figures it.
 * :class:`Vacuum` -- ``VACUUM`` of a table, or of the SQLite file.
 * :func:`scores_of` / :class:`score_map` -- a result's scores as a column of its row.
 * :class:`utc_text` -- an instant as its stored UTC text (for exports).
@@ -25,6 +27,8 @@ from runstore.types import ScoreMapColumn
 
 __all__ = [
     "Vacuum",
+    "bucket",
+    "half",
     "mean",
     "one_of",
     "returned",
@@ -103,6 +107,73 @@ def mean(value: sa.SQLColumnExpression[float]) -> sa.ColumnElement[float]:
 
 def _float(value: float) -> sa.ColumnElement[float]:
     return sa.literal(value, sa.Double())
+
+
+class _Floor(FunctionElement[int]):
+    """The greatest integer not above a value that is never negative (see :func:`bucket`)."""
+
+    inherit_cache = True
+    name = "floor"
+    type = sa.Integer()
+
+
+@compiles(_Floor)
+def _floor_by_truncation(element: _Floor, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite has floor() only where it was built with its math functions; CAST truncates,
+    # which is the floor of a value that is not negative.
+    (value,) = element.clauses.clauses
+    return f"CAST({compiler.process(value, **kw)} AS INTEGER)"
+
+
+@compiles(_Floor, "postgresql")
+def _floor_postgres(element: _Floor, compiler: SQLCompiler, **kw: Any) -> str:
+    # Postgres' CAST to an integer rounds to the nearest: floor() first.
+    (value,) = element.clauses.clauses
+    return f"CAST(floor({compiler.process(value, **kw)}) AS INTEGER)"
+
+
+_NEAR_ZERO = 2.0**-30  # a value this close to the least, in parts of the range: bin 0
+_SMALL_SPAN = 2.0**-900  # a range below this is compared scaled up, not down
+
+
+def half(value: sa.SQLColumnExpression[float]) -> sa.ColumnElement[float]:
+    """``value * 0.5`` as IEEE arithmetic has it: zero for the smallest subnormals, whose
+    halves round to zero -- which Postgres refuses ("value out of range: underflow")."""
+    return sa.case(
+        (sa.func.abs(value) <= _float(_SMALLEST), _float(0.0)),
+        else_=value * _float(0.5),
+    )
+
+
+def bucket(
+    offset: sa.SQLColumnExpression[float],
+    span: sa.SQLColumnExpression[float],
+    bins: sa.SQLColumnExpression[float],
+) -> sa.ColumnElement[int]:
+    """A value's histogram bin: ``floor(offset / span * bins)``, where ``offset`` is
+    ``half(value) - half(low)`` and ``span`` is ``half(high) - half(low)`` (see
+    :func:`half`); 0 where ``span`` is 0 (``low == high``, or neighbouring subnormals).
+    Each operation is the double arithmetic of :func:`runstore.figures.bin_of`, so the
+    counts are the same -- except that a value at ``high`` is at ``bins`` here: the
+    caller puts it in the last bin.
+
+    The floor is ``floor()`` on Postgres (whose ``CAST`` to an integer rounds), and a
+    ``CAST`` on SQLite, which has ``floor()`` only when built with its math functions
+    (the value is never negative, so truncating is the floor).
+
+    Postgres refuses a quotient that rounds to zero where IEEE arithmetic gives zero, so
+    a value within ``2**-30`` of the range above ``low`` -- whose bin is 0 for any number
+    of bins up to ``2**30`` -- is found without dividing, by products exact in doubles:
+    the range scaled down, or where it is tiny, the value's offset scaled up.
+    """
+    near_low = sa.case(
+        (span >= _float(_SMALL_SPAN), offset < span * _float(_NEAR_ZERO)),
+        else_=offset * _float(1 / _NEAR_ZERO) < span,
+    )
+    return sa.case(
+        (sa.or_(span == _float(0.0), near_low), sa.literal(0, sa.Integer())),
+        else_=_Floor(offset / span * bins),
+    )
 
 
 class Vacuum(sa.Executable, sa.ClauseElement):

@@ -1,27 +1,32 @@
-"""The contract for answers: run summaries, run comparisons and item comparisons.
+"""The contract for answers: run summaries, histograms, run comparisons and item
+comparisons.
 
-Expected figures are computed here, independently of runstore (``statistics`` and the
-textbook definition of a continuous percentile), and must match to 1e-9 relative.
+Expected figures are computed here, independently of runstore (``statistics``, the
+textbook definition of a continuous percentile, and a histogram's definition), and must
+match to 1e-9 relative; a histogram's counts must match exactly.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import sys
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from runstore import (
+    Histogram,
     InvalidInputError,
     RunNotFoundError,
     RunResult,
     RunsStorage,
 )
+from runstore.limits import MAX_BINS
 from runstore.testing.inputs import LATENCIES, result_input, run_input, scored_run
 
-__all__ = ["AnswersContract", "continuous_percentile"]
+__all__ = ["AnswersContract", "continuous_percentile", "expected_histogram"]
 
 
 def continuous_percentile(values: Sequence[float], fraction: float) -> float:
@@ -31,6 +36,26 @@ def continuous_percentile(values: Sequence[float], fraction: float) -> float:
     lower = math.floor(position)
     upper = min(lower + 1, len(ordered) - 1)
     return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def expected_histogram(values: Sequence[float], bins: int) -> tuple[float, float, tuple[int, ...]]:
+    """A histogram's low, high and counts by the contract's definition: ``bins`` equal
+    bins over the values' halves (halved, no finite values overflow), the greatest value
+    in the last bin; one bin when every value is the same."""
+    low, high = min(values), max(values)
+    if low == high:
+        return low, high, (len(values),)
+    counts = [0] * bins
+    width = high / 2 - low / 2  # 0 for two neighbouring subnormals: no width to divide
+    for value in values:
+        fraction = (value / 2 - low / 2) / width if width else 0.0
+        counts[min(int(fraction * bins), bins - 1)] += 1
+    return low, high, tuple(counts)
+
+
+def shape(histogram: Histogram | None) -> tuple[float, float, tuple[int, ...]] | None:
+    """A histogram as (low, high, counts), to compare with :func:`expected_histogram`."""
+    return None if histogram is None else (histogram.low, histogram.high, histogram.counts)
 
 
 def close(actual: float | None, expected: float | None) -> bool:
@@ -141,6 +166,148 @@ class AnswersContract:
         with pytest.raises(RunNotFoundError):
             storage.summarize_run("no-such-run")
 
+    @pytest.mark.parametrize("bins", [1, 3, 20, MAX_BINS])
+    def test_histograms_count_every_value_in_its_bin(self, storage: RunsStorage, bins: int) -> None:
+        results = scored_run(storage)
+        histograms = storage.histogram_run("scored", bins=bins)
+        assert (histograms.run_id, histograms.bins) == ("scored", bins)
+        assert shape(histograms.latency) == expected_histogram(LATENCIES, bins)
+        assert set(histograms.scores) == {"accuracy", "fluency"}
+        for name, histogram in histograms.scores.items():
+            values = [result.scores[name] for result in results if name in result.scores]
+            assert shape(histogram) == expected_histogram(values, bins), name
+            assert (len(histogram.counts), sum(histogram.counts)) == (bins, len(values))
+
+    def test_a_histogram_has_twenty_bins_unless_asked(self, storage: RunsStorage) -> None:
+        scored_run(storage)
+        histograms = storage.histogram_run("scored")
+        assert histograms.bins == 20
+        assert histograms.latency is not None
+        assert len(histograms.latency.counts) == 20
+
+    def test_an_empty_run_has_no_histograms(self, storage: RunsStorage) -> None:
+        run = storage.create_run(run_input())
+        histograms = storage.histogram_run(run.id, bins=5)
+        assert (histograms.run_id, histograms.bins) == (run.id, 5)
+        assert (histograms.latency, histograms.scores) == (None, {})
+        storage.add_result(result_input(run, latency=4.0))  # results, but no scores
+        histograms = storage.histogram_run(run.id, bins=5)
+        assert histograms.latency == Histogram(low=4.0, high=4.0, counts=(1,))
+        assert histograms.scores == {}
+
+    def test_equal_values_are_one_bin(self, storage: RunsStorage) -> None:
+        run = storage.create_run(run_input())
+        storage.add_results(
+            [
+                result_input(run, n, latency=7.5, scores={"same": -0.25, "varied": float(n)})
+                for n in range(5)
+            ]
+        )
+        histograms = storage.histogram_run(run.id, bins=4)
+        assert histograms.latency == Histogram(low=7.5, high=7.5, counts=(5,))
+        assert histograms.scores["same"] == Histogram(low=-0.25, high=-0.25, counts=(5,))
+        assert histograms.scores["varied"] == Histogram(low=0.0, high=4.0, counts=(1, 1, 1, 2))
+
+    def test_a_value_on_a_bins_edge_is_in_the_bin_above_and_high_in_the_last(
+        self, storage: RunsStorage
+    ) -> None:
+        run = storage.create_run(run_input())
+        latencies = [0.0, 2.5, 5.0, 7.5, 10.0, 10.0]
+        scores = [-1.0, -0.5, 0.0, 0.5, 1.0, 1.0]
+        storage.add_results(
+            [
+                result_input(run, n, latency=latency, scores={"s": score})
+                for n, (latency, score) in enumerate(zip(latencies, scores, strict=True))
+            ]
+        )
+        four = storage.histogram_run(run.id, bins=4)
+        assert four.latency == Histogram(low=0.0, high=10.0, counts=(1, 1, 1, 3))
+        assert four.scores == {"s": Histogram(low=-1.0, high=1.0, counts=(1, 1, 1, 3))}
+        two = storage.histogram_run(run.id, bins=2)
+        assert two.latency == Histogram(low=0.0, high=10.0, counts=(2, 4))
+        assert two.scores == {"s": Histogram(low=-1.0, high=1.0, counts=(2, 4))}
+        one = storage.histogram_run(run.id, bins=1)
+        assert one.latency == Histogram(low=0.0, high=10.0, counts=(6,))
+        assert one.scores == {"s": Histogram(low=-1.0, high=1.0, counts=(6,))}
+
+    def test_each_score_has_its_own_range(self, storage: RunsStorage) -> None:
+        run = storage.create_run(run_input())
+        inputs = [
+            result_input(
+                run,
+                n,
+                latency=float(n * n),
+                scores={
+                    "fraction": n / 10,
+                    "large": 1000.0 + 100 * n,
+                    "negative": -3.0 * n,
+                    **({"some": n / 3} if n % 3 else {}),
+                },
+            )
+            for n in range(11)
+        ]
+        storage.add_results(inputs)
+        histograms = storage.histogram_run(run.id, bins=5)
+        assert shape(histograms.latency) == expected_histogram([n * n for n in range(11)], 5)
+        assert set(histograms.scores) == {"fraction", "large", "negative", "some"}
+        for name, histogram in histograms.scores.items():
+            values = [i.scores[name] for i in inputs if i.scores and name in i.scores]
+            assert shape(histogram) == expected_histogram(values, 5), name
+        assert (histograms.scores["large"].low, histograms.scores["large"].high) == (1000, 2000)
+        assert (histograms.scores["negative"].low, histograms.scores["negative"].high) == (-30, 0)
+
+    @pytest.mark.parametrize("bins", [1, 2, 7, MAX_BINS])
+    def test_histograms_of_extreme_values(self, storage: RunsStorage, bins: int) -> None:
+        """The largest doubles (a range past the largest), the smallest subnormals (whose
+        halves round to zero), tiny negatives, and values a tiny fraction of the range
+        above the least (whose quotient rounds to zero)."""
+        largest, smallest = sys.float_info.max, 5e-324
+        scores = {
+            "wide": [largest, -largest, 1e308, -1e308, 0.0, -1e-300, 1.0],
+            "tiny": [-1e-300, -smallest, smallest, 0.0, 1e-310, -2e-323],
+            "subnormals": [smallest, 2 * smallest, 4 * smallest, 5 * smallest],
+            "neighbours": [4 * smallest, 5 * smallest],  # their halves are equal
+            "near low": [0.0, 1e-320, smallest, 1e10, -1e-300],
+        }
+        latencies = [0.0, smallest, 1e-320, 1e308, largest, 3.0]
+        run = storage.create_run(run_input())
+        size = max(len(latencies), *(len(values) for values in scores.values()))
+        storage.add_results(
+            [
+                result_input(
+                    run,
+                    n,
+                    latency=latencies[n % len(latencies)],
+                    scores={name: values[n] for name, values in scores.items() if n < len(values)},
+                )
+                for n in range(size)
+            ]
+        )
+        histograms = storage.histogram_run(run.id, bins=bins)
+        every_latency = [latencies[n % len(latencies)] for n in range(size)]
+        assert shape(histograms.latency) == expected_histogram(every_latency, bins)
+        assert set(histograms.scores) == set(scores)
+        for name, values in scores.items():
+            histogram = histograms.scores[name]
+            assert shape(histogram) == expected_histogram(values, bins), name
+            assert sum(histogram.counts) == len(values), name
+
+    def test_histograms_of_a_missing_run_are_refused(self, storage: RunsStorage) -> None:
+        with pytest.raises(RunNotFoundError):
+            storage.histogram_run("no-such-run")
+        with pytest.raises(RunNotFoundError):
+            storage.histogram_run("no-such-run", bins=3)
+
+    @pytest.mark.parametrize(
+        "bad", [0, -1, MAX_BINS + 1, 2**63, True, False, "3", 2.5, 3.0, None, [3]]
+    )
+    def test_bins_must_be_an_int_in_range(self, storage: RunsStorage, bad: object) -> None:
+        run = storage.create_run(run_input())
+        with pytest.raises(InvalidInputError, match="bins"):
+            storage.histogram_run(run.id, bins=bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidInputError, match="bins"):
+            storage.histogram_run("no-such-run", bins=bad)  # type: ignore[arg-type]
+
     def _pair_of_runs(self, storage: RunsStorage) -> tuple[list[RunResult], list[RunResult]]:
         """Items 0-7 in the baseline, 2-9 in the candidate, with changed errors and scores."""
         storage.create_run(run_input(id="base"))
@@ -250,3 +417,25 @@ class AnswersContract:
         assert items(only="changed", score="accuracy") == ["item-3", "item-5", "item-6"]
         with pytest.raises(InvalidInputError, match="only"):
             storage.iter_item_comparisons("base", "cand", only="better")
+
+    @pytest.mark.parametrize("batch_size", [1, 2, 1000])
+    def test_item_comparisons_continue_after_an_item(
+        self, storage: RunsStorage, batch_size: int
+    ) -> None:
+        self._pair_of_runs(storage)
+
+        def items(after: str | None, **options: Any) -> list[str]:
+            stream = storage.iter_item_comparisons(
+                "base", "cand", batch_size=batch_size, after_item=after, **options
+            )
+            return [item.item_id for item in stream]
+
+        every = items(None)
+        for index, item in enumerate(every):  # listing in pieces gives every item once
+            assert items(item) == every[index + 1 :]
+        assert items("item-3", only="improved") == ["item-6"]
+        assert items("item-10") == [f"item-{n}" for n in range(2, 10)]  # an id between items
+        assert items("item-9") == []
+        assert items("zzz") == []
+        with pytest.raises(InvalidInputError, match="after_item"):
+            storage.iter_item_comparisons("base", "cand", after_item="")

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from runstore import DatabaseError, Run, RunResult, RunsStorage, StorageError
-from runstore.limits import MAX_COUNT, MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_PAGE_SIZE
+from runstore.limits import MAX_BINS, MAX_COUNT, MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_PAGE_SIZE
 from runstore.testing.inputs import T0, result_input, run_input
 from runstore.testing.refusals import everything, forged_cursor, nested
 
@@ -168,6 +168,7 @@ METHODS = [
     "iter_item_comparisons",
     "list_scores",
     "summarize_run",
+    "histogram_run",
     "create_run",
     "update_run",
     "get_run_by_id",
@@ -242,6 +243,9 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
         )
     if name == "summarize_run":
         return name, lambda storage: storage.summarize_run(some_id)
+    if name == "histogram_run":
+        bins = data.draw(_mostly(st.integers(1, MAX_BINS)), label="bins")
+        return name, lambda storage: storage.histogram_run(some_id, bins=bins)
     if name == "list_scores":
         return name, lambda storage: storage.list_scores(some_id, name="accuracy")
     if name in ("list_runs", "list_results"):

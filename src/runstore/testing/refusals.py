@@ -107,6 +107,7 @@ class RefusalsContract:
             lambda: storage.list_scores(bad),  # type: ignore[arg-type]
             lambda: storage.iter_scores(bad),  # type: ignore[arg-type]
             lambda: storage.summarize_run(bad),  # type: ignore[arg-type]
+            lambda: storage.histogram_run(bad),  # type: ignore[arg-type]
             lambda: storage.compare_runs(bad, run.id),  # type: ignore[arg-type]
             lambda: storage.compare_runs(run.id, bad),  # type: ignore[arg-type]
             lambda: storage.iter_item_comparisons(bad, run.id),  # type: ignore[arg-type]
