@@ -1,5 +1,5 @@
-"""The ``runstore`` command line: ``runstore db ...``, ``runstore runs ...`` and
-``runstore results ...``.
+"""The ``runstore`` command line: ``runstore db ...``, ``runstore runs ...``,
+``runstore results ...`` and ``runstore ui``.
 
 Installed as the ``runstore`` script and as ``python -m runstore``. The database comes
 from ``--url`` (or ``RUNSTORE_DATABASE_URL``) and, on Postgres, ``--schema`` (or
@@ -21,6 +21,7 @@ from runstore.cli.common import RunstoreGroup
 from runstore.cli.db import db
 from runstore.cli.results import results
 from runstore.cli.runs import runs
+from runstore.cli.ui import ui
 
 __all__ = ["main"]
 
@@ -34,3 +35,4 @@ def main() -> None:
 main.add_command(db)
 main.add_command(runs)
 main.add_command(results)
+main.add_command(ui)

@@ -1,0 +1,353 @@
+"""The viewer's pages: each reads through the storage's public calls and renders a
+template; nothing here writes.
+
+Routes are matched on the request's raw path, segment by segment, so that an id holding
+``/`` or ``%`` (ids are any text) reaches its page when its link quoted it. Each page runs
+in a worker thread (the storage's calls block); what they raise becomes a status with a
+message -- 400 for a query the viewer or the storage cannot read, 404 for an unknown run
+or result, 503 when the database does not answer -- and never a traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import shlex
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlencode
+
+import jinja2
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from runstore.base import RunsStorage
+from runstore.cli.output import moment, number, signed
+from runstore.errors import (
+    DatabaseError,
+    InvalidInputError,
+    ResultNotFoundError,
+    RunNotFoundError,
+)
+from runstore.figures import verdict
+from runstore.models import ItemComparison, Run, RunResult
+from runstore.ui import diff
+from runstore.ui.cache import FiguresCache
+from runstore.ui.charts import chart
+from runstore.ui.guard import LOOPBACK_HOSTS, Guard
+from runstore.ui.queries import (
+    COMPARED_PER_PAGE,
+    BadQueryError,
+    compare_query,
+    results_query,
+    runs_query,
+)
+
+__all__ = ["create_app"]
+
+_FORMATS = {
+    "jsonl": "application/x-ndjson",
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+class _NotFoundError(LookupError):
+    """A page or a result that does not exist."""
+
+
+def _figure(value: float | int | None, digits: int = 3) -> str:
+    """A figure for a page: a few decimals, or powers of ten for the very large."""
+    if isinstance(value, float) and math.isfinite(value) and value and not 1e-3 <= abs(value) < 1e9:
+        return f"{value:.4g}"
+    return number(value, digits)
+
+
+def _signed_figure(value: float | None, digits: int = 3) -> str:
+    if isinstance(value, float) and value and not 1e-3 <= abs(value) < 1e9:
+        return f"{value:+.4g}"
+    return signed(value, digits)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            ": ".join(
+                part
+                for part in (
+                    ".".join(str(part) for part in error["loc"]),
+                    error["msg"].removeprefix("Value error, "),
+                )
+                if part
+            )
+            for error in exc.errors()
+        )
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _environment() -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("runstore.ui", "templates"),
+        autoescape=True,  # every stored text is escaped, whatever the template
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        figure=_figure,
+        signed=_signed_figure,
+        moment=moment,
+        short=diff.short,
+        pretty=diff.pretty,
+        percent=lambda value: "-" if value is None else f"{value:.1%}",
+    )
+    return environment
+
+
+@dataclass
+class _Links:
+    """Addresses within the viewer, under the root it is served at."""
+
+    root: str
+
+    def to(self, *segments: str, **query: Any) -> str:
+        path = "/".join(quote(segment, safe="") for segment in segments)
+        given = {name: value for name, value in query.items() if value not in (None, "")}
+        tail = f"?{urlencode(given)}" if given else ""
+        return f"{self.root}/{path}{tail}"
+
+    def run(self, run_id: str, **query: Any) -> str:
+        return self.to("runs", run_id, **query)
+
+    def result(self, result: RunResult) -> str:
+        return self.to("runs", result.run_id, "results", result.id)
+
+    def compare(self, **query: Any) -> str:
+        return self.to("compare", **query)
+
+    def static(self, name: str) -> str:
+        return self.to("static", name)
+
+
+@dataclass(frozen=True)
+class _ComparedItem:
+    item: ItemComparison
+    status: str
+    lines: list[diff.Line]
+
+
+class _Viewer:
+    """The pages, on one storage."""
+
+    def __init__(self, storage: RunsStorage) -> None:
+        self.storage = storage
+        self.figures = FiguresCache(storage)
+        self.templates = _environment()
+
+    def page(self, request: Request, template: str, status: int = 200, **values: Any) -> Response:
+        links = _Links(request.scope.get("root_path", "").rstrip("/"))
+        html = self.templates.get_template(template).render(links=links, **values)
+        return HTMLResponse(html, status_code=status)
+
+    def _run(self, run_id: str) -> Run:
+        run = self.storage.get_run_by_id(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        return run
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def runs(self, request: Request, query: Mapping[str, str]) -> Response:
+        listing = self.storage.list_runs(runs_query(query))
+        summaries = {run.id: self.figures.summary(run) for run in listing.runs}
+        names = sorted({name for summary in summaries.values() for name in summary.scores})
+        return self.page(
+            request,
+            "runs.html",
+            listing=listing,
+            summaries=summaries,
+            score_names=names,
+            filters={name: query.get(name, "") for name in ("dataset_id", "status", "target_id")},
+            statuses=["pending", "running", "completed", "failed"],
+        )
+
+    def run(self, request: Request, run_id: str, query: Mapping[str, str]) -> Response:
+        run = self._run(run_id)
+        asked = results_query(run_id, query)
+        listing = self.storage.list_results(asked)
+        summary, histograms = self.figures.summary(run), self.figures.histograms(run)
+        charts = []
+        if histograms.latency is not None:
+            charts.append(chart("latency (ms)", histograms.latency))
+        charts += [chart(name, drawn) for name, drawn in sorted(histograms.scores.items())]
+        filters = {
+            name: query.get(name, "")
+            for name in ("has_error", "order", "item_id", "score", "min", "max")
+        }
+        return self.page(
+            request,
+            "run.html",
+            run=run,
+            summary=summary,
+            charts=charts,
+            listing=listing,
+            filters=filters,
+            score_names=sorted(summary.scores),
+        )
+
+    def result(self, request: Request, run_id: str, result_id: str) -> Response:
+        result = self.storage.get_result_by_id(result_id)
+        if result is None or result.run_id != run_id:
+            raise _NotFoundError(f"run {run_id!r} has no result {result_id!r}")
+        scores = self.storage.list_scores(run_id, result_id=result_id)
+        return self.page(request, "result.html", result=result, scores=scores)
+
+    def compare(self, request: Request, query: Mapping[str, str]) -> Response:
+        asked = compare_query(query)
+        baseline, candidate = self._run(asked.baseline), self._run(asked.candidate)
+        comparison = self.figures.comparison(baseline, candidate)
+        stream = self.storage.iter_item_comparisons(
+            asked.baseline,
+            asked.candidate,
+            only=asked.only,
+            score=asked.score,
+            after_item=asked.after,
+            batch_size=COMPARED_PER_PAGE + 1,
+        )
+        try:
+            read = list(itertools.islice(stream, COMPARED_PER_PAGE + 1))
+        finally:
+            close: Callable[[], None] | None = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        shown = read[:COMPARED_PER_PAGE]
+        items = [
+            _ComparedItem(
+                item,
+                _status(item, asked.score),
+                diff.side_by_side(
+                    None if item.baseline is None else item.baseline.output,
+                    None if item.candidate is None else item.candidate.output,
+                ),
+            )
+            for item in shown
+        ]
+        command = ["runstore", "runs", "compare", asked.baseline, asked.candidate]
+        if asked.only is not None:
+            command += ["--items", asked.only.value]
+            if asked.score is not None:
+                command += ["--score", asked.score]
+        return self.page(
+            request,
+            "compare.html",
+            asked=asked,
+            comparison=comparison,
+            items=items,
+            following=shown[-1].item_id if len(read) > COMPARED_PER_PAGE else None,
+            command=shlex.join(command),
+            kinds=["changed", "improved", "regressed"],
+        )
+
+    def export(self, run_id: str, query: Mapping[str, str]) -> Response:
+        format = query.get("format", "jsonl")
+        if format not in _FORMATS:
+            raise BadQueryError(f"format must be one of {', '.join(_FORMATS)}, not {format!r}")
+        self._run(run_id)
+        # export_results writes the file whole, a batch at a time; the response streams
+        # it from disk, and the directory goes when the response has been sent
+        folder = Path(tempfile.mkdtemp(prefix="runstore-export-"))
+        try:
+            path = folder / f"results.{format}"
+            self.storage.export_results(run_id, path, format=format)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)[:80]
+        return FileResponse(
+            path,
+            media_type=_FORMATS[format],
+            filename=f"{name or 'run'}.{format}",
+            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        )
+
+    # -- dispatch ------------------------------------------------------------------------
+
+    def answer(self, request: Request) -> Response:
+        """The page the request's path names, or the error page saying why not."""
+        query = dict(request.query_params)
+        try:
+            match _segments(request):
+                case [] | [""]:
+                    return self.runs(request, query)
+                case ["compare"]:
+                    return self.compare(request, query)
+                case ["runs", run_id]:
+                    return self.run(request, run_id, query)
+                case ["runs", run_id, "results", result_id]:
+                    return self.result(request, run_id, result_id)
+                case ["runs", run_id, "export"]:
+                    return self.export(run_id, query)
+                case _:
+                    raise _NotFoundError("no such page")
+        except (BadQueryError, ValidationError, InvalidInputError, UnicodeDecodeError) as exc:
+            return self.page(request, "error.html", 400, code=400, message=_one_line(exc))
+        except (_NotFoundError, RunNotFoundError, ResultNotFoundError) as exc:
+            return self.page(request, "error.html", 404, code=404, message=_one_line(exc))
+        except DatabaseError as exc:
+            message = f"the database did not answer: {_one_line(exc)}"
+            return self.page(request, "error.html", 503, code=503, message=message)
+
+
+def _status(item: ItemComparison, score: str | None) -> str:
+    kind = verdict(item.baseline_repetitions, item.candidate_repetitions, item.score_deltas, score)
+    return "unchanged" if kind is None else kind.value
+
+
+def _segments(request: Request) -> list[str]:
+    """The path's segments under the viewer's root, each unquoted on its own (so an
+    id's quoted ``/`` stays inside its segment)."""
+    raw = request.scope.get("raw_path")
+    path = raw.decode("latin-1") if raw else quote(request.scope["path"])
+    root = quote(request.scope.get("root_path", "").rstrip("/"))
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return [unquote(segment, errors="strict") for segment in path.strip("/").split("/")]
+
+
+def create_app(
+    storage: RunsStorage,
+    *,
+    token: str | None = None,
+    hosts: tuple[str, ...] = LOOPBACK_HOSTS,
+) -> Starlette:
+    """The viewer as an ASGI application, reading ``storage``.
+
+    Args:
+        storage: what it shows; the viewer only reads it, and does not close it.
+        token: when given, every request must carry it (``Authorization: Bearer TOKEN``,
+            or ``?token=TOKEN`` once, then a cookie); else 401.
+        hosts: the names the ``Host`` header may carry: by default this machine's
+            loopback names only; ``("*",)`` takes any (only behind a token, please).
+    """
+    viewer = _Viewer(storage)
+
+    async def answer(request: Request) -> Response:
+        return await run_in_threadpool(viewer.answer, request)
+
+    static = StaticFiles(directory=str(files("runstore.ui").joinpath("static")))
+    app = Starlette(
+        routes=[Mount("/static", static, name="static"), Route("/{path:path}", answer)],
+    )
+    app.add_middleware(Guard, hosts=hosts, token=token)
+    return app

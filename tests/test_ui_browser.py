@@ -1,0 +1,542 @@
+"""The viewer as a person uses it: ``runstore ui``, the installed command, serving a real
+database of each backend, read by a real headless Chromium through its chromedriver.
+
+It picks two runs on the list and compares them, reads a run's figures, histograms and
+results page by page, and opens results. Some stored texts are script (a run id, an
+output, an error, a score label, an item id): every page must show them as text and never
+run them -- escaped by the templates, and blocked by the Content-Security-Policy besides.
+
+Chromium and chromedriver are Debian's ``chromium`` and ``chromium-driver`` packages
+(selenium is told where they are, so it downloads nothing); without them the test skips
+with the reason -- except under ``CI=true``, where it fails. Without selenium or the
+``ui`` extra (the run on the dependency floors installs neither) it skips.
+
+With ``RUNSTORE_SCREENSHOTS=DIR`` the SQLite case saves ``viewer-run.png`` and
+``viewer-compare.png`` there (the images in ``docs/``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import select
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from conftest import IN_CI
+from runstore import AddRunResultInput, AddScoreInput, SqlRunsStorage, TargetType
+from runstore.testing.inputs import FrozenClock
+
+pytest.importorskip("uvicorn", reason="the viewer needs the ui extra")
+pytest.importorskip("selenium", reason="driving Chromium needs selenium (the dev extra)")
+
+from selenium.webdriver import Chrome, ChromeOptions
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.wait import WebDriverWait
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS_ENVVAR = "RUNSTORE_SCREENSHOTS"
+
+HOSTILE_IMG = "<img src=x onerror=\"document.title='pwned'\">"
+HOSTILE_SCRIPT = "<script>document.title='pwned'</script>"
+HOSTILE_RUN = f"run {HOSTILE_IMG}{HOSTILE_SCRIPT}"
+
+BASELINE = "support-bot-v12-nightly"
+CANDIDATE = "support-bot-v13-nightly"
+DATASET = "support-faq"
+BASELINE_ITEMS = tuple(range(1, 49))  # 48 results: one page of the run's results
+# 53 results, more than a page (50): the dataset grew by six items and lost one
+CANDIDATE_ITEMS = tuple(item for item in range(1, 55) if item != 27)
+HOSTILE_OUTPUT_ITEM = 47  # the candidate's output, and its relevance's label and explanation
+HOSTILE_ERROR_ITEM = 48  # the candidate's error
+BASELINE_ERRORS = {9, 22, 35}
+CANDIDATE_ERRORS = {22, 41, HOSTILE_ERROR_ITEM}
+PAGE_TIMEOUT = 15.0
+
+QUESTIONS = [
+    ("How do I reset my password?", "Open Settings > Security and choose Reset password."),
+    ("Can I change the email address on my account?", "Yes: Settings > Profile > Email."),
+    ("What payment methods do you accept?", "Visa, Mastercard, American Express and SEPA."),
+    ("How do I cancel my subscription?", "Go to Billing and choose Cancel plan."),
+    ("Is there a student discount?", "Students get 50% off with a valid university email."),
+    ("How long does shipping take to Canada?", "Usually 5 to 8 business days."),
+    ("Can I export my data as CSV?", "Yes: Reports > Export, then pick CSV."),
+    ("Why was my card declined?", "Your bank refused the charge; check the card's limit."),
+    ("How do I enable two-factor authentication?", "Settings > Security > Two-factor."),
+    ("Where can I download invoices?", "Billing > Invoices lists every invoice as a PDF."),
+    ("Do you offer refunds for annual plans?", "Within 30 days of purchase, in full."),
+    ("How do I add a team member?", "Team > Invite, then enter their email address."),
+]
+LOCALES = ["en-US", "en-GB", "de-DE", "fr-FR"]
+REWORDED = " If that does not help, our support team answers within one business day."
+
+
+def _item_id(item: int) -> str:
+    return f"faq-{item:03d}"
+
+
+def _error(item: int, candidate: bool) -> str:
+    if candidate and item == HOSTILE_ERROR_ITEM:
+        return HOSTILE_SCRIPT
+    if candidate:
+        return "RateLimitError: 429 Too Many Requests (retry after 2 s)"
+    return "ConnectionResetError: the model server closed the connection"
+
+
+def _reworded(item: int) -> bool:
+    return item % 3 == 0
+
+
+def _output(item: int, candidate: bool) -> dict[str, object]:
+    if candidate and item == HOSTILE_OUTPUT_ITEM:
+        return {"answer": HOSTILE_IMG}
+    answer = QUESTIONS[item % len(QUESTIONS)][1]
+    sources = [f"kb/{item % 7 + 1:02d}"]
+    if candidate and _reworded(item):
+        answer += REWORDED
+        sources.append(f"kb/{item % 5 + 11:02d}")
+    return {"answer": answer, "sources": sources}
+
+
+@dataclass
+class Expected:
+    """What the pages must show, counted from the data as it was written."""
+
+    results: dict[str, int] = field(default_factory=dict)
+    failed: dict[str, int] = field(default_factory=dict)
+    both: int = 0
+    only_in_baseline: int = 0
+    only_in_candidate: int = 0
+    errors_fixed: int = 0
+    errors_introduced: int = 0
+
+
+def _scores(item: int, candidate: bool) -> dict[str, float]:
+    """Judged like a real run: the same answer scores about the same in both runs; a
+    reworded answer (every third item) mostly better; every seventh a little worse."""
+    draw = random.Random(item)
+    accuracy, relevance = draw.betavariate(7, 2.2), draw.betavariate(6, 2)
+    if candidate and _reworded(item):
+        accuracy += draw.uniform(0.02, 0.15)
+        relevance += draw.uniform(0.0, 0.12)
+    elif candidate and item % 7 == 0:
+        accuracy -= draw.uniform(0.05, 0.2)
+    return {
+        "accuracy": round(min(max(accuracy, 0.0), 1.0), 2),
+        "relevance": round(min(max(relevance, 0.0), 1.0), 2),
+    }
+
+
+def _results(
+    run_id: str, items: Sequence[int], errors: set[int], candidate: bool, started: datetime
+) -> list[AddRunResultInput]:
+    """A run's results: benign answers first in execution order, the hostile last (so
+    the first page of the run, as the screenshots show it, is realistic)."""
+    order = sorted(items, key=lambda item: item in (HOSTILE_OUTPUT_ITEM, HOSTILE_ERROR_ITEM))
+    inputs = []
+    for position, item in enumerate(order):
+        draw = random.Random(item)
+        failed = item in errors
+        latency = draw.lognormvariate(math.log(900), 0.3) * (0.85 if candidate else 1.0)
+        if failed:
+            latency = draw.uniform(150, 400)
+        start = started + timedelta(seconds=1.3 * position)
+        question, answer = QUESTIONS[item % len(QUESTIONS)]
+        inputs.append(
+            AddRunResultInput(
+                run_id=run_id,
+                item_id=_item_id(item),
+                item_version=started - timedelta(days=3),
+                input={"question": question, "locale": LOCALES[item % len(LOCALES)]},
+                output=None if failed else _output(item, candidate),
+                expected_output={"answer": answer},
+                latency=round(latency, 1),
+                error=_error(item, candidate) if failed else None,
+                started_at=start,
+                completed_at=start + timedelta(milliseconds=latency),
+                retry_count=1 if failed else 0,
+                scores=None if failed else _scores(item, candidate),
+            )
+        )
+    return inputs
+
+
+def _fill(url: str) -> Expected:
+    """Migrate the database and write three runs through the public API: a baseline and
+    a candidate of the support bot, and a small run whose every text is script."""
+    started = datetime(2026, 1, 14, 2, 0, tzinfo=UTC)
+    expected = Expected()
+    clock = FrozenClock(started - timedelta(days=1))  # the hostile run, listed last
+    with SqlRunsStorage(url, clock=clock) as storage:
+        storage.init()
+        storage.create_run(
+            {
+                "id": HOSTILE_RUN,
+                "dataset_id": HOSTILE_SCRIPT,
+                "dataset_version": started,
+                "target_type": TargetType.AGENT,
+                "target_id": HOSTILE_IMG,
+                "total_items": 2,
+            }
+        )
+        hostile = storage.add_results(
+            [
+                AddRunResultInput(
+                    run_id=HOSTILE_RUN,
+                    item_id=text,
+                    item_version=started,
+                    input={"question": text},
+                    output={"answer": text},
+                    latency=100.0 + index,
+                    error=text,
+                    started_at=started + timedelta(seconds=index),
+                    completed_at=started + timedelta(seconds=index + 1),
+                )
+                for index, text in enumerate([HOSTILE_IMG, HOSTILE_SCRIPT])
+            ],
+            update_counts=True,
+        )
+        storage.add_scores(
+            [
+                AddScoreInput(
+                    result_id=result.id,
+                    name="accuracy",
+                    value=0.5,
+                    label=HOSTILE_SCRIPT,
+                    explanation=HOSTILE_IMG,
+                )
+                for result in hostile
+            ]
+        )
+        for run_id, items, errors, candidate, day in [
+            (BASELINE, BASELINE_ITEMS, BASELINE_ERRORS, False, 0),
+            (CANDIDATE, CANDIDATE_ITEMS, CANDIDATE_ERRORS, True, 1),
+        ]:
+            run_started = started + timedelta(days=day)
+            clock.now = run_started - timedelta(seconds=5)
+            storage.create_run(
+                {
+                    "id": run_id,
+                    "dataset_id": DATASET,
+                    "dataset_version": started - timedelta(days=3),
+                    "target_type": TargetType.AGENT,
+                    "target_id": run_id.removesuffix("-nightly"),
+                    "total_items": len(items),
+                }
+            )
+            written = storage.add_results(
+                _results(run_id, items, errors, candidate, run_started), update_counts=True
+            )
+            storage.update_run(
+                {
+                    "id": run_id,
+                    "status": "completed",
+                    "started_at": run_started,
+                    "completed_at": max(result.completed_at for result in written),
+                }
+            )
+            expected.results[run_id] = len(items)
+            expected.failed[run_id] = len(errors & set(items))
+        hostile_output = storage.list_results(
+            {"run_id": CANDIDATE, "item_id": _item_id(HOSTILE_OUTPUT_ITEM)}
+        )
+        storage.add_scores(
+            [
+                AddScoreInput(
+                    result_id=hostile_output.results[0].id,
+                    name="relevance",
+                    value=0.8,
+                    label=HOSTILE_SCRIPT,
+                    explanation=HOSTILE_IMG,
+                )
+            ],
+            replace=True,
+        )
+    both = set(BASELINE_ITEMS) & set(CANDIDATE_ITEMS)
+    expected.both = len(both)
+    expected.only_in_baseline = len(set(BASELINE_ITEMS) - set(CANDIDATE_ITEMS))
+    expected.only_in_candidate = len(set(CANDIDATE_ITEMS) - set(BASELINE_ITEMS))
+    expected.errors_fixed = len(both & (BASELINE_ERRORS - CANDIDATE_ERRORS))
+    expected.errors_introduced = len(both & (CANDIDATE_ERRORS - BASELINE_ERRORS))
+    return expected
+
+
+# -- the server and the browser -------------------------------------------------------------
+
+
+def _first_line(stream: IO[str], timeout: float) -> str:
+    """The first line the server prints; empty if it prints none within ``timeout``
+    seconds."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline().strip() if ready else ""
+
+
+@pytest.fixture
+def viewer(empty_url: str, tmp_path: Path) -> Iterator[tuple[str, Expected]]:
+    """``runstore ui`` -- the command installed next to this Python -- on a filled
+    database of each backend: its address, and what its pages must show."""
+    expected = _fill(empty_url)
+    command = Path(sys.executable).with_name("runstore")
+    errors = tmp_path / "ui.stderr"
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [str(command), "ui", "--url", empty_url, "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
+    try:
+        assert process.stdout is not None
+        address = _first_line(process.stdout, PAGE_TIMEOUT)
+        assert address.startswith("http://127.0.0.1:"), f"{address!r}; {errors.read_text()}"
+        yield address, expected
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _browser_needed() -> None:
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if missing:
+        reason = f"not installed: {', '.join(missing)} (apt-get install chromium chromium-driver)"
+        if IN_CI:
+            pytest.fail(f"Chromium and its driver are required in CI: {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def browser() -> Iterator[Chrome]:
+    """Debian's headless Chromium, its console kept (for Content-Security-Policy
+    violations)."""
+    _browser_needed()
+    options = ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1600"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(PAGE_TIMEOUT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+# -- what a person sees ---------------------------------------------------------------------
+
+
+def _follow(driver: Chrome, link: WebElement) -> None:
+    """Click and wait for the page it leads to."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    link.click()
+    wait = WebDriverWait(driver, PAGE_TIMEOUT)
+    wait.until(expected_conditions.staleness_of(page))
+    wait.until(lambda shown: shown.execute_script("return document.readyState") == "complete")
+
+
+def _text(driver: Chrome, selector: str) -> str:
+    return driver.find_element(By.CSS_SELECTOR, selector).text
+
+
+def _rows(driver: Chrome, table: str) -> list[WebElement]:
+    return driver.find_elements(By.CSS_SELECTOR, f"{table} > tbody > tr")
+
+
+def _pairs(driver: Chrome, selector: str) -> dict[str, str]:
+    """A table of ``<th>name</th><td>value</td>`` rows, as shown."""
+    return {
+        row.find_element(By.TAG_NAME, "th").text: row.find_element(By.TAG_NAME, "td").text
+        for row in driver.find_elements(By.CSS_SELECTOR, f"{selector} table.pairs tr")
+    }
+
+
+def _inert(driver: Chrome, title: str) -> None:
+    """Nothing stored ran: the title is the page's own, no element came from stored text
+    (no image; every script is a file of the viewer's), and the console shows no
+    Content-Security-Policy violation (which an injected script would have caused)."""
+    assert driver.title == title
+    assert driver.find_elements(By.TAG_NAME, "img") == []
+    scripts = driver.execute_script(
+        "return Array.from(document.scripts, s => s.getAttribute('src'))"
+    )
+    assert "/static/viewer.js" in scripts
+    assert all(source and source.startswith("/static/") for source in scripts), scripts
+    violations = [
+        entry["message"]
+        for entry in driver.get_log("browser")  # type: ignore[no-untyped-call]
+        if "Content Security Policy" in entry["message"]
+        or "Content-Security-Policy" in entry["message"]
+    ]
+    assert violations == []
+
+
+def _screenshot(driver: Chrome, name: str) -> None:
+    folder = os.environ.get(SCREENSHOTS_ENVVAR)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        driver.execute_script("window.scrollTo(0, 0)")
+        assert driver.save_screenshot(str(Path(folder) / name))
+
+
+def _runs_list(driver: Chrome, address: str) -> None:
+    driver.get(address)
+    _inert(driver, "Runs · runstore")
+    listed = _text(driver, "#runs")
+    for run_id in (BASELINE, CANDIDATE, HOSTILE_RUN):
+        assert run_id in listed
+    links = [row.find_element(By.CSS_SELECTOR, "td a").text for row in _rows(driver, "#runs")]
+    assert links == [CANDIDATE, BASELINE, HOSTILE_RUN]  # newest first
+
+
+def _compare(driver: Chrome, address: str, expected: Expected, screenshots: bool) -> None:
+    """Pick the runs with the radio buttons, submit, read the comparison."""
+    _runs_list(driver, address)
+    driver.find_element(By.CSS_SELECTOR, f'input[name="baseline"][value="{BASELINE}"]').click()
+    driver.find_element(By.CSS_SELECTOR, f'input[name="candidate"][value="{CANDIDATE}"]').click()
+    _follow(driver, driver.find_element(By.XPATH, "//button[normalize-space()='Compare']"))
+
+    address_bar = urlsplit(driver.current_url)
+    assert address_bar.path == "/compare"
+    assert parse_qs(address_bar.query) == {"baseline": [BASELINE], "candidate": [CANDIDATE]}
+    _inert(driver, f"Compare {BASELINE} and {CANDIDATE} · runstore")
+    figures = _pairs(driver, "#comparison")
+    assert figures["items in both"] == str(expected.both)
+    assert figures["only in baseline"] == str(expected.only_in_baseline)
+    assert figures["only in candidate"] == str(expected.only_in_candidate)
+    assert figures["errors fixed"] == str(expected.errors_fixed)
+    assert figures["errors introduced"] == str(expected.errors_introduced)
+    assert figures["latency mean delta"].startswith("-")  # the candidate is faster
+    deltas = [row.find_element(By.TAG_NAME, "td").text for row in _rows(driver, "#score-deltas")]
+    assert deltas == ["accuracy", "relevance"]
+
+    items = _rows(driver, "#items")
+    every_item = sorted(set(BASELINE_ITEMS) | set(CANDIDATE_ITEMS))
+    assert len(items) == 50  # a page of items; the rest behind "Next items"
+    shown = [row.find_element(By.TAG_NAME, "td").text.splitlines()[0] for row in items]
+    assert shown == [_item_id(item) for item in every_item[:50]]
+    assert driver.find_elements(By.LINK_TEXT, "Next items")
+    assert _text(driver, "#command") == f"runstore runs compare {BASELINE} {CANDIDATE}"
+    # the hostile output (as JSON, its quotes escaped) and error, shown as they are
+    table = _text(driver, "#items")
+    assert json.dumps(HOSTILE_IMG)[1:-1] in table
+    assert HOSTILE_SCRIPT in table
+    if screenshots:
+        _screenshot(driver, "viewer-compare.png")
+
+
+def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:
+    """From the comparison to the candidate's page: figures, histograms, results."""
+    _follow(driver, driver.find_element(By.CSS_SELECTOR, f'h1 a[href="/runs/{CANDIDATE}"]'))
+    assert urlsplit(driver.current_url).path == f"/runs/{CANDIDATE}"
+    _inert(driver, f"Run {CANDIDATE} · runstore")
+    results, failed = expected.results[CANDIDATE], expected.failed[CANDIDATE]
+    summary = _pairs(driver, "#summary")
+    assert summary == {
+        "results": str(results),
+        "succeeded": str(results - failed),
+        "failed": str(failed),
+        "error rate": f"{failed / results:.1%}",
+    }
+    assert [row.find_element(By.TAG_NAME, "td").text for row in _rows(driver, "#scores")] == [
+        "accuracy",
+        "relevance",
+    ]
+
+    charts = driver.find_elements(By.CSS_SELECTOR, "figure.chart")
+    captions = [chart.find_element(By.TAG_NAME, "figcaption").text for chart in charts]
+    assert [caption.rsplit(" (", 1)[0] for caption in captions] == [
+        "latency (ms)",
+        "accuracy",
+        "relevance",
+    ]
+    assert captions[0] == f"latency (ms) ({results} values)"
+    for chart in charts:
+        drawing = chart.find_element(By.TAG_NAME, "svg")
+        assert drawing.size["width"] > 0
+        assert drawing.size["height"] > 0
+        bars = drawing.find_elements(By.CSS_SELECTOR, "rect.bar")
+        assert bars
+        heights = [
+            driver.execute_script("return arguments[0].getBoundingClientRect().height", bar)
+            for bar in bars
+        ]
+        assert max(heights) > 10  # drawn, the fullest bin reaching the top
+
+    assert f"{results} matching results" in _text(driver, "main")
+    first_page = _rows(driver, "#results")
+    assert len(first_page) == 50
+    assert first_page[0].find_element(By.TAG_NAME, "a").text == _item_id(CANDIDATE_ITEMS[0])
+    if screenshots:
+        _screenshot(driver, "viewer-run.png")
+
+    _follow(driver, driver.find_element(By.LINK_TEXT, "Next page"))
+    _inert(driver, f"Run {CANDIDATE} · runstore")
+    second_page = _rows(driver, "#results")
+    assert len(second_page) == results - 50
+    shown = _text(driver, "#results")
+    assert json.dumps({"answer": HOSTILE_IMG}, ensure_ascii=False) in shown
+    assert HOSTILE_SCRIPT in shown
+    assert not driver.find_elements(By.LINK_TEXT, "Next page")
+
+    _follow(driver, driver.find_element(By.LINK_TEXT, _item_id(HOSTILE_OUTPUT_ITEM)))
+    _inert(driver, f"Result {driver.current_url.rsplit('/', 1)[1]} · runstore")
+    assert _text(driver, "h1") == f"Item {_item_id(HOSTILE_OUTPUT_ITEM)}"
+    assert json.dumps(HOSTILE_IMG) in _text(driver, "#output")
+    scores = {
+        row.find_elements(By.TAG_NAME, "td")[0].text: [
+            cell.text for cell in row.find_elements(By.TAG_NAME, "td")[1:]
+        ]
+        for row in _rows(driver, "#scores")
+    }
+    assert scores["relevance"] == ["0.8", HOSTILE_SCRIPT, HOSTILE_IMG]
+    assert set(scores) == {"accuracy", "relevance"}
+
+
+def _hostile_run(driver: Chrome, address: str) -> None:
+    """The run whose every text is script: its page and a result, from the list."""
+    _runs_list(driver, address)
+    _follow(driver, driver.find_element(By.LINK_TEXT, HOSTILE_RUN))
+    _inert(driver, f"Run {HOSTILE_RUN} · runstore")
+    assert _text(driver, "h1") == f"Run {HOSTILE_RUN} pending"
+    assert f"dataset {HOSTILE_SCRIPT}" in _text(driver, "main")
+    assert f"agent:{HOSTILE_IMG}" in _text(driver, "main")
+    links = [row.find_element(By.TAG_NAME, "a").text for row in _rows(driver, "#results")]
+    assert links == [HOSTILE_IMG, HOSTILE_SCRIPT]
+
+    _follow(driver, driver.find_element(By.LINK_TEXT, HOSTILE_IMG))
+    _inert(driver, f"Result {driver.current_url.rsplit('/', 1)[1]} · runstore")
+    assert _text(driver, "h1") == f"Item {HOSTILE_IMG}"
+    facts = _pairs(driver, "main")
+    assert facts["run"] == HOSTILE_RUN
+    assert facts["error"] == HOSTILE_IMG
+    assert _text(driver, "#scores tbody") == f"accuracy 0.5 {HOSTILE_SCRIPT} {HOSTILE_IMG}"
+
+
+def test_a_person_compares_runs_and_reads_them(
+    browser: Chrome, viewer: tuple[str, Expected], empty_url: str
+) -> None:
+    # the browser first: without it, the test skips before it fills a database
+    address, expected = viewer
+    screenshots = empty_url.startswith("sqlite") and bool(os.environ.get(SCREENSHOTS_ENVVAR))
+    _compare(browser, address, expected, screenshots)
+    _run_page(browser, expected, screenshots)
+    _hostile_run(browser, address)
+    assert browser.title != "pwned"
