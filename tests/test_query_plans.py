@@ -15,6 +15,7 @@ from runstore import (
     ListRunsInput,
     ResultFilters,
     RunFilters,
+    Score,
     ScoreFilter,
     SqlRunsStorage,
 )
@@ -260,3 +261,17 @@ def test_the_scores_of_a_page_are_found_by_index(seeded: SqlRunsStorage) -> None
     assert "Seq Scan" not in plan, plan
     assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan
     assert "resultId" in plan, plan
+
+
+def test_a_results_scores_are_found_by_the_result_not_the_whole_run(
+    seeded: SqlRunsStorage,
+) -> None:
+    """``list_scores(run_id, result_id=...)`` reads the (result, name) index -- not the
+    run's scores, which a run of a million results has millions of."""
+    with seeded.engine.connect() as connection:
+        for after in (None, Score.model_construct(name="a", value=0.5, id="x")):
+            query = scores.select_scores("run-a", "result-1", None, after, 10 if after else None)
+            plan = explain(connection, query)
+            assert "ix_mastra_dataset_run_scores_runId_name_value_id" not in plan, plan
+            assert "Seq Scan" not in plan, plan
+            assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan

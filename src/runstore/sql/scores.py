@@ -140,7 +140,15 @@ _SCORE_ORDER = (_scores.name, _scores.value, _scores.id)
 def _select_scores(by_result: bool, by_name: bool, keyset: bool, limited: bool) -> sa.Select[Any]:
     conditions = [_scores.run_id == sa.bindparam("run_id")]
     if by_result:
-        conditions.append(_scores.result_id == sa.bindparam("result_id"))
+        # A result's scores come from the (result, name) index. The run's own condition is
+        # written as an expression (``"runId" || ''``), which no index serves: else SQLite
+        # picks the run's (name, value, id) index for its order, and reads every score of
+        # the run -- millions -- to find a result's few.
+        run_id = _scores.run_id.concat(sa.literal_column("''", sa.String()))
+        conditions = [
+            run_id == sa.bindparam("run_id"),
+            _scores.result_id == sa.bindparam("result_id"),
+        ]
     if by_name:
         conditions.append(_scores.name == sa.bindparam("name"))
     if keyset:
