@@ -89,14 +89,20 @@ def render_table(rows: list[Measurement]) -> str:
     return "\n".join(lines)
 
 
+PEER_TARGET = 0.9
+"""Every call measured against the peer: at most this share of its time."""
+
+
 def render_peer(rows: list[PeerRow]) -> str:
-    lines = ["| operation (Postgres) | runstore median | peer median | runstore ÷ peer |"]
-    lines.append("|---|--:|--:|--:|")
+    lines = ["| operation (Postgres) | runstore median | peer median | runstore ÷ peer | target |"]
+    lines.append("|---|--:|--:|--:|---|")
     for row in rows:
         unit: Unit = "ms" if max(row.runstore, row.peer) >= 1e-3 else "us"
+        ratio = row.runstore / row.peer
+        verdict = "met" if ratio <= PEER_TARGET else "missed"
         lines.append(
             f"| {row.operation} | {_number(row.runstore, unit)} | {_number(row.peer, unit)} "
-            f"| {row.runstore / row.peer:.2f}x |"
+            f"| {ratio:.2f}x | ≤ {PEER_TARGET}x: {verdict} |"
         )
     return "\n".join(lines)
 

@@ -38,6 +38,7 @@ from bench.cases import (
     runs,
     summarize,
     update_run,
+    viewer,
 )
 from bench.machine import describe_machine
 from bench.report import Measurement, render_document, render_table
@@ -63,10 +64,13 @@ def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list
         b.seed_scores(list_run)
         if settings.summary_rows == settings.iteration_rows:
             b.seed_scores(iteration_run)
-            summarize.measure(b, iteration_run, settings.iteration_rows)
+            scored, scored_rows = iteration_run, settings.iteration_rows
         else:
-            summarize.measure(b, list_run, settings.list_rows)
+            scored, scored_rows = list_run, settings.list_rows
+        summarize.measure(b, scored, scored_rows)
         compare.measure(b, list_run, settings.list_rows)
+        log(f"{b.label}: viewer")  # the scored run's pages, through the web viewer
+        viewer.measure(b, scored, scored_rows)
         log(f"{b.label}: writes")
         add_result.measure(b)
         add_results.measure(b)

@@ -45,5 +45,5 @@ def measure(b: Backend) -> None:
         GET,
         fixed(lambda: storage.get_run_by_id(run.id)),
         fixed(lambda: b.raw.execute(select.sql, params).fetchone()),
-        target=None if b.postgres else Target("ratio", 4),
+        target=Target("ratio", 1.5 if b.postgres else 6),
     )
