@@ -51,6 +51,10 @@ def test_the_wheel_installs_and_migrates_a_sqlite_file(tmp_path: Path) -> None:
     assert "runstore/_migrations/env.py" in names
     assert "runstore/_migrations/versions/0001_initial.py" in names
     assert "runstore/py.typed" in names
+    # the viewer's every asset: its pages need no network
+    for asset in ("templates/base.html", "templates/run.html", "static/viewer.css"):
+        assert f"runstore/ui/{asset}" in names
+    assert "runstore/ui/static/viewer.js" in names
 
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)

@@ -27,6 +27,7 @@ from starlette.testclient import TestClient
 
 from runstore import SqlRunsStorage
 from runstore.testing.inputs import result_input, run_input
+from runstore.testing.servers import stop_process
 from runstore.ui import create_app
 from runstore.ui.queries import COMPARED_PER_PAGE, RESULTS_PER_PAGE
 
@@ -280,6 +281,14 @@ def test_an_export_is_the_file_export_results_writes(
     assert response.content == (tmp_path / "expected").read_bytes()
 
 
+def test_head_of_an_export_says_what_it_would_be(storage: SqlRunsStorage) -> None:
+    baseline, _ = fill(storage, 3)
+    response = client(storage).head(run_path(baseline, "export") + "?format=csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-disposition"].startswith("attachment;")
+
+
 def test_malformed_parameters_are_a_400_with_the_message_and_unknowns_a_404(
     storage: SqlRunsStorage,
 ) -> None:
@@ -454,8 +463,7 @@ def served(sqlite_url: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         assert server.stdout is not None
         yield server.stdout.readline().strip(), server
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_process(server)
 
 
 def test_the_command_serves_the_viewer_and_prints_its_address(

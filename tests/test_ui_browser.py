@@ -36,6 +36,7 @@ import pytest
 from conftest import IN_CI
 from runstore import AddRunResultInput, AddScoreInput, SqlRunsStorage, TargetType
 from runstore.testing.inputs import FrozenClock
+from runstore.testing.servers import stop_process
 
 pytest.importorskip("uvicorn", reason="the viewer needs the ui extra")
 pytest.importorskip("selenium", reason="driving Chromium needs selenium (the dev extra)")
@@ -305,12 +306,7 @@ def viewer(empty_url: str, tmp_path: Path) -> Iterator[tuple[str, Expected]]:
         assert address.startswith("http://127.0.0.1:"), f"{address!r}; {errors.read_text()}"
         yield address, expected
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
 
 
 def _browser_needed() -> None:

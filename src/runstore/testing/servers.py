@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -39,6 +40,7 @@ __all__ = [
     "missing_programs",
     "pgbouncer",
     "postgres_cluster",
+    "stop_process",
 ]
 
 DATABASE = "runstore"
@@ -268,12 +270,18 @@ def pgbouncer(server_url: str) -> Iterator[Pooler]:
             _wait_for_port(pooler.port, process, directory / "pgbouncer.out")
             yield pooler
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_process(process)
+
+
+def stop_process(process: subprocess.Popen[Any], timeout: float = 10.0) -> None:
+    """Stop a server a test started: asked to (SIGTERM), then made to, after ``timeout``
+    seconds (SIGKILL)."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _wait_for_port(

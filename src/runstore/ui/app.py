@@ -41,7 +41,7 @@ from runstore.errors import (
     RunNotFoundError,
 )
 from runstore.figures import verdict
-from runstore.models import ItemComparison, Run, RunResult
+from runstore.models import ItemComparison, Run, RunResult, RunStatus
 from runstore.ui import diff
 from runstore.ui.cache import FiguresCache
 from runstore.ui.charts import chart
@@ -179,7 +179,7 @@ class _Viewer:
             summaries=summaries,
             score_names=names,
             filters={name: query.get(name, "") for name in ("dataset_id", "status", "target_id")},
-            statuses=["pending", "running", "completed", "failed"],
+            statuses=[status.value for status in RunStatus],
         )
 
     def run(self, request: Request, run_id: str, query: Mapping[str, str]) -> Response:
@@ -259,11 +259,18 @@ class _Viewer:
             kinds=["changed", "improved", "regressed"],
         )
 
-    def export(self, run_id: str, query: Mapping[str, str]) -> Response:
+    def export(self, request: Request, run_id: str, query: Mapping[str, str]) -> Response:
         format = query.get("format", "jsonl")
         if format not in _FORMATS:
             raise BadQueryError(f"format must be one of {', '.join(_FORMATS)}, not {format!r}")
         self._run(run_id)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)[:80]
+        filename = f"{name or 'run'}.{format}"
+        if request.method == "HEAD":  # what a download would be, without making it
+            return Response(
+                media_type=_FORMATS[format],
+                headers={"content-disposition": f'attachment; filename="{filename}"'},
+            )
         # export_results writes the file whole, a batch at a time; the response streams
         # it from disk, and the directory goes when the response has been sent
         folder = Path(tempfile.mkdtemp(prefix="runstore-export-"))
@@ -273,11 +280,10 @@ class _Viewer:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in run_id)[:80]
         return FileResponse(
             path,
             media_type=_FORMATS[format],
-            filename=f"{name or 'run'}.{format}",
+            filename=filename,
             background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
         )
 
@@ -297,7 +303,7 @@ class _Viewer:
                 case ["runs", run_id, "results", result_id]:
                     return self.result(request, run_id, result_id)
                 case ["runs", run_id, "export"]:
-                    return self.export(run_id, query)
+                    return self.export(request, run_id, query)
                 case _:
                     raise _NotFoundError("no such page")
         except (BadQueryError, ValidationError, InvalidInputError, UnicodeDecodeError) as exc:
