@@ -155,10 +155,12 @@ def _conditions(table: sa.Table, shape: _Shape) -> list[sa.ColumnElement[bool]]:
 def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
     """The rows of a list in order; bind names as :func:`_list_query` fills them.
 
-    A page after an offset (``skipping``) is chosen in a subquery and its columns read
-    from there, so that work done for every column read (JSON selected as text, a result's
-    scores) is done for the page's rows only, not for every row the offset skips; the
-    outer query then sorts just the page's rows.
+    A page after an offset (``skipping``) is chosen in a subquery that reads only the
+    order's columns -- the list's index walked past the skipped rows, never the rows
+    themselves, nor a sort of them (which Postgres, its plan made for a known offset,
+    spilled to disk) -- and the page's rows are then read by id: work done for every
+    column read (JSON selected as text, a result's scores) is done for the page's rows
+    only. The outer query sorts just those.
     """
     table = listing.table
     conditions = _conditions(table, shape)
@@ -187,15 +189,24 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
         if shape.total is not None:
             extra.append(total.label("total"))
         return page.add_columns(*extra)
+    # The skipped rows are walked for their place alone: the subquery reads the order's
+    # columns (which the list's index holds, so it is walked, not sorted), and only the
+    # page's rows are read whole, by id.
+    page = sa.select(listing.key, listing.id).where(*conditions)
+    page = page.order_by(*_ordering(listing, table))
+    page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
+        sa.bindparam("offset", type_=sa.BigInteger())
+    )
     if shape.total is not None:
         page = page.add_columns(total.label("total"))
-    rows = page.subquery("page")
-    columns: list[Any] = [rows.columns[column.key] for column in table.columns]
+    chosen = page.subquery("page")
+    columns: list[Any] = list(table.columns)
     if scored:
-        columns.append(scores_of(rows.columns["id"]))
+        columns.append(scores_of(table.c.id))
     if shape.total is not None:
-        columns.append(rows.columns["total"])
-    return sa.select(*columns).order_by(*_ordering(listing, rows))
+        columns.append(chosen.columns["total"])
+    joined = chosen.join(table, table.c.id == chosen.columns[listing.id.key])
+    return sa.select(*columns).select_from(joined).order_by(*_ordering(listing, chosen))
 
 
 def _ordering(listing: _Listing, rows: sa.Table | sa.Subquery) -> list[sa.ColumnElement[Any]]:
