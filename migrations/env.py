@@ -21,6 +21,7 @@ from runstore.migrations import (
     VERSION_TABLE,
     connection_schema,
     include_name,
+    include_object_on,
     migration_transaction,
 )
 from runstore.tables import metadata
@@ -59,6 +60,7 @@ def _configure(connection: Connection) -> None:
         version_table=VERSION_TABLE,
         version_table_schema=connection_schema(connection),
         include_name=include_name,
+        include_object=include_object_on(connection.dialect.name),
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
     )

@@ -13,9 +13,11 @@ import runstore
 from runstore import (
     DATASET_RUN_RESULTS_SCHEMA,
     DATASET_RUN_SCORES_SCHEMA,
+    DATASET_RUN_TAGS_SCHEMA,
     DATASET_RUNS_SCHEMA,
     TABLE_DATASET_RUN_RESULTS,
     TABLE_DATASET_RUN_SCORES,
+    TABLE_DATASET_RUN_TAGS,
     TABLE_DATASET_RUNS,
     TABLE_SCHEMAS,
     AddRunResultInput,
@@ -28,7 +30,7 @@ from runstore import (
     TargetType,
     UpdateRunInput,
 )
-from runstore.tables import metadata, results_table, runs_table, scores_table
+from runstore.tables import metadata, results_table, runs_table, scores_table, tags_table
 from runstore.testing.inputs import T0, result_input, run_input
 
 NAIVE = datetime(2026, 1, 1, 12, 0, 0)  # noqa: DTZ001 - the point of these tests
@@ -86,6 +88,10 @@ def test_models_dump_the_plans_camel_case_json() -> None:
         "createdAt": "2026-01-02T03:04:05.678901Z",
         "updatedAt": "2026-01-02T03:04:05.678901Z",
         "resultCount": 0,
+        "name": None,
+        "description": None,
+        "tags": [],
+        "metadata": {},
     }
     dumped = StoragePagination(page=0, per_page=False).model_dump(by_alias=True)
     assert dumped == {"page": 0, "perPage": False}
@@ -211,16 +217,19 @@ def test_registry_names_the_plans_columns() -> None:
     assert TABLE_DATASET_RUNS == "mastra_dataset_runs"
     assert TABLE_DATASET_RUN_RESULTS == "mastra_dataset_run_results"
     assert TABLE_DATASET_RUN_SCORES == "mastra_dataset_run_scores"
+    assert TABLE_DATASET_RUN_TAGS == "mastra_dataset_run_tags"
     assert TABLE_SCHEMAS == {
         TABLE_DATASET_RUNS: DATASET_RUNS_SCHEMA,
         TABLE_DATASET_RUN_RESULTS: DATASET_RUN_RESULTS_SCHEMA,
         TABLE_DATASET_RUN_SCORES: DATASET_RUN_SCORES_SCHEMA,
+        TABLE_DATASET_RUN_TAGS: DATASET_RUN_TAGS_SCHEMA,
     }
     assert list(DATASET_RUNS_SCHEMA) == [
         "id", "datasetId", "datasetVersion", "targetType", "targetId", "status",
         "totalItems", "succeededCount", "failedCount", "startedAt", "completedAt",
-        "createdAt", "updatedAt", "resultCount",
+        "createdAt", "updatedAt", "resultCount", "name", "description", "tags", "metadata",
     ]  # fmt: skip
+    assert list(DATASET_RUN_TAGS_SCHEMA) == ["runId", "tag", "createdAt"]
     assert list(DATASET_RUN_SCORES_SCHEMA) == [
         "id", "runId", "resultId", "name", "value", "label", "explanation", "metadata",
         "createdAt",
@@ -228,7 +237,7 @@ def test_registry_names_the_plans_columns() -> None:
     assert list(DATASET_RUN_RESULTS_SCHEMA) == [
         "id", "runId", "itemId", "itemVersion", "input", "output", "expectedOutput",
         "latency", "error", "startedAt", "completedAt", "retryCount", "createdAt",
-        "repetition",
+        "repetition", "inputTokens", "outputTokens", "cost", "traceId", "metadata",
     ]  # fmt: skip
     assert DATASET_RUN_RESULTS_SCHEMA["output"].type == "jsonb"
     assert DATASET_RUN_RESULTS_SCHEMA["output"].nullable
@@ -236,7 +245,7 @@ def test_registry_names_the_plans_columns() -> None:
 
 
 def test_tables_are_generated_from_the_registry() -> None:
-    for table in (runs_table, results_table, scores_table):
+    for table in (runs_table, results_table, scores_table, tags_table):
         schema = TABLE_SCHEMAS[table.name]
         assert [column.name for column in table.columns] == list(schema)
         for column in table.columns:

@@ -67,6 +67,9 @@ def seeded(
                 dataset_id=f"dataset-{n % 40}",
                 target_type=("agent", "workflow", "scorer", "processor")[n % 4],
                 target_id=f"target-{n % 50}",
+                name=f"n{n % 25}",
+                tags=[f"tag-{n % 30}", f"o{n % 7}"],
+                metadata={"m": n % 9},
             )
         )
         for n in range(2000)
@@ -97,7 +100,62 @@ RUN_FILTERS = {
     "ix_mastra_dataset_runs_status_createdAt_id": RunFilters(status="running"),
     "ix_mastra_dataset_runs_targetType_createdAt_id": RunFilters(target_type="workflow"),
     "ix_mastra_dataset_runs_targetId_createdAt_id": RunFilters(target_id="target-7"),
+    "ix_mastra_dataset_runs_name_createdAt_id": RunFilters(name="n4"),
+    # A tag filter walks the tags' index, the first tag's runs newest first.
+    "ix_mastra_dataset_run_tags_tag_createdAt_runId": RunFilters(tags=["tag-3"]),
 }
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        RunFilters(tags=["tag-3", "o2"]),
+        RunFilters(tags=["tag-3", "o2"], dataset_id="dataset-3", status="pending"),
+        RunFilters(tags=["tag-3"], name="n3"),
+    ],
+    ids=["two tags", "tags and columns", "a tag and a name"],
+)
+def test_a_tag_filter_with_other_filters_reads_indexes_only(
+    seeded: SqlRunsStorage, filters: RunFilters
+) -> None:
+    """The first tag's runs, or the runs of a column's index, whichever the planner
+    finds fewer; each other tag probed by (run, tag) -- no table read whole."""
+    after = Position(T0 + timedelta(days=400), "z")
+    with seeded.engine.connect() as connection:
+        for query in (
+            lists.runs_page(filters, None, 101, 0),
+            lists.runs_page(filters, None, 101, 50),
+            lists.runs_page(filters, after, 101, 0),
+            lists.runs_batch(filters, after, 1000),
+            lists.count_runs(filters),
+        ):
+            plan = explain(connection, query)
+            assert "Seq Scan" not in plan, plan
+            assert not any(line.strip().startswith("SCAN mastra") for line in plan.splitlines())
+
+
+def test_a_metadata_filter_uses_the_metadata_index_on_postgres(seeded: SqlRunsStorage) -> None:
+    if seeded.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no index of JSON values: the filter reads each run's metadata")
+    filters = RunFilters(metadata={"m": 4})
+    with seeded.engine.connect() as connection:
+        connection.exec_driver_sql("SET enable_seqscan = off")
+        connection.exec_driver_sql("SET enable_indexscan = off")  # not the createdAt walk
+        connection.exec_driver_sql("SET enable_bitmapscan = on")  # how GIN indexes are read
+        try:
+            for query in (lists.runs_page(filters, None, 101, 0), lists.count_runs(filters)):
+                statement: Any = query.statement
+                rows = connection.execute(Explain(statement), query.values)  # type: ignore[arg-type]
+                plan = "\n".join(str(row[-1]) for row in rows)
+                assert "ix_mastra_dataset_runs_metadata" in plan, plan
+        finally:  # the connection goes back to the pool
+            connection.exec_driver_sql("RESET enable_indexscan")
+            connection.exec_driver_sql("SET enable_bitmapscan = off")
+        matching = connection.execute(
+            lists.runs_page(filters, None, 101, 0).statement,  # type: ignore[arg-type]
+            lists.runs_page(filters, None, 101, 0).values,
+        ).all()
+        assert len(matching) == 101
 
 
 def assert_served_in_order(plan: str, index: str) -> None:
@@ -243,6 +301,14 @@ def test_pruning_finds_the_oldest_runs_by_index(seeded: SqlRunsStorage, index: s
     query = runs.prunable_runs(T0 + timedelta(days=400), status, dataset_id, 100)
     with seeded.engine.connect() as connection:
         assert_served_in_order(explain(connection, query), index)
+
+
+def test_pruning_by_tag_reads_indexes_only(seeded: SqlRunsStorage) -> None:
+    query = runs.prunable_runs(T0 + timedelta(days=400), None, "dataset-3", 100, tags=["tag-3"])
+    with seeded.engine.connect() as connection:
+        plan = explain(connection, query)
+    assert "Seq Scan" not in plan, plan
+    assert not any(line.strip().startswith("SCAN mastra") for line in plan.splitlines()), plan
 
 
 def test_pruning_deletes_a_batchs_rows_by_index(seeded: SqlRunsStorage) -> None:

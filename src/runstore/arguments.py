@@ -30,6 +30,7 @@ from runstore.models import (
     AddScoreInput,
     ComparisonKind,
     Identifier,
+    Tags,
     UtcInstant,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "model_argument",
     "scores_argument",
     "size_argument",
+    "tags_argument",
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -78,6 +80,23 @@ def _plain_id(text: str) -> bool:
         and text.isascii()
         and ("\x00" not in text)
     )
+
+
+_TAGS: TypeAdapter[tuple[str, ...]] = TypeAdapter(Tags)
+
+
+def tags_argument(value: object) -> tuple[str, ...]:
+    """``value`` as a set of tags (None: none), sorted: a list or other iterable of tags,
+    never a string."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        raise InvalidInputError(f"tags must be a list of tags, not the string {value!r:.80}")
+    try:
+        return _TAGS.validate_python(value)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise InvalidInputError(f"tags: {reason}, not {value!r:.80}") from None
 
 
 _INSTANT: TypeAdapter[datetime] = TypeAdapter(UtcInstant)

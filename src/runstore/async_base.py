@@ -131,6 +131,9 @@ class AsyncRunsStorage(abc.ABC):
         status: RunStatus | str | None = None,
         target_type: TargetType | str | None = None,
         target_id: str | None = None,
+        name: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, object] | None = None,
         batch_size: int = 1000,
         **unknown: object,
     ) -> AsyncIterator[Run]:
@@ -139,6 +142,9 @@ class AsyncRunsStorage(abc.ABC):
             "status": status,
             "target_type": target_type,
             "target_id": target_id,
+            "name": name,
+            "tags": tags,
+            "metadata": metadata,
             **unknown,
         }
         return self._stream(calls.IterRuns.checked(filters, batch_size))
@@ -155,9 +161,10 @@ class AsyncRunsStorage(abc.ABC):
         older_than: datetime,
         status: RunStatus | str | None = None,
         dataset_id: str | None = None,
+        tags: Iterable[str] | None = None,
         batch_size: int = 100,
     ) -> int:
-        call = calls.PruneRuns.checked(older_than, status, dataset_id, batch_size)
+        call = calls.PruneRuns.checked(older_than, status, dataset_id, batch_size, tags)
         return await self._perform(call)
 
     # -- results -----------------------------------------------------------------------

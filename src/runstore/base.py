@@ -123,13 +123,16 @@ class RunsStorage(abc.ABC):
         """Create a run: status ``pending``, counts 0, not started or completed.
 
         ``created_at`` and ``updated_at`` are both now (UTC). Without ``input.id`` a uuid4
-        string is generated.
+        string is generated. What produced the run -- ``name``, ``description``,
+        ``tags`` (stored as a sorted set) and ``metadata`` (a JSON object) -- is stored
+        with it, in the same transaction.
 
         Args:
             if_exists: ``"error"``, or ``"return"``: when a run with ``input.id`` exists
                 and was created with the same fields (dataset id and version, target
                 type and id, total items), return it as stored -- so a pipeline that
-                restarts can create its run again.
+                restarts can create its run again. (Its name, description, tags and
+                metadata are not compared: they may have been edited since.)
 
         Raises:
             DuplicateError: a run with ``input.id`` exists (with ``"return"``: created
@@ -139,6 +142,10 @@ class RunsStorage(abc.ABC):
 
     def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
         """Change the fields given in ``input``; ``updated_at`` moves forward.
+
+        ``tags`` replaces the run's tags (``[]`` clears them) and ``metadata`` its
+        metadata (``{}`` clears it), in one transaction; ``name`` or ``description`` set
+        to None clears it. A field left out stays as it is.
 
         Returns:
             The run as stored after the change.
@@ -156,7 +163,11 @@ class RunsStorage(abc.ABC):
         """Runs newest first (``created_at`` descending, then ``id`` descending).
 
         Only the runs matching every filter given (``dataset_id``, ``status``,
-        ``target_type``, ``target_id``; see :class:`~runstore.models.RunFilters`).
+        ``target_type``, ``target_id``, ``name``; ``tags``: runs carrying every tag given;
+        ``metadata``: runs whose metadata has every key given with an equal JSON scalar,
+        numbers by value -- see :class:`~runstore.models.RunFilters`). A tag filter is
+        served by the tags' index on both databases, a metadata filter by a GIN index on
+        Postgres.
         ``pagination.total`` counts every matching run; ``has_more`` tells whether rows lie
         past this page. The order is total, so no run is repeated or skipped across pages
         when timestamps tie. A page past the end is empty. Without ``input``, the first
@@ -179,6 +190,9 @@ class RunsStorage(abc.ABC):
         status: RunStatus | str | None = None,
         target_type: TargetType | str | None = None,
         target_id: str | None = None,
+        name: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, object] | None = None,
         batch_size: int = 1000,
         **unknown: object,
     ) -> Iterator[Run]:
@@ -193,6 +207,9 @@ class RunsStorage(abc.ABC):
             "status": status,
             "target_type": target_type,
             "target_id": target_id,
+            "name": name,
+            "tags": tags,
+            "metadata": metadata,
             **unknown,
         }
         return self._stream(calls.IterRuns.checked(filters, batch_size))
@@ -221,10 +238,12 @@ class RunsStorage(abc.ABC):
         older_than: datetime,
         status: RunStatus | str | None = None,
         dataset_id: str | None = None,
+        tags: Iterable[str] | None = None,
         batch_size: int = 100,
     ) -> int:
         """Delete every run created before ``older_than`` -- only those with ``status``,
-        of ``dataset_id``, when given -- with its results and scores. For retention.
+        of ``dataset_id``, carrying every one of ``tags``, when given -- with its results,
+        scores and tags. For retention.
 
         Oldest first, ``batch_size`` runs at a time, each batch in a short transaction
         of its own, so writers of other runs wait on none for long; a SQL batch also
@@ -238,7 +257,8 @@ class RunsStorage(abc.ABC):
             InvalidInputError: ``older_than`` is not a timezone-aware datetime, or an
                 argument is out of range.
         """
-        return self._perform(calls.PruneRuns.checked(older_than, status, dataset_id, batch_size))
+        call = calls.PruneRuns.checked(older_than, status, dataset_id, batch_size, tags)
+        return self._perform(call)
 
     # -- results -----------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from runstore.arguments import (
     model_argument,
     scores_argument,
     size_argument,
+    tags_argument,
 )
 from runstore.export import StoredRow
 from runstore.models import (
@@ -182,16 +183,23 @@ class PruneRuns(Call[int]):
     status: RunStatus | None
     dataset_id: str | None
     batch_size: int
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def checked(
-        cls, older_than: object, status: object, dataset_id: object, batch_size: object
+        cls,
+        older_than: object,
+        status: object,
+        dataset_id: object,
+        batch_size: object,
+        tags: object = None,
     ) -> PruneRuns:
         return cls(
             instant_argument(older_than, "older_than"),
             None if status is None else choice_argument(RunStatus, status, "status"),
             _optional_id(dataset_id, "dataset_id"),
             size_argument(batch_size, "batch_size"),
+            tags_argument(tags),
         )
 
 

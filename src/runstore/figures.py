@@ -11,9 +11,10 @@ database (:func:`runstore.sql.compiler.bucket`) or here, with the one formula of
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from runstore.models import ComparisonKind, Histogram, ItemComparison, RunResult
+from runstore.models import ComparisonKind, Histogram, ItemComparison, RunResult, UsageSummary
 
 __all__ = [
     "PERCENTILES",
@@ -21,6 +22,7 @@ __all__ = [
     "Sided",
     "bin_of",
     "compared",
+    "exact_total",
     "histogram",
     "interpolate",
     "item_failed",
@@ -30,6 +32,9 @@ __all__ = [
     "percentile",
     "rank",
     "score_deltas",
+    "split_scales",
+    "total",
+    "usage_summary",
     "verdict",
 ]
 
@@ -100,6 +105,68 @@ def mean(values: Sequence[float]) -> float:
         return math.fsum(values) / len(values)
     except OverflowError:
         return math.fsum(value / _SCALE for value in values) / len(values) * _SCALE
+
+
+def total(values: Sequence[float]) -> float:
+    """The sum of finite floats, correctly rounded (``math.fsum``); infinity where it
+    passes the largest double."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return math.inf if math.fsum(v / _SCALE for v in values) > 0 else -math.inf
+
+
+_HUGE = 2.0**900
+
+
+def split_scales(count: int, largest: float) -> tuple[float, float, float]:
+    """How to sum ``count`` values of at most ``largest`` (none negative) in a database
+    that adds doubles one after another, with no rounding error per value: the scales at
+    which :func:`runstore.sql.compiler.split_sums` splits each value, and a factor the
+    values are multiplied by first (1, or for values near the largest double 2**-128,
+    exact).
+
+    The first scale is a power of two at least twice ``count * largest``: each value's
+    high part, ``(value + scale) - scale``, is then a multiple of the scale's last unit,
+    and so is every partial sum of them, below 2**53 units -- exact. The remainders are
+    below half that unit; the second scale splits them again the same way. What remains
+    of each value is under ``count * 2**-104`` of the first scale, so its rounded sum
+    moves the total by far less than a unit in its last place. (The method is Rump, Ogita
+    and Oishi's extraction, "Accurate floating-point summation", 2008.)
+    """
+    factor = 1.0
+    if largest > _HUGE:
+        factor, largest = 2.0**-128, largest * 2.0**-128
+    bound = max(2.0 * count * largest, sys.float_info.min)
+    first = 2.0 ** math.ceil(math.log2(bound))
+    if first < bound:  # log2's rounding
+        first *= 2.0
+    second = 2.0 ** math.ceil(math.log2(max(2.0 * count * math.ulp(first), sys.float_info.min)))
+    return first, second * 2.0, factor
+
+
+def exact_total(parts: Sequence[float | None], factor: float = 1.0) -> float | None:
+    """The total of the parts :func:`runstore.sql.compiler.split_sums` summed (None: there
+    were no values), correctly rounded, undoing the ``factor`` of :func:`split_scales`."""
+    if parts[0] is None:
+        return None
+    summed = math.fsum(part or 0.0 for part in parts)
+    return summed / factor if factor != 1.0 else summed
+
+
+def usage_summary(
+    input_tokens: int | None, output_tokens: int | None, priced: int, cost: float | None
+) -> UsageSummary:
+    """A run's usage from its sums (None: no result has the figure) and how many results
+    have a cost: the mean cost per priced result is the correctly rounded sum over their
+    count."""
+    return UsageSummary(
+        input_tokens=input_tokens or 0,
+        output_tokens=output_tokens or 0,
+        priced=priced,
+        cost=cost if priced else None,
+        cost_per_result=cost / priced if priced and cost is not None else None,
+    )
 
 
 def item_scores(results: Sequence[RunResult]) -> dict[str, float]:

@@ -12,6 +12,8 @@ README lists them too). Each is chosen to stay clear of a database's own limit:
 * Counts (``total_items``, ``succeeded_count``, ``failed_count``, ``retry_count``) are
   32-bit, as Postgres' ``integer`` column is.
 * A page or a streamed batch holds at most 100,000 rows; ``per_page=False`` reads all.
+* A run's name has at most 256 characters; a run has at most 64 tags of 1 to 64
+  characters each: tags are indexed one row each, and listed with the run.
 * A histogram has at most 1,000 bins: finer than any chart draws, and each bin a row of
   the database's answer.
 """
@@ -25,11 +27,23 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_INT_DIGITS",
     "MAX_JSON_DEPTH",
+    "MAX_NAME_LENGTH",
     "MAX_PAGE_SIZE",
+    "MAX_TAGS",
+    "MAX_TAG_LENGTH",
 ]
 
 MAX_ID_LENGTH = 256
 """Characters in an id."""
+
+MAX_NAME_LENGTH = 256
+"""Characters in a run's name."""
+
+MAX_TAGS = 64
+"""Tags of one run."""
+
+MAX_TAG_LENGTH = 64
+"""Characters in a tag."""
 
 MAX_JSON_DEPTH = 256
 """Levels of nested lists and objects in a JSON value (a scalar is level 0)."""

@@ -38,6 +38,8 @@ from runstore.figures import (
     item_scores,
     mean,
     percentile,
+    total,
+    usage_summary,
 )
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
@@ -79,7 +81,7 @@ __all__ = ["AsyncInMemoryRunsStorage", "InMemoryRunsStorage"]
 
 _T = TypeVar("_T")
 _Row = TypeVar("_Row")
-_JSON_FIELDS = ("input", "output", "expected_output")
+_JSON_FIELDS = ("input", "output", "expected_output", "metadata")
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,13 @@ class _Stored:
     def read(self, fields: Sequence[str], **changes: Any) -> Any:
         values = (None if text is None else loads_json(text) for text in self.json_texts)
         return self.model.model_copy(update=dict(zip(fields, values, strict=True)) | changes)
+
+
+def _detached(run: Run) -> Run:
+    """A run to hand out: its metadata a copy, so no caller can reach the stored one."""
+    if not run.metadata:
+        return run
+    return run.model_copy(update={"metadata": loads_json(dumps_json(run.metadata))})
 
 
 def _run_key(run: Run) -> tuple[datetime, str]:
@@ -153,9 +162,9 @@ class InMemoryRunsStorage(RunsStorage):
             stored = self._runs.get(run.id)
             if stored is not None:
                 if call.if_exists is ExistingRun.RETURN:
-                    return existing_run(call.input, stored)
+                    return _detached(existing_run(call.input, stored))
                 raise DuplicateError(f"run {run.id!r} already exists")
-            self._runs[run.id] = run
+            self._runs[run.id] = _detached(run)
             self._result_ids_by_run[run.id] = {}
             return run
 
@@ -168,32 +177,30 @@ class InMemoryRunsStorage(RunsStorage):
                 raise RunNotFoundError(input.id)
             updated_at = moved_forward(self._now(), current.updated_at)
             run = current.model_copy(update={**input.changes(), "updated_at": updated_at})
-            self._runs[input.id] = run
+            self._runs[input.id] = _detached(run)
             return run
 
     def _get_run_by_id(self, call: calls.GetRunById) -> Run | None:
         with self._lock:
             self._check_open()
-            return self._runs.get(call.id)
+            run = self._runs.get(call.id)
+        return None if run is None else _detached(run)
 
     def _list_runs(self, call: calls.ListRuns) -> ListRunsOutput:
         return self._runs_page(call.input)
 
     def _runs_page(self, input: ListRunsInput) -> ListRunsOutput:
-        wanted = input.given()
         with self._lock:
             self._check_open()
-            matching = [
-                run
-                for run in self._runs.values()
-                if all(getattr(run, name) == value for name, value in wanted.items())
-            ]
+            matching = [run for run in self._runs.values() if input.matches(run)]
         matching.sort(key=_run_key, reverse=True)
         page = _page(
             matching, input.pagination, input.cursor, "runs", input.scope(), _run_key, True
         )
         return ListRunsOutput(
-            runs=tuple(page.rows), pagination=page.pagination, next_cursor=page.next_cursor
+            runs=tuple(_detached(run) for run in page.rows),
+            pagination=page.pagination,
+            next_cursor=page.next_cursor,
         )
 
     def _iter_runs(self, call: calls.IterRuns) -> Iterator[Run]:
@@ -228,10 +235,11 @@ class InMemoryRunsStorage(RunsStorage):
                 }
             )
             self._runs[run_id] = run
-            return run
+            return _detached(run)
 
     def _prune_runs(self, call: calls.PruneRuns) -> int:
         older_than, status, dataset_id = call.older_than, call.status, call.dataset_id
+        tags = set(call.tags)
         with self._lock:
             self._check_open()
             pruned = [
@@ -240,6 +248,7 @@ class InMemoryRunsStorage(RunsStorage):
                 if run.created_at < older_than
                 and (status is None or run.status is status)
                 and (dataset_id is None or run.dataset_id == dataset_id)
+                and tags <= set(run.tags)
             ]
             for run_id in pruned:
                 self._delete_results(run_id)
@@ -524,6 +533,13 @@ class InMemoryRunsStorage(RunsStorage):
         values: dict[str, list[float]] = {}
         for score in self._run_scores(run_id, None, None):
             values.setdefault(score.name, []).append(score.value)
+        costs = [result.cost for result in results if result.cost is not None]
+        usage = usage_summary(
+            sum(result.input_tokens or 0 for result in results),
+            sum(result.output_tokens or 0 for result in results),
+            len(costs),
+            total(costs) if costs else None,
+        )
         return RunSummary(
             run_id=run_id,
             results=len(results),
@@ -546,12 +562,15 @@ class InMemoryRunsStorage(RunsStorage):
                 )
                 for name, scored in values.items()
             },
+            usage=usage,
         )
 
     def _histogram_run(self, call: calls.HistogramRun) -> RunHistograms:
         run_id, bins = call.run_id, call.bins
         self._require_run(run_id)
-        latencies = [result.latency for result in self._matching(run_id, ResultFilters())]
+        results = self._matching(run_id, ResultFilters())
+        latencies = [result.latency for result in results]
+        costs = [result.cost for result in results if result.cost is not None]
         values: dict[str, list[float]] = {}
         for score in self._run_scores(run_id, None, None):
             values.setdefault(score.name, []).append(score.value)
@@ -560,6 +579,7 @@ class InMemoryRunsStorage(RunsStorage):
             bins=bins,
             latency=_histogram(latencies, bins) if latencies else None,
             scores={name: _histogram(scored, bins) for name, scored in values.items()},
+            cost=_histogram(costs, bins) if costs else None,
         )
 
     def _by_item(self, run_id: str) -> dict[str, tuple[RunResult, ...]]:
@@ -596,6 +616,8 @@ class InMemoryRunsStorage(RunsStorage):
                 mean([_mean_latency(c) - _mean_latency(b) for b, c in paired]) if paired else None
             ),
             scores={name: _score_comparison(pairs) for name, pairs in by_score.items()},
+            cost_mean_delta=_mean_delta(paired, _item_cost),
+            tokens_mean_delta=_mean_delta(paired, _item_tokens),
         )
 
     def _iter_item_comparisons(self, call: calls.IterItemComparisons) -> Iterator[ItemComparison]:
@@ -618,6 +640,37 @@ def _item_taken(result: RunResult) -> str:
 
 def _mean_latency(results: Sequence[RunResult]) -> float:
     return mean([result.latency for result in results])
+
+
+def _item_cost(results: Sequence[RunResult]) -> float | None:
+    """An item's cost: the mean over its repetitions that have one (None: none has)."""
+    costs = [result.cost for result in results if result.cost is not None]
+    return mean(costs) if costs else None
+
+
+def _item_tokens(results: Sequence[RunResult]) -> float | None:
+    """An item's tokens: the mean over its repetitions that have any of input plus output
+    tokens (one it lacks counts 0; None: no repetition has either)."""
+    tokens = [
+        float((result.input_tokens or 0) + (result.output_tokens or 0))
+        for result in results
+        if result.input_tokens is not None or result.output_tokens is not None
+    ]
+    return mean(tokens) if tokens else None
+
+
+def _mean_delta(
+    paired: Sequence[tuple[Sequence[RunResult], Sequence[RunResult]]],
+    figure: Callable[[Sequence[RunResult]], float | None],
+) -> float | None:
+    """The mean of candidate minus baseline ``figure`` over the paired items that have it
+    in both runs; None when none has."""
+    deltas = []
+    for before, after in paired:
+        baseline, candidate = figure(before), figure(after)
+        if baseline is not None and candidate is not None:
+            deltas.append(candidate - baseline)
+    return mean(deltas) if deltas else None
 
 
 def _histogram(values: Sequence[float], bins: int) -> Histogram:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ __all__ = [
     "exclude_runstore",
     "head_revision",
     "include_name",
+    "include_object_on",
     "lock_for_migration",
     "migrating",
     "migration_transaction",
@@ -104,6 +105,23 @@ def head_revision() -> str:
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
     """Autogenerate filter: runstore's tables only (never an application's)."""
     return type_ != "table" or name in TABLE_SCHEMAS
+
+
+def include_object_on(dialect: str) -> Callable[[Any, str | None, str, bool, Any], bool]:
+    """Autogenerate filter for a database of ``dialect``: leaves out the indexes that
+    runstore creates on another database only (``info={"only_on": dialect}`` beside their
+    ``ddl_if``, such as Postgres' GIN index of run metadata), which autogenerate would
+    otherwise expect everywhere."""
+
+    def include_object(
+        object: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+    ) -> bool:
+        if type_ != "index" or reflected:
+            return True
+        only_on: str = object.info.get("only_on", dialect)
+        return only_on == dialect
+
+    return include_object
 
 
 def exclude_runstore(name: str | None, type_: str, parent_names: Mapping[Any, str | None]) -> bool:

@@ -28,8 +28,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from runstore.jsonvalues import JsonValue, check_text, normalize_json
-from runstore.limits import MAX_COUNT, MAX_ID_LENGTH, MAX_PAGE_SIZE
+from runstore.jsonvalues import JsonValue, check_text, dumps_json, normalize_json
+from runstore.limits import (
+    MAX_COUNT,
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PAGE_SIZE,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+)
 
 __all__ = [
     "AddRunResultInput",
@@ -44,6 +51,7 @@ __all__ = [
     "ListRunResultsOutput",
     "ListRunsInput",
     "ListRunsOutput",
+    "MetadataFilterValue",
     "OnConflict",
     "ResultFilters",
     "ResultOrder",
@@ -62,6 +70,7 @@ __all__ = [
     "StoragePaginationResult",
     "TargetType",
     "UpdateRunInput",
+    "UsageSummary",
 ]
 
 Text = Annotated[str, Strict(), AfterValidator(check_text)]
@@ -94,6 +103,61 @@ def _no_negative_zero(value: float) -> float:
 ScoreValue = Annotated[float, Field(allow_inf_nan=False), AfterValidator(_no_negative_zero)]
 """A score: any finite float."""
 PageSize = Annotated[int, Strict(), Field(ge=1, le=MAX_PAGE_SIZE)]
+
+Cost = Annotated[float, Field(ge=0, allow_inf_nan=False), AfterValidator(_no_negative_zero)]
+"""A cost: a finite float, not negative, in the caller's one currency."""
+
+RunName = Annotated[Text, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
+"""A run's name: 1 to :data:`~runstore.limits.MAX_NAME_LENGTH` characters."""
+
+Tag = Annotated[Text, Field(min_length=1, max_length=MAX_TAG_LENGTH)]
+"""A tag of a run: 1 to :data:`~runstore.limits.MAX_TAG_LENGTH` characters."""
+
+
+def _tag_set(tags: tuple[str, ...]) -> tuple[str, ...]:
+    """Tags as a set: duplicates dropped, sorted; at most :data:`MAX_TAGS` of them."""
+    kept = tuple(sorted(set(tags)))
+    if len(kept) > MAX_TAGS:
+        raise ValueError(f"a run has at most {MAX_TAGS} tags, not {len(kept)}")
+    return kept
+
+
+Tags = Annotated[tuple[Tag, ...], AfterValidator(_tag_set)]
+"""A run's tags, given as a list (or a tuple or set, never a string): kept as a sorted set."""
+
+
+def _json_object(value: object, info: Any) -> dict[str, JsonValue]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{info.field_name} must be a JSON object (a dict), not {value!r:.80}")
+    copied: dict[str, JsonValue] = normalize_json(value, info.field_name)
+    return copied
+
+
+JsonObject = Annotated[dict[str, JsonValue], BeforeValidator(_json_object)]
+"""A JSON object (a dict with string keys), validated and copied by
+:func:`~runstore.jsonvalues.normalize_json`; anything else is refused."""
+
+
+def _metadata_scalar(value: object) -> object:
+    if isinstance(value, dict | list | tuple):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise ValueError(
+            f"a metadata filter's value must be a JSON scalar (a string, number, bool or "
+            f"null), not {kind}"
+        )
+    return value
+
+
+MetadataFilterValue = Annotated[
+    Annotated[bool, Strict()]
+    | Annotated[int, Strict()]
+    | Annotated[float, Strict(), Field(allow_inf_nan=False)]
+    | Text
+    | None,
+    BeforeValidator(_metadata_scalar),
+]
+"""What a metadata filter matches a key's value against: a JSON scalar. Numbers match
+by value (``1`` matches ``1.0``); ``True`` matches ``true`` only, never ``1``."""
 
 
 class TargetType(enum.StrEnum):
@@ -151,6 +215,13 @@ class Run(_Snapshot):
     updated_at: AwareDatetime
     result_count: int = 0
     """How many results the run has: kept by the storage with every write of results."""
+    name: str | None = None
+    """A name for people to find the run by (not unique)."""
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    """The run's tags, sorted, each once."""
+    metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    """What produced the run (model, prompt version, commit, branch...): a JSON object."""
 
 
 class RunResult(_Snapshot):
@@ -174,6 +245,13 @@ class RunResult(_Snapshot):
     scores: dict[str, float] = Field(default_factory=dict)
     """Each score's value by name (see :class:`Score` for the whole score)."""
     created_at: AwareDatetime
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    """What producing the result cost, in the caller's one currency."""
+    trace_id: str | None = None
+    """The id of the trace that recorded the call, in the caller's tracing system."""
+    metadata: dict[str, JsonValue] | None = None
 
 
 class Score(_Snapshot):
@@ -199,10 +277,22 @@ class CreateRunInput(_Model):
     target_type: TargetType
     target_id: Identifier
     total_items: Count
+    name: RunName | None = None
+    """At most :data:`~runstore.limits.MAX_NAME_LENGTH` characters."""
+    description: Text | None = None
+    tags: Tags = ()
+    """Each 1 to :data:`~runstore.limits.MAX_TAG_LENGTH` characters, at most
+    :data:`~runstore.limits.MAX_TAGS`; stored as a set (sorted, each once)."""
+    metadata: JsonObject = Field(default_factory=dict)
+    """A JSON object: what produced the run (model, prompt version, commit...)."""
 
 
 class UpdateRunInput(_Model):
-    """Fields of a run to change; the fields not given stay as they are."""
+    """Fields of a run to change; the fields not given stay as they are.
+
+    ``tags`` replaces the run's tags (``[]`` clears them) and ``metadata`` its metadata
+    (``{}`` clears it); ``name`` and ``description`` set to None clear them.
+    """
 
     id: Identifier
     status: RunStatus | None = None
@@ -210,10 +300,18 @@ class UpdateRunInput(_Model):
     failed_count: Count | None = None
     started_at: UtcInstant | None = None
     completed_at: UtcInstant | None = None
+    name: RunName | None = None
+    description: Text | None = None
+    tags: Tags | None = None
+    metadata: JsonObject | None = None
 
     @model_validator(mode="after")
     def _no_explicit_none(self) -> Self:
-        cleared = sorted(name for name in self.model_fields_set if getattr(self, name) is None)
+        cleared = sorted(
+            name
+            for name in self.model_fields_set
+            if getattr(self, name) is None and name not in _CLEARABLE
+        )
         if cleared:
             raise ValueError(
                 f"{', '.join(cleared)} set to None: leave a field out to keep its value"
@@ -223,6 +321,10 @@ class UpdateRunInput(_Model):
     def changes(self) -> dict[str, Any]:
         """The fields to change, by attribute name."""
         return {name: getattr(self, name) for name in self.model_fields_set if name != "id"}
+
+
+_CLEARABLE = frozenset({"name", "description"})
+"""The fields of :class:`UpdateRunInput` that None clears (rather than refused)."""
 
 
 class AddRunResultInput(_Model):
@@ -249,6 +351,13 @@ class AddRunResultInput(_Model):
     one result per (item, repetition)."""
     scores: dict[Identifier, ScoreValue] | None = None
     """Scores to record with the result, in the same transaction: value by name."""
+    input_tokens: Count | None = None
+    output_tokens: Count | None = None
+    cost: Cost | None = None
+    """What producing the result cost: finite, not negative, in the caller's one currency."""
+    trace_id: Identifier | None = None
+    """The id of the trace that recorded the call, in the caller's tracing system."""
+    metadata: JsonObject | None = None
 
     @field_validator("input", "output", "expected_output")
     @classmethod
@@ -330,15 +439,62 @@ class RunFilters(_Model):
     status: RunStatus | None = None
     target_type: TargetType | None = None
     target_id: Identifier | None = None
+    name: RunName | None = None
+    """The run's name, exactly."""
+    tags: Tags | None = None
+    """Runs carrying every one of these tags."""
+    metadata: dict[Text, MetadataFilterValue] | None = None
+    """Runs whose metadata has every one of these top-level keys with a value equal to
+    the one given: a JSON scalar (see :data:`MetadataFilterValue`)."""
 
-    def given(self) -> dict[str, str]:
-        """The filters that restrict the list, by attribute name."""
+    def given(self) -> dict[str, Any]:
+        """The filters that restrict the list, by attribute name (empty tags and metadata
+        restrict nothing)."""
         values = {name: getattr(self, name) for name in RunFilters.model_fields}
-        return {name: value for name, value in values.items() if value is not None}
+        return {name: value for name, value in values.items() if value not in (None, (), {})}
+
+    def equal(self) -> dict[str, str]:
+        """The filters that a run's column must equal, by attribute name."""
+        given = self.given()
+        return {name: given[name] for name in _EQUAL_FILTERS if name in given}
+
+    def matches(self, run: Run) -> bool:
+        """Whether ``run`` passes every filter (the filters' one definition in Python)."""
+        given = self.given()
+        if any(getattr(run, name) != given[name] for name in _EQUAL_FILTERS if name in given):
+            return False
+        if not set(given.get("tags", ())) <= set(run.tags):
+            return False
+        metadata: dict[str, Any] = given.get("metadata", {})
+        return all(
+            key in run.metadata and metadata_equal(run.metadata[key], value)
+            for key, value in metadata.items()
+        )
 
     def scope(self) -> tuple[str | None, ...]:
-        """Every filter's value (None where not given), in one fixed order."""
-        return tuple(getattr(self, name) for name in RunFilters.model_fields)
+        """Every filter's value (None where not given), in one fixed order, as text."""
+        given = self.given()
+        scope: list[str | None] = [given.get(name) for name in _EQUAL_FILTERS]
+        if "tags" in given:
+            scope.append("\x1f".join(given["tags"]))
+        if "metadata" in given:
+            scope.append(dumps_json(dict(sorted(given["metadata"].items()))))
+        return tuple(scope)
+
+
+_EQUAL_FILTERS = ("dataset_id", "status", "target_type", "target_id", "name")
+
+
+def metadata_equal(stored: object, wanted: object) -> bool:
+    """Whether a run's metadata value matches a filter's: JSON scalars equal as JSON
+    compares them -- numbers by value (``1`` equals ``1.0``), never a bool and a number."""
+    if isinstance(wanted, bool) or isinstance(stored, bool):
+        return stored is wanted
+    if isinstance(wanted, int | float) and isinstance(stored, int | float):
+        return stored == wanted
+    if wanted is None:
+        return stored is None
+    return isinstance(stored, str) and stored == wanted
 
 
 class ListRunsInput(RunFilters, _PageRequest):
@@ -460,6 +616,21 @@ class ScoreSummary(_Snapshot):
     p50: float
 
 
+class UsageSummary(_Snapshot):
+    """What a run's results used: tokens and cost."""
+
+    input_tokens: int
+    """The sum over the results (a result without it counts 0)."""
+    output_tokens: int
+    """The sum over the results (a result without it counts 0)."""
+    priced: int
+    """How many results have a cost."""
+    cost: float | None
+    """The sum of the costs of the results that have one (None when none has)."""
+    cost_per_result: float | None
+    """The mean cost of the results that have one (None when none has)."""
+
+
 class RunSummary(_Snapshot):
     """What a run's results add up to.
 
@@ -477,6 +648,8 @@ class RunSummary(_Snapshot):
     latency: LatencySummary
     scores: dict[str, ScoreSummary]
     """By score name."""
+    usage: UsageSummary
+    """Tokens and cost, summed over the results."""
 
 
 class Histogram(_Snapshot):
@@ -506,6 +679,8 @@ class RunHistograms(_Snapshot):
     """Of the run's results' latencies, in milliseconds; None when the run has no results."""
     scores: dict[str, Histogram]
     """By score name, over that score's values in the run."""
+    cost: Histogram | None = None
+    """Of the costs of the results that have one; None when none has."""
 
 
 class ScoreComparison(_Snapshot):
@@ -541,6 +716,13 @@ class RunComparison(_Snapshot):
     """The mean of candidate minus baseline latency over the paired items (None: none)."""
     scores: dict[str, ScoreComparison]
     """By score name."""
+    cost_mean_delta: float | None = None
+    """The mean of candidate minus baseline cost over the paired items that have a cost in
+    both runs (an item's cost: the mean over its repetitions that have one); None when no
+    item has."""
+    tokens_mean_delta: float | None = None
+    """The same for tokens: a result's input plus output tokens (one it lacks counts 0;
+    a result with neither has none)."""
 
 
 class ComparisonKind(enum.StrEnum):

@@ -59,11 +59,16 @@ def new_run(input: CreateRunInput, now: datetime) -> Run:
         created_at=now,
         updated_at=now,
         result_count=0,
+        name=input.name,
+        description=input.description,
+        tags=input.tags,
+        metadata=input.metadata,
     )
 
 
 CREATION_FIELDS = ("dataset_id", "dataset_version", "target_type", "target_id", "total_items")
-"""The fields a run is created with (besides its id)."""
+"""The fields a run is created with (besides its id) that identify it. Its name,
+description, tags and metadata are not among them: they may have been edited since."""
 
 
 def creation_differences(input: CreateRunInput, run: Run) -> list[str]:

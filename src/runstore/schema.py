@@ -17,9 +17,11 @@ __all__ = [
     "DATASET_RUNS_SCHEMA",
     "DATASET_RUN_RESULTS_SCHEMA",
     "DATASET_RUN_SCORES_SCHEMA",
+    "DATASET_RUN_TAGS_SCHEMA",
     "TABLE_DATASET_RUNS",
     "TABLE_DATASET_RUN_RESULTS",
     "TABLE_DATASET_RUN_SCORES",
+    "TABLE_DATASET_RUN_TAGS",
     "TABLE_SCHEMAS",
     "ColumnReference",
     "ColumnType",
@@ -57,6 +59,7 @@ class StorageColumn:
 TABLE_DATASET_RUNS = "mastra_dataset_runs"
 TABLE_DATASET_RUN_RESULTS = "mastra_dataset_run_results"
 TABLE_DATASET_RUN_SCORES = "mastra_dataset_run_scores"
+TABLE_DATASET_RUN_TAGS = "mastra_dataset_run_tags"
 
 DATASET_RUNS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
     {
@@ -74,6 +77,10 @@ DATASET_RUNS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
         "createdAt": StorageColumn("timestamp"),
         "updatedAt": StorageColumn("timestamp"),
         "resultCount": StorageColumn("integer", server_default="0"),
+        "name": StorageColumn("text", nullable=True),
+        "description": StorageColumn("text", nullable=True),
+        "tags": StorageColumn("jsonb", server_default="[]"),
+        "metadata": StorageColumn("jsonb", server_default="{}"),
     }
 )
 
@@ -93,6 +100,11 @@ DATASET_RUN_RESULTS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
         "retryCount": StorageColumn("integer"),
         "createdAt": StorageColumn("timestamp"),
         "repetition": StorageColumn("integer", server_default="0"),
+        "inputTokens": StorageColumn("integer", nullable=True),
+        "outputTokens": StorageColumn("integer", nullable=True),
+        "cost": StorageColumn("float", nullable=True),
+        "traceId": StorageColumn("text", nullable=True),
+        "metadata": StorageColumn("jsonb", nullable=True),
     }
 )
 
@@ -115,11 +127,24 @@ DATASET_RUN_SCORES_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
     }
 )
 
+DATASET_RUN_TAGS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
+    {
+        "runId": StorageColumn(
+            "text", primary_key=True, references=ColumnReference(TABLE_DATASET_RUNS, "id")
+        ),
+        "tag": StorageColumn("text", primary_key=True),
+        "createdAt": StorageColumn("timestamp"),
+    }
+)
+"""One row per tag of a run, with the run's ``createdAt``: what a tag filter walks, in
+the runs' list order. (The run's own row holds its tags too, to read them with it.)"""
+
 TABLE_SCHEMAS: Mapping[str, Mapping[str, StorageColumn]] = MappingProxyType(
     {
         TABLE_DATASET_RUNS: DATASET_RUNS_SCHEMA,
         TABLE_DATASET_RUN_RESULTS: DATASET_RUN_RESULTS_SCHEMA,
         TABLE_DATASET_RUN_SCORES: DATASET_RUN_SCORES_SCHEMA,
+        TABLE_DATASET_RUN_TAGS: DATASET_RUN_TAGS_SCHEMA,
     }
 )
 

@@ -34,9 +34,11 @@ from runstore.jsonvalues import JsonValue
 from runstore.schema import (
     DATASET_RUN_RESULTS_SCHEMA,
     DATASET_RUN_SCORES_SCHEMA,
+    DATASET_RUN_TAGS_SCHEMA,
     DATASET_RUNS_SCHEMA,
     TABLE_DATASET_RUN_RESULTS,
     TABLE_DATASET_RUN_SCORES,
+    TABLE_DATASET_RUN_TAGS,
     TABLE_DATASET_RUNS,
     StorageColumn,
     attribute_name,
@@ -48,6 +50,7 @@ __all__ = [
     "Base",
     "RunResultRow",
     "RunRow",
+    "RunTagRow",
     "ScoreRow",
     "column_key",
     "metadata",
@@ -57,6 +60,8 @@ __all__ = [
     "runs_table",
     "score_columns",
     "scores_table",
+    "tag_columns",
+    "tags_table",
 ]
 
 NAMING_CONVENTION: dict[str, str] = {
@@ -137,6 +142,18 @@ class RunRow(Base):
             f"ix_{TABLE_DATASET_RUNS}_targetId_createdAt_id",
             *_columns("targetId", "createdAt", "id"),
         ),
+        # list_runs(name=...), newest first.
+        sa.Index(
+            f"ix_{TABLE_DATASET_RUNS}_name_createdAt_id", *_columns("name", "createdAt", "id")
+        ),
+        # list_runs(metadata=...): containment (@>) on Postgres; SQLite has no such index.
+        sa.Index(
+            f"ix_{TABLE_DATASET_RUNS}_metadata",
+            column_key("metadata"),
+            postgresql_using="gin",
+            postgresql_ops={column_key("metadata"): "jsonb_path_ops"},
+            info={"only_on": "postgresql"},  # for migrations' autogenerate
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[str]
@@ -153,6 +170,10 @@ class RunRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     result_count: Mapped[int]
+    name: Mapped[str | None]
+    description: Mapped[str | None]
+    tags: Mapped[JsonValue]
+    metadata_: Mapped[JsonValue]
 
 
 class RunResultRow(Base):
@@ -200,6 +221,11 @@ class RunResultRow(Base):
     retry_count: Mapped[int]
     created_at: Mapped[datetime]
     repetition: Mapped[int]
+    input_tokens: Mapped[int | None]
+    output_tokens: Mapped[int | None]
+    cost: Mapped[float | None]
+    trace_id: Mapped[str | None]
+    metadata_: Mapped[JsonValue | None]
 
 
 class ScoreRow(Base):
@@ -229,10 +255,29 @@ class ScoreRow(Base):
     created_at: Mapped[datetime]
 
 
+class RunTagRow(Base):
+    """A tag of a run, as stored: a row of ``mastra_dataset_run_tags``."""
+
+    __table__ = _table(
+        TABLE_DATASET_RUN_TAGS,
+        DATASET_RUN_TAGS_SCHEMA,
+        # list_runs(tags=[...]): the runs with a tag, newest first -- the runs' list order.
+        sa.Index(
+            f"ix_{TABLE_DATASET_RUN_TAGS}_tag_createdAt_runId",
+            *_columns("tag", "createdAt", "runId"),
+        ),
+    )
+
+    run_id: Mapped[str]
+    tag: Mapped[str]
+    created_at: Mapped[datetime]
+
+
 metadata = Base.metadata
 runs_table: sa.Table = RunRow.__table__
 results_table: sa.Table = RunResultRow.__table__
 scores_table: sa.Table = ScoreRow.__table__
+tags_table: sa.Table = RunTagRow.__table__
 
 if TYPE_CHECKING:
     # What runstore's statements are built of: for the type checker, the classes' typed
@@ -242,7 +287,9 @@ if TYPE_CHECKING:
     run_columns = RunRow
     result_columns = RunResultRow
     score_columns = ScoreRow
+    tag_columns = RunTagRow
 else:
     run_columns = runs_table.c
     result_columns = results_table.c
     score_columns = scores_table.c
+    tag_columns = tags_table.c

@@ -24,13 +24,15 @@ from runstore.figures import (
     PERCENTILES,
     Sided,
     compared,
+    exact_total,
     histogram,
     interpolate,
     pair_items,
     rank,
+    split_scales,
+    usage_summary,
 )
 from runstore.models import (
-    Histogram,
     ItemComparison,
     LatencySummary,
     RunComparison,
@@ -38,6 +40,7 @@ from runstore.models import (
     RunSummary,
     ScoreComparison,
     ScoreSummary,
+    UsageSummary,
 )
 from runstore.plans import (
     AnyQuery,
@@ -54,7 +57,7 @@ from runstore.plans import (
     run,
     scalars,
 )
-from runstore.sql.compiler import bucket, half, mean, scores_of
+from runstore.sql.compiler import bucket, decimal_sum, half, mean, scores_of, split_sums
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import scored_results
 from runstore.sql.runs import require_runs
@@ -72,6 +75,17 @@ def _failed() -> Any:
     return sa.func.count().filter(_results.error.is_not(None))
 
 
+def _usage(cost: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """A run's input and output tokens (sums, NULL for none), how many results have a
+    cost, and ``cost`` -- the costs' sum, as the database sums them exactly."""
+    return [
+        sa.func.sum(_results.input_tokens),
+        sa.func.sum(_results.output_tokens),
+        sa.func.count(_results.cost),
+        cost,
+    ]
+
+
 def _summary_postgres() -> sa.CompoundSelect[Any]:
     run_id: sa.BindParameter[str] = sa.bindparam("run_id")
     latency = sa.select(
@@ -82,6 +96,7 @@ def _summary_postgres() -> sa.CompoundSelect[Any]:
         sa.func.min(_results.latency),
         sa.func.max(_results.latency),
         *[sa.func.percentile_cont(p).within_group(_results.latency) for p in PERCENTILES],
+        *_usage(decimal_sum(_results.cost)),
     ).where(_results.run_id == run_id)
     scores = (
         sa.select(
@@ -92,7 +107,7 @@ def _summary_postgres() -> sa.CompoundSelect[Any]:
             sa.func.min(_scores.value),
             sa.func.max(_scores.value),
             sa.func.percentile_cont(0.5).within_group(_scores.value),
-            *[sa.null()] * 3,
+            *[sa.null()] * 7,
         )
         .where(_scores.run_id == run_id)
         .group_by(_scores.name)
@@ -105,7 +120,8 @@ _SUMMARY = _summary_postgres()
 
 def summary(run_id: str) -> AnyQuery:
     """Postgres: a run's whole summary in one statement -- a row for the latencies (name
-    NULL; count, failed, mean, min, max, p50, p90, p95, p99) and one per score name
+    NULL; count, failed, mean, min, max, p50, p90, p95, p99; then the usage: input and
+    output tokens, results with a cost, the costs' exact sum) and one per score name
     (count, NULL, mean, min, max, p50) -- computed by ``percentile_cont``."""
     return Query(_SUMMARY, {"run_id": run_id})
 
@@ -116,12 +132,29 @@ _LATENCY_AGGREGATES = sa.select(
     mean(_results.latency),
     sa.func.min(_results.latency),
     sa.func.max(_results.latency),
+    *_usage(sa.func.max(_results.cost)),
 ).where(_results.run_id == sa.bindparam("run_id"))
 
 
-def latency_aggregates(run_id: str) -> Query[int, int, float | None, float | None, float | None]:
-    """A run's result count, failed count, and mean, min and max latency."""
-    return reading(_LATENCY_AGGREGATES, {"run_id": run_id})
+def latency_aggregates(run_id: str) -> AnyQuery:
+    """A run's result count, failed count, and mean, min and max latency; then input and
+    output tokens (sums, NULL for none), how many results have a cost, and the greatest
+    cost (what :func:`cost_parts` needs)."""
+    return Query(_LATENCY_AGGREGATES, {"run_id": run_id})
+
+
+_COST_PARTS = sa.select(*split_sums(_results.cost)).where(
+    _results.run_id == sa.bindparam("run_id"), _results.cost.is_not(None)
+)
+
+
+def cost_parts(run_id: str, priced: int, largest: float) -> tuple[AnyQuery, float]:
+    """SQLite: the three partial sums of a run's costs that add up to their exact total
+    (see :func:`runstore.figures.split_scales`), and the factor to undo -- given how many
+    results have a cost, and the greatest."""
+    first, second, factor = split_scales(priced, largest)
+    values = {"run_id": run_id, "split_1": first, "split_2": second, "split_factor": factor}
+    return Query(_COST_PARTS, values), factor
 
 
 _LATENCY_AT = (
@@ -172,6 +205,11 @@ def score_value_at(run_id: str, name: str, rank: int) -> Query[float]:
     return reading(_SCORE_VALUE_AT, {"run_id": run_id, "name": name, "rank": rank})
 
 
+LATENCY, COST, SCORE = "l", "c", "s:"
+"""What a row of :func:`histogram_bins` counts: the latencies, the costs, or (followed
+by its name) a score."""
+
+
 def _histogram_bins() -> sa.Select[Any]:
     run_id: sa.BindParameter[str] = sa.bindparam("run_id")
     latency = (
@@ -180,6 +218,11 @@ def _histogram_bins() -> sa.Select[Any]:
         )
         .where(_results.run_id == run_id)
         .cte("latency_range")
+    )
+    cost = (
+        sa.select(sa.func.min(_results.cost).label("low"), sa.func.max(_results.cost).label("high"))
+        .where(_results.run_id == run_id)
+        .cte("cost_range")
     )
     scores = (
         sa.select(
@@ -202,11 +245,15 @@ def _histogram_bins() -> sa.Select[Any]:
             (half(high) - half(low)).label("span"),
         )
 
+    text = sa.Text()
     values = sa.union_all(
-        ranged(sa.null(), _results.latency, latency)
+        ranged(sa.literal(LATENCY, text), _results.latency, latency)
         .select_from(results_table.join(latency, sa.true()))
         .where(_results.run_id == run_id),
-        ranged(_scores.name, _scores.value, scores)
+        ranged(sa.literal(COST, text), _results.cost, cost)
+        .select_from(results_table.join(cost, sa.true()))
+        .where(_results.run_id == run_id, _results.cost.is_not(None)),
+        ranged(sa.literal(SCORE, text) + _scores.name, _scores.value, scores)
         .select_from(scores_table.join(scores, scores.c.name == _scores.name))
         .where(_scores.run_id == run_id),
     ).subquery("ranged")
@@ -224,23 +271,35 @@ def _histogram_bins() -> sa.Select[Any]:
 _HISTOGRAM_BINS = _histogram_bins()
 
 
-def histogram_bins(run_id: str, bins: int) -> Query[str | None, float, float, int, int]:
-    """A run's values counted by bin: for the latencies (name NULL) and per score name,
-    the least and greatest value and, per bin that holds any (see
-    :func:`~runstore.sql.compiler.bucket`; the values at the greatest are at ``bins``),
-    how many -- the ranges read first from the (run, latency) and (run, name, value)
-    indexes, then each value's bin."""
+def histogram_bins(run_id: str, bins: int) -> Query[str, float, float, int, int]:
+    """A run's values counted by bin: for the latencies (named :data:`LATENCY`), the costs
+    (:data:`COST`) and each score (:data:`SCORE` and its name), the least and greatest
+    value and, per bin that holds any (see :func:`~runstore.sql.compiler.bucket`; the
+    values at the greatest are at ``bins``), how many -- the latencies' and scores'
+    ranges read first from the (run, latency) and (run, name, value) indexes, then each
+    value's bin."""
     return Query(_HISTOGRAM_BINS, {"run_id": run_id, "bins": float(bins)})
 
 
+def _tokens() -> sa.ColumnElement[int | None]:
+    """A result's input plus output tokens (one it lacks counts 0); NULL if it has
+    neither."""
+    given = sa.or_(_results.input_tokens.is_not(None), _results.output_tokens.is_not(None))
+    both = sa.func.coalesce(_results.input_tokens, 0) + sa.func.coalesce(_results.output_tokens, 0)
+    return sa.case((given, both), else_=sa.null())
+
+
 def _items_of(run: str) -> sa.CTE:
-    """Per item of a run: mean latency over its repetitions, and whether any failed."""
+    """Per item of a run: mean latency over its repetitions, whether any failed, and the
+    mean cost and tokens over the repetitions that have them (NULL: none has)."""
     failed = sa.case((_results.error.is_not(None), 1), else_=0)
     return (
         sa.select(
             _results.item_id.label("item"),
             mean(_results.latency).label("latency"),
             sa.func.max(failed).label("failed"),
+            mean(_results.cost).label("cost"),
+            mean(sa.cast(_tokens(), sa.Double())).label("tokens"),
         )
         .where(_results.run_id == sa.bindparam(run))
         .group_by(_results.item_id)
@@ -271,14 +330,17 @@ _COMPARISON_PAIRS = sa.select(
     mean(_candidate.c.latency - _baseline.c.latency),  # latencies are >= 0: no overflow
     sa.select(sa.func.count()).select_from(_baseline).scalar_subquery(),
     sa.select(sa.func.count()).select_from(_candidate).scalar_subquery(),
+    mean(_candidate.c.cost - _baseline.c.cost),  # costs too; NULL where either has none
+    mean(_candidate.c.tokens - _baseline.c.tokens),
 ).select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
 
 
-def comparison_pairs(baseline: str, candidate: str) -> Query[int, int, int, float | None, int, int]:
+def comparison_pairs(baseline: str, candidate: str) -> AnyQuery:
     """Over the items both runs have (each item's repetitions averaged): how many, errors
     fixed and introduced, the mean latency difference (candidate minus baseline); then
-    how many items each run has."""
-    return reading(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
+    how many items each run has; then the mean cost and token differences over the
+    items that have them in both runs."""
+    return Query(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
 
 
 _baseline_score, _candidate_score = _item_scores_of("baseline"), _item_scores_of("candidate")
@@ -362,6 +424,7 @@ def _summary(
     counts: tuple[int, int],
     latency: Sequence[float | None],
     scores: dict[str, ScoreSummary],
+    usage: UsageSummary,
 ) -> RunSummary:
     results, failed = counts
     mean_latency, minimum, maximum, *percentiles = latency
@@ -381,6 +444,7 @@ def _summary(
             },
         ),
         scores=scores,
+        usage=usage,
     )
 
 
@@ -394,12 +458,22 @@ def _summarize_in_one_statement(run_id: str) -> Steps[RunSummary]:
         if row[0] is not None
     }
     count, failed = latency_row[1], latency_row[2]
-    return _summary(run_id, (count, failed), latency_row[3:], scores)
+    input_tokens, output_tokens, priced, cost = latency_row[10:14]
+    total = None if cost is None else float(cost)  # the exact sum, correctly rounded
+    usage = usage_summary(input_tokens, output_tokens, priced, total)
+    return _summary(run_id, (count, failed), latency_row[3:10], scores, usage)
 
 
 def _summarize_by_ranks(run_id: str) -> Steps[RunSummary]:
     yield from require_runs([run_id])
-    count, failed, mean_latency, minimum, maximum = yield from one(latency_aggregates(run_id))
+    aggregates = yield from one(latency_aggregates(run_id))
+    count, failed, mean_latency, minimum, maximum = aggregates[:5]
+    input_tokens, output_tokens, priced, largest_cost = aggregates[5:]
+    cost = None
+    if priced:
+        query, factor = cost_parts(run_id, priced, largest_cost)
+        cost = exact_total((yield from one(query)), factor)
+    usage = usage_summary(input_tokens, output_tokens, priced, cost)
     percentiles: list[float | None] = []
     for fraction in PERCENTILES:
         if not count:
@@ -422,7 +496,7 @@ def _summarize_by_ranks(run_id: str) -> Steps[RunSummary]:
             p50=interpolate(values[0], values[-1], weight),
         )
     latency = [mean_latency, minimum, maximum, *percentiles]
-    return _summary(run_id, (count, failed), latency, scores)
+    return _summary(run_id, (count, failed), latency, scores, usage)
 
 
 @operation(Mode.SNAPSHOT)
@@ -430,22 +504,29 @@ def _histogram_run(call: calls.HistogramRun, database: Database) -> Steps[RunHis
     """The run check, then one statement: each value's bin, counted in the database."""
     run_id, bins = call.run_id, call.bins
     yield from require_runs([run_id])
-    counted: dict[str | None, tuple[float, float, dict[int, int]]] = {}
+    counted: dict[str, tuple[float, float, dict[int, int]]] = {}
     for name, low, high, index, count in (yield from rows(histogram_bins(run_id, bins))):
         counted.setdefault(name, (low, high, {}))[2][index] = count
     made = {name: histogram(low, high, each, bins) for name, (low, high, each) in counted.items()}
-    latency = made.pop(None, None)
-    scores: dict[str, Histogram] = {name: each for name, each in made.items() if name is not None}
-    return RunHistograms(run_id=run_id, bins=bins, latency=latency, scores=scores)
+    latency, cost = made.pop(LATENCY, None), made.pop(COST, None)
+    scores = {name.removeprefix(SCORE): each for name, each in made.items()}
+    return RunHistograms(run_id=run_id, bins=bins, latency=latency, scores=scores, cost=cost)
 
 
 @operation(Mode.SNAPSHOT)
 def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
     baseline, candidate = call.baseline_run_id, call.candidate_run_id
     yield from require_runs([baseline, candidate])
-    paired, fixed, introduced, latency_delta, baseline_items, candidate_items = yield from one(
-        comparison_pairs(baseline, candidate)
-    )
+    (
+        paired,
+        fixed,
+        introduced,
+        latency_delta,
+        baseline_items,
+        candidate_items,
+        *usage,
+    ) = yield from one(comparison_pairs(baseline, candidate))
+    cost_delta, tokens_delta = usage
     scores = {
         name: ScoreComparison(
             paired=count,
@@ -470,6 +551,8 @@ def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunCompa
         errors_introduced=introduced,
         latency_mean_delta=latency_delta,
         scores=scores,
+        cost_mean_delta=cost_delta,
+        tokens_mean_delta=tokens_delta,
     )
 
 

@@ -9,6 +9,9 @@ and Postgres, and expressions of the column types.
 * :func:`scores_of` / :class:`score_map` -- a result's scores as a column of its row.
 * :class:`utc_text` -- an instant as its stored UTC text (for exports).
 * :func:`returned` -- a table's columns for ``RETURNING``.
+* :func:`metadata_matches` -- a JSON object has given top-level key-value pairs.
+* :func:`decimal_sum` / :func:`split_sums` -- sums of doubles without a rounding error
+  per row (see :func:`runstore.figures.exact_total`).
 """
 
 from __future__ import annotations
@@ -23,17 +26,22 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from runstore.tables import score_columns
-from runstore.types import ScoreMapColumn
+from runstore.types import JsonColumn, ScoreMapColumn
 
 __all__ = [
     "Vacuum",
     "bucket",
+    "decimal_sum",
     "half",
     "mean",
+    "metadata_kind",
+    "metadata_matches",
+    "metadata_values",
     "one_of",
     "returned",
     "score_map",
     "scores_of",
+    "split_sums",
     "utc_text",
 ]
 
@@ -77,7 +85,7 @@ _LARGEST_SCALED = sys.float_info.max / _SCALE
 _SMALLEST = 5e-324  # the smallest subnormal double
 
 
-def mean(value: sa.SQLColumnExpression[float]) -> sa.ColumnElement[float]:
+def mean(value: sa.SQLColumnExpression[float | None]) -> sa.ColumnElement[float]:
     """``avg(value)`` for any finite doubles, never an overflow error: NULL for no rows.
 
     Postgres' ``avg`` sums the values and their squares, and fails with "value out of
@@ -284,3 +292,124 @@ def returned(table: sa.Table) -> list[sa.ColumnElement[Any]]:
         sa.literal_column(f'{table.name}."{column.name}"', type_=column.type)
         for column in table.columns
     ]
+
+
+# -- metadata filters --------------------------------------------------------------------
+
+_INT64 = 2**63
+
+
+def metadata_kind(value: object) -> str:
+    """What a metadata filter compares a value as: ``string``, ``number``, ``true``,
+    ``false`` or ``null`` (a statement is built per kind, never per value)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "string" if isinstance(value, str) else "number"
+
+
+def metadata_values(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The values :func:`metadata_matches` binds: the pairs as one JSON object (Postgres)
+    and one by one (SQLite, whose integers are 64-bit: a number beyond is compared as the
+    double SQLite reads it as)."""
+    values: dict[str, Any] = {"metadata": dict(metadata)}
+    for n, (key, value) in enumerate(metadata.items()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= _INT64:
+            value = float(value)
+        values |= {f"meta_key_{n}": key, f"meta_value_{n}": value}
+    return values
+
+
+class _MetadataMatches(FunctionElement[bool]):
+    """A JSON object column has every given key with an equal value: see
+    :func:`metadata_matches`. Its clauses: the column, the pairs' object, then for each
+    pair its key, its value and its kind (a literal: part of the statement's cache key)."""
+
+    inherit_cache = True
+    name = "metadata_matches"
+    type = sa.types.NullType()  # type: ignore[assignment] # not Boolean: SQLite compares it with 1
+
+
+def metadata_matches(
+    column: sa.SQLColumnExpression[Any], kinds: tuple[str, ...]
+) -> sa.ColumnElement[bool]:
+    """``column``, a JSON object, has every pair bound by :func:`metadata_values`, whose
+    values are of ``kinds`` (:func:`metadata_kind`): numbers equal by value (``1`` and
+    ``1.0``), a bool never a number.
+
+    On Postgres containment, ``column @> pairs``, which the column's GIN index serves
+    (jsonb compares numbers by value). On SQLite, for each pair, its key found among the
+    object's (``json_each``) with a value of the same JSON type and equal.
+    """
+    pairs: list[Any] = [column, sa.bindparam("metadata", type_=JsonColumn(none_as_null=False))]
+    for n, kind in enumerate(kinds):
+        pairs += [
+            sa.bindparam(f"meta_key_{n}", type_=sa.Text()),
+            sa.bindparam(f"meta_value_{n}"),
+            sa.literal_column(f"'{kind}'"),
+        ]
+    return _MetadataMatches(*pairs)
+
+
+@compiles(_MetadataMatches, "postgresql")
+def _metadata_contains(element: _MetadataMatches, compiler: SQLCompiler, **kw: Any) -> str:
+    column, pairs = element.clauses.clauses[:2]
+    return f"({compiler.process(column, **kw)} @> {compiler.process(pairs, **kw)})"
+
+
+_JSON_TYPES = {
+    "string": "= 'text'",
+    "number": "IN ('integer', 'real')",
+    "true": "= 'true'",
+    "false": "= 'false'",
+    "null": "= 'null'",
+}
+
+
+@compiles(_MetadataMatches)
+def _metadata_each(element: _MetadataMatches, compiler: SQLCompiler, **kw: Any) -> str:
+    column, _, *pairs = element.clauses.clauses
+    object = compiler.process(column, **kw)
+    found = []
+    for n in range(0, len(pairs), 3):
+        key, value, kind = pairs[n : n + 3]
+        kind_name = str(kind.name).strip("'")
+        compared = f"metadata_pair.type {_JSON_TYPES[kind_name]}"
+        if kind_name in ("string", "number"):
+            compared += f" AND metadata_pair.atom = {compiler.process(value, **kw)}"
+        found.append(
+            f"EXISTS (SELECT 1 FROM json_each({object}) AS metadata_pair "
+            f"WHERE metadata_pair.key = {compiler.process(key, **kw)} AND {compared})"
+        )
+    return "(" + " AND ".join(found) + ")"
+
+
+# -- sums without rounding errors --------------------------------------------------------
+
+
+def decimal_sum(value: sa.SQLColumnExpression[float | None]) -> sa.ColumnElement[Any]:
+    """Postgres: the sum of doubles as ``numeric`` -- each value as the shortest decimal
+    that reads back as it (``float8``'s text), summed exactly -- returned as a Decimal;
+    NULL for no values. Within a unit in the last place of the exact sum once rounded to
+    a double (a plain ``sum`` of doubles drifts by hundreds on large runs)."""
+    return sa.func.sum(sa.cast(sa.cast(value, sa.Text()), sa.Numeric()))
+
+
+def split_sums(
+    value: sa.SQLColumnExpression[float | None],
+) -> tuple[sa.ColumnElement[float], sa.ColumnElement[float], sa.ColumnElement[float]]:
+    """The sums of each value's three parts -- the value times the factor bound as
+    ``split_factor``, split at the scales bound as ``split_1`` and ``split_2`` (powers of
+    two: see :func:`runstore.figures.split_scales`): the part a multiple of the first
+    scale's unit, the next, and what remains -- the first two sums exact in double
+    arithmetic, the third too small for its rounding to matter.
+    :func:`runstore.figures.exact_total` adds the three up."""
+    first: sa.BindParameter[float] = sa.bindparam("split_1", type_=sa.Double())
+    second: sa.BindParameter[float] = sa.bindparam("split_2", type_=sa.Double())
+    factor: sa.BindParameter[float] = sa.bindparam("split_factor", type_=sa.Double())
+    value = value * factor
+    high = (value + first) - first
+    rest = value - high
+    middle = (rest + second) - second
+    return sa.func.sum(high), sa.func.sum(middle), sa.func.sum(rest - middle)

@@ -48,17 +48,24 @@ from runstore.plans import (
     rows,
     run,
 )
-from runstore.sql.compiler import scores_of, utc_text
+from runstore.sql.compiler import (
+    metadata_kind,
+    metadata_matches,
+    metadata_values,
+    scores_of,
+    utc_text,
+)
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import results_read, scored_results, with_scores
 from runstore.sql.rows import RESULT_COLUMNS, RUN_COLUMNS, runs_from
-from runstore.sql.runs import require_runs
+from runstore.sql.runs import require_runs, tag_values, tagged
 from runstore.tables import (
     result_columns,
     results_table,
     run_columns,
     runs_table,
     score_columns,
+    tags_table,
 )
 from runstore.types import JsonColumn, UTCDateTime
 
@@ -85,23 +92,43 @@ _scores = score_columns
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Listing:
-    """A list's table and total order: a key column (a timestamp, a latency), then the id."""
+    """A list's table and total order: a key column (a timestamp, a latency), then the id.
+
+    With a ``walked`` table, the list walks that table's index instead -- its key and id
+    columns hold the listed rows' (the tags of runs: a tag's runs, newest first) -- and
+    reads the listed rows joined to it.
+    """
 
     table: sa.Table
     order: str
     """The key column's key."""
     descending: bool
+    walked: sa.Table | None = None
+    walked_id: str = "id"
+    """The column of ``walked`` that holds the listed row's id."""
 
     @property
     def key(self) -> sa.Column[Any]:
-        return self.table.columns[self.order]
+        return (self.walked if self.walked is not None else self.table).columns[self.order]
 
     @property
     def id(self) -> sa.Column[Any]:
+        if self.walked is not None:
+            return self.walked.columns[self.walked_id]
         return self.table.columns["id"]
+
+    @property
+    def source(self) -> sa.FromClause:
+        if self.walked is None:
+            return self.table
+        return self.walked.join(self.table, self.table.columns["id"] == self.id)
 
 
 _RUN_LIST = _Listing(runs_table, "created_at", descending=True)
+_TAGGED_RUN_LIST = _Listing(
+    runs_table, "created_at", descending=True, walked=tags_table, walked_id="run_id"
+)
+"""Runs with a tag, newest first: the tags' (tag, createdAt, runId) index walked."""
 _RESULT_LISTS = {
     ResultOrder.EXECUTION: _Listing(results_table, "started_at", False),
     ResultOrder.SLOWEST: _Listing(results_table, "latency", True),
@@ -125,18 +152,32 @@ class _Shape:
     """Rows are skipped by an offset."""
     total: str | None = None
     """How each row carries the total: "count" (counted), "run" (the run's result count)."""
+    tags: int = 0
+    """Runs: how many tags they must carry (the first is the walked table's, when the
+    listing walks the tags)."""
+    metadata: tuple[str, ...] = ()
+    """Runs: the kind of each metadata pair they must have (see
+    :func:`~runstore.sql.compiler.metadata_matches`)."""
 
 
 def _filter_name(column: str) -> str:
     return f"filter_{column}"
 
 
-def _conditions(table: sa.Table, shape: _Shape) -> list[sa.ColumnElement[bool]]:
+def _conditions(listing: _Listing, shape: _Shape) -> list[sa.ColumnElement[bool]]:
+    table = listing.table
     conditions = [
         table.columns[column]
         == sa.bindparam(_filter_name(column), type_=table.columns[column].type)
         for column in shape.equal
     ]
+    if shape.tags:
+        walked = listing.walked
+        if walked is not None:  # the first tag is the walked index's
+            conditions.append(walked.columns["tag"] == sa.bindparam("tag_0"))
+        conditions += tagged(shape.tags)[walked is not None :]
+    if shape.metadata:
+        conditions.append(metadata_matches(_runs.metadata_, shape.metadata))
     if shape.failed is not None:
         error = table.columns["error"]
         conditions.append(error.is_not(None) if shape.failed else error.is_(None))
@@ -163,9 +204,9 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
     only. The outer query sorts just those.
     """
     table = listing.table
-    conditions = _conditions(table, shape)
+    conditions = _conditions(listing, shape)
     if shape.total == "count":
-        total: Any = sa.select(sa.func.count()).select_from(table).where(*conditions)
+        total: Any = sa.select(sa.func.count()).select_from(listing.source).where(*conditions)
         total = total.correlate(None).scalar_subquery()
     elif shape.total == "run":
         run_id = sa.bindparam(_filter_name("run_id"), type_=_runs.id.type)
@@ -179,7 +220,8 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
         )
         conditions.append(key < mark if listing.descending else key > mark)
     scored = table is results_table
-    page = sa.select(table).where(*conditions).order_by(*_ordering(listing, table))
+    page = sa.select(table).select_from(listing.source).where(*conditions)
+    page = page.order_by(*_ordering(listing))
     if shape.limited:
         page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
             sa.bindparam("offset", type_=sa.BigInteger())
@@ -192,8 +234,8 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
     # The skipped rows are walked for their place alone: the subquery reads the order's
     # columns (which the list's index holds, so it is walked, not sorted), and only the
     # page's rows are read whole, by id.
-    page = sa.select(listing.key, listing.id).where(*conditions)
-    page = page.order_by(*_ordering(listing, table))
+    page = sa.select(listing.key, listing.id).select_from(listing.source).where(*conditions)
+    page = page.order_by(*_ordering(listing))
     page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
         sa.bindparam("offset", type_=sa.BigInteger())
     )
@@ -209,9 +251,11 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
     return sa.select(*columns).select_from(joined).order_by(*_ordering(listing, chosen))
 
 
-def _ordering(listing: _Listing, rows: sa.Table | sa.Subquery) -> list[sa.ColumnElement[Any]]:
-    """The list's total order, on the table or on a subquery of it."""
-    order = [rows.columns[listing.key.key], rows.columns[listing.id.key]]
+def _ordering(listing: _Listing, rows: sa.Subquery | None = None) -> list[sa.ColumnElement[Any]]:
+    """The list's total order, on its own columns or on a subquery of them."""
+    order: list[Any] = [listing.key, listing.id]
+    if rows is not None:
+        order = [rows.columns[column.key] for column in order]
     return [column.desc() if listing.descending else column.asc() for column in order]
 
 
@@ -224,6 +268,7 @@ def _list_query(
     *,
     total: str | None,
     filters: ResultFilters | None = None,
+    runs: RunFilters | None = None,
 ) -> AnyQuery:
     values = {_filter_name(column): value for column, value in equal.items()}
     shape = _Shape(
@@ -235,6 +280,9 @@ def _list_query(
     )
     if filters is not None:
         shape, extra = _result_filters(shape, filters)
+        values |= extra
+    if runs is not None:
+        shape, extra = _run_filters_beyond(shape, runs)
         values |= extra
     if after is not None:
         values["after_key"] = after.key
@@ -267,23 +315,42 @@ def _result_filters(shape: _Shape, filters: ResultFilters) -> tuple[_Shape, dict
 
 
 def _run_filters(filters: RunFilters) -> dict[str, Any]:
-    return {RUN_COLUMNS[name].key: value for name, value in filters.given().items()}
+    """The filters a run's column must equal, by column key."""
+    return {RUN_COLUMNS[name].key: value for name, value in filters.equal().items()}
+
+
+def _run_filters_beyond(shape: _Shape, filters: RunFilters) -> tuple[_Shape, dict[str, Any]]:
+    """The shape and values of a runs list's filters beyond the columns': tags and
+    metadata."""
+    tags: tuple[str, ...] = filters.tags or ()
+    metadata = filters.metadata or {}
+    kinds = tuple(metadata_kind(value) for value in metadata.values())
+    values: dict[str, Any] = tag_values(tags)
+    values |= metadata_values(metadata)
+    return dataclasses.replace(shape, tags=len(tags), metadata=kinds), values
+
+
+def _run_listing(filters: RunFilters) -> _Listing:
+    """A tag filter walks the runs of its first tag; any other list, the runs."""
+    return _TAGGED_RUN_LIST if filters.tags else _RUN_LIST
 
 
 def runs_page(
     filters: RunFilters, after: Position | None, limit: int | None, offset: int
 ) -> AnyQuery:
     """A page of runs, newest first; each row ends with the total of matching runs."""
-    return _list_query(_RUN_LIST, _run_filters(filters), after, limit, offset, total="count")
+    listing, equal = _run_listing(filters), _run_filters(filters)
+    return _list_query(listing, equal, after, limit, offset, total="count", runs=filters)
 
 
 def count_runs(filters: RunFilters) -> Query[int]:
-    return _count_query(_RUN_LIST, _run_filters(filters), None)
+    return _count_query(_run_listing(filters), _run_filters(filters), None, filters)
 
 
 def runs_batch(filters: RunFilters, after: Position | None, size: int) -> AnyQuery:
     """The next ``size`` runs after ``after``, without a total."""
-    return _list_query(_RUN_LIST, _run_filters(filters), after, size, 0, total=None)
+    listing, equal = _run_listing(filters), _run_filters(filters)
+    return _list_query(listing, equal, after, size, 0, total=None, runs=filters)
 
 
 def results_page(
@@ -352,19 +419,26 @@ def result_rows_batch(run_id: str, after: Position | None, size: int) -> AnyQuer
 
 
 @functools.cache
-def _count_statement(table: sa.Table, shape: _Shape) -> sa.Select[Any]:
-    return sa.select(sa.func.count()).select_from(table).where(*_conditions(table, shape))
+def _count_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
+    conditions = _conditions(listing, shape)
+    return sa.select(sa.func.count()).select_from(listing.source).where(*conditions)
 
 
 def _count_query(
-    listing: _Listing, equal: Mapping[str, Any], filters: ResultFilters | None
+    listing: _Listing,
+    equal: Mapping[str, Any],
+    filters: ResultFilters | None,
+    runs: RunFilters | None = None,
 ) -> Query[int]:
     values = {_filter_name(column): value for column, value in equal.items()}
     shape = _Shape(equal=tuple(equal))
     if filters is not None:
         shape, extra = _result_filters(shape, filters)
         values |= extra
-    return reading(_count_statement(listing.table, shape), values)
+    if runs is not None:
+        shape, extra = _run_filters_beyond(shape, runs)
+        values |= extra
+    return reading(_count_statement(listing, shape), values)
 
 
 # -- pages and walks ---------------------------------------------------------------------

@@ -45,6 +45,8 @@ from runstore.tables import (
     runs_table,
     score_columns,
     scores_table,
+    tag_columns,
+    tags_table,
 )
 
 __all__ = [
@@ -55,12 +57,15 @@ __all__ = [
     "require_runs",
     "run_sizes",
     "select_run",
+    "tag_values",
+    "tagged",
     "vacuum",
 ]
 
 _runs = run_columns
 _results = result_columns
 _scores = score_columns
+_tags = tag_columns
 
 # -- statements --------------------------------------------------------------------------
 
@@ -69,6 +74,24 @@ _INSERT_RUN = sa.insert(runs_table)
 
 def insert_run(run: Run) -> AnyQuery:
     return Query(_INSERT_RUN, run_row(run), duplicate=f"run {run.id!r} already exists")
+
+
+_INSERT_TAGS = sa.insert(tags_table)
+_DELETE_TAGS_OF_RUN = sa.delete(tags_table).where(_tags.run_id == sa.bindparam("run_id"))
+
+
+def insert_tags(run_id: str, tags: Sequence[str], created_at: datetime) -> list[AnyQuery]:
+    """Index a new run's tags (none: no statement): a row per tag, with the run's
+    ``created_at`` -- the order a tag filter lists runs in."""
+    if not tags:
+        return []
+    rows = [{"run_id": run_id, "tag": tag, "created_at": created_at} for tag in tags]
+    return [Query(_INSERT_TAGS, rows)]
+
+
+def replace_tags(run_id: str, tags: Sequence[str], created_at: datetime) -> list[AnyQuery]:
+    """Index a run's tags anew: the old rows deleted, the new ones inserted."""
+    return [Query(_DELETE_TAGS_OF_RUN, {"run_id": run_id}), *insert_tags(run_id, tags, created_at)]
 
 
 _SELECT_RUN = sa.select(runs_table).where(_runs.id == sa.bindparam("run_id"))
@@ -214,11 +237,12 @@ _RESET_RESULT_COUNT = (
 
 
 def delete_run_queries(run_id: str) -> list[AnyQuery]:
-    """Delete a run with its results and scores (in this order: the children first)."""
+    """Delete a run with its results, scores and tags (the children first)."""
     values = {"run_id": run_id}
     return [
         Query(_DELETE_SCORES_OF_RUN, values),
         Query(_DELETE_RESULTS_OF_RUN, values),
+        Query(_DELETE_TAGS_OF_RUN, values),
         Query(_DELETE_RUN, values),
     ]
 
@@ -266,13 +290,32 @@ def recount_run_query(run_id: str, now: datetime) -> AnyQuery:
     return Query(_RECOUNT_RUN, {"run_id": run_id, "now": now})
 
 
+def tagged(tags: int) -> list[sa.ColumnElement[bool]]:
+    """Conditions on a run: it carries each of ``tags`` tags (bound as ``tag_0``, ...),
+    each looked up in the tags' primary key (run, tag) -- an alias of the tags table, so
+    that a statement that walks the tags table itself does not correlate it."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    for n in range(tags):
+        other = tags_table.alias(f"tag_{n}")
+        conditions.append(
+            sa.exists().where(other.c.run_id == _runs.id, other.c.tag == sa.bindparam(f"tag_{n}"))
+        )
+    return conditions
+
+
+def tag_values(tags: Sequence[str], first: int = 0) -> dict[str, str]:
+    """The values :func:`tagged` binds, from the ``first``-th tag on."""
+    return {f"tag_{n}": tag for n, tag in enumerate(tags) if n >= first}
+
+
 @functools.cache
-def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[str, int]:
+def _prunable(by_status: bool, by_dataset: bool, tags: int) -> sa.Select[str, int]:
     conditions = [_runs.created_at < sa.bindparam("older_than", type_=_runs.created_at.type)]
     if by_status:
         conditions.append(_runs.status == sa.bindparam("status"))
     if by_dataset:
         conditions.append(_runs.dataset_id == sa.bindparam("dataset_id"))
+    conditions += tagged(tags)
     return (
         sa.select(_runs.id, _runs.result_count)
         .where(*conditions)
@@ -283,33 +326,43 @@ def _prunable(by_status: bool, by_dataset: bool) -> sa.Select[str, int]:
 
 
 def prunable_runs(
-    older_than: datetime, status: str | None, dataset_id: str | None, size: int
+    older_than: datetime,
+    status: str | None,
+    dataset_id: str | None,
+    size: int,
+    *,
+    tags: Sequence[str] = (),
 ) -> Query[str, int]:
     """The ids and result counts of up to ``size`` runs created before ``older_than`` (with
-    that status, of that dataset), oldest first, locked until the transaction ends."""
+    that status, of that dataset, carrying those tags), oldest first, locked until the
+    transaction ends."""
     values = {"older_than": older_than, "status": status, "dataset_id": dataset_id, "size": size}
-    statement = _prunable(status is not None, dataset_id is not None)
-    return reading(statement, {key: value for key, value in values.items() if value is not None})
+    statement = _prunable(status is not None, dataset_id is not None, len(tags))
+    given = {key: value for key, value in values.items() if value is not None}
+    return reading(statement, given | tag_values(tags))
 
 
 _DELETE_RUNS = sa.delete(runs_table).where(one_of(_runs.id, "run_ids"))
 _DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(one_of(_results.run_id, "run_ids"))
 _DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(one_of(_scores.run_id, "run_ids"))
+_DELETE_TAGS_OF_RUNS = sa.delete(tags_table).where(one_of(_tags.run_id, "run_ids"))
 
 
 def delete_runs(run_ids: Sequence[str]) -> list[AnyQuery]:
-    """Delete runs with their results and scores (the children first)."""
+    """Delete runs with their results, scores and tags (the children first)."""
     values = {"run_ids": list(run_ids)}
     return [
         Query(_DELETE_SCORES_OF_RUNS, values),
         Query(_DELETE_RESULTS_OF_RUNS, values),
+        Query(_DELETE_TAGS_OF_RUNS, values),
         Query(_DELETE_RUNS, values),
     ]
 
 
 def dangerously_clear_all_queries() -> list[AnyQuery]:
-    """Delete every score, result and run."""
-    return [Query(sa.delete(table)) for table in (scores_table, results_table, runs_table)]
+    """Delete every score, result, tag and run."""
+    tables = (scores_table, results_table, tags_table, runs_table)
+    return [Query(sa.delete(table)) for table in tables]
 
 
 _CHECKPOINT = sa.text("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -321,18 +374,25 @@ def vacuum_queries(dialect: str) -> list[AnyQuery]:
     vacuums (and analyzes) runstore's tables. Neither may run inside a transaction."""
     if dialect == "sqlite":
         return [Query(Vacuum(runs_table)), Query(_CHECKPOINT)]
-    return [Query(Vacuum(table)) for table in (runs_table, results_table, scores_table)]
+    tables = (runs_table, results_table, scores_table, tags_table)
+    return [Query(Vacuum(table)) for table in tables]
 
 
 # -- operations --------------------------------------------------------------------------
 
 
-@operation(Mode.WRITE_ONE)
-def _create_run(call: calls.CreateRun, database: Database) -> Steps[Run]:
+def _create_run(call: calls.CreateRun, database: Database) -> Plan[Run]:
+    """One statement -- or, for a run with tags, a transaction that indexes them too."""
+    mode = Mode.WRITE if call.input.tags else Mode.WRITE_ONE
+    return Plan(mode, _create_run_steps(call, database), lambda: _create_run(call, database))
+
+
+def _create_run_steps(call: calls.CreateRun, database: Database) -> Steps[Run]:
     run = new_run(call.input, database.now())
     while True:
         try:
             yield from execute(insert_run(run))
+            yield from each(insert_tags(run.id, run.tags, run.created_at))
             return run
         except DuplicateError:
             if call.if_exists is ExistingRun.ERROR:
@@ -342,22 +402,30 @@ def _create_run(call: calls.CreateRun, database: Database) -> Steps[Run]:
             return existing_run(call.input, runs_from([row])[0])
 
 
-@operation(Mode.WRITE_ONE)
-def _update_run(call: calls.UpdateRun, database: Database) -> Steps[Run]:
+def _update_run(call: calls.UpdateRun, database: Database) -> Plan[Run]:
+    """Usually one statement; a transaction where the run's tags change (they are
+    indexed anew in it)."""
+    mode = Mode.WRITE if "tags" in call.input.changes() else Mode.WRITE_ONE
+    return Plan(mode, _update_run_steps(call, database), lambda: _update_run(call, database))
+
+
+def _update_run_steps(call: calls.UpdateRun, database: Database) -> Steps[Run]:
     # Usually one statement: the clock is past the stored updated_at, which moves to now.
     changes = call.input.changes()
     query = update_run_query(call.input.id, changes, database.now(), if_earlier=True)
     row = yield from first(query)
-    if row is not None:
-        return runs_from([row])[0]
-    # Missing, or the stored time is ahead (another process's clock): lock and look.
-    yield from begin(Mode.WRITE)
-    locked = yield from first(lock_run(call.input.id))
-    if locked is None:
-        raise RunNotFoundError(call.input.id)
-    updated_at = moved_forward(database.now(), locked[0])  # never backwards, whatever the clocks
-    row = yield from one(update_run_query(call.input.id, changes, updated_at))
-    return runs_from([row])[0]
+    if row is None:
+        # Missing, or the stored time is ahead (another process's clock): lock and look.
+        yield from begin(Mode.WRITE)
+        locked = yield from first(lock_run(call.input.id))
+        if locked is None:
+            raise RunNotFoundError(call.input.id)
+        updated_at = moved_forward(database.now(), locked[0])  # never backwards
+        row = yield from one(update_run_query(call.input.id, changes, updated_at))
+    run = runs_from([row])[0]
+    if "tags" in changes:
+        yield from each(replace_tags(run.id, run.tags, run.created_at))
+    return run
 
 
 @operation(Mode.READ)
@@ -392,7 +460,9 @@ def _prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
     status = None if call.status is None else call.status.value
     pruned = failures = 0
     while True:
-        query = prunable_runs(call.older_than, status, call.dataset_id, call.batch_size)
+        query = prunable_runs(
+            call.older_than, status, call.dataset_id, call.batch_size, tags=call.tags
+        )
         run_ids: list[str] = []
         try:
             found = yield from rows(query)

@@ -18,7 +18,8 @@ Postgres, and the asyncio adapters through :class:`~runstore.testing.bridge.Bloc
 It needs pytest and hypothesis: ``pip install "runstore[testing]"``.
 
 Its modules follow the sections of :class:`~runstore.base.RunsStorage`: :mod:`.lifecycle`,
-:mod:`.runs`, :mod:`.results`, :mod:`.exports`, :mod:`.scores` and :mod:`.answers`; and
+:mod:`.runs`, :mod:`.results`, :mod:`.exports`, :mod:`.scores` and :mod:`.answers`;
+:mod:`.provenance` (what produced a run and what it cost, across those calls); and
 three that go across every call: :mod:`.refusals` (what every call refuses),
 :mod:`.properties` (round trips of any JSON value, instant and score) and :mod:`.fuzz`
 (arbitrary calls, each succeeding or refused cleanly). :mod:`.inputs` has the inputs the
@@ -38,6 +39,7 @@ pytest.register_assert_rewrite(
     "runstore.testing.fuzz",
     "runstore.testing.lifecycle",
     "runstore.testing.properties",
+    "runstore.testing.provenance",
     "runstore.testing.refusals",
     "runstore.testing.results",
     "runstore.testing.runs",
@@ -50,6 +52,7 @@ from runstore.testing.exports import ExportsContract
 from runstore.testing.fuzz import FuzzContract
 from runstore.testing.lifecycle import LifecycleContract
 from runstore.testing.properties import PropertiesContract
+from runstore.testing.provenance import ProvenanceContract
 from runstore.testing.refusals import RefusalsContract
 from runstore.testing.results import ResultsContract
 from runstore.testing.runs import RunsContract
@@ -67,6 +70,7 @@ class RunsStorageContract(
     ResultsContract,
     ScoresContract,
     AnswersContract,
+    ProvenanceContract,
     ExportsContract,
     RefusalsContract,
     PropertiesContract,
