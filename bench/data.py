@@ -54,18 +54,23 @@ def new_id() -> str:
 
 
 def run_fields(total_items: int = 0) -> dict[str, Any]:
-    """A run as a caller creates it."""
+    """A run as a caller creates it, with what produced it (a name and metadata; tags,
+    one row each in a table of their own, would make creating it a transaction of two
+    statements against the raw side's one)."""
     return {
         "dataset_id": "bench",
         "dataset_version": datetime(2026, 11, 1, tzinfo=UTC),
         "target_type": "agent",
         "target_id": "support-bot",
         "total_items": total_items,
+        "name": "support-bot on main",
+        "metadata": {"model": "model-a", "prompt": 7, "commit": "4f9c2e1"},
     }
 
 
 def result_fields(run_id: str, index: int, shift: int = 0) -> dict[str, Any]:
-    """The ``index``-th result of a run: a typical evaluation row of about 400 bytes.
+    """The ``index``-th result of a run: a typical evaluation row of about 450 bytes, with
+    its tokens, cost and trace id (and, one in ten, metadata).
 
     Results come in pairs that share ``started_at`` (ties happen with parallel workers),
     so the ``(startedAt, id)`` order is exercised. One in 50 is an error without output.
@@ -93,6 +98,11 @@ def result_fields(run_id: str, index: int, shift: int = 0) -> dict[str, Any]:
         "completed_at": started + timedelta(milliseconds=took),
         "retry_count": 1 if failed else 0,
         "repetition": 0,
+        "input_tokens": 180 + index % 400,
+        "output_tokens": None if failed else 20 + index % 90,
+        "cost": None if failed else (180 + index % 400) * 3e-6 + (20 + index % 90) * 1.5e-5,
+        "trace_id": f"{index:032x}",
+        "metadata": None if index % 10 else {"provider": "p", "cached": index % 20 == 0},
     }
 
 

@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from runstore import TABLE_SCHEMAS, ListRunResultsInput, SchemaOutOfDateError, SqlRunsStorage
+from runstore import (
+    TABLE_SCHEMAS,
+    ListRunResultsInput,
+    Run,
+    RunResult,
+    SchemaOutOfDateError,
+    SqlRunsStorage,
+    UpdateRunInput,
+)
 from runstore.engine import create_storage_engine
-from runstore.migrations import VERSION_TABLE, alembic_config, head_revision, migration_transaction
+from runstore.migrations import (
+    VERSION_TABLE,
+    alembic_config,
+    current_revision,
+    head_revision,
+    migration_transaction,
+)
 from runstore.tables import metadata
 from runstore.testing.inputs import T0, result_input, run_input
 from runstore.types import UTCDateTime
@@ -247,3 +266,169 @@ def test_repetitions_are_not_merged_by_a_downgrade(empty_url: str) -> None:
         _migrate(empty_url, "0003_scores_and_answers", down=True)
     with SqlRunsStorage(empty_url) as storage:
         assert len(list(storage.iter_results(run.id))) == 2
+
+
+# -- 0005_provenance_and_cost ------------------------------------------------------------
+
+BEFORE_PROVENANCE = "0004_repetitions"
+
+# What 0005 holds that a downgrade would lose: kind, the run or result's id, its fields --
+# falsy values included, since a stored 0 or {} is lost as surely as any other -- and,
+# for runs, the update that clears them (a result is cleared by writing it over).
+RUN_PROVENANCE: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [
+    ("runs with a name", "named", {"name": "nightly"}, {"name": None}),
+    ("runs with a description", "described", {"description": "prompt v2"}, {"description": None}),
+    ("runs with tags", "tagged", {"tags": ["baseline", "gpu"]}, {"tags": []}),
+    ("runs with metadata", "annotated", {"metadata": {"model": "m"}}, {"metadata": {}}),
+]
+RESULT_PROVENANCE: list[tuple[str, str, dict[str, Any]]] = [
+    ("results with input tokens", "read", {"input_tokens": 0}),
+    ("results with output tokens", "written", {"output_tokens": 120}),
+    ("results with a cost", "free", {"cost": 0.0}),
+    ("results with a cost", "priced", {"cost": 0.1}),
+    ("results with a trace id", "traced", {"trace_id": "trace-1"}),
+    ("results with metadata", "annotated", {"metadata": {}}),
+]
+
+
+def _revision(url: str) -> str | None:
+    engine = create_storage_engine(url)
+    try:
+        with engine.connect() as connection:
+            return current_revision(connection)
+    finally:
+        engine.dispose()
+
+
+def _stored(url: str) -> tuple[list[Run], list[RunResult]]:
+    with SqlRunsStorage(url) as storage:
+        runs = list(storage.iter_runs())
+        return runs, [result for run in runs for result in storage.iter_results(run.id)]
+
+
+def _refused_downgrade(url: str) -> str:
+    """Try to downgrade below 0005: the refusal's message, the database left at head."""
+    with pytest.raises(RuntimeError, match="would lose what only this schema holds") as refused:
+        _migrate(url, BEFORE_PROVENANCE, down=True)
+    assert _revision(url) == head_revision()
+    return str(refused.value)
+
+
+def _clear_run(storage: SqlRunsStorage, run_id: str, cleared: dict[str, Any]) -> None:
+    storage.update_run(UpdateRunInput(id=run_id, **cleared))
+
+
+def _clear_result(storage: SqlRunsStorage, item: str) -> None:
+    storage.add_results([result_input("plain", item)], on_conflict="replace")
+
+
+def test_provenance_is_not_dropped_by_a_downgrade_while_any_is_stored(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage:
+        for _, run_id, fields, _ in RUN_PROVENANCE:
+            storage.create_run(run_input(id=run_id, **fields))
+        plain = storage.create_run(run_input(id="plain"))
+        storage.add_results(
+            [result_input(plain, item, **fields) for _, item, fields in RESULT_PROVENANCE]
+            + [result_input(plain, "bare")]
+        )
+    stored = _stored(empty_url)
+
+    message = _refused_downgrade(empty_url)
+    kinds = Counter(
+        [kind for kind, *_ in RUN_PROVENANCE] + [kind for kind, *_ in RESULT_PROVENANCE]
+    )
+    assert kinds["results with a cost"] == 2
+    for kind, count in kinds.items():
+        assert f"{count} {kind}" in message
+    assert _stored(empty_url) == stored  # refused: every row, every value as it was
+
+    # Cleared one at a time through the API, each kind stops being named once none is
+    # left; after the last, the downgrade goes, and back at head every row is there.
+    steps: list[tuple[str, Callable[[SqlRunsStorage], None]]] = [
+        (kind, functools.partial(_clear_run, run_id=run_id, cleared=cleared))
+        for kind, run_id, _, cleared in RUN_PROVENANCE
+    ]
+    steps += [
+        (kind, functools.partial(_clear_result, item=item)) for kind, item, _ in RESULT_PROVENANCE
+    ]
+    for step, (kind, clear) in enumerate(steps):
+        with SqlRunsStorage(empty_url) as storage:
+            clear(storage)
+        left = Counter(later for later, _ in steps[step + 1 :])
+        if left:
+            message = _refused_downgrade(empty_url)
+            named = {stored for stored in kinds if f" {stored}" in message}
+            assert named == set(left), f"after clearing {kind}: {message}"
+            assert all(f"{count} {later}" in message for later, count in left.items())
+    cleared = _stored(empty_url)
+    _migrate(empty_url, BEFORE_PROVENANCE, down=True)
+    assert _revision(empty_url) == BEFORE_PROVENANCE
+    _migrate(empty_url, "head")
+    assert _stored(empty_url) == cleared
+    assert len(cleared[0]) == len(RUN_PROVENANCE) + 1
+    assert len(cleared[1]) == len(RESULT_PROVENANCE) + 1
+
+
+def test_without_provenance_a_downgrade_goes_back_and_up_again(empty_url: str) -> None:
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input())
+        storage.add_results([result_input(run, 0, scores={"accuracy": 0.5}), result_input(run, 1)])
+        storage.add_results([result_input(run, 0, repetition=1)])
+    stored = _stored(empty_url)
+    for _ in range(2):
+        _migrate(empty_url, BEFORE_PROVENANCE, down=True)
+        assert _revision(empty_url) == BEFORE_PROVENANCE
+        assert "mastra_dataset_run_tags" not in table_names(empty_url)
+        _migrate(empty_url, "head")
+        assert _stored(empty_url) == stored
+    with SqlRunsStorage(empty_url) as storage:  # and what 0005 holds is written again
+        storage.update_run(UpdateRunInput(id=run.id, name="again", tags=["t"]))
+        storage.add_results([result_input(run, 2, cost=0.25, trace_id="trace")])
+        assert [found.id for found in storage.iter_runs(tags=["t"])] == [run.id]
+        (priced,) = [result for result in storage.iter_results(run.id) if result.cost]
+        assert (priced.cost, priced.trace_id) == (0.25, "trace")
+
+
+def test_upgrading_to_provenance_rewrites_no_table(
+    empty_url: str,
+    statements_seen: Callable[[sa.Engine], AbstractContextManager[list[str]]],
+) -> None:
+    """0005 adds its columns in place, so it takes as long on millions of results as on
+    none: on Postgres the runs and results tables keep their files (``relfilenode``); on
+    SQLite the upgrade is ``ALTER TABLE ... ADD COLUMN``, each table keeps its root page
+    and every row its rowid."""
+    with SqlRunsStorage(empty_url) as storage:
+        run = storage.create_run(run_input())
+        storage.add_results([result_input(run, n) for n in range(50)])
+    _migrate(empty_url, BEFORE_PROVENANCE, down=True)
+    engine = create_storage_engine(empty_url)
+    postgres = engine.dialect.name == "postgresql"
+    tables = "('mastra_dataset_runs', 'mastra_dataset_run_results')"
+    if postgres:
+        files = f"SELECT relname, relfilenode FROM pg_class WHERE relname IN {tables}"
+        rows = "SELECT ctid, id FROM mastra_dataset_run_results ORDER BY id"
+    else:
+        files = f"SELECT name, rootpage FROM sqlite_master WHERE name IN {tables}"
+        rows = "SELECT rowid, id FROM mastra_dataset_run_results ORDER BY id"
+    try:
+        with engine.connect() as connection:
+            files_before = sorted(connection.exec_driver_sql(files).all())
+            rows_before = connection.exec_driver_sql(rows).all()
+        with statements_seen(engine) as seen, migration_transaction(engine) as connection:
+            command.upgrade(alembic_config(connection), "0005_provenance_and_cost")
+        with engine.connect() as connection:
+            assert sorted(connection.exec_driver_sql(files).all()) == files_before
+            assert connection.exec_driver_sql(rows).all() == rows_before
+    finally:
+        engine.dispose()
+    assert len(files_before) == 2
+    assert len(rows_before) == 50
+    # The results table is only ever altered -- no copy (batch mode's _alembic_tmp_
+    # table), no rename, no rows moved.
+    touching = [sql for sql in seen if "mastra_dataset_run_results" in sql]
+    added = ['"inputTokens"', '"outputTokens"', "cost", '"traceId"', "metadata"]
+    assert [sql.split(" ADD COLUMN ")[-1].split()[0] for sql in touching] == added
+    assert all(
+        sql.startswith("ALTER TABLE mastra_dataset_run_results ADD COLUMN") for sql in touching
+    )
+    assert not [sql for sql in seen if "_alembic_tmp_" in sql or "RENAME" in sql.upper()]

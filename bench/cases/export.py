@@ -98,14 +98,19 @@ def _raw(spec: Spec, connection: Any) -> int:
         "retry_count": pa.int64(),
         "repetition": pa.int64(),
         "scores": pa.map_(pa.string(), pa.float64()),
+        "input_tokens": pa.int64(),
+        "output_tokens": pa.int64(),
+        "cost": pa.float64(),
     }
+    optional = {"output", "expected_output", "error"}
+    optional |= {"input_tokens", "output_tokens", "cost", "trace_id", "metadata"}
     times = {"item_version", "started_at", "completed_at", "created_at"}
     schema = pa.schema(
         [
             pa.field(
                 name,
                 instant if name in times else types.get(name, pa.string()),
-                nullable=name in {"output", "expected_output", "error"},
+                nullable=name in optional,
             )
             for name in RESULT_FIELDS
         ]

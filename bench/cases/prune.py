@@ -9,7 +9,7 @@ of its own whose engine has ``begin`` and pool ``checkin`` listeners: a transact
 from SQLAlchemy's ``begin`` event (just before runstore's ``BEGIN``) until the connection
 is back in the pool, after the ``COMMIT``. The raw side runs runstore's statements in the
 same batches -- ``BEGIN``, the batch's run ids (oldest first, locked on Postgres), the
-deletes of their scores, results and runs, ``COMMIT`` -- timing each transaction the same
+deletes of their scores, results, tags and runs, ``COMMIT`` -- timing each transaction the same
 way. One call per side: pruning deletes what it measures.
 """
 
@@ -91,7 +91,7 @@ def measure(b: Backend) -> None:
     values["offset"] = 0
     names = SELECT if b.postgres else (*SELECT, "offset")  # SQLite: LIMIT ? OFFSET ?
     check_params(select, b.bind(names, values))
-    assert len(deletes) == 3, deletes
+    assert len(deletes) == 4, deletes
     if b.postgres:  # one array parameter
         assert all(len(d.params["run_ids"]) == 2 for d in deletes), deletes
     else:  # an expanded IN

@@ -25,6 +25,7 @@ def measure(b: Backend) -> None:
         fields = run_fields() | {"id": new_id(), "status": "pending", "created_at": now}
         fields |= {"succeeded_count": 0, "failed_count": 0, "started_at": None}
         fields |= {"completed_at": None, "updated_at": now, "result_count": 0}
+        fields |= {"description": None, "tags": ()}
         return fields, b.bind(RUN_KEYS, encode(b.dialect, fields, run=True))
 
     def raw_create() -> Call:

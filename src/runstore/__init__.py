@@ -63,7 +63,7 @@ from runstore.schema import (
 )
 from runstore.sql import AsyncSqlRunsStorage, SqlRunsStorage
 
-__version__ = "0.1.0"
+__version__ = "0.4.0"
 
 __all__ = [
     "DATASET_RUNS_SCHEMA",

@@ -17,7 +17,7 @@ Every refusal is a ``ValueError``: pydantic's ``ValidationError`` or ``InvalidIn
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -82,7 +82,7 @@ def _plain_id(text: str) -> bool:
     )
 
 
-_TAGS: TypeAdapter[tuple[str, ...]] = TypeAdapter(Tags)
+_TAGS: TypeAdapter[Sequence[str]] = TypeAdapter(Tags)
 
 
 def tags_argument(value: object) -> tuple[str, ...]:
@@ -93,7 +93,7 @@ def tags_argument(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         raise InvalidInputError(f"tags must be a list of tags, not the string {value!r:.80}")
     try:
-        return _TAGS.validate_python(value)
+        return tuple(_TAGS.validate_python(value))
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"]
         raise InvalidInputError(f"tags: {reason}, not {value!r:.80}") from None

@@ -386,7 +386,8 @@ class RunsStorage(abc.ABC):
         The schema is :func:`runstore.export.result_schema`: one column per
         :class:`RunResult` field; JSON fields as JSON text (``output`` and
         ``expected_output`` null when None), instants as ``timestamp[us, tz=UTC]``,
-        ``scores`` as ``map<string, float64>``. Read like :meth:`iter_results`: one batch
+        ``scores`` as ``map<string, float64>``, tokens as ``int64`` and ``cost`` as
+        ``float64`` (null when None). Read like :meth:`iter_results`: one batch
         in memory at a time, each read on its own. The SQL adapter builds the columns
         from the stored values, with no model per row.
 

@@ -9,12 +9,16 @@ result, in :data:`RESULT_FIELDS` order, each value in the form it is stored in:
   JSON text, or None when there is none;
 * ``latency`` as a float, ``retry_count`` and ``repetition`` as ints;
 * ``scores`` as a JSON object of name to value (a number, or the number's text), or None
-  for no scores.
+  for no scores;
+* ``input_tokens`` and ``output_tokens`` as ints, ``cost`` as a float, ``trace_id`` as
+  text, and ``metadata`` as JSON text -- each None when the result has none.
 
 The SQL adapter selects exactly these from the database (no model per row); others build
 them from their models (:func:`rows_of_results`). From stored rows this module builds the
 Arrow batches (:func:`record_batch`, schema :func:`result_schema`) and writes the files
-(:func:`write_export`), so every adapter exports the same bytes for the same results.
+(:func:`write_export`), so every adapter exports the same bytes for the same results --
+but for the JSON text, which is copied as stored, never parsed: Postgres' ``jsonb`` writes
+the same values its own way (``{"a": 1}``, keys in its order), elsewhere it is compact.
 
 pyarrow is optional (``pip install "runstore[parquet]"``): JSONL and CSV never import it.
 """
@@ -68,6 +72,11 @@ RESULT_FIELDS = (
     "repetition",
     "scores",
     "created_at",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "trace_id",
+    "metadata",
 )
 """The fields of an exported result, in order: :class:`~runstore.models.RunResult`'s."""
 
@@ -75,12 +84,8 @@ StoredRow = Sequence[Any]
 """A result as stored (see the module docstring), values in :data:`RESULT_FIELDS` order."""
 
 _INSTANTS = frozenset({"item_version", "started_at", "completed_at", "created_at"})
-_JSON = frozenset({"input", "output", "expected_output"})
 _INSTANT_COLUMNS = tuple(n for n, f in enumerate(RESULT_FIELDS) if f in _INSTANTS)
-_JSON_COLUMNS = tuple(n for n, f in enumerate(RESULT_FIELDS) if f in _JSON)
 _SCORES_COLUMN = RESULT_FIELDS.index("scores")
-_FLOAT_COLUMNS = (RESULT_FIELDS.index("latency"),)
-_INT_COLUMNS = (RESULT_FIELDS.index("retry_count"), RESULT_FIELDS.index("repetition"))
 
 PYARROW_MISSING = 'pyarrow is not installed: pip install "runstore[parquet]"'
 
@@ -111,6 +116,11 @@ def rows_of_results(results: Iterable[RunResult]) -> list[StoredRow]:
             result.repetition,
             dict(result.scores) if result.scores else None,
             _instant_text(result.created_at),
+            result.input_tokens,
+            result.output_tokens,
+            result.cost,
+            result.trace_id,
+            None if result.metadata is None else dumps_json(result.metadata),
         )
         for result in results
     ]
@@ -151,7 +161,9 @@ def result_schema() -> pyarrow.Schema:
     null -- None is the text ``null``); instants as ``timestamp[us, tz=UTC]``;
     ``latency`` as ``float64``; ``retry_count`` and ``repetition`` as ``int64``;
     ``scores`` as ``map<string, float64>``, keys in name order, empty when there are
-    none.
+    none; ``input_tokens`` and ``output_tokens`` as ``int64``, ``cost`` as ``float64``,
+    ``trace_id`` as ``string`` and ``metadata`` as JSON text in a ``string`` column, each
+    null when the result has none.
     """
     pa = require_pyarrow()
     instant = pa.timestamp("us", tz="UTC")
@@ -160,8 +172,20 @@ def result_schema() -> pyarrow.Schema:
         "retry_count": pa.int64(),
         "repetition": pa.int64(),
         "scores": pa.map_(pa.string(), pa.float64()),
+        "input_tokens": pa.int64(),
+        "output_tokens": pa.int64(),
+        "cost": pa.float64(),
     }
-    nullable = {"output", "expected_output", "error"}
+    nullable = {
+        "output",
+        "expected_output",
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "trace_id",
+        "metadata",
+    }
     return pa.schema(
         [
             pa.field(
@@ -217,7 +241,7 @@ def _jsonl(rows: Sequence[StoredRow]) -> bytes:
     fragment = orjson.Fragment
     lines = []
     for row in rows:
-        output, expected = row[5], row[6]
+        output, expected, metadata = row[5], row[6], row[19]
         line = {
             "id": row[0],
             "run_id": row[1],
@@ -234,6 +258,11 @@ def _jsonl(rows: Sequence[StoredRow]) -> bytes:
             "repetition": row[12],
             "scores": _scores(row[13]),
             "created_at": _pydantic_instant(row[14]),
+            "input_tokens": row[15],
+            "output_tokens": row[16],
+            "cost": row[17],
+            "trace_id": row[18],
+            "metadata": None if metadata is None else fragment(metadata),
         }
         lines.append(orjson.dumps(line, option=orjson.OPT_APPEND_NEWLINE))
     return b"".join(lines)
@@ -247,12 +276,18 @@ def _csv_text(value: str | None) -> str:
 _CSV_HEADER = (",".join(RESULT_FIELDS) + "\r\n").encode()
 
 
+def _csv_number(value: float | None) -> str:
+    """A number as Python writes it (a float exactly, ``repr``), None an empty field."""
+    return "" if value is None else repr(value)
+
+
 def _csv(rows: Sequence[StoredRow]) -> bytes:
     """RFC 4180 lines; every text quoted, None an empty field, numbers as Python writes
     them, JSON fields and the scores as JSON text."""
-    text = _csv_text
+    text, number = _csv_text, _csv_number
     lines = []
     for row in rows:
+        cost = row[17]
         scores = orjson.dumps(_scores(row[13])).decode()
         fields = (
             text(row[0]),
@@ -270,6 +305,11 @@ def _csv(rows: Sequence[StoredRow]) -> bytes:
             str(row[12]),
             text(scores),
             text(_pydantic_instant(row[14])),
+            number(row[15]),
+            number(row[16]),
+            number(None if cost is None else float(cost)),
+            text(row[18]),
+            text(row[19]),
         )
         lines.append(",".join(fields))
     lines.append("")

@@ -10,6 +10,7 @@ JSON inside one cannot change what is stored.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 
@@ -114,7 +115,7 @@ Tag = Annotated[Text, Field(min_length=1, max_length=MAX_TAG_LENGTH)]
 """A tag of a run: 1 to :data:`~runstore.limits.MAX_TAG_LENGTH` characters."""
 
 
-def _tag_set(tags: tuple[str, ...]) -> tuple[str, ...]:
+def _tag_set(tags: Sequence[str]) -> tuple[str, ...]:
     """Tags as a set: duplicates dropped, sorted; at most :data:`MAX_TAGS` of them."""
     kept = tuple(sorted(set(tags)))
     if len(kept) > MAX_TAGS:
@@ -122,8 +123,13 @@ def _tag_set(tags: tuple[str, ...]) -> tuple[str, ...]:
     return kept
 
 
-Tags = Annotated[tuple[Tag, ...], AfterValidator(_tag_set)]
-"""A run's tags, given as a list (or a tuple or set, never a string): kept as a sorted set."""
+def _set_as_list(value: object) -> object:
+    return sorted(value, key=str) if isinstance(value, set | frozenset) else value
+
+
+Tags = Annotated[Sequence[Tag], BeforeValidator(_set_as_list), AfterValidator(_tag_set)]
+"""A run's tags, given as a list, tuple or set (never a string): kept as a sorted set, a
+tuple."""
 
 
 def _json_object(value: object, info: Any) -> dict[str, JsonValue]:

@@ -322,7 +322,7 @@ def _run_filters(filters: RunFilters) -> dict[str, Any]:
 def _run_filters_beyond(shape: _Shape, filters: RunFilters) -> tuple[_Shape, dict[str, Any]]:
     """The shape and values of a runs list's filters beyond the columns': tags and
     metadata."""
-    tags: tuple[str, ...] = filters.tags or ()
+    tags = tuple(filters.tags or ())
     metadata = filters.metadata or {}
     kinds = tuple(metadata_kind(value) for value in metadata.values())
     values: dict[str, Any] = tag_values(tags)

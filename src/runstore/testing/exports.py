@@ -18,12 +18,35 @@ import pytest
 
 from runstore import InvalidInputError, RunNotFoundError, RunResult, RunsStorage
 from runstore.export import RESULT_FIELDS
+from runstore.limits import MAX_COUNT, MAX_ID_LENGTH
 from runstore.testing.inputs import T0, result_input, run_input
 
 __all__ = ["ExportsContract", "read_csv"]
 
 _JSON_FIELDS = ("input", "output", "expected_output")
 _INSTANT_FIELDS = ("item_version", "started_at", "completed_at", "created_at")
+_TOKEN_FIELDS = ("input_tokens", "output_tokens")
+
+# Per result of the varied run: input tokens, output tokens, cost, trace id, metadata.
+_USAGE: list[tuple[int | None, int | None, float | None, str | None, dict[str, Any] | None]] = [
+    (
+        1200,
+        350,
+        0.1,
+        "trace-0",
+        {
+            "model": "modèle ✓ 日本語 🎉",
+            "params": {"temperature": 0.2, "stop": ["\n", '"', ","]},
+            "deep": {"a": [1, 2.5, {"b": [[None]]}]},
+        },
+    ),
+    (None, None, None, None, None),
+    (0, 0, 0.0, 'trace "quoted", with a comma\nand a new line', {}),
+    (MAX_COUNT, 1, 1e-12, "é", {"big": 10**30, "float": 1e16, "falsy": [0, False, "", [], {}]}),
+    (7, None, 5e-324, None, {"looks": '{"like": "json"}', "null": "null", "none": None}),
+    (None, 42, 1.7976931348623157e308, "t" * MAX_ID_LENGTH, None),
+    (3, 4, 123456789.125, "trace-6", {"z": 1, "a": 2.0}),
+]
 
 
 def _exact(value: Any) -> str:
@@ -35,7 +58,8 @@ def _exact(value: Any) -> str:
 def _varied_results(storage: RunsStorage) -> tuple[str, list[RunResult]]:
     """A run whose results cover what an export must keep: unicode, nesting, None and JSON
     null, falsy values, big integers, floats, empty and multi-line errors, scores,
-    repetitions, and results that start at the same instant."""
+    repetitions, results that start at the same instant, and tokens, costs (0.1, 1e-12,
+    the smallest and largest floats), trace ids and metadata, each present or None."""
     run = storage.create_run(run_input())
     payloads: list[tuple[Any, Any, Any]] = [
         (
@@ -52,6 +76,7 @@ def _varied_results(storage: RunsStorage) -> tuple[str, list[RunResult]]:
     ]
     inputs = []
     for n, (given, output, expected) in enumerate(payloads):
+        input_tokens, output_tokens, cost, trace_id, metadata = _USAGE[n]
         inputs.append(
             result_input(
                 run,
@@ -66,9 +91,16 @@ def _varied_results(storage: RunsStorage) -> tuple[str, list[RunResult]]:
                 started_at=T0 + timedelta(seconds=min(n, 3)),  # items 3 to 6 tie
                 item_version=datetime(1, 1, 1, tzinfo=UTC) if n == 4 else T0,
                 completed_at=datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                cost=cost,
+                trace_id=trace_id,
+                metadata=metadata,
             )
         )
-    inputs.append(result_input(run, 2, repetition=1, scores={"accuracy": 1.0}))
+    inputs.append(
+        result_input(run, 2, repetition=1, scores={"accuracy": 1.0}, cost=0.1 + 0.2, metadata={})
+    )
     inputs.append(result_input(run, 2, repetition=2, started_at=T0.replace(microsecond=0)))
     storage.add_results(inputs)
     return run.id, list(storage.iter_results(run.id))
@@ -148,7 +180,13 @@ class ExportsContract:
             for field in ("id", "run_id", "item_id", "error", "retry_count", "repetition"):
                 assert row[field] == stored[field], field
                 assert type(row[field]) is type(stored[field]), field
+            for field in (*_TOKEN_FIELDS, "cost", "trace_id"):
+                assert row[field] == stored[field], field  # a float exactly
+                assert type(row[field]) is type(stored[field]), field
             assert row["latency"] == result.latency
+            assert (row["metadata"] is None) is (result.metadata is None)
+            metadata = None if row["metadata"] is None else json.loads(row["metadata"])
+            assert _exact(metadata) == _exact(result.metadata)
             for field in _INSTANT_FIELDS:
                 assert row[field] == stored[field], field
                 assert row[field].utcoffset() == timedelta(0)
@@ -199,7 +237,10 @@ class ExportsContract:
         assert lines[-1] == ""  # every line ends with a newline
         assert len(lines) == len(results) + 1
         for line, result in zip(lines, results, strict=False):
-            assert _exact(json.loads(line)) == _exact(result.model_dump(mode="json"))
+            exported = json.loads(line)
+            assert list(exported) == list(RESULT_FIELDS)
+            assert _exact(exported) == _exact(result.model_dump(mode="json"))
+            assert exported["cost"] == result.cost  # a float exactly, None as null
         assert os.listdir(directory) == ["out.jsonl"]
 
     def test_csv_holds_every_field_as_text(self, storage: RunsStorage, directory: Path) -> None:
@@ -217,11 +258,15 @@ class ExportsContract:
             for field in ("retry_count", "repetition"):
                 assert int(row[field] or "x") == dumped[field]
             assert float(row["latency"] or "x") == result.latency
-            for field in _JSON_FIELDS:
+            for field in (*_JSON_FIELDS, "metadata"):
                 text_value = row[field]
                 value = None if text_value is None else json.loads(text_value)
                 assert _exact(value) == _exact(dumped[field]), field
             assert json.loads(row["scores"] or "x") == result.scores
+            for field in _TOKEN_FIELDS:  # an empty field for None
+                assert row[field] == (None if dumped[field] is None else str(dumped[field]))
+            assert row["cost"] == (None if result.cost is None else repr(result.cost))
+            assert row["trace_id"] == result.trace_id  # "" would be a quoted empty text
 
     def test_parquet_holds_the_batches(self, storage: RunsStorage, directory: Path) -> None:
         pq = pytest.importorskip("pyarrow.parquet")
@@ -235,6 +280,25 @@ class ExportsContract:
         batches = list(storage.iter_result_batches(run_id))
         assert table.to_pylist() == [row for batch in batches for row in batch.to_pylist()]
         assert table.column("id").to_pylist() == [result.id for result in results]
+        # Tokens as integers, the cost as a double, the trace id and the metadata (JSON)
+        # as text -- each column nullable, None a null.
+        columns = pq.ParquetFile(path).schema
+        kinds = {
+            columns.column(n).name: (
+                columns.column(n).physical_type,
+                columns.column(n).logical_type.type,
+            )
+            for n in range(len(columns))
+        }
+        assert kinds["input_tokens"] == kinds["output_tokens"] == ("INT64", "NONE")
+        assert kinds["cost"] == ("DOUBLE", "NONE")
+        assert kinds["trace_id"] == kinds["metadata"] == ("BYTE_ARRAY", "STRING")
+        for field in (*_TOKEN_FIELDS, "cost", "trace_id"):
+            assert table.column(field).to_pylist() == [getattr(r, field) for r in results]
+        texts = table.column("metadata").to_pylist()
+        assert [None if text is None else _exact(json.loads(text)) for text in texts] == [
+            None if result.metadata is None else _exact(result.metadata) for result in results
+        ]
 
     @pytest.mark.parametrize("format", ["jsonl", "csv", "parquet"])
     def test_large_exports_cross_batches(
