@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -13,9 +14,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
+from hypothesis import given
+from hypothesis import strategies as st
 
 from runstore import TABLE_SCHEMAS, Run, SqlRunsStorage
 from runstore.cli import main
+from runstore.cli.common import meta_text, parse_meta
 from runstore.migrations import VERSION_TABLE, head_revision
 from runstore.testing.inputs import FrozenClock, result_input, run_input
 
@@ -248,6 +252,24 @@ def _ids(url: str) -> list[str]:
         storage.close()
 
 
+def _pairs(printed: str) -> dict[str, str]:
+    """The ``label  value`` lines that open ``printed`` (up to the first blank line), by
+    label; a value's further lines joined to it with newlines."""
+    block = printed.split("\n\n")[0].splitlines()
+    start = re.match(r"\S+(?: \S+)*  +", block[0])
+    assert start is not None, block[0]
+    column = start.end()
+    pairs: dict[str, str] = {}
+    label = ""
+    for line in block:
+        if line[:column].strip():
+            label = line[:column].strip()
+            pairs[label] = line[column:]
+        else:
+            pairs[label] += "\n" + line[column:]
+    return pairs
+
+
 def test_runs_list_newest_first_as_a_table_and_as_json(seeded: Seeded) -> None:
     newest_first = _ids(seeded.url)
     assert newest_first[0] == seeded.candidate.id
@@ -256,10 +278,12 @@ def test_runs_list_newest_first_as_a_table_and_as_json(seeded: Seeded) -> None:
     lines = ok("runs", "list", "--url", seeded.url).stdout.splitlines()
     assert lines[0].split() == [
         "ID",
+        "NAME",
         "DATASET",
         "TARGET",
         "STATUS",
         "CREATED",
+        "TAGS",
         "ITEMS",
         "RESULTS",
         "OK",
@@ -267,7 +291,8 @@ def test_runs_list_newest_first_as_a_table_and_as_json(seeded: Seeded) -> None:
     ]
     assert [line.split()[0] for line in lines[1:]] == newest_first
     candidate_row = lines[1].split()
-    assert candidate_row[1:4] == ["dataset-1", "agent:agent-2", "running"]
+    assert candidate_row[1:5] == ["-", "dataset-1", "agent:agent-2", "running"]
+    assert candidate_row[-5:-4] == ["-"]  # no tags
     assert candidate_row[-4:] == ["4", "4", "3", "1"]
     # aligned: the counts to the right, so every line ends at the same column
     assert len({len(line) for line in lines}) == 1
@@ -306,9 +331,11 @@ def test_runs_list_filters_and_limit(seeded: Seeded) -> None:
 
 def test_runs_show_the_run_and_its_summary(seeded: Seeded) -> None:
     shown = ok("runs", "show", seeded.candidate.id, "--url", seeded.url).stdout
-    assert f"run         {seeded.candidate.id}" in shown
-    assert "error rate  25.0%" in shown
-    assert "target      agent:agent-2" in shown
+    pairs = _pairs(shown)
+    assert pairs["run"] == seeded.candidate.id
+    assert pairs["error rate"] == "25.0%"
+    assert pairs["target"] == "agent:agent-2"
+    assert [pairs[label] for label in ("name", "description", "tags", "metadata")] == ["-"] * 4
     latency = shown.splitlines()[shown.splitlines().index("Latency (ms):") + 2].split()
     assert latency == ["91.8", "90", "91.5", "93.4", "93.7", "93.9", "94"]  # 90, 91, 92, 94
     (accuracy,) = [line.split() for line in shown.splitlines() if line.startswith("accuracy")]
@@ -329,7 +356,7 @@ def test_runs_show_the_run_and_its_summary(seeded: Seeded) -> None:
     assert document["summary"]["error_rate"] == 0.25
 
     empty = ok("runs", "show", seeded.recent.id, "--url", seeded.url).stdout
-    assert "error rate  -" in empty
+    assert _pairs(empty)["error rate"] == "-"
     assert "No scores." in empty
 
     missing = failed("runs", "show", "no-such-run", "--url", seeded.url)
@@ -526,6 +553,434 @@ def test_every_form_of_older_than_is_taken(sqlite_url: str, older_than: str) -> 
     ok("runs", "prune", "--older-than", older_than, "--dry-run", "--url", sqlite_url)
 
 
+# -- names, tags, metadata and usage --------------------------------------------------------
+
+
+@dataclass
+class Described:
+    url: str
+    tagged: Run
+    flagged: Run
+    plain: Run
+
+
+@pytest.fixture
+def described(empty_url: str) -> Described:
+    """Three runs, newest first: ``plain`` (no name or tags), ``flagged`` and ``tagged``
+    -- named, tagged, with metadata, and results with tokens and costs."""
+    url = empty_url
+    ok("db", "upgrade", "--url", url)
+
+    def create(age: timedelta, **fields: object) -> Run:
+        with _storage_at(url, NOW - age) as storage:
+            return storage.create_run(run_input(**fields))
+
+    tagged = create(
+        timedelta(hours=3),
+        id="tagged",
+        name="nightly gpt-4o",
+        description="The nightly run.\nPrompt v2.",
+        tags=["prod", "nightly"],
+        metadata={"model": "gpt-4o", "n": 1.0, "flag": 1, "commit": "1234567", "v": "1.10"},
+    )
+    flagged = create(
+        timedelta(hours=2),
+        id="flagged",
+        tags=["nightly"],
+        metadata={"model": "gpt-4o-mini", "n": 2, "flag": True, "cfg": {"t": 0.2}},
+    )
+    plain = create(timedelta(hours=1), id="plain", metadata={"reviewer": None})
+    with SqlRunsStorage(url) as storage:
+        # tagged: items 0-2 priced, item 3 neither priced nor counted
+        storage.add_results(
+            [
+                result_input(
+                    tagged,
+                    item,
+                    input_tokens=100 + item,
+                    output_tokens=10,
+                    cost=0.002 * (item + 1),
+                    trace_id=f"trace-{item}",
+                )
+                for item in range(3)
+            ]
+            + [result_input(tagged, 3)],
+            update_counts=True,
+        )
+        storage.add_results(
+            [
+                result_input(flagged, item, input_tokens=120, output_tokens=10, cost=0.001)
+                for item in range(3)
+            ],
+            update_counts=True,
+        )
+    return Described(url, tagged, flagged, plain)
+
+
+def _stored(url: str, run_id: str) -> Run:
+    with SqlRunsStorage(url) as storage:
+        run = storage.get_run_by_id(run_id)
+    assert run is not None
+    return run
+
+
+def test_runs_list_shows_names_and_tags(described: Described) -> None:
+    lines = ok("runs", "list", "--url", described.url).stdout.splitlines()
+    name, tags = lines[0].index("NAME"), lines[0].index("TAGS")
+    dataset, items = lines[0].index("DATASET"), lines[0].index("ITEMS")
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert list(rows) == ["plain", "flagged", "tagged"]
+    assert rows["tagged"][name:dataset].strip() == "nightly gpt-4o"
+    assert rows["tagged"][tags:items].strip() == "nightly, prod"
+    assert rows["flagged"][name:dataset].strip() == "-"
+    assert rows["flagged"][tags:items].strip() == "nightly"
+    assert rows["plain"][tags:items].strip() == "-"
+
+    listed = json.loads(ok("runs", "list", "--json", "--url", described.url).stdout)
+    assert listed[2]["name"] == "nightly gpt-4o"
+    assert listed[2]["tags"] == ["nightly", "prod"]
+    assert listed[2]["metadata"]["commit"] == "1234567"
+    assert listed == [
+        _stored(described.url, run_id).model_dump(mode="json")
+        for run_id in ("plain", "flagged", "tagged")
+    ]
+
+
+def test_a_name_with_a_line_break_keeps_its_row_on_one_line(described: Described) -> None:
+    ok("runs", "edit", "plain", "--name", "two\nlines", "--tag", "a\tb", "--url", described.url)
+    lines = ok("runs", "list", "--url", described.url).stdout.splitlines()
+    assert len(lines) == 4
+    assert "two lines" in lines[1]
+    assert "a b" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (["--name", "nightly gpt-4o"], ["tagged"]),
+        (["--name", "nightly"], []),
+        (["--tag", "nightly"], ["flagged", "tagged"]),
+        (["--tag", "nightly", "--tag", "prod"], ["tagged"]),
+        (["--tag", "prod", "--tag", "prod"], ["tagged"]),
+        (["--tag", "nightly", "--tag", "staging"], []),
+        (["--meta", "n=1"], ["tagged"]),  # 1 matches the stored 1.0
+        (["--meta", "n=1.0"], ["tagged"]),
+        (["--meta", "n=2.0"], ["flagged"]),
+        (["--meta", "flag=true"], ["flagged"]),  # true never matches 1
+        (["--meta", "flag=1"], ["tagged"]),
+        (["--meta", "model=gpt-4o"], ["tagged"]),  # not JSON: the string
+        (["--meta", 'model="gpt-4o-mini"'], ["flagged"]),
+        (["--meta", "commit=1234567"], []),  # JSON: the number, not the stored string
+        (["--meta", 'commit="1234567"'], ["tagged"]),
+        (["--meta", "v=1.10"], []),
+        (["--meta", 'v="1.10"'], ["tagged"]),
+        (["--meta", "reviewer=null"], ["plain"]),
+        (["--meta", "missing=null"], []),
+        (["--meta", "model=gpt-4o", "--meta", "n=1"], ["tagged"]),
+        (["--tag", "nightly", "--meta", "model=gpt-4o-mini"], ["flagged"]),
+        (["--tag", "nightly", "--meta", "n=1", "--name", "nightly gpt-4o"], ["tagged"]),
+        (["--tag", "nightly", "--meta", "n=3"], []),
+    ],
+)
+def test_runs_list_filters_by_name_tags_and_metadata(
+    described: Described, filters: list[str], expected: list[str]
+) -> None:
+    output = ok("runs", "list", "--json", "--url", described.url, *filters).stdout
+    assert [run["id"] for run in json.loads(output)] == expected
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        (["--meta", "model"], "is not KEY=VALUE"),
+        (["--meta", "=gpt-4o"], "has no key"),
+        (["--meta", 'cfg={"t": 0.2}'], "not an object"),
+        (["--meta", "cfg=[1, 2]"], "not a list"),
+        (["--meta", "n=1", "--meta", "n=2"], "given twice"),
+        (["--meta", "n=1e999"], "too large"),
+        (["--meta", "n=" + "9" * 5000], "digits"),
+        (["--tag", ""], "1 to 64 characters"),
+        (["--tag", "t" * 65], "1 to 64 characters"),
+        ([arg for n in range(65) for arg in ("--tag", f"t{n}")], "at most 64 tags"),
+        (["--name", ""], "1 to 256 characters"),
+        (["--name", "n" * 257], "1 to 256 characters"),
+    ],
+)
+def test_a_malformed_filter_is_a_usage_error(
+    sqlite_url: str, filters: list[str], message: str
+) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    refused = failed("runs", "list", *filters, "--url", sqlite_url, exit_code=2)
+    assert message in refused.stderr
+    assert f"Invalid value for '{filters[0]}'" in refused.stderr
+
+
+def test_an_object_filter_says_how_to_match_the_text(sqlite_url: str) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    refused = failed("runs", "list", "--meta", "cfg={}", "--url", sqlite_url, exit_code=2)
+    assert "a filter compares a JSON scalar" in refused.stderr
+    assert 'cfg="{}"' in refused.stderr
+
+
+def test_runs_show_prints_name_tags_metadata_and_usage(described: Described) -> None:
+    shown = ok("runs", "show", "tagged", "--url", described.url).stdout
+    pairs = _pairs(shown)
+    assert pairs["name"] == "nightly gpt-4o"
+    assert pairs["description"] == "The nightly run.\nPrompt v2."
+    assert pairs["tags"] == "nightly, prod"
+    # a key a line, as --meta takes it back (in the order the database keeps the keys)
+    assert sorted(pairs["metadata"].splitlines()) == [
+        'commit="1234567"',
+        "flag=1",
+        "model=gpt-4o",
+        "n=1.0",
+        'v="1.10"',
+    ]
+    usage = shown.split("Usage:\n")[1].split("\n\n")[0]
+    assert _pairs(usage) == {
+        "input tokens": "303",
+        "output tokens": "30",
+        "priced results": "3 of 4",
+        "cost": "0.012",
+        "cost per result": "0.004",
+    }
+
+    plain = ok("runs", "show", "plain", "--url", described.url).stdout
+    assert _pairs(plain)["metadata"] == "reviewer=null"
+    assert _pairs(plain.split("Usage:\n")[1]) == {
+        "input tokens": "0",
+        "output tokens": "0",
+        "priced results": "0 of 0",
+        "cost": "-",
+        "cost per result": "-",
+    }
+
+    document = json.loads(ok("runs", "show", "tagged", "--json", "--url", described.url).stdout)
+    with SqlRunsStorage(described.url) as storage:
+        summary = storage.summarize_run("tagged")
+    assert document["run"] == _stored(described.url, "tagged").model_dump(mode="json")
+    assert document["summary"] == summary.model_dump(mode="json")
+    assert document["summary"]["usage"]["priced"] == 3
+
+
+def test_runs_compare_prints_the_cost_and_token_deltas(described: Described) -> None:
+    compared = ok("runs", "compare", "tagged", "flagged", "--url", described.url).stdout
+    pairs = _pairs(compared)
+    assert pairs["cost mean delta"] == "-0.003"  # 0.001 against 0.002, 0.004, 0.006
+    assert pairs["tokens mean delta"] == "+19"  # 130 against 110, 111, 112
+    document = json.loads(
+        ok("runs", "compare", "tagged", "flagged", "--json", "--url", described.url).stdout
+    )
+    assert document["cost_mean_delta"] == pytest.approx(-0.003)
+    assert document["tokens_mean_delta"] == 19
+    unpriced = _pairs(ok("runs", "compare", "tagged", "plain", "--url", described.url).stdout)
+    assert "cost mean delta" not in unpriced
+    assert "tokens mean delta" not in unpriced
+
+
+def test_runs_edit_adds_and_removes_tags_and_keys(described: Described) -> None:
+    url = described.url
+    before = _stored(url, "tagged")
+    edited = ok(
+        "runs",
+        "edit",
+        "tagged",
+        "--tag",
+        "reviewed",
+        "--tag",
+        "nightly",  # carried already
+        "--untag",
+        "prod",
+        "--untag",
+        "never-there",
+        "--meta",
+        "n=3",
+        "--meta",
+        'cfg={"t": 0.5, "stop": ["\\n"]}',
+        "--meta",
+        "model=gpt-5",
+        "--unmeta",
+        "flag",
+        "--unmeta",
+        "never-there",
+        "--url",
+        url,
+    ).stdout
+    after = _stored(url, "tagged")
+    assert after.tags == ("nightly", "reviewed")
+    assert after.metadata == {
+        "model": "gpt-5",
+        "n": 3,
+        "commit": "1234567",
+        "v": "1.10",
+        "cfg": {"t": 0.5, "stop": ["\n"]},
+    }
+    assert (after.name, after.description) == (before.name, before.description)
+    assert after.updated_at > before.updated_at
+    pairs = _pairs(edited)
+    assert pairs["run"] == "tagged"
+    assert pairs["tags"] == "nightly, reviewed"
+    assert 'cfg={"t": 0.5, "stop": ["\\n"]}' in pairs["metadata"].splitlines()
+    assert "Usage:" not in edited
+
+    # what show prints of the metadata sets it again unchanged
+    lines = _pairs(ok("runs", "show", "tagged", "--url", url).stdout)["metadata"].splitlines()
+    ok("runs", "edit", "tagged", *[arg for line in lines for arg in ("--meta", line)], "--url", url)
+    assert _stored(url, "tagged").metadata == after.metadata
+    as_json = ok("runs", "edit", "tagged", "--tag", "x", "--json", "--url", url).stdout
+    assert json.loads(as_json) == _stored(url, "tagged").model_dump(mode="json")
+
+    # only what is named changes: tags alone leave the metadata, and the other way round
+    ok("runs", "edit", "flagged", "--untag", "nightly", "--url", url)
+    flagged = _stored(url, "flagged")
+    assert flagged.tags == ()
+    assert flagged.metadata == described.flagged.metadata
+    ok("runs", "edit", "flagged", "--unmeta", "cfg", "--unmeta", "n", "--url", url)
+    assert _stored(url, "flagged").metadata == {"model": "gpt-4o-mini", "flag": True}
+    for key in ("model", "flag"):
+        ok("runs", "edit", "flagged", "--unmeta", key, "--url", url)
+    assert _stored(url, "flagged").metadata == {}
+    assert _pairs(ok("runs", "show", "flagged", "--url", url).stdout)["metadata"] == "-"
+
+
+def test_runs_edit_sets_and_clears_the_name_and_description(described: Described) -> None:
+    url = described.url
+    shown = ok(
+        "runs", "edit", "plain", "--name", "smoke test", "--description", "By hand.", "--url", url
+    ).stdout
+    assert (_pairs(shown)["name"], _pairs(shown)["description"]) == ("smoke test", "By hand.")
+    plain = _stored(url, "plain")
+    assert (plain.name, plain.description, plain.tags) == ("smoke test", "By hand.", ())
+    assert plain.metadata == {"reviewer": None}
+
+    ok("runs", "edit", "plain", "--name", "", "--url", url)
+    plain = _stored(url, "plain")
+    assert (plain.name, plain.description) == (None, "By hand.")
+    ok("runs", "edit", "plain", "--description", "", "--url", url)
+    assert _stored(url, "plain").description is None
+    assert ok("runs", "list", "--name", "smoke test", "--json", "--url", url).stdout == "[]\n"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ([], "Nothing to change"),
+        (["--meta", "model"], "is not KEY=VALUE"),
+        (["--meta", "=1"], "has no key"),
+        (["--meta", "n=1", "--meta", "n=2"], "given twice"),
+        (["--meta", "n=1e999"], "too large"),
+        (["--tag", "x", "--untag", "x"], "--tag and --untag both name x"),
+        (["--meta", "n=1", "--unmeta", "n"], "--meta and --unmeta both name n"),
+        (["--tag", ""], "1 to 64 characters"),
+        (["--name", "n" * 257], "1 to 256 characters"),
+        (["--tag", "x", "--read-replica", "postgresql+psycopg://r@127.0.0.1:1/x"], "No such"),
+    ],
+)
+def test_runs_edit_refuses_bad_input_and_writes_nothing(
+    described: Described, arguments: list[str], message: str
+) -> None:
+    before = _stored(described.url, "tagged")
+    refused = failed("runs", "edit", "tagged", *arguments, "--url", described.url, exit_code=2)
+    assert message in refused.stderr
+    assert _stored(described.url, "tagged") == before
+
+
+def test_runs_edit_of_a_missing_run_or_past_the_limits_is_an_error(described: Described) -> None:
+    url = described.url
+    missing = failed("runs", "edit", "no-such-run", "--tag", "x", "--url", url)
+    assert missing.stderr == "Error: run 'no-such-run' does not exist\n"
+    assert _ids(url) == ["plain", "flagged", "tagged"]
+
+    before = _stored(url, "tagged")  # 2 tags: 63 more are one too many
+    many = [arg for n in range(63) for arg in ("--tag", f"t{n}")]
+    refused = failed("runs", "edit", "tagged", *many, "--url", url)
+    assert "at most 64 tags" in refused.stderr
+    assert _stored(url, "tagged") == before
+    ok("runs", "edit", "tagged", *many[:-2], "--url", url)
+    assert len(_stored(url, "tagged").tags) == 64
+
+
+def test_runs_edit_writes_to_the_primary_never_a_replica(described: Described) -> None:
+    """An edit takes no --read-replica, and ignores RUNSTORE_READ_REPLICAS: it reads the
+    run it changes where it writes it."""
+    unreachable = {"RUNSTORE_READ_REPLICAS": "postgresql+psycopg://r@127.0.0.1:1/replica"}
+    ok("runs", "edit", "tagged", "--tag", "reviewed", "--url", described.url, env=unreachable)
+    assert "reviewed" in _stored(described.url, "tagged").tags
+
+
+def test_prune_by_tag(described: Described) -> None:
+    url = described.url
+    dry = ok(
+        "runs", "prune", "--older-than", "90m", "--tag", "nightly", "--dry-run", "--url", url
+    ).stdout
+    assert dry.startswith("Would delete 2 runs created before ")
+    assert "carrying tag nightly:" in dry
+    assert [line.split()[0] for line in dry.splitlines()[2:]] == ["flagged", "tagged"]
+    both = ok(
+        "runs",
+        "prune",
+        "--older-than",
+        "90m",
+        "--tag",
+        "nightly",
+        "--tag",
+        "prod",
+        "--yes",
+        "--url",
+        url,
+    ).stdout
+    assert both.startswith("Deleted 1 run created before ")
+    assert "carrying tags nightly, prod." in both
+    assert _ids(url) == ["plain", "flagged"]
+    nothing = ok("runs", "prune", "--older-than", "90m", "--tag", "prod", "--url", url).stdout
+    assert nothing.startswith("No runs created before ")
+    asked = invoke(
+        "runs", "prune", "--older-than", "90m", "--tag", "nightly", "--url", url, input="n\n"
+    )
+    assert "Delete 1 run created before " in asked.stdout
+    assert _ids(url) == ["plain", "flagged"]
+    failed("runs", "prune", "--older-than", "90m", "--tag", "", "--url", url, exit_code=2)
+
+
+json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+)
+texts = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"))
+
+
+@given(
+    key=texts.filter(lambda key: key != "" and "=" not in key),
+    value=texts
+    | json_scalars
+    | st.lists(json_scalars | texts, max_size=3)
+    | st.dictionaries(texts, json_scalars | texts, max_size=3),
+)
+def test_metadata_as_shown_is_read_back_as_it_is(key: str, value: object) -> None:
+    """``runs show`` prints a key of metadata as ``--meta`` takes it back."""
+    assert parse_meta(meta_text(key, value)) == (key, value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("k=1", 1),
+        ("k=-2.5", -2.5),
+        ("k=true", True),
+        ("k=null", None),
+        ('k="1"', "1"),
+        ("k=gpt-4o", "gpt-4o"),
+        ("k=", ""),
+        ("k=NaN", "NaN"),  # not JSON
+        ("k==", "="),
+        ("k=a=b", "a=b"),
+        ("k= 7 ", 7),
+        ('k={"a": [1]}', {"a": [1]}),
+    ],
+)
+def test_meta_values_are_read_as_json_when_they_parse(text: str, value: object) -> None:
+    assert parse_meta(text) == ("k", value)
+
+
 # -- errors and the environment -------------------------------------------------------------
 
 
@@ -537,6 +992,7 @@ def test_every_form_of_older_than_is_taken(sqlite_url: str, older_than: str) -> 
         ["db", "check"],
         ["runs", "list"],
         ["runs", "show", "some-run"],
+        ["runs", "edit", "some-run", "--tag", "reviewed"],
         ["runs", "prune", "--older-than", "30d", "--yes"],
     ],
 )
@@ -561,7 +1017,12 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'typo.db'}"
     assert "no database at" in failed("runs", "list", "--url", url).stderr
     assert not_at_head(url).stdout == ""
-    for arguments in (["db", "downgrade", "base"], ["db", "check"], ["runs", "show", "a-run"]):
+    for arguments in (
+        ["db", "downgrade", "base"],
+        ["db", "check"],
+        ["runs", "show", "a-run"],
+        ["runs", "edit", "a-run", "--tag", "reviewed"],
+    ):
         assert "no database at" in failed(*arguments, "--url", url).stderr
     assert "(current)" not in ok("db", "history", "--url", url).stdout
     assert not (tmp_path / "typo.db").exists()

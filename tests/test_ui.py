@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 import subprocess
 import sys
@@ -29,7 +30,14 @@ from runstore import SqlRunsStorage
 from runstore.testing.inputs import result_input, run_input
 from runstore.testing.servers import stop_process
 from runstore.ui import create_app
-from runstore.ui.queries import COMPARED_PER_PAGE, RESULTS_PER_PAGE
+from runstore.ui.queries import (
+    COMPARED_PER_PAGE,
+    RESULTS_PER_PAGE,
+    RUNS_PER_PAGE,
+    BadQueryError,
+    meta_param,
+    meta_value,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -85,6 +93,28 @@ def rows(text: str, table: str) -> list[str]:
 
 def run_path(run_id: str, *tail: str) -> str:
     return "/".join(["/runs", quote(run_id, safe=""), *tail])
+
+
+def listed(text: str) -> list[str]:
+    """The ids of the runs a runs page lists, in order."""
+    return [
+        html.unescape(run_id)
+        for run_id in re.findall(r'<input type="radio" name="baseline" value="([^"]*)"', text)
+    ]
+
+
+def hrefs(text: str, css_class: str) -> list[tuple[str, str]]:
+    """The links of class ``css_class``: (address, text) each, unescaped."""
+    return [
+        (html.unescape(href), html.unescape(shown))
+        for href, shown in re.findall(
+            rf'<a class="{css_class}" href="([^"]*)"[^>]*>([^<]*)</a>', text
+        )
+    ]
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query, keep_blank_values=True)
 
 
 # -- pages ---------------------------------------------------------------------------------
@@ -314,18 +344,489 @@ def test_malformed_parameters_are_a_400_with_the_message_and_unknowns_a_404(
     page(c, "/no/such/page", 404)
 
 
+# -- provenance and cost ---------------------------------------------------------------------
+
+
+def described(storage: SqlRunsStorage) -> None:
+    """Runs named, described, tagged and with metadata, oldest first, without results:
+    what the runs page filters by."""
+    made = [
+        ("r-a", "nightly 12", ["nightly", "prod"], {"model": "gpt-4o", "temperature": 0.2}),
+        ("r-b", "nightly 13", ["nightly"], {"model": "gpt-4o", "temperature": 0, "build": "1234"}),
+        ("r-c", "ad hoc", ["prod"], {"model": "claude", "build": 1234, "cached": True}),
+        ("r-d", "nightly 12", [], {"cached": 1, "commit": None, "nested": {"a": [1, 2]}}),
+    ]
+    for run_id, name, tags, metadata in made:
+        storage.create_run(
+            run_input(
+                id=run_id,
+                name=name,
+                description=f"{name}: what changed\nsecond line",
+                tags=tags,
+                metadata=metadata,
+            )
+        )
+
+
+def test_the_runs_page_shows_names_descriptions_and_tags_as_chips(
+    storage: SqlRunsStorage,
+) -> None:
+    described(storage)
+    storage.create_run(run_input(id="plain"))
+    text = page(client(storage), "/")
+    rows_by_run = dict(zip(listed(text), rows(text, "runs"), strict=True))
+    assert list(rows_by_run) == ["plain", "r-d", "r-c", "r-b", "r-a"]
+    assert '<a class="name" href="/runs/r-a">nightly 12</a>' in rows_by_run["r-a"]
+    assert '<span class="id muted">r-a</span>' in rows_by_run["r-a"]
+    assert "nightly 12: what changed second line" in rows_by_run["r-a"]  # on one line
+    assert '<a class="id" href="/runs/plain">plain</a>' in rows_by_run["plain"]
+    assert hrefs(rows_by_run["r-a"], "tag") == [
+        ("/?tag=nightly", "nightly"),
+        ("/?tag=prod", "prod"),
+    ]
+    assert hrefs(rows_by_run["r-d"], "tag") == []
+    assert "cost/result" not in text  # no run has a cost
+
+
+def test_the_runs_page_shows_each_runs_cost_per_result(storage: SqlRunsStorage) -> None:
+    priced = storage.create_run(run_input(id="priced"))
+    storage.add_results(
+        [result_input(priced, n, cost=cost) for n, cost in enumerate([0.001, 0.002, None])]
+    )
+    free = storage.create_run(run_input(id="free"))
+    storage.add_results([result_input(free, 1)])
+    text = page(client(storage), "/")
+    assert '<th class="n">cost/result</th>' in text
+    shown = dict(zip(listed(text), rows(text, "runs"), strict=True))
+    assert storage.summarize_run("priced").usage.cost_per_result == pytest.approx(0.0015)
+    assert '<td class="n cost">0.0015</td>' in shown["priced"]  # the mean of the priced two
+    assert '<td class="n cost">-</td>' in shown["free"]
+
+
+def test_the_runs_list_reads_its_costs_from_the_summaries_it_keeps(
+    storage: SqlRunsStorage,
+    statements_seen: Callable[[sa.Engine], AbstractContextManager[list[str]]],
+) -> None:
+    """The cost per result is part of each listed run's summary, which the list reads
+    anyway and keeps: a first view makes list_runs and one summary per run, and a later
+    view list_runs only."""
+    for n in range(3):
+        run = storage.create_run(run_input(id=f"run-{n}", tags=["t"]))
+        storage.add_results([result_input(run, i, cost=0.5 * i) for i in range(4)])
+        storage.update_run({"id": run.id, "status": "completed"})
+    c = client(storage)
+    with statements_seen(storage.engine) as direct:
+        listing = storage.list_runs({"tags": ["t"], "pagination": {"per_page": RUNS_PER_PAGE}})
+        for run in listing.runs:
+            storage.summarize_run(run.id)
+    with statements_seen(storage.engine) as first:
+        page(c, "/?tag=t")
+    with statements_seen(storage.engine) as later:
+        assert '<td class="n cost">0.75</td>' in page(c, "/?tag=t")
+    with statements_seen(storage.engine) as listing_only:
+        storage.list_runs({"tags": ["t"], "pagination": {"per_page": RUNS_PER_PAGE}})
+    assert len(first) == len(direct)
+    assert later == listing_only
+
+
+def test_the_runs_page_filters_by_name_tags_and_metadata(storage: SqlRunsStorage) -> None:
+    described(storage)
+    c = client(storage)
+    for query, expected in [
+        ("tag=nightly", ["r-b", "r-a"]),
+        ("tag=nightly&tag=prod", ["r-a"]),
+        ("tag=prod&tag=nightly&tag=prod", ["r-a"]),
+        ("tag=nowhere", []),
+        ("tag=", ["r-d", "r-c", "r-b", "r-a"]),  # an empty field filters nothing
+        ("name=nightly+12", ["r-d", "r-a"]),
+        ("name=nightly", []),  # the name exactly
+        ("meta=model=gpt-4o", ["r-b", "r-a"]),  # text that is no JSON
+        ("meta=model=%22gpt-4o%22", ["r-b", "r-a"]),  # the same, as JSON
+        ("meta=temperature=0.2", ["r-a"]),
+        ("meta=temperature=0", ["r-b"]),
+        ("meta=temperature=0.0", ["r-b"]),  # numbers equal by value
+        ("meta=build=1234", ["r-c"]),  # JSON: the number
+        ("meta=build=%221234%22", ["r-b"]),  # the text
+        ("meta=cached=true", ["r-c"]),  # true is not 1
+        ("meta=cached=1", ["r-d"]),
+        ("meta=commit=null", ["r-d"]),  # the key, holding null
+        ("meta=model=gpt-4o&meta=temperature=0.2", ["r-a"]),
+        ("meta=model=gpt-4o&tag=prod&name=nightly+12", ["r-a"]),
+        ("meta=a%3Db=1", []),  # the key ends at the first "=": "a", "b=1" as text
+        ("meta=", ["r-d", "r-c", "r-b", "r-a"]),
+    ]:
+        assert listed(page(c, f"/?{query}")) == expected, query
+
+
+def test_a_runs_filters_survive_its_pages(storage: SqlRunsStorage) -> None:
+    for n in range(RUNS_PER_PAGE * 3 + 5):
+        storage.create_run(
+            run_input(
+                id=f"run-{n:03}",
+                tags=["eval", "even" if n % 2 else "odd"],
+                metadata={"model": "m1" if n % 3 else "m2", "n": n},
+            )
+        )
+    expected = [
+        run.id for run in storage.iter_runs(tags=["eval", "even"], metadata={"model": "m1"})
+    ]
+    assert len(expected) > RUNS_PER_PAGE
+    c = client(storage)
+    url: str | None = "/?tag=eval&tag=even&meta=model=m1"
+    seen: list[str] = []
+    pages = 0
+    while url is not None:
+        text = page(c, url)
+        seen += listed(text)
+        pages += 1
+        following = links(text)
+        url = following[0] if following else None
+        if url is not None:
+            kept = query_of(url)
+            assert kept["tag"] == ["eval", "even"]
+            assert kept["meta"] == ["model=m1"]
+    assert seen == expected
+    assert pages == 2
+    # a cursor of one list is refused by another
+    cursor = query_of(links(page(c, "/?tag=eval&tag=even&meta=model=m1"))[0])["cursor"][0]
+    text = page(c, f"/?tag=eval&cursor={quote(cursor)}", 400)
+    assert "cursor belongs to another list" in html.unescape(text)
+
+
+def test_a_tag_chip_adds_its_tag_to_the_filters_and_an_active_one_drops_it(
+    storage: SqlRunsStorage,
+) -> None:
+    described(storage)
+    c = client(storage)
+    text = page(c, "/?meta=model=gpt-4o")
+    [(chip, _)] = [link for link in hrefs(text, "tag") if link[1] == "prod"]
+    assert query_of(chip) == {"tag": ["prod"], "meta": ["model=gpt-4o"]}
+    narrowed = page(c, chip)
+    assert listed(narrowed) == ["r-a"]
+    active = narrowed.split('id="active-filters"', 1)[1].split("</p>", 1)[0]
+    assert '<span class="tag active">prod' in active
+    assert '<span class="meta active">model=gpt-4o' in active
+    drops = [html.unescape(href) for href in re.findall(r'class="drop" href="([^"]*)"', active)]
+    assert [query_of(drop) for drop in drops] == [
+        {"meta": ["model=gpt-4o"]},  # the tag dropped
+        {"tag": ["prod"]},  # the metadata filter dropped
+    ]
+    assert listed(page(c, drops[1])) == ["r-c", "r-a"]
+    # the tags and metadata filters given ride along in the form, which adds one more
+    assert '<input type="hidden" name="tag" value="prod">' in narrowed
+    assert '<input type="hidden" name="meta" value="model=gpt-4o">' in narrowed
+    assert 'id="all-runs" href="/"' in narrowed
+    assert 'id="active-filters"' not in page(c, "/")
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("meta=model", "meta must be KEY=VALUE"),
+        ("meta=model=%7B%22a%22%3A1%7D", "not an object"),
+        ("meta=model=%5B1%2C2%5D", "not a list"),
+        ("meta=n=1e400", "too large"),
+        ("meta=n=1&meta=n=2", "gives the key 'n' twice"),
+        ("tag=" + "t" * 65, "tags.0"),
+        ("tag=a%00b", "NUL"),
+        ("name=" + "n" * 257, "name"),
+        ("status=sideways", "status must be one of"),
+    ],
+)
+def test_a_runs_filter_that_cannot_be_read_is_a_400_saying_why(
+    storage: SqlRunsStorage, query: str, message: str
+) -> None:
+    text = page(client(storage), f"/?{query}", 400)
+    assert message in html.unescape(text)
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "gpt-4o",
+        "1234",
+        "true",
+        "null",
+        '"quoted"',
+        "[1]",
+        "{}",
+        "NaN",
+        "1e400",
+        "",
+        " spaced ",
+        "a=b",
+        1234,
+        0.2,
+        -0.5,
+        2**70,
+        True,
+        False,
+        None,
+    ],
+)
+def test_a_meta_parameter_reads_back_as_the_value_it_was_written_for(value: object) -> None:
+    param = meta_param("key", value)
+    assert param is not None
+    key, _, text = param.partition("=")
+    read = meta_value(text)
+    assert key == "key"
+    assert read == value
+    assert type(read) is type(value)
+
+
+def test_meta_value_refuses_what_no_metadata_filter_takes() -> None:
+    assert meta_param("a=b", 1) is None  # a key ends at its first "="
+    assert meta_param("key", {"a": 1}) is None
+    assert meta_param("key", [1]) is None
+    for text in ('{"a": 1}', "[1]", "1e999", "-1e999"):
+        with pytest.raises(BadQueryError):
+            meta_value(text)
+
+
+def test_a_run_page_shows_its_name_description_tags_and_metadata(
+    storage: SqlRunsStorage,
+) -> None:
+    described(storage)
+    c = client(storage)
+    text = page(c, run_path("r-b"))
+    assert '<span id="name">nightly 13</span>' in text
+    assert (
+        '<p class="description" id="description">nightly 13: what changed\nsecond line</p>' in text
+    )
+    assert hrefs(text, "tag") == [("/?tag=nightly", "nightly")]
+    metadata = text.split('<section id="metadata">', 1)[1].split("</section>", 1)[0]
+    shown = dict(re.findall(r"<tr><th>([^<]*)</th><td>(.*?)</td></tr>", metadata, re.S))
+    assert set(shown) == {"build", "model", "temperature"}
+    assert ">1234</a>" in shown["build"]
+    # each value links to the runs with the same one: the text "1234", not the number
+    assert listed(page(c, html.unescape(re.findall(r'href="([^"]*)"', shown["build"])[0]))) == [
+        "r-b"
+    ]
+    for key, expected in [("model", ["r-b", "r-a"]), ("temperature", ["r-b"])]:
+        [href] = re.findall(r'href="([^"]*)"', shown[key])
+        assert listed(page(c, html.unescape(href))) == expected, key
+    other = page(c, run_path("r-d"))
+    nested = other.split('<section id="metadata">', 1)[1].split("</section>", 1)[0]
+    assert '<pre class="json">{\n  &#34;a&#34;: [' in nested  # an object, pretty
+    [cached, commit] = [
+        html.unescape(href)
+        for key in ("cached", "commit")
+        for href in re.findall(rf'<th>{key}</th><td><a href="([^"]*)"', nested)
+    ]
+    assert listed(page(c, cached)) == ["r-d"]  # 1, not true
+    assert listed(page(c, commit)) == ["r-d"]
+    plain = page(c, run_path(storage.create_run(run_input(id="plain")).id))
+    for absent in ('id="name"', 'id="description"', 'id="tags"', 'id="metadata"'):
+        assert absent not in plain
+
+
+def test_a_run_page_shows_its_usage_and_a_cost_histogram(storage: SqlRunsStorage) -> None:
+    run = storage.create_run(run_input(id="costly"))
+    storage.add_results(
+        [
+            result_input(
+                run,
+                n,
+                input_tokens=100 + n,
+                output_tokens=None if n == 0 else 20,
+                cost=None if n % 4 == 0 else 0.0001 * n,
+                scores={"accuracy": n / 20},
+            )
+            for n in range(20)
+        ]
+    )
+    text = page(client(storage), run_path("costly"))
+    usage = storage.summarize_run("costly").usage
+    assert (usage.input_tokens, usage.output_tokens, usage.priced) == (2190, 380, 15)
+    assert usage.cost == pytest.approx(0.0150)
+    table = text.split('id="usage"', 1)[1].split("</table>", 1)[0]
+    assert dict(re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", table)) == {
+        "input tokens": "2190",
+        "output tokens": "380",
+        "priced results": "15",
+        "total cost": "0.015",
+        "cost per result": "0.001",
+    }
+    histograms = storage.histogram_run("costly", bins=24)
+    assert histograms.latency is not None
+    assert histograms.cost is not None
+    captions = re.findall(r"<figcaption>([^<]*) <span", text)
+    assert captions == ["latency (ms)", "cost per result", "accuracy"]
+    assert 'cost per result <span class="muted">(15 values)</span>' in text
+    drawn = text.split("<figcaption>cost per result", 1)[1].split("</figure>", 1)[0]
+    assert (histograms.cost.low, histograms.cost.high) == pytest.approx((0.0001, 0.0019))
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', drawn)
+    assert ticks == ["0.0001", "0.0019", "most in a bin: 1"]  # as costs, not 1e-04
+    assert drawn.count('<rect class="bar"') == len(histograms.cost.counts)
+    for count in histograms.cost.counts:
+        assert f": {count}</title></rect>" in drawn
+    # the results list: tokens and cost of each
+    first = rows(text, "results")[0]
+    assert '<td class="n">100 / -</td>' in first
+    assert '<td class="n">-</td>' in first  # item 0 has no cost
+    assert '<td class="n">0.0001</td>' in rows(text, "results")[1]
+
+
+def test_a_run_without_costs_draws_no_cost_histogram(storage: SqlRunsStorage) -> None:
+    baseline, _ = fill(storage, 5)
+    text = page(client(storage), run_path(baseline))
+    assert "cost per result <span" not in text
+    assert "tokens in/out" not in text
+    assert '<th class="n">cost</th>' not in text
+    table = text.split('id="usage"', 1)[1].split("</table>", 1)[0]
+    assert "<tr><th>total cost</th><td>-</td></tr>" in table
+    assert "<tr><th>input tokens</th><td>0</td></tr>" in table
+
+
+def test_a_result_page_shows_tokens_cost_trace_and_metadata(storage: SqlRunsStorage) -> None:
+    run = storage.create_run(run_input(id="r"))
+    [result, bare] = storage.add_results(
+        [
+            result_input(
+                run,
+                1,
+                input_tokens=1200,
+                output_tokens=0,
+                cost=0.000123456,
+                trace_id="trace/0af7651916cd43dd8448eb211c80319c",
+                metadata={"provider": "azure", "region": HOSTILE, "attempts": [1, 2]},
+            ),
+            result_input(run, 2),
+        ]
+    )
+    c = client(storage)
+    text = page(c, run_path("r", "results", result.id))
+    facts = dict(re.findall(r"<tr><th>([^<]*)</th><td[^>]*>([^<]*)</td></tr>", text))
+    assert facts["input tokens"] == "1200"
+    assert facts["output tokens"] == "0"
+    assert facts["cost"] == "0.0001235"
+    assert facts["trace"] == "trace/0af7651916cd43dd8448eb211c80319c"
+    shown = html.unescape(text.split('<pre class="json" id="metadata">', 1)[1].split("</pre>")[0])
+    # pretty-printed (keys in the order the database keeps them)
+    assert json.loads(shown) == {"provider": "azure", "region": HOSTILE, "attempts": [1, 2]}
+    assert shown == json.dumps(json.loads(shown), indent=2, ensure_ascii=False)
+    assert "<img" not in text
+    text = page(c, run_path("r", "results", bare.id))
+    facts = dict(re.findall(r"<tr><th>([^<]*)</th><td[^>]*>([^<]*)</td></tr>", text))
+    assert [facts[name] for name in ("input tokens", "output tokens", "cost", "trace")] == ["-"] * 4
+    assert '<pre class="json" id="metadata">-</pre>' in text
+
+
+def test_the_comparison_page_shows_the_cost_and_token_deltas(storage: SqlRunsStorage) -> None:
+    baseline = storage.create_run(run_input(id="b", name="v12"))
+    candidate = storage.create_run(run_input(id="c", name="v13"))
+    storage.add_results(
+        [
+            result_input(
+                run,
+                n,
+                cost=(0.004 if run is baseline else 0.0025) if n else None,
+                input_tokens=1000 if run is baseline else 700,
+                output_tokens=100,
+            )
+            for run in (baseline, candidate)
+            for n in range(4)
+        ]
+    )
+    comparison = storage.compare_runs("b", "c")
+    assert comparison.cost_mean_delta == pytest.approx(-0.0015)
+    assert comparison.tokens_mean_delta == pytest.approx(-300)
+    text = page(client(storage), "/compare?baseline=b&candidate=c")
+    figures = dict(re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", text))
+    assert figures["cost mean delta"] == "-0.0015"
+    assert figures["tokens mean delta"] == "-300"
+    assert (
+        '<h1>Run <a href="/runs/c">v13</a> <span class="id muted">c</span> against '
+        '<a href="/runs/b">v12</a> <span class="id muted">b</span></h1>'
+    ) in text
+    runs_without = fill(storage, 3)
+    text = page(
+        client(storage),
+        f"/compare?baseline={quote(runs_without[0])}&candidate={quote(runs_without[1])}",
+    )
+    figures = dict(re.findall(r"<tr><th>([^<]*)</th><td>([^<]*)</td></tr>", text))
+    assert figures["cost mean delta"] == "-"
+    assert figures["tokens mean delta"] == "-"
+
+
+def test_costs_are_shown_to_four_significant_digits(storage: SqlRunsStorage) -> None:
+    run = storage.create_run(run_input(id="r"))
+    costs = [0.0, 0.000012346, 0.0012346, 0.5, 1.23456, 1234.5678, 2.5e-12, 3.5e16]
+    written = storage.add_results([result_input(run, n, cost=cost) for n, cost in enumerate(costs)])
+    c = client(storage)
+    shown = []
+    for result in written:
+        text = page(c, run_path("r", "results", result.id))
+        shown.append(re.findall(r"<tr><th>cost</th><td>([^<]*)</td></tr>", text)[0])
+    assert shown == ["0", "0.00001235", "0.001235", "0.5", "1.235", "1234.57", "2.5e-12", "3.5e+16"]
+
+
+def test_a_run_edit_shows_at_once_and_its_figures_stay_right(storage: SqlRunsStorage) -> None:
+    run = storage.create_run(run_input(id="edited", name="first", tags=["a"]))
+    storage.add_results([result_input(run, 1, latency=10.0, cost=0.25)], update_counts=True)
+    storage.update_run({"id": "edited", "status": "completed"})
+    c = client(storage)
+    text = page(c, run_path("edited"))
+    assert '<span id="name">first</span>' in text
+    assert "<tr><th>total cost</th><td>0.25</td></tr>" in text
+    storage.update_run(
+        {"id": "edited", "name": "second", "tags": ["b"], "metadata": {"model": "m"}}
+    )
+    text = page(c, run_path("edited"))
+    assert '<span id="name">second</span>' in text
+    assert hrefs(text, "tag") == [("/?tag=b", "b")]
+    assert ">model</th>" in text
+    listing = page(c, "/")
+    assert '<a class="name" href="/runs/edited">second</a>' in listing
+    assert hrefs(listing, "tag") == [("/?tag=b", "b")]
+    # a result written over in place moves updated_at only, as an edit does: the figures
+    # are computed again
+    storage.add_results(
+        [result_input(run, 1, latency=10.0, cost=0.75)], on_conflict="replace", update_counts=True
+    )
+    edited = storage.get_run_by_id("edited")
+    assert edited is not None
+    assert edited.succeeded_count == 1  # counters as they were
+    text = page(c, run_path("edited"))
+    assert "<tr><th>total cost</th><td>0.75</td></tr>" in text
+    assert '<td class="n cost">0.75</td>' in page(c, "/")
+
+
 # -- safety ------------------------------------------------------------------------------
 
 
 def test_stored_text_never_becomes_markup(storage: SqlRunsStorage) -> None:
-    run = storage.create_run(run_input(id=HOSTILE, dataset_id="<i>ds</i>"))
+    run = storage.create_run(
+        run_input(
+            id=HOSTILE,
+            dataset_id="<i>ds</i>",
+            name=HOSTILE,
+            description=HOSTILE,
+            tags=[HOSTILE[:30], HOSTILE[30:]],
+            metadata={HOSTILE: HOSTILE, "nested": {HOSTILE: [HOSTILE]}},
+        )
+    )
     storage.add_results(
-        [result_input(run, 1, output=HOSTILE, error=HOSTILE, scores={"<b>s</b>": 1.0})]
+        [
+            result_input(
+                run,
+                1,
+                output=HOSTILE,
+                error=HOSTILE,
+                scores={"<b>s</b>": 1.0},
+                trace_id=HOSTILE,
+                metadata={HOSTILE: HOSTILE},
+                cost=0.5,
+            )
+        ]
     )
     c = client(storage)
     result = storage.list_results({"run_id": run.id}).results[0]
     for url in (
         "/",
+        f"/?tag={quote(HOSTILE[:30])}&meta={quote(HOSTILE)}={quote(HOSTILE)}",
+        f"/?name={quote(HOSTILE)}",
         run_path(run.id),
         run_path(run.id, "results", result.id),
         f"/compare?baseline={quote(run.id)}&candidate={quote(run.id)}",
@@ -339,6 +840,10 @@ def test_stored_text_never_becomes_markup(storage: SqlRunsStorage) -> None:
     text = page(c, f"/compare?baseline={quote(HOSTILE)}&candidate=nope", 404)
     assert "<img" not in text
     assert "does not exist" in text
+    script = "<script>alert(3)</script>"
+    text = page(c, f"/?meta={quote(script)}", 400)  # the bad value, quoted back as text
+    assert "<script>alert" not in text
+    assert script in html.unescape(text)
 
 
 def test_every_response_forbids_inline_script_and_framing(storage: SqlRunsStorage) -> None:

@@ -1,10 +1,12 @@
 """The viewer as a person uses it: ``runstore ui``, the installed command, serving a real
 database of each backend, read by a real headless Chromium through its chromedriver.
 
-It picks two runs on the list and compares them, reads a run's figures, histograms and
-results page by page, and opens results. Some stored texts are script (a run id, an
-output, an error, a score label, an item id): every page must show them as text and never
-run them -- escaped by the templates, and blocked by the Content-Security-Policy besides.
+It picks two runs on the list and compares them, reads a run's figures, histograms (cost
+among them) and results page by page, and opens results; it narrows the list by clicking
+tag chips and a run's metadata. Some stored texts are script (a run id, name, description,
+tags and metadata, an output, an error, a score label, an item id): every page must show
+them as text and never run them -- escaped by the templates, and blocked by the
+Content-Security-Policy besides.
 
 Chromium and chromedriver are Debian's ``chromium`` and ``chromium-driver`` packages
 (selenium is told where they are, so it downloads nothing); without them the test skips
@@ -67,6 +69,16 @@ HOSTILE_ERROR_ITEM = 48  # the candidate's error
 BASELINE_ERRORS = {9, 22, 35}
 CANDIDATE_ERRORS = {22, 41, HOSTILE_ERROR_ITEM}
 PAGE_TIMEOUT = 15.0
+DROP = "\N{MULTIPLICATION SIGN}"
+"""The link that drops a filter of the list."""
+MODEL = "gpt-4o-mini"
+RUNS = {  # name, tags, prompt version
+    BASELINE: ("support bot v12 (nightly)", ["nightly", "support", "v12"], "faq-v3"),
+    CANDIDATE: ("support bot v13 (nightly)", ["nightly", "support", "v13"], "faq-v4"),
+}
+HOSTILE_TAGS = [HOSTILE_IMG, HOSTILE_SCRIPT]
+PRICE_IN, PRICE_OUT = 0.15e-6, 0.6e-6
+"""What a token costs, read and written."""
 
 QUESTIONS = [
     ("How do I reset my password?", "Open Settings > Security and choose Reset password."),
@@ -119,6 +131,11 @@ class Expected:
 
     results: dict[str, int] = field(default_factory=dict)
     failed: dict[str, int] = field(default_factory=dict)
+    input_tokens: dict[str, int] = field(default_factory=dict)
+    output_tokens: dict[str, int] = field(default_factory=dict)
+    cost_per_result: dict[str, float] = field(default_factory=dict)
+    cost_mean_delta: float = 0.0
+    tokens_mean_delta: float = 0.0
     both: int = 0
     only_in_baseline: int = 0
     only_in_candidate: int = 0
@@ -157,6 +174,8 @@ def _results(
             latency = draw.uniform(150, 400)
         start = started + timedelta(seconds=1.3 * position)
         question, answer = QUESTIONS[item % len(QUESTIONS)]
+        read = draw.randint(180, 420)
+        written = 0 if failed else draw.randint(40, 160) + (30 if candidate else 0)
         inputs.append(
             AddRunResultInput(
                 run_id=run_id,
@@ -171,6 +190,13 @@ def _results(
                 completed_at=start + timedelta(milliseconds=latency),
                 retry_count=1 if failed else 0,
                 scores=None if failed else _scores(item, candidate),
+                input_tokens=read,
+                output_tokens=written,
+                # a failed call is not billed; the candidate's model is cheaper to read
+                cost=None
+                if failed
+                else (read * PRICE_IN + written * PRICE_OUT) * (0.6 if candidate else 1.0),
+                trace_id=f"{run_id}/{_item_id(item)}",
             )
         )
     return inputs
@@ -192,6 +218,10 @@ def _fill(url: str) -> Expected:
                 "target_type": TargetType.AGENT,
                 "target_id": HOSTILE_IMG,
                 "total_items": 2,
+                "name": f"name {HOSTILE_IMG}",
+                "description": f"description {HOSTILE_SCRIPT}",
+                "tags": HOSTILE_TAGS,
+                "metadata": {"model": HOSTILE_SCRIPT, HOSTILE_IMG: HOSTILE_SCRIPT},
             }
         )
         hostile = storage.add_results(
@@ -229,6 +259,7 @@ def _fill(url: str) -> Expected:
         ]:
             run_started = started + timedelta(days=day)
             clock.now = run_started - timedelta(seconds=5)
+            name, tags, prompt = RUNS[run_id]
             storage.create_run(
                 {
                     "id": run_id,
@@ -237,11 +268,15 @@ def _fill(url: str) -> Expected:
                     "target_type": TargetType.AGENT,
                     "target_id": run_id.removesuffix("-nightly"),
                     "total_items": len(items),
+                    "name": name,
+                    "description": f"The nightly evaluation of {name.split(' (')[0]} "
+                    f"on the support FAQ, prompt {prompt}.",
+                    "tags": tags,
+                    "metadata": {"model": MODEL, "prompt": prompt, "temperature": 0.2},
                 }
             )
-            written = storage.add_results(
-                _results(run_id, items, errors, candidate, run_started), update_counts=True
-            )
+            inputs = _results(run_id, items, errors, candidate, run_started)
+            written = storage.add_results(inputs, update_counts=True)
             storage.update_run(
                 {
                     "id": run_id,
@@ -252,6 +287,10 @@ def _fill(url: str) -> Expected:
             )
             expected.results[run_id] = len(items)
             expected.failed[run_id] = len(errors & set(items))
+            expected.input_tokens[run_id] = sum(i.input_tokens or 0 for i in inputs)
+            expected.output_tokens[run_id] = sum(i.output_tokens or 0 for i in inputs)
+            costs = [i.cost for i in inputs if i.cost is not None]
+            expected.cost_per_result[run_id] = sum(costs) / len(costs)
         hostile_output = storage.list_results(
             {"run_id": CANDIDATE, "item_id": _item_id(HOSTILE_OUTPUT_ITEM)}
         )
@@ -273,6 +312,24 @@ def _fill(url: str) -> Expected:
     expected.only_in_candidate = len(set(CANDIDATE_ITEMS) - set(BASELINE_ITEMS))
     expected.errors_fixed = len(both & (BASELINE_ERRORS - CANDIDATE_ERRORS))
     expected.errors_introduced = len(both & (CANDIDATE_ERRORS - BASELINE_ERRORS))
+    by_item = {
+        (run_id, result.item_id): result
+        for run_id, items, errors, candidate in [
+            (BASELINE, BASELINE_ITEMS, BASELINE_ERRORS, False),
+            (CANDIDATE, CANDIDATE_ITEMS, CANDIDATE_ERRORS, True),
+        ]
+        for result in _results(run_id, items, errors, candidate, started)
+    }
+    pairs = [(by_item[BASELINE, _item_id(i)], by_item[CANDIDATE, _item_id(i)]) for i in both]
+    priced = [(b.cost, c.cost) for b, c in pairs if b.cost is not None and c.cost is not None]
+    expected.cost_mean_delta = sum(c - b for b, c in priced) / len(priced)
+    expected.tokens_mean_delta = sum(
+        (c.input_tokens or 0)
+        + (c.output_tokens or 0)
+        - (b.input_tokens or 0)
+        - (b.output_tokens or 0)
+        for b, c in pairs
+    ) / len(pairs)
     return expected
 
 
@@ -392,19 +449,49 @@ def _screenshot(driver: Chrome, name: str) -> None:
         assert driver.save_screenshot(str(Path(folder) / name))
 
 
-def _runs_list(driver: Chrome, address: str) -> None:
+def _listed(driver: Chrome) -> list[str]:
+    """The ids of the runs the list shows, in order."""
+    return [row.find_element(By.CSS_SELECTOR, "td.run .id").text for row in _rows(driver, "#runs")]
+
+
+def _chips(row: WebElement) -> list[str]:
+    return [chip.text for chip in row.find_elements(By.CSS_SELECTOR, "a.tag")]
+
+
+def _query(driver: Chrome) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(driver.current_url).query)
+
+
+def _runs_list(driver: Chrome, address: str, expected: Expected | None = None) -> None:
+    """The list: each run's name over its id, its description, its tags as chips, and
+    its cost per result."""
     driver.get(address)
     _inert(driver, "Runs · runstore")
     listed = _text(driver, "#runs")
     for run_id in (BASELINE, CANDIDATE, HOSTILE_RUN):
         assert run_id in listed
-    links = [row.find_element(By.CSS_SELECTOR, "td a").text for row in _rows(driver, "#runs")]
-    assert links == [CANDIDATE, BASELINE, HOSTILE_RUN]  # newest first
+    assert _listed(driver) == [CANDIDATE, BASELINE, HOSTILE_RUN]  # newest first
+    rows = _rows(driver, "#runs")
+    names = [row.find_element(By.CSS_SELECTOR, "td.run a.name").text for row in rows]
+    assert names == [RUNS[CANDIDATE][0], RUNS[BASELINE][0], f"name {HOSTILE_IMG}"]
+    assert [_chips(row) for row in rows] == [RUNS[CANDIDATE][1], RUNS[BASELINE][1], HOSTILE_TAGS]
+    for chip in rows[0].find_elements(By.CSS_SELECTOR, "a.tag"):  # drawn as chips
+        assert chip.value_of_css_property("border-radius") == "9px"
+    assert rows[2].find_element(By.CSS_SELECTOR, ".description").text == (
+        f"description {HOSTILE_SCRIPT}"
+    )
+    if expected is not None:
+        headers = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, "#runs th")]
+        column = headers.index("cost/result")
+        costs = [row.find_elements(By.TAG_NAME, "td")[column].text for row in rows]
+        for run_id, shown in zip((CANDIDATE, BASELINE), costs, strict=False):
+            assert float(shown) == pytest.approx(expected.cost_per_result[run_id], rel=1e-3)
+        assert costs[2] == "-"
 
 
 def _compare(driver: Chrome, address: str, expected: Expected, screenshots: bool) -> None:
     """Pick the runs with the radio buttons, submit, read the comparison."""
-    _runs_list(driver, address)
+    _runs_list(driver, address, expected)
     driver.find_element(By.CSS_SELECTOR, f'input[name="baseline"][value="{BASELINE}"]').click()
     driver.find_element(By.CSS_SELECTOR, f'input[name="candidate"][value="{CANDIDATE}"]').click()
     _follow(driver, driver.find_element(By.XPATH, "//button[normalize-space()='Compare']"))
@@ -420,6 +507,16 @@ def _compare(driver: Chrome, address: str, expected: Expected, screenshots: bool
     assert figures["errors fixed"] == str(expected.errors_fixed)
     assert figures["errors introduced"] == str(expected.errors_introduced)
     assert figures["latency mean delta"].startswith("-")  # the candidate is faster
+    # cheaper, and a little longer
+    assert float(figures["cost mean delta"]) == pytest.approx(expected.cost_mean_delta, rel=1e-3)
+    assert expected.cost_mean_delta < 0
+    assert float(figures["tokens mean delta"]) == pytest.approx(
+        expected.tokens_mean_delta, abs=0.05
+    )
+    assert figures["tokens mean delta"].startswith("+")
+    assert _text(driver, "h1") == (
+        f"Run {RUNS[CANDIDATE][0]} {CANDIDATE} against {RUNS[BASELINE][0]} {BASELINE}"
+    )
     deltas = [row.find_element(By.TAG_NAME, "td").text for row in _rows(driver, "#score-deltas")]
     assert deltas == ["accuracy", "relevance"]
 
@@ -445,11 +542,29 @@ def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:
     _inert(driver, f"Run {CANDIDATE} · runstore")
     results, failed = expected.results[CANDIDATE], expected.failed[CANDIDATE]
     summary = _pairs(driver, "#summary")
+    cost_per_result = summary.pop("cost per result")
+    total_cost = summary.pop("total cost")
     assert summary == {
         "results": str(results),
         "succeeded": str(results - failed),
         "failed": str(failed),
         "error rate": f"{failed / results:.1%}",
+        "input tokens": str(expected.input_tokens[CANDIDATE]),
+        "output tokens": str(expected.output_tokens[CANDIDATE]),
+        "priced results": str(results - failed),  # a failed call is not billed
+    }
+    mean_cost = expected.cost_per_result[CANDIDATE]
+    assert float(cost_per_result) == pytest.approx(mean_cost, rel=1e-3)
+    assert float(total_cost) == pytest.approx(mean_cost * (results - failed), rel=1e-3)
+    assert _text(driver, "#name") == RUNS[CANDIDATE][0]
+    assert _text(driver, "#description").endswith("prompt faq-v4.")
+    assert [chip.text for chip in driver.find_elements(By.CSS_SELECTOR, "#tags a.tag")] == (
+        RUNS[CANDIDATE][1]
+    )
+    assert _pairs(driver, "#metadata") == {
+        "model": MODEL,
+        "prompt": "faq-v4",
+        "temperature": "0.2",
     }
     assert [row.find_element(By.TAG_NAME, "td").text for row in _rows(driver, "#scores")] == [
         "accuracy",
@@ -460,10 +575,12 @@ def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:
     captions = [chart.find_element(By.TAG_NAME, "figcaption").text for chart in charts]
     assert [caption.rsplit(" (", 1)[0] for caption in captions] == [
         "latency (ms)",
+        "cost per result",
         "accuracy",
         "relevance",
     ]
     assert captions[0] == f"latency (ms) ({results} values)"
+    assert captions[1] == f"cost per result ({results - failed} values)"
     for chart in charts:
         drawing = chart.find_element(By.TAG_NAME, "svg")
         assert drawing.size["width"] > 0
@@ -495,6 +612,14 @@ def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:
     _follow(driver, driver.find_element(By.LINK_TEXT, _item_id(HOSTILE_OUTPUT_ITEM)))
     _inert(driver, f"Result {driver.current_url.rsplit('/', 1)[1]} · runstore")
     assert _text(driver, "h1") == f"Item {_item_id(HOSTILE_OUTPUT_ITEM)}"
+    facts = _pairs(driver, "main")
+    assert facts["trace"] == f"{CANDIDATE}/{_item_id(HOSTILE_OUTPUT_ITEM)}"
+    read, written = int(facts["input tokens"]), int(facts["output tokens"])
+    assert 180 <= read <= 420
+    assert float(facts["cost"]) == pytest.approx(
+        (read * PRICE_IN + written * PRICE_OUT) * 0.6, rel=1e-3
+    )
+    assert _text(driver, "#metadata") == "-"
     assert json.dumps(HOSTILE_IMG) in _text(driver, "#output")
     scores = {
         row.find_elements(By.TAG_NAME, "td")[0].text: [
@@ -506,18 +631,78 @@ def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:
     assert set(scores) == {"accuracy", "relevance"}
 
 
+def _tags_and_metadata(driver: Chrome, address: str) -> None:
+    """Narrow the list by clicking tag chips, drop one, add one in the form; then list
+    the runs of a model from a run's metadata."""
+    _runs_list(driver, address)
+    candidate_row = _rows(driver, "#runs")[0]
+    _follow(driver, candidate_row.find_element(By.LINK_TEXT, "v13"))
+    _inert(driver, "Runs · runstore")
+    assert _query(driver) == {"tag": ["v13"]}
+    assert _listed(driver) == [CANDIDATE]
+    assert _text(driver, "#active-filters") == f"Only runs with v13 {DROP}"
+
+    _follow(driver, _rows(driver, "#runs")[0].find_element(By.LINK_TEXT, "nightly"))
+    assert _query(driver) == {"tag": ["v13", "nightly"]}
+    assert _listed(driver) == [CANDIDATE]
+    active = driver.find_elements(By.CSS_SELECTOR, "#runs a.tag.active")
+    assert [chip.text for chip in active] == ["nightly", "v13"]
+
+    _follow(
+        driver,
+        driver.find_element(By.CSS_SELECTOR, '#active-filters a[aria-label="drop the tag v13"]'),
+    )
+    assert _query(driver) == {"tag": ["nightly"]}
+    assert _listed(driver) == [CANDIDATE, BASELINE]
+
+    driver.find_element(By.CSS_SELECTOR, 'form.filters input[name="tag"]:not([type])').send_keys(
+        "v12"
+    )
+    _follow(driver, driver.find_element(By.XPATH, "//button[normalize-space()='Filter']"))
+    assert _query(driver)["tag"] == ["nightly", "v12"]
+    assert _listed(driver) == [BASELINE]
+
+    _follow(driver, driver.find_element(By.ID, "all-runs"))
+    assert _listed(driver) == [CANDIDATE, BASELINE, HOSTILE_RUN]
+    driver.find_element(By.CSS_SELECTOR, 'form.filters input[name="meta"]').send_keys(
+        f"model={MODEL}"
+    )
+    _follow(driver, driver.find_element(By.XPATH, "//button[normalize-space()='Filter']"))
+    assert _listed(driver) == [CANDIDATE, BASELINE]
+
+    _follow(driver, driver.find_element(By.CSS_SELECTOR, f'a.name[href="/runs/{BASELINE}"]'))
+    _follow(
+        driver,
+        driver.find_element(By.CSS_SELECTOR, "#metadata").find_element(By.LINK_TEXT, "faq-v3"),
+    )
+    _inert(driver, "Runs · runstore")
+    assert _query(driver) == {"meta": ["prompt=faq-v3"]}
+    assert _listed(driver) == [BASELINE]
+
+
 def _hostile_run(driver: Chrome, address: str) -> None:
     """The run whose every text is script: its page and a result, from the list."""
     _runs_list(driver, address)
-    _follow(driver, driver.find_element(By.LINK_TEXT, HOSTILE_RUN))
+    hostile_row = _rows(driver, "#runs")[2]
+    _follow(driver, hostile_row.find_element(By.CSS_SELECTOR, "a.tag"))  # its first tag
+    _inert(driver, "Runs · runstore")
+    assert _listed(driver) == [HOSTILE_RUN]
+    assert _text(driver, "#active-filters") == f"Only runs with {HOSTILE_IMG} {DROP}"
+    _follow(driver, driver.find_element(By.LINK_TEXT, f"name {HOSTILE_IMG}"))
     _inert(driver, f"Run {HOSTILE_RUN} · runstore")
-    assert _text(driver, "h1") == f"Run {HOSTILE_RUN} pending"
+    assert _text(driver, "h1") == f"name {HOSTILE_IMG} {HOSTILE_RUN} pending"
+    assert _text(driver, "#description") == f"description {HOSTILE_SCRIPT}"
+    assert [chip.text for chip in driver.find_elements(By.CSS_SELECTOR, "#tags a.tag")] == (
+        HOSTILE_TAGS
+    )
+    assert _pairs(driver, "#metadata") == {"model": HOSTILE_SCRIPT, HOSTILE_IMG: HOSTILE_SCRIPT}
     assert f"dataset {HOSTILE_SCRIPT}" in _text(driver, "main")
     assert f"agent:{HOSTILE_IMG}" in _text(driver, "main")
     links = [row.find_element(By.TAG_NAME, "a").text for row in _rows(driver, "#results")]
     assert links == [HOSTILE_IMG, HOSTILE_SCRIPT]
 
-    _follow(driver, driver.find_element(By.LINK_TEXT, HOSTILE_IMG))
+    results = driver.find_element(By.ID, "results")  # not the tag chip of the same text
+    _follow(driver, results.find_element(By.LINK_TEXT, HOSTILE_IMG))
     _inert(driver, f"Result {driver.current_url.rsplit('/', 1)[1]} · runstore")
     assert _text(driver, "h1") == f"Item {HOSTILE_IMG}"
     facts = _pairs(driver, "main")
@@ -534,5 +719,6 @@ def test_a_person_compares_runs_and_reads_them(
     screenshots = empty_url.startswith("sqlite") and bool(os.environ.get(SCREENSHOTS_ENVVAR))
     _compare(browser, address, expected, screenshots)
     _run_page(browser, expected, screenshots)
+    _tags_and_metadata(browser, address)
     _hostile_run(browser, address)
     assert browser.title != "pwned"

@@ -1,14 +1,18 @@
-"""What every ``runstore`` command shares: the database options, errors, time options.
+"""What every ``runstore`` command shares: the database options, errors, time options,
+and the options that name a run's tags and metadata.
 
 A command that needs the database takes :func:`database_options` and gets one
 :class:`Database` argument, ``database``; it opens what it needs from it
 (:meth:`Database.storage`, :meth:`Database.engine`, :meth:`Database.alembic_config`).
 Failures are reported by :class:`RunstoreGroup` as one ``Error: ...`` line on stderr.
+Malformed option values are usage errors (exit status 2), found before anything is read
+or written.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -23,12 +27,16 @@ import click
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.util import CommandError
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import Engine
 
 from runstore.engine import create_storage_engine, is_memory_sqlite, normalize_url, redacted_url
 from runstore.errors import DatabaseError, InvalidInputError, StorageError
+from runstore.jsonvalues import JsonValue
+from runstore.limits import MAX_TAG_LENGTH, MAX_TAGS
 from runstore.migrations import alembic_config
+from runstore.models import Tag
+from runstore.pairs import pair_text, read_pair
 from runstore.sql import SqlRunsStorage
 from runstore.sql.errors import translated_errors
 
@@ -41,7 +49,11 @@ __all__ = [
     "cutoff_option",
     "database_options",
     "json_option",
+    "meta_option",
+    "meta_text",
     "parse_cutoff",
+    "parse_meta",
+    "tags_option",
 ]
 
 URL_ENVVAR = "RUNSTORE_DATABASE_URL"
@@ -289,3 +301,75 @@ def cutoff_option(*names: str, help: str) -> Callable[[_F], _F]:
         return parse_cutoff(value)
 
     return click.option(*names, required=True, metavar="AGE|TIMESTAMP", callback=convert, help=help)
+
+
+# -- tags and metadata ---------------------------------------------------------------------
+
+_TAG: TypeAdapter[str] = TypeAdapter(Tag)
+
+
+def tags_option(*names: str, help: str) -> Callable[[_F], _F]:
+    """A repeatable option naming tags of runs, given to the command as a tuple of
+    distinct tags in the order given; a tag the storage would refuse (empty, too long) is
+    a usage error."""
+
+    def convert(
+        context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+    ) -> tuple[str, ...]:
+        for value in values:
+            if not 1 <= len(value) <= MAX_TAG_LENGTH:
+                raise click.BadParameter(
+                    f"{value!r:.80}: a tag has 1 to {MAX_TAG_LENGTH} characters, not {len(value)}"
+                )
+            try:
+                _TAG.validate_python(value)
+            except ValidationError as exc:
+                raise click.BadParameter(f"{value!r:.80}: {exc.errors()[0]['msg']}") from None
+        tags = tuple(dict.fromkeys(values))
+        if len(tags) > MAX_TAGS:
+            raise click.BadParameter(f"a run has at most {MAX_TAGS} tags, not {len(tags)}")
+        return tags
+
+    return click.option(*names, multiple=True, metavar="TAG", callback=convert, help=help)
+
+
+def parse_meta(text: str, *, scalar: bool = False) -> tuple[str, JsonValue]:
+    """``KEY=VALUE`` as ``--meta`` takes it: :func:`runstore.pairs.read_pair`'s rule
+    (the value read as JSON when it parses, else as the text it is).
+
+    Args:
+        scalar: the value is a filter's, which compares a JSON scalar: an object or a
+            list is refused.
+
+    Raises:
+        click.BadParameter: what ``read_pair`` refuses (a usage error, exit status 2).
+    """
+    try:
+        return read_pair(text, scalar=scalar)
+    except ValueError as exc:
+        raise click.BadParameter(_one_line(exc)) from None
+
+
+def meta_option(*names: str, scalar: bool, help: str) -> Callable[[_F], _F]:
+    """A repeatable ``KEY=VALUE`` option (see :func:`parse_meta`), given to the command as
+    a dict in the order given; a key given twice is a usage error. ``scalar`` for a
+    filter's values."""
+
+    def convert(
+        context: click.Context, parameter: click.Parameter, values: tuple[str, ...]
+    ) -> dict[str, JsonValue]:
+        metadata: dict[str, JsonValue] = {}
+        for text in values:
+            key, value = parse_meta(text, scalar=scalar)
+            if key in metadata:
+                raise click.BadParameter(f"the key {key!r:.80} is given twice")
+            metadata[key] = value
+        return metadata
+
+    return click.option(*names, multiple=True, metavar="KEY=VALUE", callback=convert, help=help)
+
+
+def meta_text(key: str, value: JsonValue) -> str:
+    """``KEY=VALUE`` as ``--meta`` reads it back (:func:`runstore.pairs.pair_text`); a key
+    holding ``=``, which no ``--meta`` can name, as ``KEY: VALUE``."""
+    return pair_text(key, value) or f"{key}: {json.dumps(value, ensure_ascii=False)}"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-__all__ = ["echo_json", "echo_pairs", "echo_table", "moment", "number", "signed"]
+__all__ = ["echo_json", "echo_pairs", "echo_table", "moment", "number", "one_line", "signed"]
 
 
 def echo_json(value: Any) -> None:
@@ -40,10 +41,23 @@ def echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: 
 
 
 def echo_pairs(pairs: Sequence[tuple[str, str]]) -> None:
-    """Print ``label  value`` lines, the values aligned."""
+    """Print ``label  value`` lines, the values aligned; a value of several lines goes on
+    in the value's column."""
     width = max((len(label) for label, _ in pairs), default=0)
     for label, value in pairs:
-        click.echo(f"{label.ljust(width)}  {value}".rstrip())
+        first, *rest = value.splitlines() or [""]
+        click.echo(f"{label.ljust(width)}  {first}".rstrip())
+        for line in rest:
+            click.echo(f"{'':{width}}  {line}".rstrip())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def one_line(text: str) -> str:
+    """``text`` for a table's cell: each run of control characters (line breaks, tabs) as
+    one space, so that a row stays one line."""
+    return _CONTROL.sub(" ", text)
 
 
 def moment(value: datetime | None) -> str:

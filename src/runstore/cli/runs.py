@@ -1,7 +1,8 @@
-"""``runstore runs``: list, show, compare and prune the runs in a database.
+"""``runstore runs``: list, show, edit, compare and prune the runs in a database.
 
 ``--json`` prints what the storage returned, as ``model_dump(mode="json")`` gives it
 (snake_case keys, timestamps in ISO-8601 UTC); the keys are listed in the README.
+``edit`` and ``prune`` write, so they take no read replica.
 """
 
 from __future__ import annotations
@@ -11,18 +12,37 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import click
+from pydantic import TypeAdapter, ValidationError
 
-from runstore.cli.common import Database, cutoff_option, database_options, json_option
-from runstore.cli.output import echo_json, echo_pairs, echo_table, moment, number, signed
+from runstore.cli.common import (
+    Database,
+    cutoff_option,
+    database_options,
+    json_option,
+    meta_option,
+    meta_text,
+    tags_option,
+)
+from runstore.cli.output import (
+    echo_json,
+    echo_pairs,
+    echo_table,
+    moment,
+    number,
+    one_line,
+    signed,
+)
 from runstore.errors import RunNotFoundError
 from runstore.figures import verdict
-from runstore.limits import MAX_PAGE_SIZE
+from runstore.jsonvalues import JsonValue
+from runstore.limits import MAX_NAME_LENGTH, MAX_PAGE_SIZE
 from runstore.models import (
     ComparisonKind,
     ItemComparison,
     ListRunsInput,
     Run,
     RunComparison,
+    RunName,
     RunStatus,
     RunSummary,
     StoragePagination,
@@ -35,23 +55,43 @@ _STATUSES = [status.value for status in RunStatus]
 _TARGET_TYPES = [target_type.value for target_type in TargetType]
 _DRY_RUN_SHOWN = 20
 """How many of the runs a dry run would delete it lists."""
+_COST_DIGITS = 6
+"""Decimals of a cost as printed: costs are often fractions of a cent."""
 
 
 @click.group()
 def runs() -> None:
-    """List, inspect, compare and prune runs."""
+    """List, inspect, edit, compare and prune runs."""
+
+
+def _tags(tags: Iterable[str]) -> str:
+    return ", ".join(tags) or "-"
 
 
 def _runs_table(shown: list[Run] | tuple[Run, ...]) -> None:
     echo_table(
-        ["ID", "DATASET", "TARGET", "STATUS", "CREATED", "ITEMS", "RESULTS", "OK", "FAILED"],
+        [
+            "ID",
+            "NAME",
+            "DATASET",
+            "TARGET",
+            "STATUS",
+            "CREATED",
+            "TAGS",
+            "ITEMS",
+            "RESULTS",
+            "OK",
+            "FAILED",
+        ],
         [
             [
                 run.id,
+                "-" if run.name is None else one_line(run.name),
                 run.dataset_id,
                 f"{run.target_type.value}:{run.target_id}",
                 run.status.value,
                 moment(run.created_at),
+                one_line(_tags(run.tags)),
                 str(run.total_items),
                 str(run.result_count),
                 str(run.succeeded_count),
@@ -63,6 +103,27 @@ def _runs_table(shown: list[Run] | tuple[Run, ...]) -> None:
     )
 
 
+_RUN_NAME: TypeAdapter[str] = TypeAdapter(RunName)
+
+
+def _valid_name(value: str) -> str:
+    if not 1 <= len(value) <= MAX_NAME_LENGTH:
+        raise click.BadParameter(
+            f"{value!r:.80}: a run's name has 1 to {MAX_NAME_LENGTH} characters, not {len(value)}"
+        )
+    try:
+        return _RUN_NAME.validate_python(value)
+    except ValidationError as exc:
+        raise click.BadParameter(f"{value!r:.80}: {exc.errors()[0]['msg']}") from None
+
+
+def _name_filter(
+    context: click.Context, parameter: click.Parameter, value: str | None
+) -> str | None:
+    """A run's name as a filter: a name the storage could hold."""
+    return None if value is None else _valid_name(value)
+
+
 @runs.command("list")
 @click.option("--dataset", "dataset_id", metavar="ID", help="Only the runs of this dataset.")
 @click.option("--status", type=click.Choice(_STATUSES), help="Only the runs with this status.")
@@ -70,6 +131,19 @@ def _runs_table(shown: list[Run] | tuple[Run, ...]) -> None:
     "--target-type", type=click.Choice(_TARGET_TYPES), help="Only runs against this kind."
 )
 @click.option("--target-id", metavar="ID", help="Only the runs against this target.")
+@click.option(
+    "--name", metavar="NAME", callback=_name_filter, help="Only the runs of this name, exactly."
+)
+@tags_option("--tag", help="Only the runs carrying this tag (repeatable: every one given).")
+@meta_option(
+    "--meta",
+    scalar=True,
+    help=(
+        "Only the runs whose metadata has KEY with this value: read as JSON when it "
+        'parses (1, true, null, "7"), else as a string; numbers equal by value '
+        "(repeatable: every one given)."
+    ),
+)
 @click.option(
     "--limit",
     type=click.IntRange(1, MAX_PAGE_SIZE),
@@ -85,15 +159,21 @@ def list_runs(
     status: str | None,
     target_type: str | None,
     target_id: str | None,
+    name: str | None,
+    tag: tuple[str, ...],
+    meta: dict[str, JsonValue],
     limit: int,
     as_json: bool,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first: id, name, dataset, target, status, tags and counts."""
     query = ListRunsInput(
         dataset_id=dataset_id,
         status=status,
         target_type=target_type,
         target_id=target_id,
+        name=name,
+        tags=list(tag),
+        metadata=meta,
         pagination=StoragePagination(per_page=limit),
     )
     with database.storage() as storage:
@@ -114,7 +194,8 @@ def list_runs(
 @json_option
 @database_options(reads=True)
 def show(database: Database, run_id: str, as_json: bool) -> None:
-    """Show a run and the summary of its results: counts, error rate, latency, scores."""
+    """Show a run and the summary of its results: counts, error rate, latency, usage
+    (tokens and cost), scores."""
     with database.storage() as storage:
         run = storage.get_run_by_id(run_id)
         if run is None:
@@ -126,18 +207,33 @@ def show(database: Database, run_id: str, as_json: bool) -> None:
     _show_run(run, summary)
 
 
+def _run_pairs(run: Run) -> list[tuple[str, str]]:
+    """What ``show`` and ``edit`` print of a run itself; metadata a ``KEY=VALUE`` line a
+    key, as ``--meta`` takes it."""
+    return [
+        ("run", run.id),
+        ("name", "-" if run.name is None else run.name),
+        ("description", "-" if run.description is None else run.description),
+        ("tags", _tags(run.tags)),
+        (
+            "metadata",
+            "\n".join(meta_text(key, value) for key, value in run.metadata.items()) or "-",
+        ),
+        ("dataset", f"{run.dataset_id} (version {moment(run.dataset_version)})"),
+        ("target", f"{run.target_type.value}:{run.target_id}"),
+        ("status", run.status.value),
+        ("created", moment(run.created_at)),
+        ("started", moment(run.started_at)),
+        ("completed", moment(run.completed_at)),
+        ("updated", moment(run.updated_at)),
+        ("items", str(run.total_items)),
+    ]
+
+
 def _show_run(run: Run, summary: RunSummary) -> None:
     echo_pairs(
         [
-            ("run", run.id),
-            ("dataset", f"{run.dataset_id} (version {moment(run.dataset_version)})"),
-            ("target", f"{run.target_type.value}:{run.target_id}"),
-            ("status", run.status.value),
-            ("created", moment(run.created_at)),
-            ("started", moment(run.started_at)),
-            ("completed", moment(run.completed_at)),
-            ("updated", moment(run.updated_at)),
-            ("items", str(run.total_items)),
+            *_run_pairs(run),
             ("results", str(summary.results)),
             ("succeeded", str(summary.succeeded)),
             ("failed", str(summary.failed)),
@@ -169,6 +265,18 @@ def _show_run(run: Run, summary: RunSummary) -> None:
         right=7,
     )
     click.echo()
+    usage = summary.usage
+    click.echo("Usage:")
+    echo_pairs(
+        [
+            ("input tokens", str(usage.input_tokens)),
+            ("output tokens", str(usage.output_tokens)),
+            ("priced results", f"{usage.priced} of {summary.results}"),
+            ("cost", number(usage.cost, _COST_DIGITS)),
+            ("cost per result", number(usage.cost_per_result, _COST_DIGITS)),
+        ]
+    )
+    click.echo()
     if not summary.scores:
         click.echo("No scores.")
         return
@@ -187,6 +295,84 @@ def _show_run(run: Run, summary: RunSummary) -> None:
         ],
         right=5,
     )
+
+
+def _name_edit(context: click.Context, parameter: click.Parameter, value: str | None) -> str | None:
+    """A new name for a run; ``''`` clears it."""
+    return value if not value else _valid_name(value)
+
+
+@runs.command()
+@click.argument("run_id")
+@click.option(
+    "--name", metavar="NAME", callback=_name_edit, help="Name the run ('' clears its name)."
+)
+@click.option("--description", metavar="TEXT", help="Describe the run ('' clears its description).")
+@tags_option("--tag", help="Add this tag to the run's tags (repeatable).")
+@tags_option("--untag", help="Remove this tag from the run's tags (repeatable).")
+@meta_option(
+    "--meta",
+    scalar=False,
+    help=(
+        "Set this top-level key of the run's metadata: VALUE is read as JSON when it "
+        'parses (1, true, null, "7", [1, 2]), else as a string (repeatable).'
+    ),
+)
+@click.option(
+    "--unmeta",
+    multiple=True,
+    metavar="KEY",
+    help="Remove this top-level key from the run's metadata (repeatable).",
+)
+@json_option
+@database_options()
+def edit(
+    database: Database,
+    run_id: str,
+    name: str | None,
+    description: str | None,
+    tag: tuple[str, ...],
+    untag: tuple[str, ...],
+    meta: dict[str, JsonValue],
+    unmeta: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Change a run's name, description, tags or metadata, and print the run as edited.
+
+    --tag and --untag add tags to and remove them from the run's tags; --meta sets a key
+    of its metadata and --unmeta removes one (a tag or key the run lacks is no error).
+    What no option names stays as it is.
+    """
+    if name is None and description is None and not (tag or untag or meta or unmeta):
+        raise click.UsageError(
+            "Nothing to change: give --name, --description, --tag, --untag, --meta or --unmeta."
+        )
+    both_tagged = sorted(set(tag) & set(untag))
+    if both_tagged:
+        raise click.UsageError(f"--tag and --untag both name {', '.join(both_tagged)}.")
+    both_keyed = sorted(set(meta) & set(unmeta))
+    if both_keyed:
+        raise click.UsageError(f"--meta and --unmeta both name {', '.join(both_keyed)}.")
+    changes: dict[str, object] = {"id": run_id}
+    if name is not None:
+        changes["name"] = name or None
+    if description is not None:
+        changes["description"] = description or None
+    with database.storage() as storage:
+        run = storage.get_run_by_id(run_id)
+        if run is None:
+            raise RunNotFoundError(run_id)
+        # tags and metadata are replaced whole: only the ones edited are sent
+        if tag or untag:
+            changes["tags"] = sorted((set(run.tags) | set(tag)) - set(untag))
+        if meta or unmeta:
+            metadata = {key: value for key, value in run.metadata.items() if key not in unmeta}
+            changes["metadata"] = metadata | meta
+        edited = storage.update_run(changes)
+    if as_json:
+        echo_json(edited.model_dump(mode="json"))
+        return
+    echo_pairs(_run_pairs(edited))
 
 
 _KINDS = [kind.value for kind in ComparisonKind]
@@ -276,18 +462,22 @@ def _show_items(items: Iterable[ItemComparison], score: str | None, as_json: boo
 
 def _show_comparison(comparison: RunComparison) -> None:
     delta = comparison.latency_mean_delta
-    echo_pairs(
-        [
-            ("baseline", comparison.baseline_run_id),
-            ("candidate", comparison.candidate_run_id),
-            ("items in both", str(comparison.items_in_both)),
-            ("only in baseline", str(comparison.only_in_baseline)),
-            ("only in candidate", str(comparison.only_in_candidate)),
-            ("errors fixed", str(comparison.errors_fixed)),
-            ("errors introduced", str(comparison.errors_introduced)),
-            ("latency mean delta", "-" if delta is None else f"{signed(delta, 1)} ms"),
-        ]
-    )
+    pairs = [
+        ("baseline", comparison.baseline_run_id),
+        ("candidate", comparison.candidate_run_id),
+        ("items in both", str(comparison.items_in_both)),
+        ("only in baseline", str(comparison.only_in_baseline)),
+        ("only in candidate", str(comparison.only_in_candidate)),
+        ("errors fixed", str(comparison.errors_fixed)),
+        ("errors introduced", str(comparison.errors_introduced)),
+        ("latency mean delta", "-" if delta is None else f"{signed(delta, 1)} ms"),
+    ]
+    # only where both runs have the figure: a pipeline that records no cost sees no line
+    if comparison.cost_mean_delta is not None:
+        pairs.append(("cost mean delta", signed(comparison.cost_mean_delta, _COST_DIGITS)))
+    if comparison.tokens_mean_delta is not None:
+        pairs.append(("tokens mean delta", signed(comparison.tokens_mean_delta, 1)))
+    echo_pairs(pairs)
     click.echo()
     if not comparison.scores:
         click.echo("No scores in both runs.")
@@ -311,12 +501,16 @@ def _show_comparison(comparison: RunComparison) -> None:
     )
 
 
-def _which(cutoff: datetime, status: str | None, dataset_id: str | None) -> str:
+def _which(
+    cutoff: datetime, status: str | None, dataset_id: str | None, tags: tuple[str, ...]
+) -> str:
     scope = [f"created before {moment(cutoff)}"]
     if status is not None:
         scope.append(f"with status {status}")
     if dataset_id is not None:
         scope.append(f"of dataset {dataset_id}")
+    if tags:
+        scope.append(f"carrying {'tag' if len(tags) == 1 else 'tags'} {', '.join(tags)}")
     return ", ".join(scope)
 
 
@@ -335,6 +529,7 @@ def _plural(count: int) -> str:
 )
 @click.option("--status", type=click.Choice(_STATUSES), help="Only the runs with this status.")
 @click.option("--dataset", "dataset_id", metavar="ID", help="Only the runs of this dataset.")
+@tags_option("--tag", help="Only the runs carrying this tag (repeatable: every one given).")
 @click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @database_options()
@@ -343,16 +538,17 @@ def prune(
     cutoff: datetime,
     status: str | None,
     dataset_id: str | None,
+    tag: tuple[str, ...],
     dry_run: bool,
     yes: bool,
 ) -> None:
     """Delete old runs, with their results and scores (oldest first, in short batches)."""
-    which = _which(cutoff, status, dataset_id)
+    which = _which(cutoff, status, dataset_id, tag)
     with database.storage() as storage:
         if dry_run or not yes:
             doomed: list[Run] = []
             count = 0
-            for run in storage.iter_runs(dataset_id=dataset_id, status=status):
+            for run in storage.iter_runs(dataset_id=dataset_id, status=status, tags=tag):
                 if run.created_at < cutoff:
                     count += 1
                     if len(doomed) < _DRY_RUN_SHOWN:
@@ -370,5 +566,7 @@ def prune(
                 f"Delete {_plural(count)} {which}, with their results and scores?",
                 abort=True,
             )
-        deleted = storage.prune_runs(older_than=cutoff, status=status, dataset_id=dataset_id)
+        deleted = storage.prune_runs(
+            older_than=cutoff, status=status, dataset_id=dataset_id, tags=tag
+        )
     click.echo(f"Deleted {_plural(deleted)} {which}.")

@@ -82,6 +82,44 @@ anything = st.one_of(
 """Any value at all, as a hostile caller might pass it."""
 
 
+def _mostly(usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any] = anything) -> Any:
+    """``usual`` three times in four, else ``other``."""
+    return st.one_of(usual, usual, usual, other)
+
+
+_tags = st.sampled_from(["main", "nightly", "x" * 64, "ünï ✓"]) | _any_text | _edge_text
+_metadata_values = st.none() | st.booleans() | st.integers() | st.floats() | _any_text
+_provenance = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.none() | _any_text | _edge_text,
+        "description": st.none() | _any_text,
+        "tags": _mostly(st.lists(_tags, max_size=3)),
+        "metadata": _mostly(st.dictionaries(_any_text, _values, max_size=3)),
+    },
+)
+"""A run's name, description, tags and metadata: some given, valid or not."""
+_run_filters = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": _any_text,
+        "tags": _mostly(st.lists(_tags, max_size=2)),
+        "metadata": _mostly(st.dictionaries(_any_text, _metadata_values, max_size=2)),
+    },
+)
+_usage = st.fixed_dictionaries(
+    {},
+    optional={
+        "input_tokens": st.none() | st.integers(0, 10**6) | _edge_numbers,
+        "output_tokens": st.none() | st.integers(0, 10**6),
+        "cost": st.none() | st.floats(min_value=0) | st.floats(),
+        "trace_id": st.none() | _any_text,
+        "metadata": st.none() | st.dictionaries(_any_text, _values, max_size=2) | _values,
+    },
+)
+"""A result's tokens, cost, trace id and metadata: some given, valid or not."""
+
+
 class FuzzContract:
     """Arbitrary calls of the whole API: only success or a clean refusal, nothing lost."""
 
@@ -143,11 +181,6 @@ def _check_reads_back(
         assert everything(storage) == before, f"{name} only reads, but changed the store"
 
 
-def _mostly(usual: st.SearchStrategy[Any], other: st.SearchStrategy[Any] = anything) -> Any:
-    """``usual`` three times in four, else ``other``."""
-    return st.one_of(usual, usual, usual, other)
-
-
 def _field_or_anything(data: st.DataObject, fields: dict[str, Any]) -> object:
     """Valid fields; or one replaced, or one added, by an arbitrary value; or no mapping."""
     how = data.draw(st.sampled_from(["valid"] * 3 + ["replace", "add", "anything"]), label="how")
@@ -195,20 +228,25 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
     template = {**result_input("seed", item).model_dump(), "run_id": run_id}
     template["scores"] = data.draw(st.none() | st.just({"accuracy": 0.5}), label="scores")
     template["repetition"] = data.draw(st.sampled_from([0, 0, 1]), label="repetition")
+    template |= data.draw(_usage, label="usage")
     if name == "create_run":
         new_id = data.draw(_any_text | st.none() | st.sampled_from(runs), label="new id")
-        argument = _field_or_anything(data, {**run_input().model_dump(), "id": new_id})
+        provenance = data.draw(_provenance, label="provenance")
+        created = {**run_input().model_dump(), "id": new_id, **provenance}
+        argument = _field_or_anything(data, created)
         if_exists = data.draw(_mostly(st.sampled_from(["error", "return"])), label="if_exists")
         return name, lambda storage: storage.create_run(argument, if_exists=if_exists)
     if name == "prune_runs":
         older_than = data.draw(_mostly(st.sampled_from([T0, datetime.now(UTC)])), label="older")
         status = data.draw(st.sampled_from([None, "pending", "completed"]) | anything)
         batch = data.draw(_mostly(st.integers(1, 3)), label="prune batch")
+        tags = data.draw(st.none() | _mostly(st.lists(_tags, max_size=2)), label="prune tags")
         return name, lambda storage: storage.prune_runs(
-            older_than=older_than, status=status, batch_size=batch
+            older_than=older_than, status=status, batch_size=batch, tags=tags
         )
     if name == "update_run":
         changes = {"id": run_id, "status": "running", "failed_count": 1, "completed_at": T0}
+        changes |= data.draw(_provenance, label="provenance")
         argument = _field_or_anything(data, changes)
         return name, lambda storage: storage.update_run(argument)
     counts = data.draw(_mostly(st.booleans()), label="update_counts")
@@ -255,6 +293,7 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
         }
         if name == "list_runs":
             fields["dataset_id"] = "dataset-1"
+            fields |= data.draw(_run_filters, label="run filters")
         else:
             fields |= {
                 "run_id": run_id,
@@ -267,7 +306,8 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
         argument = _field_or_anything(data, fields)
         return name, lambda storage: getattr(storage, name)(argument)
     if name == "iter_runs":
-        keys = st.sampled_from(["dataset_id", "status", "target_type", "target_id", "other"])
+        filter_names = ["dataset_id", "status", "target_type", "target_id", "name"]
+        keys = st.sampled_from([*filter_names, "tags", "metadata", "other"])
         filters = data.draw(st.dictionaries(keys, anything, max_size=2), label="filters")
         return name, lambda storage: list(storage.iter_runs(batch_size=size, **filters))
     if name == "iter_results":

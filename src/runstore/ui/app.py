@@ -11,11 +11,12 @@ or result, 503 when the database does not answer -- and never a traceback.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import shlex
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -41,7 +42,7 @@ from runstore.errors import (
     RunNotFoundError,
 )
 from runstore.figures import verdict
-from runstore.models import ItemComparison, Run, RunResult, RunStatus
+from runstore.models import ItemComparison, Run, RunResult, RunStatus, RunSummary
 from runstore.ui import diff
 from runstore.ui.cache import FiguresCache
 from runstore.ui.charts import chart
@@ -49,7 +50,9 @@ from runstore.ui.guard import LOOPBACK_HOSTS, Guard
 from runstore.ui.queries import (
     COMPARED_PER_PAGE,
     BadQueryError,
+    QueryString,
     compare_query,
+    meta_param,
     results_query,
     runs_query,
 )
@@ -78,6 +81,22 @@ def _signed_figure(value: float | None, digits: int = 3) -> str:
     if isinstance(value, float) and value and not 1e-3 <= abs(value) < 1e9:
         return f"{value:+.4g}"
     return signed(value, digits)
+
+
+def _cost(value: float | None, *, sign: bool = False) -> str:
+    """A cost (or a difference of costs, with ``sign``) to four significant digits, and
+    never fewer than two decimals: costs per call are often fractions of a cent."""
+    if value is None or not value or not math.isfinite(value):
+        return (signed if sign else number)(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    if not -9 <= magnitude < 15:
+        return f"{value:+.4g}" if sign else f"{value:.4g}"
+    return (signed if sign else number)(value, max(2, 3 - magnitude))
+
+
+def _scalar(value: object) -> str:
+    """A JSON scalar as a person reads it: a string as it is, anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -111,6 +130,10 @@ def _environment() -> jinja2.Environment:
         short=diff.short,
         pretty=diff.pretty,
         percent=lambda value: "-" if value is None else f"{value:.1%}",
+        cost=_cost,
+        signed_cost=lambda value: _cost(value, sign=True),
+        meta_param=meta_param,
+        scalar=_scalar,
     )
     return environment
 
@@ -122,9 +145,11 @@ class _Links:
     root: str
 
     def to(self, *segments: str, **query: Any) -> str:
+        """The page at ``segments``; ``query``'s values given (a list: each of its
+        values, the name repeated), None and empty ones left out."""
         path = "/".join(quote(segment, safe="") for segment in segments)
-        given = {name: value for name, value in query.items() if value not in (None, "")}
-        tail = f"?{urlencode(given)}" if given else ""
+        given = {name: value for name, value in query.items() if value not in (None, "", [])}
+        tail = f"?{urlencode(given, doseq=True)}" if given else ""
         return f"{self.root}/{path}{tail}"
 
     def run(self, run_id: str, **query: Any) -> str:
@@ -168,21 +193,25 @@ class _Viewer:
 
     # -- pages ---------------------------------------------------------------------------
 
-    def runs(self, request: Request, query: Mapping[str, str]) -> Response:
-        listing = self.storage.list_runs(runs_query(query))
+    def runs(self, request: Request, query: QueryString) -> Response:
+        asked = runs_query(query)
+        listing = self.storage.list_runs(asked.listing)
+        # each listed run's summary is kept between views (cache.py); the cost per
+        # result is part of it, so the cost column costs no call of its own
         summaries = {run.id: self.figures.summary(run) for run in listing.runs}
         names = sorted({name for summary in summaries.values() for name in summary.scores})
         return self.page(
             request,
             "runs.html",
+            asked=asked,
             listing=listing,
             summaries=summaries,
             score_names=names,
-            filters={name: query.get(name, "") for name in ("dataset_id", "status", "target_id")},
+            priced=any(summary.usage.priced for summary in summaries.values()),
             statuses=[status.value for status in RunStatus],
         )
 
-    def run(self, request: Request, run_id: str, query: Mapping[str, str]) -> Response:
+    def run(self, request: Request, run_id: str, query: QueryString) -> Response:
         run = self._run(run_id)
         asked = results_query(run_id, query)
         listing = self.storage.list_results(asked)
@@ -190,9 +219,11 @@ class _Viewer:
         charts = []
         if histograms.latency is not None:
             charts.append(chart("latency (ms)", histograms.latency))
+        if histograms.cost is not None:
+            charts.append(chart("cost per result", histograms.cost, costs=True))
         charts += [chart(name, drawn) for name, drawn in sorted(histograms.scores.items())]
         filters = {
-            name: query.get(name, "")
+            name: query.get(name) or ""
             for name in ("has_error", "order", "item_id", "score", "min", "max")
         }
         return self.page(
@@ -204,6 +235,7 @@ class _Viewer:
             listing=listing,
             filters=filters,
             score_names=sorted(summary.scores),
+            usage=_usage_columns(summary),
         )
 
     def result(self, request: Request, run_id: str, result_id: str) -> Response:
@@ -213,7 +245,7 @@ class _Viewer:
         scores = self.storage.list_scores(run_id, result_id=result_id)
         return self.page(request, "result.html", result=result, scores=scores)
 
-    def compare(self, request: Request, query: Mapping[str, str]) -> Response:
+    def compare(self, request: Request, query: QueryString) -> Response:
         asked = compare_query(query)
         baseline, candidate = self._run(asked.baseline), self._run(asked.candidate)
         comparison = self.figures.comparison(baseline, candidate)
@@ -252,6 +284,8 @@ class _Viewer:
             request,
             "compare.html",
             asked=asked,
+            baseline=baseline,
+            candidate=candidate,
             comparison=comparison,
             items=items,
             following=shown[-1].item_id if len(read) > COMPARED_PER_PAGE else None,
@@ -259,8 +293,10 @@ class _Viewer:
             kinds=["changed", "improved", "regressed"],
         )
 
-    def export(self, request: Request, run_id: str, query: Mapping[str, str]) -> Response:
-        format = query.get("format", "jsonl")
+    def export(self, request: Request, run_id: str, query: QueryString) -> Response:
+        format = query.get("format")
+        if format is None:
+            format = "jsonl"
         if format not in _FORMATS:
             raise BadQueryError(f"format must be one of {', '.join(_FORMATS)}, not {format!r}")
         self._run(run_id)
@@ -291,7 +327,7 @@ class _Viewer:
 
     def answer(self, request: Request) -> Response:
         """The page the request's path names, or the error page saying why not."""
-        query = dict(request.query_params)
+        query = request.query_params
         try:
             match _segments(request):
                 case [] | [""]:
@@ -313,6 +349,19 @@ class _Viewer:
         except DatabaseError as exc:
             message = f"the database did not answer: {_one_line(exc)}"
             return self.page(request, "error.html", 503, code=503, message=message)
+
+
+@dataclass(frozen=True)
+class _UsageColumns:
+    """Which usage columns a run's results list shows: those some result has."""
+
+    tokens: bool
+    cost: bool
+
+
+def _usage_columns(summary: RunSummary) -> _UsageColumns:
+    usage = summary.usage
+    return _UsageColumns(bool(usage.input_tokens or usage.output_tokens), bool(usage.priced))
 
 
 def _status(item: ItemComparison, score: str | None) -> str:

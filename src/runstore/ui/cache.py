@@ -8,6 +8,13 @@ a run that changed in any of these are computed afresh. A run still being writte
 results without changing its row (``update_counts=False``), so figures of a run that is
 pending or running are kept :data:`FRESH_FOR` seconds at most. The memory this takes is a
 few figures per entry, whatever the runs' sizes.
+
+Only figures are kept: every page reads its runs' rows afresh, so a run's name,
+description, tags and metadata are shown as they are now. Editing them moves the run's
+``updated_at``, and so computes its figures again, although they cannot have changed: the
+row cannot tell an edit from a result written over in place (which moves ``updated_at``
+and may leave every counter as it was), and figures kept past such a write would be
+wrong.
 """
 
 from __future__ import annotations

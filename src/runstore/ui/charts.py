@@ -33,12 +33,14 @@ class Chart:
     high: float
     most: int
     total: int
+    costs: bool = False
+    """The values are costs, written as the page writes costs (not in powers of ten)."""
     width: int = WIDTH
     height: int = HEIGHT
     baseline: int = BASELINE
 
 
-def chart(title: str, histogram: Histogram) -> Chart:
+def chart(title: str, histogram: Histogram, *, costs: bool = False) -> Chart:
     """A bar per bin, scaled so the fullest bin reaches the top; a bin with any value is
     at least a pixel high, so no value disappears."""
     counts = histogram.counts
@@ -59,4 +61,4 @@ def chart(title: str, histogram: Histogram) -> Chart:
                 high=histogram.low + span * (index + 1),
             )
         )
-    return Chart(title, tuple(bars), histogram.low, histogram.high, most, sum(counts))
+    return Chart(title, tuple(bars), histogram.low, histogram.high, most, sum(counts), costs)

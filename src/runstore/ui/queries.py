@@ -2,16 +2,24 @@
 
 Every filter a page shows lives in its query string, so a link reproduces the view.
 A value that cannot be read is a :class:`BadQueryError` (the page answers 400 with its
-message); what the storage itself refuses (a malformed cursor, ``min`` above ``max``)
-arrives as its :class:`~runstore.errors.InvalidInputError` and is answered the same way.
+message); what the storage itself refuses (a malformed cursor, ``min`` above ``max``, a
+tag too long) arrives as its :class:`~runstore.errors.InvalidInputError` or pydantic's
+``ValidationError`` and is answered the same way.
+
+The runs list takes two filters more than once: ``tag=TAG`` (runs carrying every tag
+given) and ``meta=KEY=VALUE`` (runs whose metadata has every key given with an equal
+value). A ``meta`` key ends at its first ``=``; its value is read as JSON when it parses
+(``meta=temperature=0.2``, ``meta=cached=true``, ``meta=commit=null``) and as text
+otherwise (``meta=model=gpt-4o``), so a text that reads as JSON is given quoted
+(``meta=build="1234"``). :func:`meta_param` writes a key and a value that way.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 from runstore.models import (
     ComparisonKind,
@@ -22,13 +30,19 @@ from runstore.models import (
     ScoreFilter,
     StoragePagination,
 )
+from runstore.pairs import pair_text, read_pair
 
 __all__ = [
     "RESULTS_PER_PAGE",
     "RUNS_PER_PAGE",
     "BadQueryError",
     "CompareQuery",
+    "MetaValue",
+    "QueryString",
+    "RunsQuery",
     "compare_query",
+    "meta_param",
+    "meta_value",
     "results_query",
     "runs_query",
 ]
@@ -48,12 +62,25 @@ class BadQueryError(ValueError):
     """A query parameter the viewer cannot read."""
 
 
-def _text(query: Mapping[str, str], name: str) -> str | None:
+class QueryString(Protocol):
+    """A request's query string: a name's last value, or every value it was given."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+    def getlist(self, key: str) -> list[str]: ...
+
+
+def _text(query: QueryString, name: str) -> str | None:
     value = query.get(name)
     return value if value else None  # an empty form field is no filter
 
 
-def _choice(query: Mapping[str, str], name: str, choices: Mapping[str, _T]) -> _T | None:
+def _texts(query: QueryString, name: str) -> tuple[str, ...]:
+    """Every non-empty value of a repeatable parameter, each once, in the order given."""
+    return tuple(dict.fromkeys(value for value in query.getlist(name) if value))
+
+
+def _choice(query: QueryString, name: str, choices: Mapping[str, _T]) -> _T | None:
     value = _text(query, name)
     if value is None:
         return None
@@ -62,7 +89,7 @@ def _choice(query: Mapping[str, str], name: str, choices: Mapping[str, _T]) -> _
     return choices[value]
 
 
-def _flag(query: Mapping[str, str], name: str) -> bool | None:
+def _flag(query: QueryString, name: str) -> bool | None:
     value = _text(query, name)
     if value is None:
         return None
@@ -71,7 +98,7 @@ def _flag(query: Mapping[str, str], name: str) -> bool | None:
     return value == "true"
 
 
-def _number(query: Mapping[str, str], name: str) -> float | None:
+def _number(query: QueryString, name: str) -> float | None:
     value = _text(query, name)
     if value is None:
         return None
@@ -84,18 +111,109 @@ def _number(query: Mapping[str, str], name: str) -> float | None:
     return number
 
 
-def runs_query(query: Mapping[str, str]) -> ListRunsInput:
-    """``/``: ``dataset_id``, ``status``, ``target_id``, ``cursor``."""
-    return ListRunsInput(
-        dataset_id=_text(query, "dataset_id"),
+MetaValue = str | int | float | bool | None
+"""What a ``meta`` filter compares a key's value with: a JSON scalar."""
+
+
+def meta_value(text: str) -> MetaValue:
+    """A ``meta`` filter's value: ``text`` read as JSON when it parses, else ``text``
+    (:func:`runstore.pairs.read_pair`'s rule).
+
+    Raises:
+        BadQueryError: JSON that is an object or a list, or a number too large to hold.
+    """
+    return _meta(f"value={text}")[1]
+
+
+def _meta(given: str) -> tuple[str, MetaValue]:
+    try:
+        key, value = read_pair(given, scalar=True)
+    except ValueError as exc:
+        raise BadQueryError(f"meta must be KEY=VALUE with a JSON scalar or text: {exc}") from None
+    scalar: MetaValue = value
+    return key, scalar
+
+
+def meta_param(key: str, value: object) -> str | None:
+    """The ``meta`` parameter that filters by ``key`` equal to ``value``
+    (:func:`runstore.pairs.pair_text`). None when no parameter can: a key holding ``=``,
+    or a value that is no JSON scalar."""
+    if isinstance(value, dict | list):
+        return None
+    return pair_text(key, value)
+
+
+_RUN_FIELDS = ("dataset_id", "status", "target_id", "name")
+"""The runs list's filters given once each, in the order its links write them."""
+
+Params = dict[str, str | list[str]]
+"""Query parameters for a link of the viewer's (``links.to`` in the templates): a list
+gives its name once per value."""
+
+
+@dataclass(frozen=True)
+class RunsQuery:
+    """``/``: the runs asked for, and the filters as the query string gave them, so that
+    the page's links (the next page, a tag added, a filter dropped) keep the others."""
+
+    listing: ListRunsInput
+    fields: dict[str, str] = field(default_factory=dict)
+    """The filters given once (``dataset_id``, ``status``, ``target_id``, ``name``)."""
+    tags: tuple[str, ...] = ()
+    """Each ``tag`` given, once, in order."""
+    meta: tuple[str, ...] = ()
+    """Each ``meta`` given (``KEY=VALUE``), once, in order."""
+
+    def params(
+        self, *, tags: tuple[str, ...] | None = None, meta: tuple[str, ...] | None = None
+    ) -> Params:
+        """The filters as query parameters (no cursor: a changed list starts over),
+        with other ``tags`` or ``meta`` when given."""
+        params: Params = dict(self.fields)
+        params["tag"] = list(self.tags if tags is None else tags)
+        params["meta"] = list(self.meta if meta is None else meta)
+        return params
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.fields or self.tags or self.meta)
+
+    def adding_tag(self, tag: str) -> Params:
+        """The filters and ``tag`` too."""
+        return self.params(tags=tuple(dict.fromkeys((*self.tags, tag))))
+
+    def dropping_tag(self, tag: str) -> Params:
+        return self.params(tags=tuple(given for given in self.tags if given != tag))
+
+    def dropping_meta(self, meta: str) -> Params:
+        return self.params(meta=tuple(given for given in self.meta if given != meta))
+
+
+def runs_query(query: QueryString) -> RunsQuery:
+    """``/``: ``dataset_id``, ``status``, ``target_id``, ``name`` (exactly), ``tag`` and
+    ``meta`` (each repeatable), ``cursor``."""
+    fields = {name: text for name in _RUN_FIELDS if (text := _text(query, name)) is not None}
+    tags, given_meta = _texts(query, "tag"), _texts(query, "meta")
+    metadata: dict[str, MetaValue] = {}
+    for given in given_meta:
+        key, value = _meta(given)
+        if key in metadata:
+            raise BadQueryError(f"meta gives the key {key!r:.80} twice: one value each")
+        metadata[key] = value
+    listing = ListRunsInput(
+        dataset_id=fields.get("dataset_id"),
         status=_choice(query, "status", _STATUSES),
-        target_id=_text(query, "target_id"),
+        target_id=fields.get("target_id"),
+        name=fields.get("name"),
+        tags=list(tags) or None,
+        metadata=metadata or None,
         cursor=_text(query, "cursor"),
         pagination=StoragePagination(per_page=RUNS_PER_PAGE),
     )
+    return RunsQuery(listing, fields, tags, given_meta)
 
 
-def results_query(run_id: str, query: Mapping[str, str]) -> ListRunResultsInput:
+def results_query(run_id: str, query: QueryString) -> ListRunResultsInput:
     """``/runs/{id}``: ``has_error``, ``order``, ``item_id``, ``score`` with ``min`` and
     ``max``, ``cursor``."""
     name, low, high = _text(query, "score"), _number(query, "min"), _number(query, "max")
@@ -123,7 +241,7 @@ class CompareQuery:
     after: str | None
 
 
-def compare_query(query: Mapping[str, str]) -> CompareQuery:
+def compare_query(query: QueryString) -> CompareQuery:
     baseline, candidate = _text(query, "baseline"), _text(query, "candidate")
     if baseline is None or candidate is None:
         raise BadQueryError("give both runs: /compare?baseline=RUN&candidate=RUN")
