@@ -29,6 +29,7 @@ from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
     ComparisonKind,
+    GateRules,
     Identifier,
     Tags,
     UtcInstant,
@@ -39,7 +40,9 @@ __all__ = [
     "bins_argument",
     "choice_argument",
     "comparison_argument",
+    "confidence_argument",
     "flag_argument",
+    "gate_arguments",
     "id_argument",
     "instant_argument",
     "model_argument",
@@ -146,6 +149,34 @@ def comparison_argument(value: object) -> ComparisonKind | None:
         return choice_argument(ComparisonKind, value, "only")
     except InvalidInputError as exc:
         raise InvalidInputError(f"{exc} (or None)") from None
+
+
+def confidence_argument(value: object) -> float:
+    """``value`` if it is a confidence level: a number strictly between 0 and 1."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0.0 < value < 1.0  # NaN too
+    ):
+        raise InvalidInputError(
+            f"confidence must be a number between 0 and 1 (exclusive), not {value!r:.80}"
+        )
+    return float(value)
+
+
+def gate_arguments(
+    baseline_run_id: object, candidate_run_id: object, rules: object
+) -> tuple[str, str, GateRules]:
+    """The runs a gate compares and its rules (a :class:`GateRules` or a mapping of its
+    fields); a run gated against itself is refused."""
+    baseline = id_argument(baseline_run_id, "baseline_run_id")
+    candidate = id_argument(candidate_run_id, "candidate_run_id")
+    if baseline == candidate:
+        raise InvalidInputError(
+            f"a run cannot be gated against itself: baseline and candidate are both "
+            f"{baseline!r:.80}"
+        )
+    return baseline, candidate, model_argument(GateRules, rules)
 
 
 def flag_argument(value: object, name: str) -> bool:

@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from runstore import calls
+from runstore.arguments import gate_arguments
 from runstore.base import RunsStorage
 from runstore.export import (
     ExportFile,
@@ -29,12 +30,15 @@ from runstore.export import (
     require_pyarrow,
     result_schema,
 )
+from runstore.gate import judge, needs_regressed_items, needs_summaries
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
     ComparisonKind,
     CreateRunInput,
     ExistingRun,
+    GateRules,
+    GateVerdict,
     ItemComparison,
     ListRunResultsInput,
     ListRunResultsOutput,
@@ -287,8 +291,10 @@ class AsyncRunsStorage(abc.ABC):
     async def histogram_run(self, run_id: str, *, bins: int = 20) -> RunHistograms:
         return await self._perform(calls.HistogramRun.checked(run_id, bins))
 
-    async def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
-        call = calls.CompareRuns.checked(baseline_run_id, candidate_run_id)
+    async def compare_runs(
+        self, baseline_run_id: str, candidate_run_id: str, *, confidence: float = 0.95
+    ) -> RunComparison:
+        call = calls.CompareRuns.checked(baseline_run_id, candidate_run_id, confidence)
         return await self._perform(call)
 
     def iter_item_comparisons(
@@ -305,6 +311,36 @@ class AsyncRunsStorage(abc.ABC):
             baseline_run_id, candidate_run_id, only, score, batch_size, after_item
         )
         return self._stream(call)
+
+    async def gate_runs(
+        self,
+        baseline_run_id: str,
+        candidate_run_id: str,
+        rules: GateRules | Mapping[str, Any],
+    ) -> GateVerdict:
+        baseline, candidate, checked = gate_arguments(baseline_run_id, candidate_run_id, rules)
+        comparison = await self.compare_runs(baseline, candidate, confidence=checked.confidence)
+        summaries = None
+        if needs_summaries(checked):
+            summaries = (await self.summarize_run(baseline), await self.summarize_run(candidate))
+        regressed = None
+        if needs_regressed_items(checked):
+            items = self.iter_item_comparisons(baseline, candidate, only="regressed")
+            regressed = 0
+            async for _ in items:
+                regressed += 1
+        return judge(checked, comparison, summaries, regressed)
+
+    async def find_baseline(
+        self,
+        candidate_run_id: str,
+        *,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, object] | None = None,
+        target_id: str | None = None,
+    ) -> Run | None:
+        call = calls.FindBaseline.checked(candidate_run_id, tags, metadata, target_id)
+        return await self._perform(call)
 
 
 async def _record_batches(

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from runstore import calls
+from runstore.arguments import gate_arguments
 from runstore.export import (
     export_arguments,
     record_batch,
@@ -20,12 +21,15 @@ from runstore.export import (
     result_schema,
     write_export,
 )
+from runstore.gate import judge, needs_regressed_items, needs_summaries
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
     ComparisonKind,
     CreateRunInput,
     ExistingRun,
+    GateRules,
+    GateVerdict,
     ItemComparison,
     ListRunResultsInput,
     ListRunResultsOutput,
@@ -525,7 +529,9 @@ class RunsStorage(abc.ABC):
         """
         return self._perform(calls.HistogramRun.checked(run_id, bins))
 
-    def compare_runs(self, baseline_run_id: str, candidate_run_id: str) -> RunComparison:
+    def compare_runs(
+        self, baseline_run_id: str, candidate_run_id: str, *, confidence: float = 0.95
+    ) -> RunComparison:
         """A candidate run against a baseline, their results paired by ``item_id``.
 
         How many items both have, and each alone; errors fixed (an error in the baseline,
@@ -538,10 +544,21 @@ class RunsStorage(abc.ABC):
         its scores are the means over its repetitions, and it failed if any repetition
         failed.
 
+        Each score's change, and the latency's and cost's (``latency``, ``cost``), is a
+        paired t-test of the items' differences: its standard error, its two-sided
+        ``confidence`` interval (Student's t with one degree of freedom fewer than the
+        paired items) and p-value -- what tells a change from noise. The sums are
+        computed in the database, in two passes (the deviations from the mean, not
+        squares less the squared mean), so that scores near a million that differ by a
+        thousandth lose nothing; the t distribution is runstore's own
+        (:mod:`runstore.student`), checked against SciPy.
+
         Raises:
+            InvalidInputError: ``confidence`` is not strictly between 0 and 1.
             RunNotFoundError: either run does not exist.
         """
-        return self._perform(calls.CompareRuns.checked(baseline_run_id, candidate_run_id))
+        call = calls.CompareRuns.checked(baseline_run_id, candidate_run_id, confidence)
+        return self._perform(call)
 
     def iter_item_comparisons(
         self,
@@ -573,3 +590,59 @@ class RunsStorage(abc.ABC):
             baseline_run_id, candidate_run_id, only, score, batch_size, after_item
         )
         return self._stream(call)
+
+    def gate_runs(
+        self,
+        baseline_run_id: str,
+        candidate_run_id: str,
+        rules: GateRules | Mapping[str, Any],
+    ) -> GateVerdict:
+        """Judge a candidate run against its baseline by ``rules``: a check per rule
+        given, in :class:`~runstore.models.GateRules`' order, each with what it saw, its
+        limit and a line for a CI log; the verdict passes when every check does.
+
+        A score's rule fails, with ``significance`` on (the default), only when the whole
+        of its ``confidence`` interval lies below its limit -- so noise does not fail a
+        build -- and with it off when its mean delta does. What a rule needs and does not
+        find (a score one run lacks, a run without costs or results) fails its check.
+        The gate writes nothing. It reads the comparison (:meth:`compare_runs`), and the
+        runs' summaries and regressed items only when a rule needs them, each in a
+        snapshot of its own: gate finished runs.
+
+        Raises:
+            InvalidInputError: the baseline is the candidate, or an id is not one.
+            ValidationError: ``rules`` is not a valid :class:`~runstore.models.GateRules`
+                (a negative limit, a confidence outside (0, 1)...).
+            RunNotFoundError: either run does not exist.
+        """
+        baseline, candidate, checked = gate_arguments(baseline_run_id, candidate_run_id, rules)
+        comparison = self.compare_runs(baseline, candidate, confidence=checked.confidence)
+        summaries = None
+        if needs_summaries(checked):
+            summaries = (self.summarize_run(baseline), self.summarize_run(candidate))
+        regressed = None
+        if needs_regressed_items(checked):
+            regressed = sum(
+                1 for _ in self.iter_item_comparisons(baseline, candidate, only="regressed")
+            )
+        return judge(checked, comparison, summaries, regressed)
+
+    def find_baseline(
+        self,
+        candidate_run_id: str,
+        *,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, object] | None = None,
+        target_id: str | None = None,
+    ) -> Run | None:
+        """The run to compare a candidate with: the newest ``completed`` run of the
+        candidate's dataset created before it (in :meth:`list_runs` order; never the
+        candidate itself), carrying every tag and metadata pair given, of ``target_id``
+        when given -- so CI can say "the last run on main" without storing ids. None when
+        no run qualifies.
+
+        Raises:
+            RunNotFoundError: no run has ``candidate_run_id``.
+        """
+        call = calls.FindBaseline.checked(candidate_run_id, tags, metadata, target_id)
+        return self._perform(call)

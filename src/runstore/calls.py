@@ -25,6 +25,7 @@ from runstore.arguments import (
     bins_argument,
     choice_argument,
     comparison_argument,
+    confidence_argument,
     flag_argument,
     id_argument,
     instant_argument,
@@ -69,6 +70,7 @@ __all__ = [
     "DangerouslyClearAll",
     "DeleteResultsByRunId",
     "DeleteRun",
+    "FindBaseline",
     "GetResultById",
     "GetRunById",
     "HistogramRun",
@@ -157,6 +159,26 @@ class IterRuns(Stream[Run]):
     @classmethod
     def checked(cls, filters: Mapping[str, Any], batch_size: object) -> IterRuns:
         return cls(RunFilters.model_validate(filters), size_argument(batch_size, "batch_size"))
+
+
+@dataclass(frozen=True, slots=True)
+class FindBaseline(Call[Run | None]):
+    candidate_run_id: str
+    filters: RunFilters
+    """The tags, metadata and target the baseline must have (never a dataset or status:
+    the candidate's dataset, completed)."""
+
+    @classmethod
+    def checked(
+        cls, candidate_run_id: object, tags: object, metadata: object, target_id: object
+    ) -> FindBaseline:
+        given = {"tags": tags, "metadata": metadata, "target_id": target_id}
+        return cls(
+            id_argument(candidate_run_id, "candidate_run_id"),
+            RunFilters.model_validate(
+                {name: value for name, value in given.items() if value is not None}
+            ),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,12 +380,16 @@ class HistogramRun(Call[RunHistograms]):
 class CompareRuns(Call[RunComparison]):
     baseline_run_id: str
     candidate_run_id: str
+    confidence: float = 0.95
 
     @classmethod
-    def checked(cls, baseline_run_id: object, candidate_run_id: object) -> CompareRuns:
+    def checked(
+        cls, baseline_run_id: object, candidate_run_id: object, confidence: object = 0.95
+    ) -> CompareRuns:
         return cls(
             id_argument(baseline_run_id, "baseline_run_id"),
             id_argument(candidate_run_id, "candidate_run_id"),
+            confidence_argument(confidence),
         )
 
 
@@ -411,6 +437,7 @@ EVERY_CALL: tuple[type[Call[Any] | Stream[Any]], ...] = (
     GetRunById,
     ListRuns,
     IterRuns,
+    FindBaseline,
     DeleteRun,
     RecountRun,
     PruneRuns,

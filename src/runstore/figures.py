@@ -14,7 +14,15 @@ import math
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from runstore.models import ComparisonKind, Histogram, ItemComparison, RunResult, UsageSummary
+from runstore.models import (
+    ComparisonKind,
+    Histogram,
+    ItemComparison,
+    PairedDelta,
+    RunResult,
+    UsageSummary,
+)
+from runstore.student import critical_value, two_sided_p
 
 __all__ = [
     "PERCENTILES",
@@ -29,6 +37,8 @@ __all__ = [
     "item_scores",
     "mean",
     "pair_items",
+    "paired_delta",
+    "paired_sums",
     "percentile",
     "rank",
     "score_deltas",
@@ -166,6 +176,71 @@ def usage_summary(
         priced=priced,
         cost=cost if priced else None,
         cost_per_result=cost / priced if priced and cost is not None else None,
+    )
+
+
+def paired_delta(
+    paired: int,
+    mean_delta: float,
+    spread: tuple[float, float],
+    deviations: tuple[float, float],
+    confidence: float,
+) -> PairedDelta:
+    """A paired comparison from its sums: ``paired`` differences, their mean, their least
+    and greatest (``spread``: equal, no spread), and ``deviations``, ``(scale, scaled)``
+    such that the sum of their squared deviations from the mean is ``scale**2 * scaled``
+    (computed where the differences are, in two passes, so that large values with small
+    differences lose nothing, and scaled, so that no square overflows). The interval is
+    Student's t with ``paired - 1`` degrees of freedom, as ``scipy.stats.t.interval``
+    gives it; the p-value is the two-sided paired t-test's (``scipy.stats.ttest_rel``)."""
+    if paired < 2:
+        return PairedDelta(paired=paired, mean_delta=mean_delta, confidence=confidence)
+    low, high = spread
+    if low == high:
+        return PairedDelta(
+            paired=paired,
+            mean_delta=mean_delta,
+            std_error=0.0,
+            ci_low=mean_delta,
+            ci_high=mean_delta,
+            p_value=1.0 if mean_delta == 0 else 0.0,
+            confidence=confidence,
+        )
+    degrees = float(paired - 1)
+    scale, scaled = deviations
+    std_error = scale * math.sqrt(scaled / degrees / paired)
+    tail = 1.0 - (1.0 + confidence) / 2.0  # as scipy.stats.t.interval rounds it
+    half_width = critical_value(2.0 * tail, degrees) * std_error
+    statistic = mean_delta / std_error if std_error > 0 else 0.0
+    return PairedDelta(
+        paired=paired,
+        mean_delta=mean_delta,
+        std_error=std_error,
+        ci_low=mean_delta - half_width,
+        ci_high=mean_delta + half_width,
+        p_value=two_sided_p(statistic, degrees),
+        confidence=confidence,
+    )
+
+
+def paired_sums(
+    deltas: Sequence[float], *, halved: bool = False
+) -> tuple[int, float, tuple[float, float], tuple[float, float]]:
+    """What :func:`paired_delta` takes, from the differences themselves (the in-memory
+    adapter's; the SQL adapter's database computes the same sums): their count, mean,
+    least and greatest, and the scaled sum of their squared deviations from the mean.
+    ``halved``: the deltas are half the differences (two scores' own may pass the
+    largest double)."""
+    unit = 2.0 if halved else 1.0
+    middle = mean(deltas)
+    halves = [delta * 0.5 - middle * 0.5 for delta in deltas]
+    scale = max(abs(value) for value in halves)
+    scaled = math.fsum((value / scale) ** 2 for value in halves) if scale else 0.0
+    return (
+        len(deltas),
+        unit * middle,
+        (min(deltas), max(deltas)),
+        (2.0 * unit * scale, scaled),
     )
 
 

@@ -37,6 +37,8 @@ from runstore.figures import (
     item_failed,
     item_scores,
     mean,
+    paired_delta,
+    paired_sums,
     percentile,
     total,
     usage_summary,
@@ -54,12 +56,14 @@ from runstore.models import (
     ListRunsInput,
     ListRunsOutput,
     OnConflict,
+    PairedDelta,
     ResultFilters,
     ResultOrder,
     Run,
     RunComparison,
     RunHistograms,
     RunResult,
+    RunStatus,
     RunSummary,
     Score,
     ScoreComparison,
@@ -202,6 +206,20 @@ class InMemoryRunsStorage(RunsStorage):
             pagination=page.pagination,
             next_cursor=page.next_cursor,
         )
+
+    def _find_baseline(self, call: calls.FindBaseline) -> Run | None:
+        candidate = self._require_run(call.candidate_run_id)
+        filters = call.filters.model_copy(
+            update={"dataset_id": candidate.dataset_id, "status": RunStatus.COMPLETED}
+        )
+        with self._lock:
+            self._check_open()
+            before = [
+                run
+                for run in self._runs.values()
+                if _run_key(run) < _run_key(candidate) and filters.matches(run)
+            ]
+        return _detached(max(before, key=_run_key)) if before else None
 
     def _iter_runs(self, call: calls.IterRuns) -> Iterator[Run]:
         listing = ListRunsInput(
@@ -594,6 +612,7 @@ class InMemoryRunsStorage(RunsStorage):
 
     def _compare_runs(self, call: calls.CompareRuns) -> RunComparison:
         baseline_run_id, candidate_run_id = call.baseline_run_id, call.candidate_run_id
+        confidence = call.confidence
         self._require_run(baseline_run_id)
         self._require_run(candidate_run_id)
         baseline, candidate = self._by_item(baseline_run_id), self._by_item(candidate_run_id)
@@ -604,6 +623,9 @@ class InMemoryRunsStorage(RunsStorage):
             for name, value in item_scores(before).items():
                 if name in after_scores:
                     by_score.setdefault(name, []).append((value, after_scores[name]))
+        latency = _paired(_deltas(paired, _mean_latency), confidence)
+        cost = _paired(_deltas(paired, _item_cost), confidence)
+        tokens = _deltas(paired, _item_tokens)
         return RunComparison(
             baseline_run_id=baseline_run_id,
             candidate_run_id=candidate_run_id,
@@ -612,12 +634,12 @@ class InMemoryRunsStorage(RunsStorage):
             only_in_candidate=len(candidate) - len(paired),
             errors_fixed=sum(item_failed(b) and not item_failed(c) for b, c in paired),
             errors_introduced=sum(not item_failed(b) and item_failed(c) for b, c in paired),
-            latency_mean_delta=(
-                mean([_mean_latency(c) - _mean_latency(b) for b, c in paired]) if paired else None
-            ),
-            scores={name: _score_comparison(pairs) for name, pairs in by_score.items()},
-            cost_mean_delta=_mean_delta(paired, _item_cost),
-            tokens_mean_delta=_mean_delta(paired, _item_tokens),
+            latency_mean_delta=None if latency is None else latency.mean_delta,
+            scores={name: _score_comparison(pairs, confidence) for name, pairs in by_score.items()},
+            cost_mean_delta=None if cost is None else cost.mean_delta,
+            tokens_mean_delta=mean(tokens) if tokens else None,
+            latency=latency,
+            cost=cost,
         )
 
     def _iter_item_comparisons(self, call: calls.IterItemComparisons) -> Iterator[ItemComparison]:
@@ -659,18 +681,22 @@ def _item_tokens(results: Sequence[RunResult]) -> float | None:
     return mean(tokens) if tokens else None
 
 
-def _mean_delta(
+def _deltas(
     paired: Sequence[tuple[Sequence[RunResult], Sequence[RunResult]]],
     figure: Callable[[Sequence[RunResult]], float | None],
-) -> float | None:
-    """The mean of candidate minus baseline ``figure`` over the paired items that have it
-    in both runs; None when none has."""
+) -> list[float]:
+    """Candidate minus baseline ``figure`` for each paired item that has it in both."""
     deltas = []
     for before, after in paired:
         baseline, candidate = figure(before), figure(after)
         if baseline is not None and candidate is not None:
             deltas.append(candidate - baseline)
-    return mean(deltas) if deltas else None
+    return deltas
+
+
+def _paired(deltas: Sequence[float], confidence: float) -> PairedDelta | None:
+    """The paired comparison of ``deltas`` (None: no item pairs)."""
+    return paired_delta(*paired_sums(deltas), confidence) if deltas else None
 
 
 def _histogram(values: Sequence[float], bins: int) -> Histogram:
@@ -678,16 +704,16 @@ def _histogram(values: Sequence[float], bins: int) -> Histogram:
     return histogram(low, high, Counter(bin_of(value, low, high, bins) for value in values), bins)
 
 
-def _score_comparison(pairs: Sequence[tuple[float, float]]) -> ScoreComparison:
+def _score_comparison(pairs: Sequence[tuple[float, float]], confidence: float) -> ScoreComparison:
     improved = sum(after > before for before, after in pairs)
     regressed = sum(after < before for before, after in pairs)
-    baseline_mean = mean([before for before, _ in pairs])
-    candidate_mean = mean([after for _, after in pairs])
+    # half the differences: two scores' own may pass the largest double
+    halves = [after * 0.5 - before * 0.5 for before, after in pairs]
+    delta = paired_delta(*paired_sums(halves, halved=True), confidence)
     return ScoreComparison(
-        paired=len(pairs),
-        baseline_mean=baseline_mean,
-        candidate_mean=candidate_mean,
-        mean_delta=candidate_mean - baseline_mean,
+        **dict(delta),
+        baseline_mean=mean([before for before, _ in pairs]),
+        candidate_mean=mean([after for _, after in pairs]),
         improved=improved,
         regressed=regressed,
         unchanged=len(pairs) - improved - regressed,
@@ -745,6 +771,7 @@ _CALLS: dict[type[calls.Call[Any]], Callable[[InMemoryRunsStorage, Any], Any]] =
     calls.UpdateRun: InMemoryRunsStorage._update_run,
     calls.GetRunById: InMemoryRunsStorage._get_run_by_id,
     calls.ListRuns: InMemoryRunsStorage._list_runs,
+    calls.FindBaseline: InMemoryRunsStorage._find_baseline,
     calls.DeleteRun: InMemoryRunsStorage._delete_run,
     calls.RecountRun: InMemoryRunsStorage._recount_run,
     calls.PruneRuns: InMemoryRunsStorage._prune_runs,

@@ -45,6 +45,9 @@ __all__ = [
     "ComparisonKind",
     "CreateRunInput",
     "ExistingRun",
+    "GateCheck",
+    "GateRules",
+    "GateVerdict",
     "Histogram",
     "ItemComparison",
     "LatencySummary",
@@ -54,6 +57,7 @@ __all__ = [
     "ListRunsOutput",
     "MetadataFilterValue",
     "OnConflict",
+    "PairedDelta",
     "ResultFilters",
     "ResultOrder",
     "Run",
@@ -689,14 +693,48 @@ class RunHistograms(_Snapshot):
     """Of the costs of the results that have one; None when none has."""
 
 
-class ScoreComparison(_Snapshot):
-    """One score over the items both runs have it for; higher is better."""
+class PairedDelta(_Snapshot):
+    """A figure's change from a baseline to a candidate over the items both runs have it
+    for (an item's repetitions averaged first), and whether it is more than noise: the
+    paired t-test of the items' differences.
+
+    With fewer than two pairs ``std_error``, the interval and ``p_value`` are None. When
+    every difference is the same (no spread), ``std_error`` is 0, the interval is
+    ``[mean_delta, mean_delta]`` and ``p_value`` is 1.0 if ``mean_delta`` is 0, else 0.0.
+    """
 
     paired: int
+    """Items with the figure in both runs."""
+    mean_delta: float
+    """The mean of candidate minus baseline over the paired items."""
+    std_error: float | None = None
+    """The standard error of ``mean_delta``: the differences' sample standard deviation
+    over the square root of ``paired``."""
+    ci_low: float | None = None
+    """The low end of the two-sided ``confidence`` interval of ``mean_delta`` (Student's t
+    with ``paired - 1`` degrees of freedom)."""
+    ci_high: float | None = None
+    p_value: float | None = None
+    """The two-sided paired t-test's p-value of a zero mean difference."""
+    confidence: float = 0.95
+    """The confidence of the interval."""
+
+    @property
+    def significant(self) -> bool:
+        """Whether the interval excludes zero: the change is more than noise at this
+        confidence."""
+        return (
+            self.ci_low is not None
+            and self.ci_high is not None
+            and (self.ci_low > 0 or self.ci_high < 0)
+        )
+
+
+class ScoreComparison(PairedDelta):
+    """One score over the items both runs have it for; higher is better."""
+
     baseline_mean: float
     candidate_mean: float
-    mean_delta: float
-    """``candidate_mean - baseline_mean``."""
     improved: int
     regressed: int
     unchanged: int
@@ -726,6 +764,10 @@ class RunComparison(_Snapshot):
     """The mean of candidate minus baseline cost over the paired items that have a cost in
     both runs (an item's cost: the mean over its repetitions that have one); None when no
     item has."""
+    latency: PairedDelta | None = None
+    """The latency's change, with its interval and p-value (None: no item pairs)."""
+    cost: PairedDelta | None = None
+    """The cost's change over the items priced in both runs (None: none is)."""
     tokens_mean_delta: float | None = None
     """The same for tokens: a result's input plus output tokens (one it lacks counts 0;
     a result with neither has none)."""
@@ -757,3 +799,62 @@ class ItemComparison(_Snapshot):
     score_deltas: dict[str, float]
     """Candidate minus baseline, for each score both runs have for the item (each the
     mean over the item's repetitions)."""
+
+
+Ratio = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Confidence = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+
+
+class GateRules(_Model):
+    """What a candidate run must meet against its baseline to pass a gate (see
+    ``gate_runs``): every rule given is a check, in the order of these fields; a rule left
+    out is not checked."""
+
+    min_score_delta: dict[Identifier, Annotated[float, Field(allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
+    """Per score, the least mean delta allowed (``{"accuracy": -0.01}``: at most a hundredth
+    worse). A score one run lacks fails its check."""
+    significance: Annotated[bool, Strict()] = True
+    """On: a score fails only if its whole interval lies below its limit (``ci_high <
+    limit``), so noise does not fail a build; off: if its mean delta does."""
+    confidence: Confidence = 0.95
+    """Of the scores' intervals."""
+    max_regressed_items: Count | None = None
+    """Items that regressed (gained an error, or any score went down)."""
+    max_errors_introduced: Count | None = None
+    """Items with an error in the candidate and none in the baseline."""
+    max_error_rate: Rate | None = None
+    """The candidate's share of failed results."""
+    max_latency_p95_ratio: Ratio | None = None
+    """Candidate latency p95 over the baseline's."""
+    max_cost_ratio: Ratio | None = None
+    """Candidate cost per result over the baseline's."""
+    min_items_in_both: Count | None = None
+    """Items both runs have."""
+
+
+class GateCheck(_Snapshot):
+    """One rule of a gate, judged."""
+
+    name: str
+    """The rule: ``min_score_delta.<score>``, ``max_regressed_items``, ..."""
+    passed: bool
+    observed: float | None
+    """What the runs showed (None: nothing to judge, which fails the check)."""
+    limit: float | None
+    message: str
+    """One line for a person reading a CI log."""
+
+
+class GateVerdict(_Snapshot):
+    """Whether a candidate run passed a gate against its baseline, rule by rule."""
+
+    passed: bool
+    """Every check passed."""
+    checks: tuple[GateCheck, ...]
+    """One per rule given, in the order of :class:`GateRules`' fields (the scores in the
+    order given)."""
+    comparison: RunComparison
+    """The comparison the gate judged."""

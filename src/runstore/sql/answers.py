@@ -28,6 +28,7 @@ from runstore.figures import (
     histogram,
     interpolate,
     pair_items,
+    paired_delta,
     rank,
     split_scales,
     usage_summary,
@@ -35,6 +36,7 @@ from runstore.figures import (
 from runstore.models import (
     ItemComparison,
     LatencySummary,
+    PairedDelta,
     RunComparison,
     RunHistograms,
     RunSummary,
@@ -57,7 +59,15 @@ from runstore.plans import (
     run,
     scalars,
 )
-from runstore.sql.compiler import bucket, decimal_sum, half, mean, scores_of, split_sums
+from runstore.sql.compiler import (
+    bucket,
+    decimal_sum,
+    half,
+    mean,
+    scaled_square,
+    scores_of,
+    split_sums,
+)
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import scored_results
 from runstore.sql.runs import require_runs
@@ -322,37 +332,99 @@ def _item_scores_of(run: str) -> sa.CTE:
     )
 
 
+def _larger(a: sa.ColumnElement[float], b: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
+    return sa.case((a > b, a), else_=b)
+
+
+def _spread(name: str, delta: sa.ColumnElement[Any]) -> list[sa.ColumnElement[Any]]:
+    """The first pass over paired deltas: how many, their mean, least and greatest."""
+    return [
+        sa.func.count(delta).label(f"{name}_count"),
+        mean(delta).label(f"{name}_mean"),
+        sa.func.min(delta).label(f"{name}_low"),
+        sa.func.max(delta).label(f"{name}_high"),
+    ]
+
+
+def _deviations(
+    name: str, delta: sa.ColumnElement[Any], first: sa.CTE
+) -> list[sa.ColumnElement[Any]]:
+    """The second pass: the greatest deviation from the mean and the sum of the squared
+    deviations scaled by it (:func:`~runstore.sql.compiler.scaled_square`) -- each halved
+    first, so no difference of finite values overflows. Taken from the mean, not as
+    squares less the squared mean, so that large values differing a little lose nothing
+    to cancellation. (Their sum of squared deviations is ``(2 * scale) ** 2 * scaled``.)"""
+    middle = half(first.c[f"{name}_mean"])
+    scale = _larger(
+        sa.func.abs(half(first.c[f"{name}_high"]) - middle),
+        sa.func.abs(half(first.c[f"{name}_low"]) - middle),
+    )
+    return [
+        sa.func.max(scale).label(f"{name}_scale"),
+        sa.func.sum(scaled_square(half(delta) - middle, scale)).label(f"{name}_scaled"),
+    ]
+
+
 _baseline, _candidate = _items_of("baseline"), _items_of("candidate")
+_pairs = (
+    sa.select(
+        _baseline.c.failed.label("failed_before"),
+        _candidate.c.failed.label("failed_after"),
+        # latencies and costs are >= 0: their differences do not overflow
+        (_candidate.c.latency - _baseline.c.latency).label("latency"),
+        (_candidate.c.cost - _baseline.c.cost).label("cost"),  # NULL where either has none
+        (_candidate.c.tokens - _baseline.c.tokens).label("tokens"),
+    )
+    .select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
+    .cte("paired_items")
+)
+_pairs_first = sa.select(
+    sa.func.count().label("paired"),
+    sa.func.count()
+    .filter(sa.and_(_pairs.c.failed_before == 1, _pairs.c.failed_after == 0))
+    .label("fixed"),
+    sa.func.count()
+    .filter(sa.and_(_pairs.c.failed_before == 0, _pairs.c.failed_after == 1))
+    .label("introduced"),
+    *_spread("latency", _pairs.c.latency),
+    *_spread("cost", _pairs.c.cost),
+    mean(_pairs.c.tokens).label("tokens_mean"),
+).cte("paired_figures")
+_pairs_second = (
+    sa.select(
+        *_deviations("latency", _pairs.c.latency, _pairs_first),
+        *_deviations("cost", _pairs.c.cost, _pairs_first),
+    )
+    .select_from(_pairs.join(_pairs_first, sa.true()))
+    .cte("paired_deviations")
+)
 _COMPARISON_PAIRS = sa.select(
-    sa.func.count(),
-    sa.func.count().filter(sa.and_(_baseline.c.failed == 1, _candidate.c.failed == 0)),
-    sa.func.count().filter(sa.and_(_baseline.c.failed == 0, _candidate.c.failed == 1)),
-    mean(_candidate.c.latency - _baseline.c.latency),  # latencies are >= 0: no overflow
-    sa.select(sa.func.count()).select_from(_baseline).scalar_subquery(),
-    sa.select(sa.func.count()).select_from(_candidate).scalar_subquery(),
-    mean(_candidate.c.cost - _baseline.c.cost),  # costs too; NULL where either has none
-    mean(_candidate.c.tokens - _baseline.c.tokens),
-).select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
+    *_pairs_first.c,
+    sa.select(sa.func.count()).select_from(_baseline).scalar_subquery().label("baseline_items"),
+    sa.select(sa.func.count()).select_from(_candidate).scalar_subquery().label("candidate_items"),
+    *_pairs_second.c,
+).select_from(_pairs_first.join(_pairs_second, sa.true()))
 
 
 def comparison_pairs(baseline: str, candidate: str) -> AnyQuery:
     """Over the items both runs have (each item's repetitions averaged): how many, errors
-    fixed and introduced, the mean latency difference (candidate minus baseline); then
-    how many items each run has; then the mean cost and token differences over the
-    items that have them in both runs."""
+    fixed and introduced; the latency and cost differences' (candidate minus baseline)
+    count, mean, least and greatest (costs over the items priced in both); the mean token
+    difference; how many items each run has; then the latency and cost differences'
+    greatest deviation from their mean and their scaled squared deviations' sum (see
+    :func:`_deviations`)."""
     return Query(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
 
 
 _baseline_score, _candidate_score = _item_scores_of("baseline"), _item_scores_of("candidate")
 _before, _after = _baseline_score.c.value, _candidate_score.c.value
-_COMPARISON_SCORES = (
+_score_pairs = (
     sa.select(
         _baseline_score.c.name,
-        sa.func.count(),
-        mean(_before),
-        mean(_after),
-        sa.func.count().filter(_after > _before),
-        sa.func.count().filter(_after < _before),
+        _before.label("before"),
+        _after.label("after"),
+        # half the difference: two scores' own may pass the largest double
+        (half(_after) - half(_before)).label("delta"),
     )
     .select_from(
         _baseline_score.join(
@@ -363,15 +435,38 @@ _COMPARISON_SCORES = (
             ),
         )
     )
-    .group_by(_baseline_score.c.name)
+    .cte("paired_scores")
 )
+_scores_first = (
+    sa.select(
+        _score_pairs.c.name,
+        mean(_score_pairs.c.before).label("baseline_mean"),
+        mean(_score_pairs.c.after).label("candidate_mean"),
+        sa.func.count().filter(_score_pairs.c.after > _score_pairs.c.before).label("improved"),
+        sa.func.count().filter(_score_pairs.c.after < _score_pairs.c.before).label("regressed"),
+        *_spread("delta", _score_pairs.c.delta),
+    )
+    .group_by(_score_pairs.c.name)
+    .cte("score_figures")
+)
+_scores_second = (
+    sa.select(_score_pairs.c.name, *_deviations("delta", _score_pairs.c.delta, _scores_first))
+    .select_from(_score_pairs.join(_scores_first, _scores_first.c.name == _score_pairs.c.name))
+    .group_by(_score_pairs.c.name)
+    .cte("score_deviations")
+)
+_COMPARISON_SCORES = sa.select(
+    *_scores_first.c, _scores_second.c.delta_scale, _scores_second.c.delta_scaled
+).select_from(_scores_first.join(_scores_second, _scores_second.c.name == _scores_first.c.name))
 
 
-def comparison_scores(baseline: str, candidate: str) -> Query[str, int, float, float, int, int]:
+def comparison_scores(baseline: str, candidate: str) -> AnyQuery:
     """Per score name, over the items both runs have it for (each item's repetitions
-    averaged): how many, both means, and how many improved and regressed. (The mean
-    difference is the means' difference: two scores' own may pass the largest double.)"""
-    return reading(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})
+    averaged): both means, how many improved and regressed; then the halved differences'
+    count, mean, least and greatest, and the greatest deviation and scaled squared
+    deviations' sum (see :func:`_deviations`). (Differences are halved: two scores' own
+    may pass the largest double.)"""
+    return Query(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})
 
 
 def _next_items(run_id: str, side: int) -> sa.Subquery:
@@ -515,44 +610,61 @@ def _histogram_run(call: calls.HistogramRun, database: Database) -> Steps[RunHis
 
 @operation(Mode.SNAPSHOT)
 def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
-    baseline, candidate = call.baseline_run_id, call.candidate_run_id
+    baseline, candidate, confidence = call.baseline_run_id, call.candidate_run_id, call.confidence
     yield from require_runs([baseline, candidate])
-    (
-        paired,
-        fixed,
-        introduced,
-        latency_delta,
-        baseline_items,
-        candidate_items,
-        *usage,
-    ) = yield from one(comparison_pairs(baseline, candidate))
-    cost_delta, tokens_delta = usage
-    scores = {
-        name: ScoreComparison(
-            paired=count,
-            baseline_mean=baseline_mean,
-            candidate_mean=candidate_mean,
-            mean_delta=candidate_mean - baseline_mean,
-            improved=improved,
-            regressed=regressed,
-            unchanged=count - improved - regressed,
+    pairs = (yield from one(comparison_pairs(baseline, candidate)))._mapping
+    scores = {}
+    for row in (yield from rows(comparison_scores(baseline, candidate))):
+        figures = row._mapping
+        delta = _paired_delta(figures, "delta", confidence, halved=True)
+        assert delta is not None  # a score name is listed where some item has it in both
+        scores[figures["name"]] = ScoreComparison(
+            **dict(delta),
+            baseline_mean=figures["baseline_mean"],
+            candidate_mean=figures["candidate_mean"],
+            improved=figures["improved"],
+            regressed=figures["regressed"],
+            unchanged=delta.paired - figures["improved"] - figures["regressed"],
         )
-        for name, count, baseline_mean, candidate_mean, improved, regressed in (
-            yield from rows(comparison_scores(baseline, candidate))
-        )
-    }
+    paired = pairs["paired"]
+    baseline_items, candidate_items = pairs["baseline_items"], pairs["candidate_items"]
+    cost = _paired_delta(pairs, "cost", confidence)
+    latency = _paired_delta(pairs, "latency", confidence)
     return RunComparison(
         baseline_run_id=baseline,
         candidate_run_id=candidate,
         items_in_both=paired,
         only_in_baseline=baseline_items - paired,
         only_in_candidate=candidate_items - paired,
-        errors_fixed=fixed,
-        errors_introduced=introduced,
-        latency_mean_delta=latency_delta,
+        errors_fixed=pairs["fixed"],
+        errors_introduced=pairs["introduced"],
+        latency_mean_delta=None if latency is None else latency.mean_delta,
         scores=scores,
-        cost_mean_delta=cost_delta,
-        tokens_mean_delta=tokens_delta,
+        cost_mean_delta=None if cost is None else cost.mean_delta,
+        tokens_mean_delta=pairs["tokens_mean"],
+        latency=latency,
+        cost=cost,
+    )
+
+
+def _paired_delta(
+    figures: Any, name: str, confidence: float, *, halved: bool = False
+) -> PairedDelta | None:
+    """The paired comparison of one delta of a comparison's row (None: no item pairs),
+    from the sums :func:`_spread` and :func:`_deviations` named by ``name``; ``halved``:
+    the deltas summed were half the differences."""
+    count = figures[f"{name}_count"]
+    if not count:
+        return None
+    unit = 2.0 if halved else 1.0
+    # the deviations were halved once more: their squares' sum is (2 * scale)^2 * scaled
+    scale = 2.0 * unit * (figures[f"{name}_scale"] or 0.0)
+    return paired_delta(
+        count,
+        unit * figures[f"{name}_mean"],
+        (figures[f"{name}_low"], figures[f"{name}_high"]),
+        (scale, figures[f"{name}_scaled"] or 0.0),
+        confidence,
     )
 
 

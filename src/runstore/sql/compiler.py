@@ -39,6 +39,7 @@ __all__ = [
     "metadata_values",
     "one_of",
     "returned",
+    "scaled_square",
     "score_map",
     "scores_of",
     "split_sums",
@@ -182,6 +183,31 @@ def bucket(
         (sa.or_(span == _float(0.0), near_low), sa.literal(0, sa.Integer())),
         else_=_Floor(offset / span * bins),
     )
+
+
+_NEGLIGIBLE = 2.0**-500  # a deviation this small against the largest adds nothing
+_SMALL_SCALE = 2.0**-400  # a scale below this is compared scaled up, not down
+
+
+def scaled_square(
+    deviation: sa.SQLColumnExpression[float], scale: sa.SQLColumnExpression[float]
+) -> sa.ColumnElement[float]:
+    """``(deviation / scale) ** 2`` for a ``scale`` at least ``|deviation|`` -- in [0, 1],
+    so a sum of them never overflows, whatever the values -- and 0 where it is below
+    ``2**-1000`` (far under a double's precision against the largest term, 1).
+
+    Postgres refuses a product or quotient that overflows or rounds to zero ("value out
+    of range") where IEEE arithmetic gives infinity or zero; so the negligible deviations
+    are found without dividing, by products exact in doubles -- the scale scaled down,
+    or where it is tiny, the deviation scaled up -- and the rest are divided.
+    """
+    size = sa.func.abs(deviation)
+    negligible = sa.case(
+        (scale >= _float(_SMALL_SCALE), size < scale * _float(_NEGLIGIBLE)),
+        else_=size * _float(1 / _NEGLIGIBLE) < scale,
+    )
+    ratio = deviation / scale
+    return sa.case((sa.or_(scale == _float(0.0), negligible), _float(0.0)), else_=ratio * ratio)
 
 
 class Vacuum(sa.Executable, sa.ClauseElement):

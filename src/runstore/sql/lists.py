@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from runstore import calls
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
+from runstore.errors import RunNotFoundError
 from runstore.export import RESULT_FIELDS, StoredRow
 from runstore.models import (
     ListRunResultsInput,
@@ -33,6 +34,7 @@ from runstore.models import (
     Run,
     RunFilters,
     RunResult,
+    RunStatus,
 )
 from runstore.pages import Page, fetch_limit, make_page
 from runstore.plans import (
@@ -42,6 +44,7 @@ from runstore.plans import (
     Query,
     Steps,
     Walk,
+    first,
     one,
     operation,
     reading,
@@ -58,7 +61,7 @@ from runstore.sql.compiler import (
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.results import results_read, scored_results, with_scores
 from runstore.sql.rows import RESULT_COLUMNS, RUN_COLUMNS, runs_from
-from runstore.sql.runs import require_runs, tag_values, tagged
+from runstore.sql.runs import require_runs, select_run, tag_values, tagged
 from runstore.tables import (
     result_columns,
     results_table,
@@ -506,6 +509,21 @@ def _list_runs(call: calls.ListRuns, database: Database) -> Steps[ListRunsOutput
     )
 
 
+@operation(Mode.SNAPSHOT)
+def _find_baseline(call: calls.FindBaseline, database: Database) -> Steps[Run | None]:
+    """The candidate, then the first completed run of its dataset after it in the runs'
+    list (newest first): one row of the list's keyset page, by its index."""
+    row = yield from first(select_run(call.candidate_run_id))
+    if row is None:
+        raise RunNotFoundError(call.candidate_run_id)
+    candidate = runs_from([row])[0]
+    filters = call.filters.model_copy(
+        update={"dataset_id": candidate.dataset_id, "status": RunStatus.COMPLETED}
+    )
+    found = runs_from((yield from rows(runs_batch(filters, run_position(candidate), 1))))
+    return found[0] if found else None
+
+
 @operation(Mode.READ)
 def _runs_batch(filters: RunFilters, after: Position | None, size: int) -> Steps[list[Run]]:
     return runs_from((yield from rows(runs_batch(filters, after, size))))
@@ -590,7 +608,11 @@ def _iter_result_rows(call: calls.IterResultRows, database: Database) -> Walk[li
         after = Position(datetime.fromisoformat(last[_STORED_STARTED_AT]), last[_STORED_ID])
 
 
-PLANS: Plans = {calls.ListRuns: _list_runs, calls.ListResults: _list_results}
+PLANS: Plans = {
+    calls.ListRuns: _list_runs,
+    calls.ListResults: _list_results,
+    calls.FindBaseline: _find_baseline,
+}
 """The operation of each call that reads a page."""
 WALKS: Walks = {
     calls.IterRuns: _iter_runs,

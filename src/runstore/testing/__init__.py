@@ -19,7 +19,9 @@ It needs pytest and hypothesis: ``pip install "runstore[testing]"``.
 
 Its modules follow the sections of :class:`~runstore.base.RunsStorage`: :mod:`.lifecycle`,
 :mod:`.runs`, :mod:`.results`, :mod:`.exports`, :mod:`.scores` and :mod:`.answers`;
-:mod:`.provenance` (what produced a run and what it cost, across those calls); and
+:mod:`.provenance` (what produced a run and what it cost, across those calls),
+:mod:`.statistics` (comparisons' paired statistics against SciPy, the gate, baselines);
+and
 three that go across every call: :mod:`.refusals` (what every call refuses),
 :mod:`.properties` (round trips of any JSON value, instant and score) and :mod:`.fuzz`
 (arbitrary calls, each succeeding or refused cleanly). :mod:`.inputs` has the inputs the
@@ -40,6 +42,7 @@ pytest.register_assert_rewrite(
     "runstore.testing.lifecycle",
     "runstore.testing.properties",
     "runstore.testing.provenance",
+    "runstore.testing.statistics",
     "runstore.testing.refusals",
     "runstore.testing.results",
     "runstore.testing.runs",
@@ -57,6 +60,7 @@ from runstore.testing.refusals import RefusalsContract
 from runstore.testing.results import ResultsContract
 from runstore.testing.runs import RunsContract
 from runstore.testing.scores import ScoresContract
+from runstore.testing.statistics import StatisticsContract
 
 __all__ = ["RunsStorageContract", "StorageFactory"]
 
@@ -71,6 +75,7 @@ class RunsStorageContract(
     ScoresContract,
     AnswersContract,
     ProvenanceContract,
+    StatisticsContract,
     ExportsContract,
     RefusalsContract,
     PropertiesContract,

@@ -284,10 +284,22 @@ class PropertiesContract:
         after = [Fraction(value) for value in others[:paired]]
         assert compared.improved == sum(a > b for b, a in zip(before, after, strict=True))
         assert compared.regressed == sum(a < b for b, a in zip(before, after, strict=True))
-        assert compared.mean_delta == compared.candidate_mean - compared.baseline_mean
+        # the mean of the items' differences (the paired statistics' centre), which two
+        # means' difference would lose to cancellation when scores are large
+        differences = [after - before for before, after in zip(before, after, strict=True)]
+        assert _near_fraction_mean(compared.mean_delta, differences, values + others)
         assert comparison.latency_mean_delta is not None
         deltas = [abs(a) - abs(b) for b, a in zip(values[:paired], others[:paired], strict=True)]
         assert _near_mean(comparison.latency_mean_delta, deltas)
+
+
+def _near_fraction_mean(mean: float, exact_values: list[Fraction], sizes: list[float]) -> bool:
+    """``mean`` is the mean of ``exact_values`` within what summing ``sizes``-sized floats
+    (halved, so that no difference overflows) may lose."""
+    exact = sum(exact_values, Fraction(0)) / len(exact_values)
+    largest = Fraction(max(abs(value) for value in sizes))
+    slack = (len(exact_values) + 2) * largest / 2**51 + Fraction(5e-324) * 2
+    return math.isfinite(mean) and abs(Fraction(mean) - exact) <= slack
 
 
 def _near_mean(mean: float, values: list[float]) -> bool:
