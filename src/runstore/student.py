@@ -12,8 +12,10 @@ here (runstore does not depend on SciPy), for paired comparisons' p-values and i
 
 The one place where double arithmetic loses digits -- ``lgamma(a + 1/2) - lgamma(a)`` for
 the large ``a`` of a million pairs, two numbers near ``6e6`` whose difference is near 7 --
-is replaced by its asymptotic series. The tests hold both functions against
-``scipy.stats.t`` to a relative 1e-12 for degrees of freedom from 1 to a million.
+is taken term by term of Stirling's series. The tests hold both functions against
+``scipy.stats.t`` for degrees of freedom from 1 to a million: within a relative 1e-11 up
+to ten thousand degrees, 1e-10 beyond (where the fraction takes hundreds of terms), far
+inside the 1e-9 the comparisons promise.
 """
 
 from __future__ import annotations
@@ -129,8 +131,10 @@ def critical_value(alpha: float, df: float) -> float:
     of a ``1 - alpha`` interval, in standard errors."""
     if not 0.0 < alpha < 1.0 or df <= 0 or math.isnan(df):
         raise ValueError(f"no critical value for alpha={alpha}, df={df}")
-    if df == 1.0:  # Cauchy
-        return math.tan(math.pi * (0.5 - alpha / 2.0))
+    if (
+        df == 1.0
+    ):  # Cauchy: cot(pi alpha / 2), exact near the pole where tan(pi (1 - alpha) / 2) is not
+        return 1.0 / math.tan(math.pi * alpha / 2.0)
     if df == 2.0:
         return math.sqrt(2.0 / (alpha * (2.0 - alpha)) - 2.0)
     guess = NormalDist().inv_cdf(1.0 - alpha / 2.0)
