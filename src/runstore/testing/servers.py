@@ -57,6 +57,9 @@ _SERVER_SETTINGS = {
     "wal_keep_size": "'256MB'",
     "hot_standby": "on",
     "logging_collector": "off",
+    # No commits but the tests': an autovacuum's commit arriving at a replica told to
+    # delay its replay would make it lag behind again, whatever a test waited for.
+    "autovacuum": "off",
 }
 
 
