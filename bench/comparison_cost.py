@@ -136,8 +136,7 @@ def main() -> None:
     arguments = parser.parse_args()
     names = [arguments.only] if arguments.only else ["sqlite", "postgres"]
     rows = [
-        measure(name, arguments.results, arguments.repeat, arguments.postgres_url)
-        for name in names
+        measure(name, arguments.results, arguments.repeat, arguments.postgres_url) for name in names
     ]
     print("| database | results per run | compare_runs (median) | range | calls |")
     print("|---|---:|---:|---:|---:|")

@@ -376,20 +376,37 @@ def test_runs_compare(seeded: Seeded) -> None:
         "only in candidate": "1",
         "errors fixed": "1",
         "errors introduced": "1",
-        "latency mean delta": "-10 ms",
+        # every item 10 ms faster: no spread, so the interval is the delta itself
+        "latency mean delta": "-10 ms (95% CI -10 to -10 ms, p<0.001)",
     }
     header, accuracy = compared.split("\n\n")[1].splitlines()
-    assert header.split() == [
+    assert re.split(r"  +", header) == [
         "SCORE",
         "PAIRED",
         "BASELINE",
         "CANDIDATE",
         "DELTA",
+        "95% CI LOW",
+        "95% CI HIGH",
+        "P",
         "IMPROVED",
         "REGRESSED",
         "SAME",
     ]
-    assert accuracy.split() == ["accuracy", "3", "0.5", "0.5", "0", "1", "1", "1"]
+    # deltas +0.25, -0.25 and 0: the interval from SciPy, -0.6210 to +0.6210, p 1
+    assert accuracy.split() == [
+        "accuracy",
+        "3",
+        "0.5",
+        "0.5",
+        "0",
+        "-0.621",
+        "+0.621",
+        "1",
+        "1",
+        "1",
+        "1",
+    ]
 
     document = json.loads(
         ok(
@@ -407,6 +424,8 @@ def test_runs_compare(seeded: Seeded) -> None:
     storage.close()
     assert document == expected.model_dump(mode="json")
     assert document["scores"]["accuracy"]["improved"] == 1
+    assert document["scores"]["accuracy"]["ci_high"] == pytest.approx(0.6210344279375825)
+    assert document["latency"]["p_value"] == 0.0
 
     unknown = failed("runs", "compare", seeded.baseline.id, "no-such-run", "--url", seeded.url)
     assert unknown.stderr == "Error: run 'no-such-run' does not exist\n"
@@ -446,6 +465,19 @@ def test_runs_compare_lists_the_items(seeded: Seeded) -> None:
     )
     assert "--items" in refused.stderr
     failed("runs", "compare", *ids, "--items", "better", "--url", seeded.url, exit_code=2)
+    refused = failed(
+        "runs",
+        "compare",
+        *ids,
+        "--items",
+        "changed",
+        "--confidence",
+        "0.9",
+        "--url",
+        seeded.url,
+        exit_code=2,
+    )
+    assert "--items lists none" in refused.stderr
     unknown = failed(
         "runs", "compare", ids[0], "no-such-run", "--items", "changed", "--url", seeded.url
     )
@@ -766,13 +798,35 @@ def test_runs_show_prints_name_tags_metadata_and_usage(described: Described) -> 
 def test_runs_compare_prints_the_cost_and_token_deltas(described: Described) -> None:
     compared = ok("runs", "compare", "tagged", "flagged", "--url", described.url).stdout
     pairs = _pairs(compared)
-    assert pairs["cost mean delta"] == "-0.003"  # 0.001 against 0.002, 0.004, 0.006
+    # 0.001 against 0.002, 0.004, 0.006: SciPy's interval -0.007968 to +0.001968, p 0.1217
+    assert pairs["cost mean delta"] == "-0.003 (95% CI -0.007968 to +0.001968, p 0.122)"
     assert pairs["tokens mean delta"] == "+19"  # 130 against 110, 111, 112
     document = json.loads(
         ok("runs", "compare", "tagged", "flagged", "--json", "--url", described.url).stdout
     )
     assert document["cost_mean_delta"] == pytest.approx(-0.003)
+    assert document["cost"]["paired"] == 3
     assert document["tokens_mean_delta"] == 19
+    # at 80% the interval no longer holds 0: SciPy's -0.005177 to -0.000823
+    at_80 = ok(
+        "runs", "compare", "tagged", "flagged", "--confidence", "0.8", "--url", described.url
+    )
+    assert _pairs(at_80.stdout)["cost mean delta"] == (
+        "-0.003 (80% CI -0.005177 to -0.000823, p 0.122)"
+    )
+    for confidence in ("0", "1", "nan", "95"):
+        refused = failed(
+            "runs",
+            "compare",
+            "tagged",
+            "flagged",
+            "--confidence",
+            confidence,
+            "--url",
+            described.url,
+            exit_code=2,
+        )
+        assert "between 0 and 1" in refused.stderr
     unpriced = _pairs(ok("runs", "compare", "tagged", "plain", "--url", described.url).stdout)
     assert "cost mean delta" not in unpriced
     assert "tokens mean delta" not in unpriced
@@ -979,6 +1033,461 @@ def test_metadata_as_shown_is_read_back_as_it_is(key: str, value: object) -> Non
 )
 def test_meta_values_are_read_as_json_when_they_parse(text: str, value: object) -> None:
     assert parse_meta(text) == ("k", value)
+
+
+# -- the gate ------------------------------------------------------------------------------
+
+GATE_ITEMS = 30
+GATE_NAME = "main | nightly\nv2"
+"""The baseline's name: a pipe and a line break, which Markdown must escape."""
+
+
+def _gate_delta(item: int) -> float:
+    """The candidate's change of score ``s`` on an item: widely spread around a mean of
+    -0.01 -- below a limit of -0.005, with an interval (about -0.12 to +0.10) that is not."""
+    return -0.01 + (0.3 if item % 2 == 0 else -0.3)
+
+
+@pytest.fixture
+def gated(empty_url: str) -> str:
+    """Runs of dataset-1, oldest first: ``old-main`` and ``main`` (completed, tagged main,
+    30 scored items), ``other-target`` (tagged main, against agent-2), ``main-failed``,
+    the candidate ``pr-7`` (item 0 failing) and ``later-main`` (created after it)."""
+    url = empty_url
+    ok("db", "upgrade", "--url", url)
+
+    def create(age: timedelta, status: str = "completed", **fields: object) -> Run:
+        with _storage_at(url, NOW - age) as storage:
+            run = storage.create_run(run_input(total_items=GATE_ITEMS, **fields))
+            return storage.update_run({"id": run.id, "status": status})
+
+    old_main = create(
+        timedelta(hours=6), id="old-main", tags=["main"], metadata={"branch": "main", "model": "a"}
+    )
+    main = create(
+        timedelta(hours=5),
+        id="main",
+        name=GATE_NAME,
+        tags=["main", "nightly"],
+        metadata={"branch": "main", "model": "b"},
+    )
+    create(timedelta(hours=4), id="other-target", tags=["main"], target_id="agent-2")
+    create(timedelta(hours=3), "failed", id="main-failed", tags=["main"])
+    candidate = create(timedelta(hours=1), id="pr-7", name="pr 7", tags=["pr-7"])
+    create(timedelta(minutes=30), id="later-main", tags=["main"])
+    with SqlRunsStorage(url) as storage:
+        for run, score in ((old_main, 0.4), (main, 0.5)):
+            storage.add_results(
+                [
+                    result_input(run, item, latency=100.0, cost=0.01, scores={"s": score, "x|y": 1})
+                    for item in range(GATE_ITEMS)
+                ],
+                update_counts=True,
+            )
+        storage.add_results(
+            [
+                result_input(
+                    candidate,
+                    item,
+                    latency=110.0,
+                    cost=0.012,
+                    error="boom" if item == 0 else None,
+                    scores={"s": 0.5 + _gate_delta(item), "x|y": 1},
+                )
+                for item in range(GATE_ITEMS)
+            ],
+            update_counts=True,
+        )
+    return url
+
+
+def _every_run(url: str) -> list[dict[str, object]]:
+    with SqlRunsStorage(url) as storage:
+        return [run.model_dump() for run in storage.iter_runs()]
+
+
+def _gate(url: str, *arguments: str, exit_code: int = 0) -> Result:
+    """``runs gate ARGUMENTS`` on ``url``, which must exit with ``exit_code``; a failed
+    gate (1) says so on stdout, not as an error."""
+    return failed("runs", "gate", *arguments, "--url", url, exit_code=exit_code, error=False)
+
+
+def _markdown_tables(text: str) -> list[list[list[str]]]:
+    """The tables of a Markdown text: rows of cells (header, alignment, data), split at
+    each pipe not escaped."""
+    tables: list[list[list[str]]] = []
+    rows: list[list[str]] = []
+    for line in [*text.splitlines(), ""]:
+        if line.startswith("|"):
+            assert line.endswith(" |"), line
+            rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
+        elif rows:
+            assert len({len(row) for row in rows}) == 1, rows  # every row as wide
+            tables.append(rows)
+            rows = []
+    return tables
+
+
+EVERY_RULE = [
+    "--min-delta",
+    "s=-0.05",
+    "--max-regressed",
+    "16",
+    "--max-errors-introduced",
+    "1",
+    "--max-error-rate",
+    "0.05",
+    "--max-latency-p95-ratio",
+    "1.2",
+    "--max-cost-ratio",
+    "1.5",
+    "--min-items",
+    "30",
+]
+
+
+def test_runs_gate_passes_with_exit_0_and_writes_nothing(gated: str) -> None:
+    before = _every_run(gated)
+    printed = _gate(gated, "pr-7", "--baseline", "main", *EVERY_RULE).stdout
+    head, checks, scores = printed.split("\n\n")
+    first, runs_block = head.split("\n", 1)
+    assert first == "PASS: 7 of 7 checks passed"
+    assert _pairs(runs_block) == {
+        "candidate": "pr-7 (pr 7)",
+        "baseline": "main (main | nightly v2)",
+    }
+    rows = [re.split(r"  +", line, maxsplit=2) for line in checks.splitlines()]
+    assert rows[0] == ["STATUS", "CHECK", "MESSAGE"]
+    assert [row[:2] for row in rows[1:]] == [
+        ["PASS", "min_score_delta.s"],
+        ["PASS", "max_regressed_items"],
+        ["PASS", "max_errors_introduced"],
+        ["PASS", "max_error_rate"],
+        ["PASS", "max_latency_p95_ratio"],
+        ["PASS", "max_cost_ratio"],
+        ["PASS", "min_items_in_both"],
+    ]
+    assert rows[2][2] == "regressed items: 16 is at most 16"  # 15 scored lower, 1 failed
+    assert rows[4][2] == "candidate error rate: 3.33% (1 of 30) is at most 5.00%"
+    header, *score_rows = scores.splitlines()
+    assert re.split(r"  +", header) == [
+        "SCORE",
+        "PAIRED",
+        "BASELINE",
+        "CANDIDATE",
+        "DELTA",
+        "95% CI LOW",
+        "95% CI HIGH",
+        "P",
+    ]
+    assert score_rows[0].split()[:5] == ["s", "30", "0.5", "0.49", "-0.01"]
+    assert score_rows[1].split() == ["x|y", "30", "1", "1", "0", "0", "0", "1"]
+    assert _every_run(gated) == before
+    # a gate reads: it takes read replicas like the other read commands
+    assert "--read-replica" in ok("runs", "gate", "--help").stdout
+
+
+def test_runs_gate_fails_with_exit_1_in_every_format(gated: str) -> None:
+    rules = ["--min-delta", "s=-0.005", "--no-significance", "--max-regressed", "10"]
+    rules += ["--max-error-rate", "0.05"]
+    text = _gate(gated, "pr-7", "--baseline", "main", *rules, exit_code=1)
+    assert text.stdout.startswith("FAIL: 2 of 3 checks failed\n")
+    assert text.stderr == ""
+    statuses = [line.split()[:2] for line in text.stdout.split("\n\n")[1].splitlines()[1:]]
+    assert statuses == [
+        ["FAIL", "min_score_delta.s"],
+        ["FAIL", "max_regressed_items"],
+        ["PASS", "max_error_rate"],
+    ]
+
+    as_json = _gate(gated, "pr-7", "--baseline", "main", *rules, "--format", "json", exit_code=1)
+    document = json.loads(as_json.stdout)
+    with SqlRunsStorage(gated) as storage:
+        expected = storage.gate_runs(
+            "main",
+            "pr-7",
+            {
+                "min_score_delta": {"s": -0.005},
+                "significance": False,
+                "max_regressed_items": 10,
+                "max_error_rate": 0.05,
+            },
+        )
+        main, candidate = storage.get_run_by_id("main"), storage.get_run_by_id("pr-7")
+    assert main is not None
+    assert candidate is not None
+    assert list(document) == [
+        "passed",
+        "baseline_run_id",
+        "candidate_run_id",
+        "baseline_found_by",
+        "rules",
+        "checks",
+        "comparison",
+        "baseline",
+        "candidate",
+    ]
+    assert document["passed"] is False
+    assert (document["baseline_run_id"], document["candidate_run_id"]) == ("main", "pr-7")
+    assert document["baseline_found_by"] is None
+    assert document["rules"]["max_regressed_items"] == 10
+    assert document["rules"]["significance"] is False
+    assert document["checks"] == [check.model_dump(mode="json") for check in expected.checks]
+    assert document["checks"][1]["observed"] == 16
+    assert document["comparison"] == expected.comparison.model_dump(mode="json")
+    assert document["baseline"] == main.model_dump(mode="json")
+    assert document["candidate"] == candidate.model_dump(mode="json")
+
+    markdown = _gate(
+        gated, "pr-7", "--baseline", "main", *rules, "--format", "markdown", exit_code=1
+    ).stdout
+    lines = markdown.splitlines()
+    assert lines[0] == r"### runstore gate FAIL: pr 7 against main \| nightly v2"
+    assert lines[2].startswith(r"2 of 3 checks failed. Candidate: pr-7 (pr 7). Baseline: main")
+    checks, scores, figures = _markdown_tables(markdown)
+    assert checks[0] == ["Status", "Check", "Observed", "Limit", "Message"]
+    assert checks[1] == ["---", "---", "---:", "---:", "---"]
+    assert [row[:4] for row in checks[2:]] == [
+        ["**FAIL**", r"min\_score\_delta.s", "-0.01", "-0.005"],
+        ["**FAIL**", r"max\_regressed\_items", "16", "10"],
+        ["PASS", r"max\_error\_rate", "0.0333", "0.05"],
+    ]
+    assert checks[2][4].startswith("s: mean delta -0.01 (95% CI -0.1")
+    assert scores[0] == [
+        "Score",
+        "Paired",
+        "Baseline",
+        "Candidate",
+        "Delta",
+        "95% CI low",
+        "95% CI high",
+        "p-value",
+        "Significant",
+    ]
+    score = expected.comparison.scores["s"]
+    assert score.ci_low is not None
+    assert score.ci_high is not None
+    assert scores[2] == [
+        "s",
+        "30",
+        "0.5",
+        "0.49",
+        "-0.01",
+        f"{score.ci_low:.3f}",
+        f"+{score.ci_high:.3f}",
+        f"{score.p_value:.3f}",
+        "no",
+    ]
+    assert scores[3] == [r"x\|y", "30", "1", "1", "0", "0", "0", "1", "no"]
+    assert [row[:3] + row[-2:] for row in figures[2:]] == [
+        ["latency (ms)", "30", "+10", r"\<0.001", "yes"],
+        ["cost", "30", "+0.002", r"\<0.001", "yes"],
+    ]
+
+
+def test_noise_fails_a_gate_only_without_significance(gated: str) -> None:
+    """The mean delta (-0.01) is below the limit, its interval (to about +0.10) is not."""
+    noisy = _gate(gated, "pr-7", "--baseline", "main", "--min-delta", "s=-0.005").stdout
+    assert noisy.startswith("PASS: 1 of 1 check passed\n")
+    assert "is below -0.005, but not significantly" in noisy
+    strict = ["--min-delta", "s=-0.005", "--no-significance"]
+    failing = _gate(gated, "pr-7", "--baseline", "main", *strict, exit_code=1).stdout
+    assert failing.startswith("FAIL: 1 of 1 check failed\n")
+    assert "is below -0.005\n" in failing
+    # significance at a lower confidence: the interval narrows, and still holds the limit
+    _gate(gated, "pr-7", "--baseline", "main", "--min-delta", "s=-0.005", "--confidence", "0.5")
+    # a real loss fails with significance too: 0.4 against 0.5 on every item
+    lost = _gate(gated, "old-main", "--baseline", "main", "--min-delta", "s=-0.01", exit_code=1)
+    assert "s: mean delta -0.1 (95% CI -0.1 to -0.1, p=0) is below -0.01" in lost.stdout
+
+
+def test_an_unknown_score_fails_its_check(gated: str) -> None:
+    rules = ["--min-delta", "accuracy=0", "--min-delta", "s=-0.5"]
+    failing = _gate(gated, "pr-7", "--baseline", "main", *rules, exit_code=1).stdout
+    rows = [re.split(r"  +", line, maxsplit=2) for line in failing.split("\n\n")[1].splitlines()]
+    assert rows[1] == [
+        "FAIL",
+        "min_score_delta.accuracy",
+        "accuracy: no item has this score in both runs; nothing to judge",
+    ]
+    assert rows[2][:2] == ["PASS", "min_score_delta.s"]
+
+
+def test_runs_gate_finds_the_baseline(gated: str) -> None:
+    def chosen(*search: str) -> dict[str, object]:
+        printed = _gate(gated, "pr-7", *search, "--min-items", "0", "--format", "json").stdout
+        document = json.loads(printed)
+        return {"id": document["baseline_run_id"], "by": document["baseline_found_by"]}
+
+    # the newest completed run before the candidate: not main-failed, not later-main
+    assert chosen("--baseline-tag", "main") == {
+        "id": "other-target",
+        "by": {"tags": ["main"], "metadata": {}, "target_id": None},
+    }
+    assert chosen("--baseline-tag", "main", "--baseline-tag", "nightly")["id"] == "main"
+    assert chosen("--baseline-meta", "branch=main")["id"] == "main"
+    assert chosen("--baseline-tag", "main", "--baseline-meta", "model=a") == {
+        "id": "old-main",
+        "by": {"tags": ["main"], "metadata": {"model": "a"}, "target_id": None},
+    }
+    assert chosen("--baseline-tag", "main", "--baseline-target", "agent-1")["id"] == "main"
+
+    text = _gate(gated, "pr-7", "--baseline-tag", "nightly", "--min-items", "30").stdout
+    assert _pairs(text.split("\n", 1)[1])["baseline"] == (
+        "main (main | nightly v2), the newest completed run of dataset dataset-1 created "
+        "before the candidate with tag nightly"
+    )
+    markdown = _gate(
+        gated, "pr-7", "--baseline-tag", "nightly", "--min-items", "30", "--format", "markdown"
+    ).stdout
+    assert r"Baseline: main (main \| nightly v2), the newest completed run of dataset" in markdown
+
+    search = ["--baseline-tag", "main", "--baseline-meta", "model=c", "--min-items", "0"]
+    none = _gate(gated, "pr-7", *search, exit_code=2)
+    assert none.stdout == ""
+    assert none.stderr == (
+        "Error: no baseline for run 'pr-7': no completed run of dataset 'dataset-1' created "
+        "before it has tag main and metadata model=c\n"
+    )
+    oldest = _gate(gated, "old-main", "--baseline-tag", "main", "--min-items", "0", exit_code=2)
+    assert "no baseline for run 'old-main'" in oldest.stderr
+
+
+def test_runs_gate_appends_its_markdown_to_the_summary_file(gated: str, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("# Evaluations\n\n")
+    failing = ["pr-7", "--baseline", "main", "--max-regressed", "0"]
+    passing = ["pr-7", "--baseline-tag", "nightly", "--min-items", "30"]
+    _gate(gated, *failing, "--summary-file", str(summary), exit_code=1)
+    _gate(gated, *passing, "--summary-file", str(summary), "--format", "json")
+    written = summary.read_text()
+    first = _gate(gated, *failing, "--format", "markdown", exit_code=1).stdout
+    second = _gate(gated, *passing, "--format", "markdown").stdout
+    assert written == f"# Evaluations\n\n{first}\n{second}\n"
+    assert first.startswith("### runstore gate FAIL: ")
+    assert second.startswith("### runstore gate PASS: ")
+
+    created = tmp_path / "new" / "summary.md"
+    created.parent.mkdir()
+    _gate(gated, *passing, "--summary-file", str(created))
+    assert created.read_text() == f"{second}\n"
+    # no verdict, no summary: a usage error, a missing run, no baseline found
+    for refused in (
+        ["pr-7", "--baseline", "main"],
+        ["pr-7", "--baseline", "main", "--max-error-rate", "2"],
+        ["no-such-run", "--baseline", "main", "--min-items", "1"],
+        ["pr-7", "--baseline-tag", "nope", "--min-items", "1"],
+    ):
+        _gate(gated, *refused, "--summary-file", str(created), exit_code=2)
+        _gate(gated, *refused, "--summary-file", str(tmp_path / "never.md"), exit_code=2)
+    assert created.read_text() == f"{second}\n"
+    assert not (tmp_path / "never.md").exists()
+    unwritable = _gate(
+        gated, *passing, "--summary-file", str(tmp_path / "no" / "dir.md"), exit_code=2
+    )
+    assert unwritable.stdout.startswith("PASS: ")  # the verdict is printed all the same
+    assert "could not be appended to" in unwritable.stderr
+
+
+def test_runs_gate_without_a_verdict_exits_2(gated: str) -> None:
+    before = _every_run(gated)
+    missing = _gate(gated, "no-such-run", "--baseline", "main", "--min-items", "1", exit_code=2)
+    assert missing.stderr == "Error: the candidate run 'no-such-run' does not exist\n"
+    missing = _gate(gated, "pr-7", "--baseline", "no-such-run", "--min-items", "1", exit_code=2)
+    assert missing.stderr == "Error: the baseline run 'no-such-run' does not exist\n"
+    missing = _gate(gated, "no-such-run", "--baseline-tag", "main", "--min-items", "1", exit_code=2)
+    assert missing.stderr == "Error: the candidate run 'no-such-run' does not exist\n"
+    itself = _gate(gated, "pr-7", "--baseline", "pr-7", "--min-items", "1", exit_code=2)
+    assert itself.stderr == (
+        "Error: a run cannot be gated against itself: baseline and candidate are both 'pr-7'\n"
+    )
+    for result in (missing, itself):
+        assert result.stdout == ""
+    assert _every_run(gated) == before
+
+
+def test_runs_gate_warns_of_a_run_not_completed(gated: str) -> None:
+    with SqlRunsStorage(gated) as storage:
+        storage.update_run({"id": "pr-7", "status": "running"})
+    warned = _gate(gated, "pr-7", "--baseline", "main", "--min-items", "30", "--format", "json")
+    assert json.loads(warned.stdout)["passed"] is True  # stdout stays JSON
+    assert warned.stderr == (
+        "Warning: the candidate run 'pr-7' is running, not completed: the gate judged the "
+        "results written so far.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--baseline", "main"], "Nothing to check"),
+        (["--baseline", "main", "--confidence", "0.9", "--no-significance"], "Nothing to check"),
+        (["--min-items", "1"], "No baseline: give --baseline RUN, or --baseline-tag"),
+        (["--baseline", "main", "--baseline-tag", "main", "--min-items", "1"], "not both"),
+        (["--baseline", "main", "--baseline-meta", "k=1", "--min-items", "1"], "not both"),
+        (["--baseline-meta", "k", "--min-items", "1"], "is not KEY=VALUE"),
+        (["--baseline-tag", "", "--min-items", "1"], "1 to 64 characters"),
+        (["--baseline", "main", "--min-delta", "s"], "is not SCORE=DELTA"),
+        (["--baseline", "main", "--min-delta", "=0.1"], "names no score"),
+        (["--baseline", "main", "--min-delta", "s=x"], "'x' is not a number"),
+        (["--baseline", "main", "--min-delta", "s=nan"], "finite number"),
+        (["--baseline", "main", "--min-delta", "s=-inf"], "finite number"),
+        (["--baseline", "main", "--min-delta", "s=1", "--min-delta", "s=2"], "given twice"),
+        (["--baseline", "main", "--min-delta", "s" * 257 + "=0"], "at most 256 characters"),
+        (["--baseline", "main", "--max-regressed", "-1"], "greater than or equal to 0"),
+        (["--baseline", "main", "--max-regressed", "1.5"], "is not a valid integer"),
+        (["--baseline", "main", "--max-errors-introduced", "-2"], "greater than or equal to 0"),
+        (["--baseline", "main", "--max-error-rate", "1.5"], "less than or equal to 1"),
+        (["--baseline", "main", "--max-error-rate", "-0.1"], "greater than or equal to 0"),
+        (["--baseline", "main", "--max-error-rate", "nan"], "finite number"),
+        (["--baseline", "main", "--max-latency-p95-ratio", "0"], "greater than 0"),
+        (["--baseline", "main", "--max-latency-p95-ratio", "inf"], "finite number"),
+        (["--baseline", "main", "--max-cost-ratio", "-1"], "greater than 0"),
+        (["--baseline", "main", "--min-items", "-3"], "greater than or equal to 0"),
+        (["--baseline", "main", "--min-items", "1", "--confidence", "0"], "between 0 and 1"),
+        (["--baseline", "main", "--min-items", "1", "--confidence", "1"], "between 0 and 1"),
+        (["--baseline", "main", "--min-items", "1", "--confidence", "nan"], "between 0 and 1"),
+        (["--baseline", "main", "--min-items", "1", "--format", "html"], "'html' is not one of"),
+        (["--baseline", "main", "--min-items", "1", "--summary-file", ""], "the path is empty"),
+    ],
+)
+def test_runs_gate_refuses_bad_usage(
+    sqlite_url: str, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    ok("db", "upgrade", "--url", sqlite_url)
+    summary = tmp_path / "summary.md"
+    refused = _gate(sqlite_url, "pr-7", "--summary-file", str(summary), *arguments, exit_code=2)
+    assert message in refused.stderr
+    assert refused.stderr.startswith("Usage: ")
+    assert not summary.exists()
+
+
+def test_an_infinite_ratio_is_null_in_json(sqlite_url: str) -> None:
+    """A baseline that cost nothing: the ratio is infinite, which JSON cannot hold."""
+    ok("db", "upgrade", "--url", sqlite_url)
+    with SqlRunsStorage(sqlite_url) as storage:
+        free, priced = storage.create_run(run_input(id="free")), storage.create_run(run_input())
+        storage.add_results([result_input(free, 0, cost=0.0), result_input(priced, 0, cost=0.01)])
+    arguments = [priced.id, "--baseline", "free", "--max-cost-ratio", "2"]
+    text = _gate(sqlite_url, *arguments, exit_code=1).stdout
+    assert "cost per result: ratio inf (0.01 against 0) is above 2" in text
+    document = json.loads(
+        _gate(sqlite_url, *arguments, "--format", "json", exit_code=1).stdout,
+        parse_constant=lambda name: pytest.fail(f"not JSON: {name}"),
+    )
+    (check,) = document["checks"]
+    assert (check["observed"], check["limit"], check["passed"]) == (None, 2, False)
+    markdown = _gate(sqlite_url, *arguments, "--format", "markdown", exit_code=1).stdout
+    assert _markdown_tables(markdown)[0][2][:4] == ["**FAIL**", r"max\_cost\_ratio", "inf", "2"]
+
+
+def test_a_gate_that_cannot_reach_its_database_exits_2() -> None:
+    url = "postgresql+psycopg://runstore:s3cret-Passw0rd@127.0.0.1:1/evals"
+    refused = _gate(url, "pr-7", "--baseline", "main", "--min-items", "1", exit_code=2)
+    assert refused.stderr.startswith("Error: ")
+    assert refused.stderr.count("\n") == 1
+    assert "s3cret-Passw0rd" not in refused.stderr
+    assert "runstore:***@127.0.0.1:1/evals" in refused.stderr
 
 
 # -- errors and the environment -------------------------------------------------------------

@@ -10,6 +10,7 @@ import html
 import io
 import json
 import re
+import shlex
 import subprocess
 import sys
 import urllib.request
@@ -24,9 +25,11 @@ import sqlalchemy as sa
 pytest.importorskip("starlette")
 pytest.importorskip("jinja2")
 
+from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
 from runstore import SqlRunsStorage
+from runstore.cli import main
 from runstore.testing.inputs import result_input, run_input
 from runstore.testing.servers import stop_process
 from runstore.ui import create_app
@@ -42,6 +45,8 @@ from runstore.ui.queries import (
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 HOSTILE = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+SCRIPT_NAME = "</code></td><script>alert(4)</script>"
+"""A score's name that would close the cells it is shown in."""
 BASE = "http://127.0.0.1:8765"
 
 
@@ -296,6 +301,381 @@ def test_the_comparison_pages_its_items(storage: SqlRunsStorage) -> None:
     every = [item.item_id for item in storage.iter_item_comparisons(baseline, candidate)]
     assert shown == every
     assert len(every) == COMPARED_PER_PAGE * 2 + 7
+
+
+# -- paired statistics and the gate line ----------------------------------------------------
+
+
+def paired_runs(
+    storage: SqlRunsStorage, items: int = 20, ids: tuple[str, str] = ("base", "cand")
+) -> tuple[str, str]:
+    """Two runs of the same ``items`` items, their changes known: the candidate better at
+    ``clear`` (each item up 0.2, give or take 0.05), worse at ``worse`` (down 0.15, give or
+    take 0.03), no different at ``noise`` (differences that cancel in pairs: mean 0);
+    slower by about 40 ms, and cheaper."""
+    baseline = storage.create_run(run_input(id=ids[0], dataset_id="qa"))
+    candidate = storage.create_run(run_input(id=ids[1], dataset_id="qa"))
+    inputs = []
+    for n in range(items):
+        base = 0.4 + (n % 4) * 0.05
+        swing = (0.1 if n % 2 else -0.1) * (1 + n // 2 % 3) / 2
+        for run, scores, latency, cost in [
+            (baseline, {"clear": base, "worse": base, "noise": base}, 100.0 + n, 0.002),
+            (
+                candidate,
+                {
+                    "clear": base + 0.2 + (n % 3 - 1) * 0.05,
+                    "worse": base - 0.15 + (n % 3 - 1) * 0.03,
+                    "noise": base + swing,
+                },
+                140.0 + n + (n % 3) * 5,
+                0.0015 + (n % 2) * 0.0001,
+            ),
+        ]:
+            inputs.append(result_input(run, n, scores=scores, latency=latency, cost=cost))
+    storage.add_results(inputs)
+    return baseline.id, candidate.id
+
+
+def compare_url(baseline: str, candidate: str, **query: str) -> str:
+    tail = "".join(f"&{name}={quote(value)}" for name, value in query.items())
+    return (
+        f"/compare?baseline={quote(baseline, safe='')}&candidate={quote(candidate, safe='')}{tail}"
+    )
+
+
+def statistics(text: str, table: str) -> dict[str, dict[str, str]]:
+    """A table of changes as shown: by its first column, each cell by its header, tags
+    dropped and text unescaped."""
+    part = text.split(f'id="{table}"', 1)[1].split("</table>", 1)[0]
+    head, body = part.split("</thead>", 1)
+    headers = [html.unescape(name) for name in re.findall(r"<th[^>]*>([^<]*)</th>", head)]
+    shown = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = [
+            html.unescape(re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        shown[cells[0]] = dict(zip(headers, cells, strict=True))
+    return shown
+
+
+def interval_shown(cell: str) -> list[float]:
+    """``-0.2 to +0.1``: both ends."""
+    return [float(end) for end in cell.split(" to ")]
+
+
+def p_value_agrees(shown: str, p_value: float | None) -> bool:
+    """A p-value as shown (three decimals, ``<0.001`` below) is ``p_value``."""
+    assert p_value is not None
+    if shown == "<0.001":
+        return p_value < 0.0005
+    return float(shown) == pytest.approx(p_value, abs=1e-3)
+
+
+def test_each_change_is_shown_with_its_standard_error_interval_and_p_value(
+    storage: SqlRunsStorage,
+) -> None:
+    baseline, candidate = paired_runs(storage)
+    text = page(client(storage), compare_url(baseline, candidate))
+    comparison = storage.compare_runs(baseline, candidate)
+    scores = statistics(text, "score-deltas")
+    assert sorted(scores) == ["clear", "noise", "worse"]
+    for name, expected in comparison.scores.items():  # to three decimals
+        shown = scores[name]
+        assert shown["paired"] == str(expected.paired) == "20"
+        assert float(shown["baseline"]) == pytest.approx(expected.baseline_mean, abs=1e-3)
+        assert float(shown["candidate"]) == pytest.approx(expected.candidate_mean, abs=1e-3)
+        assert float(shown["delta"]) == pytest.approx(expected.mean_delta, abs=1e-3)
+        assert float(shown["std error"]) == pytest.approx(expected.std_error, abs=1e-3)
+        low, high = interval_shown(shown["95% CI"])
+        assert low == pytest.approx(expected.ci_low, abs=1e-3)
+        assert high == pytest.approx(expected.ci_high, abs=1e-3)
+        assert p_value_agrees(shown["p-value"], expected.p_value)
+        assert shown["improved"] == str(expected.improved)
+    usage = statistics(text, "usage-deltas")
+    assert sorted(usage) == ["cost", "latency (ms)"]
+    # latency to a tenth of a millisecond, cost to four significant digits
+    for figure, delta, absolute, relative in [
+        ("latency (ms)", comparison.latency, 0.05, 0.0),
+        ("cost", comparison.cost, 0.0, 1e-3),
+    ]:
+        assert delta is not None
+        assert delta.std_error is not None
+        shown = usage[figure]
+        assert shown["paired"] == str(delta.paired) == "20"
+        expected_figures = [delta.mean_delta, delta.std_error, delta.ci_low, delta.ci_high]
+        shown_figures = [float(shown["delta"]), float(shown["std error"])]
+        shown_figures += interval_shown(shown["95% CI"])
+        assert shown_figures == pytest.approx(expected_figures, abs=absolute, rel=relative)
+        assert p_value_agrees(shown["p-value"], delta.p_value)
+
+
+def test_a_change_whose_interval_excludes_zero_is_marked_significant(
+    storage: SqlRunsStorage,
+) -> None:
+    baseline, candidate = paired_runs(storage)
+    text = page(client(storage), compare_url(baseline, candidate))
+    comparison = storage.compare_runs(baseline, candidate)
+    assert comparison.scores["clear"].significant
+    assert comparison.scores["worse"].significant
+    noise = comparison.scores["noise"]
+    assert not noise.significant
+    assert noise.p_value is not None
+    assert noise.p_value > 0.5
+    scores, usage = statistics(text, "score-deltas"), statistics(text, "usage-deltas")
+    marks = {name: shown["significance"] for name, shown in (scores | usage).items()}
+    assert marks == {
+        "clear": "significantly better",
+        "worse": "significantly worse",
+        "noise": "not significant",
+        "latency (ms)": "significantly worse",  # slower
+        "cost": "significantly better",  # cheaper
+    }
+    # the badges are coloured by better and worse, and only the significant have one
+    badges = re.findall(r'<span class="mark (\w+)"[^>]*>significantly (\w+)</span>', text)
+    assert sorted(badges) == [("better", "better")] * 2 + [("worse", "worse")] * 2
+    assert f'<td class="n down">{scores["worse"]["delta"]}</td>' in text  # red
+    assert f'<td class="n up">{scores["clear"]["delta"]}</td>' in text  # green
+    assert f'<td class="n down">{usage["latency (ms)"]["delta"]}</td>' in text  # slower too
+    assert f'<td class="n up">{usage["cost"]["delta"]}</td>' in text  # cheaper: green
+
+
+def test_fewer_than_two_pairs_have_no_interval(storage: SqlRunsStorage) -> None:
+    baseline = storage.create_run(run_input(id="b"))
+    candidate = storage.create_run(run_input(id="c"))
+    storage.add_results(
+        [
+            result_input(run, 1, scores={"s": value}, latency=latency, cost=0.5)
+            for run, value, latency in [(baseline, 0.25, 10.0), (candidate, 0.75, 30.0)]
+        ]
+    )
+    text = page(client(storage), compare_url("b", "c"))
+    for shown in (
+        *statistics(text, "score-deltas").values(),
+        *statistics(text, "usage-deltas").values(),
+    ):
+        assert shown["paired"] == "1"
+        figures = [shown[name] for name in ("std error", "95% CI", "p-value", "significance")]
+        assert figures == ["n/a"] * 4
+    assert statistics(text, "score-deltas")["s"]["delta"] == "+0.5"
+    assert statistics(text, "usage-deltas")["latency (ms)"]["delta"] == "+20"
+
+
+def test_the_confidence_parameter_sets_the_intervals_and_is_kept_apart_in_the_cache(
+    storage: SqlRunsStorage,
+) -> None:
+    baseline, candidate = paired_runs(storage, COMPARED_PER_PAGE + 5)
+    c = client(storage)
+    # each confidence asked in turn, the same runs: the figures kept for one (cache.py)
+    # must not answer another
+    for confidence in ("0.95", "0.8", "0.99", "0.8", "0.95"):
+        text = page(c, compare_url(baseline, candidate, confidence=confidence))
+        expected = storage.compare_runs(baseline, candidate, confidence=float(confidence))
+        percent = f"{float(confidence):.0%}"
+        for name, shown in statistics(text, "score-deltas").items():
+            low, high = interval_shown(shown[f"{percent} CI"])
+            assert low == pytest.approx(expected.scores[name].ci_low, abs=5e-4)
+            assert high == pytest.approx(expected.scores[name].ci_high, abs=5e-4)
+        latency = statistics(text, "usage-deltas")["latency (ms)"]
+        assert expected.latency is not None
+        assert interval_shown(latency[f"{percent} CI"]) == pytest.approx(
+            (expected.latency.ci_low, expected.latency.ci_high), abs=0.05
+        )
+        assert f'<option value="{confidence}" selected>{percent}</option>' in text
+    narrow = statistics(page(c, compare_url(baseline, candidate, confidence="0.5")), "usage-deltas")
+    wide = statistics(page(c, compare_url(baseline, candidate)), "usage-deltas")
+    (narrow_low, narrow_high), (wide_low, wide_high) = (
+        interval_shown(narrow["latency (ms)"]["50% CI"]),
+        interval_shown(wide["latency (ms)"]["95% CI"]),
+    )
+    assert wide_low < narrow_low < narrow_high < wide_high
+    # an empty field is the default; the links and forms keep a confidence given
+    assert "95% CI" in page(c, compare_url(baseline, candidate, confidence=""))
+    text = page(c, compare_url(baseline, candidate, confidence="0.9", only="changed"))
+    [following] = links(text)
+    assert query_of(following)["confidence"] == ["0.9"]
+    assert query_of(following)["only"] == ["changed"]
+    assert '<option value="0.9" selected>90%</option>' in text
+    forms = text.split('<form class="filters"')[1:]
+    confidence_form, items_form = forms
+    assert '<input type="hidden" name="only" value="changed">' in confidence_form
+    assert 'name="confidence" value' not in confidence_form  # the select gives it
+    assert '<input type="hidden" name="confidence" value="0.9">' in items_form
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            "0",
+            "confidence must be between 0 and 1, both excluded (0.95 for a 95% interval), not '0'",
+        ),
+        ("1", "confidence must be between 0 and 1, both excluded"),
+        ("95", "not '95'"),
+        ("-0.5", "confidence must be between 0 and 1"),
+        ("NaN", "confidence must be a finite number, not 'NaN'"),
+        ("inf", "confidence must be a finite number"),
+        ("high", "confidence must be a number, not 'high'"),
+    ],
+)
+def test_a_confidence_not_strictly_between_0_and_1_is_a_400(
+    storage: SqlRunsStorage, given: str, message: str
+) -> None:
+    baseline, candidate = paired_runs(storage, 3)
+    text = page(client(storage), compare_url(baseline, candidate, confidence=given), 400)
+    assert message in html.unescape(text)
+    assert "Traceback" not in text
+
+
+def gate_options(words: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """A ``runstore runs gate`` command line's arguments and options (each option's
+    values in order), as click reads them: ``--`` ends the options."""
+    assert words[:3] == ["runstore", "runs", "gate"]
+    arguments: list[str] = []
+    options: dict[str, list[str]] = {}
+    rest = iter(words[3:])
+    for word in rest:
+        if word == "--":
+            arguments += rest
+        elif word.startswith("--"):
+            options.setdefault(word, []).append(next(rest))
+        else:
+            arguments.append(word)
+    return arguments, options
+
+
+def shown_command(text: str, element: str) -> list[str]:
+    [command] = re.findall(rf'<code id="{element}">([^<]*)</code>', text)
+    return shlex.split(html.unescape(command))
+
+
+def runstore(words: list[str], url: str) -> Result:
+    """``words`` (a command line, ``runstore`` first) run by the command, on ``url``."""
+    assert words[0] == "runstore"
+    environment = {
+        "RUNSTORE_DATABASE_URL": url,
+        "RUNSTORE_SCHEMA": None,
+        "RUNSTORE_READ_REPLICAS": None,
+    }
+    return CliRunner().invoke(main, words[1:], env=environment)
+
+
+def test_the_gate_line_fails_on_the_scores_marked_significantly_worse(
+    storage: SqlRunsStorage, empty_url: str
+) -> None:
+    baseline, candidate = paired_runs(storage, ids=('-base "v1"', "cand's run"))
+    name = 'it\'s = "ok"'  # spaces, quotes and = in a score's name
+    storage.add_results(  # an item more, with that score alone
+        [result_input(run, 99, scores={name: 1.0}) for run in (baseline, candidate)]
+    )
+    c = client(storage)
+    text = page(c, compare_url(baseline, candidate))
+    words = shown_command(text, "gate-command")
+    arguments, options = gate_options(words)
+    assert arguments == [candidate]
+    assert options == {
+        "--baseline": [baseline],
+        "--min-delta": ["clear=0", f"{name}=0", "noise=0", "worse=0"],
+    }
+    marks = statistics(text, "score-deltas")
+    assert [score for score, shown in marks.items() if "worse" in shown["significance"]] == [
+        "worse"
+    ]
+    # the line, run: the gate fails (status 1) on that score alone, every score judged
+    # against 0 at the page's 95%
+    judged = runstore([*words, "--format", "json"], empty_url)
+    assert judged.exit_code == 1, judged.output
+    verdict = json.loads(judged.stdout)
+    assert [verdict["baseline_run_id"], verdict["candidate_run_id"]] == [baseline, candidate]
+    assert verdict["rules"]["min_score_delta"] == {
+        "clear": 0,
+        name: 0,
+        "noise": 0,
+        "worse": 0,
+    }
+    assert verdict["rules"]["significance"] is True
+    assert verdict["rules"]["confidence"] == 0.95
+    assert [check["name"] for check in verdict["checks"] if not check["passed"]] == [
+        "min_score_delta.worse"
+    ]
+    # the page's confidence is the gate's
+    text = page(c, compare_url(baseline, candidate, confidence="0.9"))
+    words = shown_command(text, "gate-command")
+    assert gate_options(words)[1]["--confidence"] == ["0.9"]
+    assert "its whole 90% CI below 0" in text
+    judged = runstore([*words, "--format", "json"], empty_url)
+    assert judged.exit_code == 1, judged.output
+    assert json.loads(judged.stdout)["rules"]["confidence"] == 0.9
+
+
+def test_the_command_lines_quote_what_they_name_and_run(
+    storage: SqlRunsStorage, empty_url: str
+) -> None:
+    baseline, candidate = paired_runs(storage, 4, ids=("-base 'v1'", '-cand "$HOME" `x`'))
+    c = client(storage)
+    text = page(c, compare_url(baseline, candidate, confidence="0.99"))
+    # an id read as an option would not reach the command: -- ends the options
+    words = shown_command(text, "command")
+    assert words == [
+        "runstore",
+        "runs",
+        "compare",
+        "--confidence",
+        "0.99",
+        "--",
+        baseline,
+        candidate,
+    ]
+    compared = runstore(words, empty_url)
+    assert compared.exit_code == 0, compared.output
+    assert baseline in compared.stdout
+    assert candidate in compared.stdout
+    assert "99% CI" in compared.stdout
+    words = shown_command(text, "gate-command")
+    assert words[-2:] == ["--", candidate]
+    assert gate_options(words) == (
+        [candidate],
+        {
+            "--baseline": [baseline],
+            "--min-delta": ["clear=0", "noise=0", "worse=0"],
+            "--confidence": ["0.99"],
+        },
+    )
+    judged = runstore(words, empty_url)
+    assert judged.exit_code in (0, 1), judged.output  # a verdict, whichever
+    assert candidate in judged.stdout
+    assert baseline in judged.stdout
+    listing = shown_command(
+        page(c, compare_url(baseline, candidate, only="regressed", score="worse")), "command"
+    )
+    assert listing == [
+        "runstore",
+        "runs",
+        "compare",
+        "--items",
+        "regressed",
+        "--score",
+        "worse",
+        "--",
+        baseline,
+        candidate,
+    ]
+    listed = runstore(listing, empty_url)
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.count("\tregressed\t") == 4
+
+
+def test_no_gate_line_where_none_can_be_written(storage: SqlRunsStorage) -> None:
+    baseline, _ = paired_runs(storage, 3)
+    c = client(storage)
+    text = page(c, compare_url(baseline, baseline))
+    assert 'id="gate-command"' not in text
+    assert "No gate command: a run is not gated against itself." in text
+    storage.create_run(run_input(id="unscored"))
+    storage.add_results([result_input("unscored", n) for n in range(3)])
+    text = page(c, compare_url(baseline, "unscored"))
+    assert "No gate command: no score is in both runs to gate on." in text
 
 
 @pytest.mark.parametrize("format", ["jsonl", "csv", "parquet"])
@@ -807,18 +1187,21 @@ def test_stored_text_never_becomes_markup(storage: SqlRunsStorage) -> None:
             metadata={HOSTILE: HOSTILE, "nested": {HOSTILE: [HOSTILE]}},
         )
     )
+    other = storage.create_run(run_input(id=f"{HOSTILE} 2", name=HOSTILE))
     storage.add_results(
         [
             result_input(
-                run,
-                1,
+                made,
+                n,
                 output=HOSTILE,
                 error=HOSTILE,
-                scores={"<b>s</b>": 1.0},
+                scores={"<b>s</b>": 1.0 - n / 4, HOSTILE: n / 4, SCRIPT_NAME: 0.5},
                 trace_id=HOSTILE,
                 metadata={HOSTILE: HOSTILE},
                 cost=0.5,
             )
+            for made in (run, other)
+            for n in (1, 2)
         ]
     )
     c = client(storage)
@@ -830,6 +1213,7 @@ def test_stored_text_never_becomes_markup(storage: SqlRunsStorage) -> None:
         run_path(run.id),
         run_path(run.id, "results", result.id),
         f"/compare?baseline={quote(run.id)}&candidate={quote(run.id)}",
+        compare_url(run.id, other.id, confidence="0.9"),
     ):
         text = page(c, url)
         assert "<img" not in text
@@ -837,6 +1221,15 @@ def test_stored_text_never_becomes_markup(storage: SqlRunsStorage) -> None:
         assert "<i>ds</i>" not in text
         assert re.findall(r"<script[^>]*>", text) == ['<script src="/static/viewer.js" defer>']
         assert HOSTILE in html.unescape(text)  # shown, as text
+    # the hostile score names stay text in the tables and in the gate's command line
+    text = page(c, compare_url(run.id, other.id))
+    assert SCRIPT_NAME not in text
+    assert sorted(statistics(text, "score-deltas")) == sorted(["<b>s</b>", HOSTILE, SCRIPT_NAME])
+    arguments, options = gate_options(shown_command(text, "gate-command"))
+    assert arguments == [other.id]
+    assert options["--min-delta"] == [
+        f"{name}=0" for name in sorted(["<b>s</b>", HOSTILE, SCRIPT_NAME])
+    ]
     text = page(c, f"/compare?baseline={quote(HOSTILE)}&candidate=nope", 404)
     assert "<img" not in text
     assert "does not exist" in text

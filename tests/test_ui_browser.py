@@ -1,12 +1,13 @@
 """The viewer as a person uses it: ``runstore ui``, the installed command, serving a real
 database of each backend, read by a real headless Chromium through its chromedriver.
 
-It picks two runs on the list and compares them, reads a run's figures, histograms (cost
-among them) and results page by page, and opens results; it narrows the list by clicking
-tag chips and a run's metadata. Some stored texts are script (a run id, name, description,
-tags and metadata, an output, an error, a score label, an item id): every page must show
-them as text and never run them -- escaped by the templates, and blocked by the
-Content-Security-Policy besides.
+It picks two runs on the list and compares them -- each change with its interval and
+p-value, the significant ones marked, at 95% and then at 99% -- reads a run's figures,
+histograms (cost among them) and results page by page, and opens results; it narrows the
+list by clicking tag chips and a run's metadata. Some stored texts are script (a run id,
+name, description, tags and metadata, an output, an error, a score label, an item id):
+every page must show them as text and never run them -- escaped by the templates, and
+blocked by the Content-Security-Policy besides.
 
 Chromium and chromedriver are Debian's ``chromium`` and ``chromium-driver`` packages
 (selenium is told where they are, so it downloads nothing); without them the test skips
@@ -48,6 +49,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -517,8 +519,7 @@ def _compare(driver: Chrome, address: str, expected: Expected, screenshots: bool
     assert _text(driver, "h1") == (
         f"Run {RUNS[CANDIDATE][0]} {CANDIDATE} against {RUNS[BASELINE][0]} {BASELINE}"
     )
-    deltas = [row.find_element(By.TAG_NAME, "td").text for row in _rows(driver, "#score-deltas")]
-    assert deltas == ["accuracy", "relevance"]
+    _statistics(driver, "95%")
 
     items = _rows(driver, "#items")
     every_item = sorted(set(BASELINE_ITEMS) | set(CANDIDATE_ITEMS))
@@ -533,6 +534,74 @@ def _compare(driver: Chrome, address: str, expected: Expected, screenshots: bool
     assert HOSTILE_SCRIPT in table
     if screenshots:
         _screenshot(driver, "viewer-compare.png")
+
+    # the intervals at 99% instead: wider, the relevance's gain no longer more than noise
+    Select(
+        driver.find_element(By.CSS_SELECTOR, '#confidence select[name="confidence"]')
+    ).select_by_visible_text("99%")
+    _follow(driver, driver.find_element(By.XPATH, "//button[normalize-space()='Recompute']"))
+    assert _query(driver) == {
+        "baseline": [BASELINE],
+        "candidate": [CANDIDATE],
+        "confidence": ["0.99"],
+    }
+    _inert(driver, f"Compare {BASELINE} and {CANDIDATE} · runstore")
+    _statistics(driver, "99%")
+
+
+def _changes(driver: Chrome, table: str) -> dict[str, dict[str, str]]:
+    """A table of changes as shown: by its first column, each cell by its header."""
+    headers = [cell.text for cell in driver.find_elements(By.CSS_SELECTOR, f"{table} th")]
+    return {
+        cells[0]: dict(zip(headers, cells, strict=True))
+        for row in _rows(driver, table)
+        for cells in [[cell.text for cell in row.find_elements(By.TAG_NAME, "td")]]
+    }
+
+
+def _statistics(driver: Chrome, level: str) -> None:
+    """Each change's interval and p-value, the significant ones marked -- green when
+    better, red when worse -- and the gate's command line, at the confidence ``level``."""
+    scores, usage = _changes(driver, "#score-deltas"), _changes(driver, "#usage-deltas")
+    assert list(scores) == ["accuracy", "relevance"]
+    assert list(usage) == ["latency (ms)", "cost"]
+    for shown in (*scores.values(), *usage.values()):
+        low, high = (float(end) for end in shown[f"{level} CI"].split(" to "))
+        assert low < float(shown["delta"]) < high
+        assert shown["p-value"] == "<0.001" or 0 < float(shown["p-value"]) <= 1
+    # on these runs: a gain in accuracy within noise, one in relevance significant at 95%
+    # but not at 99%; faster and cheaper beyond doubt
+    assert {name: shown["significance"] for name, shown in (scores | usage).items()} == {
+        "accuracy": "not significant",
+        "relevance": "significantly better" if level == "95%" else "not significant",
+        "latency (ms)": "significantly better",
+        "cost": "significantly better",
+    }
+    for mark in driver.find_elements(By.CSS_SELECTOR, ".mark"):
+        assert mark.value_of_css_property("background-color") == "rgba(23, 114, 69, 1)"
+        assert mark.value_of_css_property("color") == "rgba(255, 255, 255, 1)"
+    confidence = [] if level == "95%" else ["--confidence", f"{float(level[:-1]) / 100:g}"]
+    assert _text(driver, "#command").split() == [
+        "runstore",
+        "runs",
+        "compare",
+        BASELINE,
+        CANDIDATE,
+        *confidence,
+    ]
+    assert _text(driver, "#gate-command").split() == [
+        "runstore",
+        "runs",
+        "gate",
+        CANDIDATE,
+        "--baseline",
+        BASELINE,
+        "--min-delta",
+        "accuracy=0",
+        "--min-delta",
+        "relevance=0",
+        *confidence,
+    ]
 
 
 def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:

@@ -4,9 +4,9 @@ and the options that name a run's tags and metadata.
 A command that needs the database takes :func:`database_options` and gets one
 :class:`Database` argument, ``database``; it opens what it needs from it
 (:meth:`Database.storage`, :meth:`Database.engine`, :meth:`Database.alembic_config`).
-Failures are reported by :class:`RunstoreGroup` as one ``Error: ...`` line on stderr.
-Malformed option values are usage errors (exit status 2), found before anything is read
-or written.
+Failures are reported by :class:`RunstoreGroup` as one ``Error: ...`` line on stderr
+(exit status 1, or what :func:`errors_exit_with` set). Malformed option values are usage
+errors (exit status 2), found before anything is read or written.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from alembic.util import CommandError
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import Engine
 
+from runstore.arguments import confidence_argument
 from runstore.engine import create_storage_engine, is_memory_sqlite, normalize_url, redacted_url
 from runstore.errors import DatabaseError, InvalidInputError, StorageError
 from runstore.jsonvalues import JsonValue
@@ -46,8 +47,10 @@ __all__ = [
     "URL_ENVVAR",
     "Database",
     "RunstoreGroup",
+    "confidence_option",
     "cutoff_option",
     "database_options",
+    "errors_exit_with",
     "json_option",
     "meta_option",
     "meta_text",
@@ -62,6 +65,7 @@ REPLICAS_ENVVAR = "RUNSTORE_READ_REPLICAS"
 
 _SECRETS_KEY = "runstore.secrets"
 _SHOWN_KEY = "runstore.database"
+_ERROR_STATUS_KEY = "runstore.error_status"
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -238,7 +242,8 @@ def _one_line(exc: BaseException) -> str:
 
 class RunstoreGroup(click.Group):
     """A command group that reports runstore's failures as one ``Error: ...`` line on
-    stderr, exit status 1, with no traceback -- and never with a password in it.
+    stderr, exit status 1 (or the one the command chose with :func:`errors_exit_with`),
+    with no traceback -- and never with a password in it.
 
     Reported so: every :class:`~runstore.errors.StorageError` (database errors name the
     database, its password masked), invalid input (``ValueError``, pydantic's
@@ -256,7 +261,19 @@ class RunstoreGroup(click.Group):
                 message = f"{message} (database: {meta[_SHOWN_KEY]})"
             for secret in meta.get(_SECRETS_KEY, ()):
                 message = message.replace(secret, "***")
-            raise click.ClickException(message) from exc
+            error = click.ClickException(message)
+            status = meta.get(_ERROR_STATUS_KEY)
+            if status is None:
+                raise error from exc
+            error.show()
+            raise click.exceptions.Exit(status) from exc
+
+
+def errors_exit_with(status: int) -> None:
+    """Make the running command's errors exit with ``status`` instead of 1: for a command
+    whose status 1 is an answer (``runs gate``: the candidate failed), so that a script can
+    tell the answer from a failure to give one."""
+    click.get_current_context().find_root().meta[_ERROR_STATUS_KEY] = status
 
 
 _AGE = re.compile(r"(\d+)\s*([mhdw])")
@@ -301,6 +318,27 @@ def cutoff_option(*names: str, help: str) -> Callable[[_F], _F]:
         return parse_cutoff(value)
 
     return click.option(*names, required=True, metavar="AGE|TIMESTAMP", callback=convert, help=help)
+
+
+def confidence_option(command: _F) -> _F:
+    """``--confidence C``: the confidence of the intervals printed, strictly between 0 and 1
+    (the storage's own rule); given to the command as ``confidence``."""
+
+    def convert(context: click.Context, parameter: click.Parameter, value: float) -> float:
+        try:
+            return confidence_argument(value)
+        except InvalidInputError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return click.option(
+        "--confidence",
+        type=float,
+        default=0.95,
+        show_default=True,
+        metavar="C",
+        callback=convert,
+        help="The confidence of each interval (paired t), between 0 and 1.",
+    )(command)
 
 
 # -- tags and metadata ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -10,12 +11,40 @@ from typing import Any
 
 import click
 
-__all__ = ["echo_json", "echo_pairs", "echo_table", "moment", "number", "one_line", "signed"]
+__all__ = [
+    "COST_DIGITS",
+    "echo_json",
+    "echo_pairs",
+    "echo_table",
+    "finite",
+    "moment",
+    "number",
+    "one_line",
+    "p_value",
+    "percent",
+    "signed",
+]
+
+COST_DIGITS = 6
+"""Decimals of a cost as printed: costs are often fractions of a cent."""
+
+
+def finite(value: Any) -> Any:
+    """``value`` (JSON-ready) with each float that is not finite -- a ratio to a baseline
+    of 0 -- as None: JSON has no infinity, and a parser refuses Python's ``Infinity``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 def echo_json(value: Any) -> None:
-    """Print ``value`` (JSON-ready: a ``model_dump(mode="json")``) as indented JSON."""
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+    """Print ``value`` (JSON-ready: a ``model_dump(mode="json")``) as indented JSON, a
+    float that is not finite as null (see :func:`finite`)."""
+    click.echo(json.dumps(finite(value), indent=2, ensure_ascii=False, allow_nan=False))
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: int = 0) -> None:
@@ -83,3 +112,15 @@ def signed(value: float | None, digits: int = 3) -> str:
         return "-"
     text = number(value, digits)
     return text if text.startswith("-") or text == "0" else f"+{text}"
+
+
+def p_value(value: float | None) -> str:
+    """A p-value to three decimals, ``<0.001`` below that, or ``-``."""
+    if value is None:
+        return "-"
+    return "<0.001" if value < 0.0005 else number(value, 3)
+
+
+def percent(share: float) -> str:
+    """A share as a percentage, without trailing zeros (``0.95``: ``95%``)."""
+    return f"{share * 100:.10g}%"

@@ -1,8 +1,9 @@
-"""``runstore runs``: list, show, edit, compare and prune the runs in a database.
+"""``runstore runs``: list, show, edit, compare, gate and prune the runs in a database.
 
 ``--json`` prints what the storage returned, as ``model_dump(mode="json")`` gives it
 (snake_case keys, timestamps in ISO-8601 UTC); the keys are listed in the README.
-``edit`` and ``prune`` write, so they take no read replica.
+``edit`` and ``prune`` write, so they take no read replica. ``gate`` lives in
+:mod:`runstore.cli.gate`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from runstore.cli.common import (
     Database,
+    confidence_option,
     cutoff_option,
     database_options,
     json_option,
@@ -23,7 +25,10 @@ from runstore.cli.common import (
     meta_text,
     tags_option,
 )
+from runstore.cli.comparisons import echo_comparison
+from runstore.cli.gate import gate
 from runstore.cli.output import (
+    COST_DIGITS,
     echo_json,
     echo_pairs,
     echo_table,
@@ -41,7 +46,6 @@ from runstore.models import (
     ItemComparison,
     ListRunsInput,
     Run,
-    RunComparison,
     RunName,
     RunStatus,
     RunSummary,
@@ -55,13 +59,14 @@ _STATUSES = [status.value for status in RunStatus]
 _TARGET_TYPES = [target_type.value for target_type in TargetType]
 _DRY_RUN_SHOWN = 20
 """How many of the runs a dry run would delete it lists."""
-_COST_DIGITS = 6
-"""Decimals of a cost as printed: costs are often fractions of a cent."""
 
 
 @click.group()
 def runs() -> None:
-    """List, inspect, edit, compare and prune runs."""
+    """List, inspect, edit, compare, gate and prune runs."""
+
+
+runs.add_command(gate)
 
 
 def _tags(tags: Iterable[str]) -> str:
@@ -272,8 +277,8 @@ def _show_run(run: Run, summary: RunSummary) -> None:
             ("input tokens", str(usage.input_tokens)),
             ("output tokens", str(usage.output_tokens)),
             ("priced results", f"{usage.priced} of {summary.results}"),
-            ("cost", number(usage.cost, _COST_DIGITS)),
-            ("cost per result", number(usage.cost_per_result, _COST_DIGITS)),
+            ("cost", number(usage.cost, COST_DIGITS)),
+            ("cost per result", number(usage.cost_per_result, COST_DIGITS)),
         ]
     )
     click.echo()
@@ -392,6 +397,7 @@ _KINDS = [kind.value for kind in ComparisonKind]
     metavar="NAME",
     help="With --items: judge items by this score alone (higher is better).",
 )
+@confidence_option
 @json_option
 @database_options(reads=True)
 def compare(
@@ -400,16 +406,23 @@ def compare(
     candidate: str,
     only: str | None,
     score: str | None,
+    confidence: float,
     as_json: bool,
 ) -> None:
     """Compare run CANDIDATE against run BASELINE, their results paired by item.
 
     Per score, higher is better: an item improved when the candidate's score is higher.
-    With --items, list the items that changed, improved or regressed -- id, verdict and
-    score deltas, in item order, as they are read (--json: a JSON object a line).
+    Each score's mean delta, and the latency's and cost's, comes with its interval and
+    p-value (a paired t-test over the items): a change whose interval holds 0 may be
+    noise. With --items, list the items that changed, improved or regressed -- id,
+    verdict and score deltas, in item order, as they are read (--json: a JSON object a
+    line).
     """
     if score is not None and only is None:
         raise click.UsageError("--score judges the items --items lists: give --items too.")
+    given = click.get_current_context().get_parameter_source("confidence")
+    if only is not None and given is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--confidence is of the figures' intervals: --items lists none.")
     with database.storage() as storage:
         if only is not None:
             _show_items(
@@ -418,11 +431,11 @@ def compare(
                 as_json,
             )
             return
-        comparison = storage.compare_runs(baseline, candidate)
+        comparison = storage.compare_runs(baseline, candidate, confidence=confidence)
     if as_json:
         echo_json(comparison.model_dump(mode="json"))
         return
-    _show_comparison(comparison)
+    echo_comparison(comparison)
 
 
 def _show_items(items: Iterable[ItemComparison], score: str | None, as_json: bool) -> None:
@@ -458,47 +471,6 @@ def _show_items(items: Iterable[ItemComparison], score: str | None, as_json: boo
         shown += 1
     if shown == 0 and not as_json:
         click.echo("No such items.")
-
-
-def _show_comparison(comparison: RunComparison) -> None:
-    delta = comparison.latency_mean_delta
-    pairs = [
-        ("baseline", comparison.baseline_run_id),
-        ("candidate", comparison.candidate_run_id),
-        ("items in both", str(comparison.items_in_both)),
-        ("only in baseline", str(comparison.only_in_baseline)),
-        ("only in candidate", str(comparison.only_in_candidate)),
-        ("errors fixed", str(comparison.errors_fixed)),
-        ("errors introduced", str(comparison.errors_introduced)),
-        ("latency mean delta", "-" if delta is None else f"{signed(delta, 1)} ms"),
-    ]
-    # only where both runs have the figure: a pipeline that records no cost sees no line
-    if comparison.cost_mean_delta is not None:
-        pairs.append(("cost mean delta", signed(comparison.cost_mean_delta, _COST_DIGITS)))
-    if comparison.tokens_mean_delta is not None:
-        pairs.append(("tokens mean delta", signed(comparison.tokens_mean_delta, 1)))
-    echo_pairs(pairs)
-    click.echo()
-    if not comparison.scores:
-        click.echo("No scores in both runs.")
-        return
-    echo_table(
-        ["SCORE", "PAIRED", "BASELINE", "CANDIDATE", "DELTA", "IMPROVED", "REGRESSED", "SAME"],
-        [
-            [
-                name,
-                str(score.paired),
-                number(score.baseline_mean),
-                number(score.candidate_mean),
-                signed(score.mean_delta),
-                str(score.improved),
-                str(score.regressed),
-                str(score.unchanged),
-            ]
-            for name, score in sorted(comparison.scores.items())
-        ],
-        right=7,
-    )
 
 
 def _which(

@@ -34,7 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from runstore.base import RunsStorage
-from runstore.cli.output import moment, number, signed
+from runstore.cli.output import moment, number, p_value, percent, signed
 from runstore.errors import (
     DatabaseError,
     InvalidInputError,
@@ -42,14 +42,24 @@ from runstore.errors import (
     RunNotFoundError,
 )
 from runstore.figures import verdict
-from runstore.models import ItemComparison, Run, RunResult, RunStatus, RunSummary
+from runstore.models import (
+    ItemComparison,
+    PairedDelta,
+    Run,
+    RunComparison,
+    RunResult,
+    RunStatus,
+    RunSummary,
+)
 from runstore.ui import diff
 from runstore.ui.cache import FiguresCache
 from runstore.ui.charts import chart
 from runstore.ui.guard import LOOPBACK_HOSTS, Guard
 from runstore.ui.queries import (
     COMPARED_PER_PAGE,
+    CONFIDENCE,
     BadQueryError,
+    CompareQuery,
     QueryString,
     compare_query,
     meta_param,
@@ -172,6 +182,140 @@ class _ComparedItem:
     lines: list[diff.Line]
 
 
+_Shown = Callable[[float | None], str]
+
+
+@dataclass(frozen=True)
+class _Change:
+    """A paired change as the comparison page shows it: its statistics written out, and
+    ``verdict`` -- ``"better"`` or ``"worse"`` -- when its interval excludes zero."""
+
+    name: str
+    delta: PairedDelta
+    mean_delta: str
+    tone: str
+    """``up`` (better) or ``down`` (worse) for a delta that is not zero, else empty."""
+    std_error: str
+    interval: str
+    p_value: str
+    verdict: str | None
+
+
+def _change(
+    name: str, delta: PairedDelta, plain: _Shown, with_sign: _Shown, *, lower_is_better: bool
+) -> _Change:
+    """``delta`` written with ``plain`` (its standard error) and ``with_sign`` (the mean
+    delta and the interval's ends); "n/a" for what fewer than two pairs cannot give."""
+    better = delta.mean_delta < 0 if lower_is_better else delta.mean_delta > 0
+    tone = "" if delta.mean_delta == 0 else ("up" if better else "down")
+    if delta.ci_low is None or delta.ci_high is None:
+        interval = "n/a"
+    else:
+        interval = f"{with_sign(delta.ci_low)} to {with_sign(delta.ci_high)}"
+    return _Change(
+        name=name,
+        delta=delta,
+        mean_delta=with_sign(delta.mean_delta),
+        tone=tone,
+        std_error="n/a" if delta.std_error is None else plain(delta.std_error),
+        interval=interval,
+        p_value="n/a" if delta.p_value is None else p_value(delta.p_value),
+        verdict=("better" if better else "worse") if delta.significant else None,
+    )
+
+
+def _changes(comparison: RunComparison) -> tuple[list[_Change], list[_Change]]:
+    """The scores' changes (by name; higher is better), and the latency's and cost's
+    (lower is better) where the runs have them."""
+    scores = [
+        _change(name, delta, _figure, _signed_figure, lower_is_better=False)
+        for name, delta in sorted(comparison.scores.items())
+    ]
+    usage = []
+    if comparison.latency is not None:
+        usage.append(
+            _change(
+                "latency (ms)",
+                comparison.latency,
+                lambda value: _figure(value, 1),
+                lambda value: _signed_figure(value, 1),
+                lower_is_better=True,
+            )
+        )
+    if comparison.cost is not None:
+        usage.append(
+            _change(
+                "cost",
+                comparison.cost,
+                _cost,
+                lambda value: _cost(value, sign=True),
+                lower_is_better=True,
+            )
+        )
+    return scores, usage
+
+
+_CONFIDENCES = (0.8, 0.9, 0.95, 0.99)
+"""The confidences the comparison page offers (any other is given in its address)."""
+
+
+def _command_line(words: list[str], arguments: list[str], options: list[str]) -> str:
+    """A shell command line: the arguments first, as people write them -- unless one
+    starts with ``-`` and would read as an option: then the options, ``--``, and the
+    arguments."""
+    if any(argument.startswith("-") for argument in arguments):
+        return shlex.join([*words, *options, "--", *arguments])
+    return shlex.join([*words, *arguments, *options])
+
+
+def _confidence_option(asked: CompareQuery) -> list[str]:
+    """``--confidence C`` when the page's is not the default (the command line's too)."""
+    return [] if asked.confidence == CONFIDENCE else ["--confidence", str(asked.confidence)]
+
+
+def _compare_command(asked: CompareQuery) -> str:
+    """The page as a ``runstore runs compare`` command: its figures at its confidence,
+    or the items it lists."""
+    options = []
+    if asked.only is not None:
+        options += ["--items", asked.only.value]
+        if asked.score is not None:
+            options += ["--score", asked.score]
+    else:
+        options += _confidence_option(asked)
+    return _command_line(
+        ["runstore", "runs", "compare"], [asked.baseline, asked.candidate], options
+    )
+
+
+@dataclass(frozen=True)
+class _Gate:
+    """The gate command line a comparison page offers; None when there is none, ``note``
+    saying why."""
+
+    command: str | None
+    note: str | None = None
+
+
+def _gate_command(asked: CompareQuery, comparison: RunComparison) -> _Gate:
+    """``runstore runs gate`` failing the candidate on any score it is significantly
+    worse at: each score's least delta 0, judged with significance on (the gate's
+    default) -- it fails a score whose whole interval lies below 0, exactly the scores
+    this page marks "significantly worse" -- at the page's confidence.
+
+    (``--min-delta`` splits ``NAME=0`` at its last ``=``: any score's name can be given.)
+    """
+    if asked.baseline == asked.candidate:
+        return _Gate(None, "a run is not gated against itself")
+    if not comparison.scores:
+        return _Gate(None, "no score is in both runs to gate on")
+    options = ["--baseline", asked.baseline]
+    for name in sorted(comparison.scores):
+        options += ["--min-delta", f"{name}=0"]
+    options += _confidence_option(asked)
+    return _Gate(_command_line(["runstore", "runs", "gate"], [asked.candidate], options))
+
+
 class _Viewer:
     """The pages, on one storage."""
 
@@ -248,7 +392,7 @@ class _Viewer:
     def compare(self, request: Request, query: QueryString) -> Response:
         asked = compare_query(query)
         baseline, candidate = self._run(asked.baseline), self._run(asked.candidate)
-        comparison = self.figures.comparison(baseline, candidate)
+        comparison = self.figures.comparison(baseline, candidate, confidence=asked.confidence)
         stream = self.storage.iter_item_comparisons(
             asked.baseline,
             asked.candidate,
@@ -275,11 +419,7 @@ class _Viewer:
             )
             for item in shown
         ]
-        command = ["runstore", "runs", "compare", asked.baseline, asked.candidate]
-        if asked.only is not None:
-            command += ["--items", asked.only.value]
-            if asked.score is not None:
-                command += ["--score", asked.score]
+        scores, usage = _changes(comparison)
         return self.page(
             request,
             "compare.html",
@@ -287,9 +427,17 @@ class _Viewer:
             baseline=baseline,
             candidate=candidate,
             comparison=comparison,
+            scores=scores,
+            usage=usage,
+            interval=f"{percent(asked.confidence)} CI",
+            confidences=[
+                (str(confidence), percent(confidence))
+                for confidence in sorted({*_CONFIDENCES, asked.confidence})
+            ],
             items=items,
             following=shown[-1].item_id if len(read) > COMPARED_PER_PAGE else None,
-            command=shlex.join(command),
+            command=_compare_command(asked),
+            gate=_gate_command(asked, comparison),
             kinds=["changed", "improved", "regressed"],
         )
 

@@ -1,4 +1,5 @@
-"""Figures kept between page views: a run's summary and histograms, two runs' comparison.
+"""Figures kept between page views: a run's summary and histograms, two runs' comparison
+(one for each confidence asked: the intervals differ).
 
 Figures are computed in the database (percentiles, bins, items paired), which on a run of
 a million results takes a second or more; a page that shows them again needs them again.
@@ -85,10 +86,13 @@ class FiguresCache:
             lambda: self.storage.histogram_run(run.id, bins=BINS),
         )
 
-    def comparison(self, baseline: Run, candidate: Run) -> RunComparison:
-        """:meth:`~runstore.base.RunsStorage.compare_runs`, unless kept."""
+    def comparison(
+        self, baseline: Run, candidate: Run, *, confidence: float = 0.95
+    ) -> RunComparison:
+        """:meth:`~runstore.base.RunsStorage.compare_runs` at ``confidence``, unless kept
+        (one entry per confidence: the intervals and p-values differ)."""
         return self._figures(
-            ("comparison", baseline.id, candidate.id),
+            ("comparison", baseline.id, candidate.id, confidence),
             (baseline, candidate),
-            lambda: self.storage.compare_runs(baseline.id, candidate.id),
+            lambda: self.storage.compare_runs(baseline.id, candidate.id, confidence=confidence),
         )

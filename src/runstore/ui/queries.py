@@ -33,6 +33,7 @@ from runstore.models import (
 from runstore.pairs import pair_text, read_pair
 
 __all__ = [
+    "CONFIDENCE",
     "RESULTS_PER_PAGE",
     "RUNS_PER_PAGE",
     "BadQueryError",
@@ -230,18 +231,53 @@ def results_query(run_id: str, query: QueryString) -> ListRunResultsInput:
     )
 
 
+CONFIDENCE = 0.95
+"""The intervals' confidence when the query gives none (``compare_runs``' default)."""
+
+
 @dataclass(frozen=True)
 class CompareQuery:
-    """``/compare``: the two runs, which items, judged by which score, after which item."""
+    """``/compare``: the two runs, which items, judged by which score, after which item,
+    and the confidence of the figures' intervals."""
 
     baseline: str
     candidate: str
     only: ComparisonKind | None
     score: str | None
     after: str | None
+    confidence: float = CONFIDENCE
+
+    def params(self, **changed: object) -> Params:
+        """The view as query parameters (the default confidence left out), with the
+        ``changed`` ones instead: ``after=None`` drops one."""
+        params: dict[str, object] = {
+            "baseline": self.baseline,
+            "candidate": self.candidate,
+            "only": None if self.only is None else self.only.value,
+            "score": self.score,
+            "after": self.after,
+            "confidence": None if self.confidence == CONFIDENCE else self.confidence,
+        }
+        params.update(changed)
+        given: Params = {name: str(value) for name, value in params.items() if value is not None}
+        return given
+
+
+def _confidence(query: QueryString) -> float:
+    number = _number(query, "confidence")
+    if number is None:
+        return CONFIDENCE
+    if not 0 < number < 1:
+        raise BadQueryError(
+            f"confidence must be between 0 and 1, both excluded (0.95 for a 95% interval), "
+            f"not {query.get('confidence')!r:.80}"
+        )
+    return number
 
 
 def compare_query(query: QueryString) -> CompareQuery:
+    """``/compare``: ``baseline`` and ``candidate`` (both needed), ``only``, ``score``,
+    ``after``, ``confidence`` (strictly between 0 and 1; 0.95 when not given)."""
     baseline, candidate = _text(query, "baseline"), _text(query, "candidate")
     if baseline is None or candidate is None:
         raise BadQueryError("give both runs: /compare?baseline=RUN&candidate=RUN")
@@ -251,4 +287,5 @@ def compare_query(query: QueryString) -> CompareQuery:
         _choice(query, "only", _KINDS),
         _text(query, "score"),
         _text(query, "after"),
+        _confidence(query),
     )
