@@ -158,6 +158,9 @@ def use_every_call(storage: Any, round: int, directory: Path, used: set[str]) ->
     call("histogram_run", run.id, bins=4)
     call("compare_runs", base.id, run.id)
     call("iter_item_comparisons", base.id, run.id, batch_size=2)
+    rules = {"min_score_delta": {"accuracy": -1.0}, "max_error_rate": 1.0, "max_regressed_items": 9}
+    call("gate_runs", base.id, run.id, rules)
+    call("find_baseline", run.id, tags=["main"])
     call("recount_run", run.id)
     call("delete_results_by_run_id", base.id)
     call("delete_run", base.id)
