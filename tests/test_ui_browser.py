@@ -44,11 +44,11 @@ from runstore.testing.servers import stop_process
 pytest.importorskip("uvicorn", reason="the viewer needs the ui extra")
 pytest.importorskip("selenium", reason="driving Chromium needs selenium (the dev extra)")
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver import Chrome, ChromeOptions
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -398,13 +398,23 @@ def browser() -> Iterator[Chrome]:
 # -- what a person sees ---------------------------------------------------------------------
 
 
+_LEFT = "return window.runstoreLeft === undefined && document.readyState === 'complete'"
+"""True once the page marked by ``window.runstoreLeft`` is gone (a new document has a new
+window) and the new one has loaded."""
+
+
 def _follow(driver: Chrome, link: WebElement) -> None:
-    """Click and wait for the page it leads to."""
-    page = driver.find_element(By.TAG_NAME, "html")
+    """Click and wait for the page it leads to.
+
+    The old page is marked on its window, and the wait is for a window without the mark:
+    asking an element of the old page whether it is stale races the navigation (Chrome
+    may answer that its node "does not belong to the document", an error of its own,
+    while the page is being replaced). Errors while the next page loads are ignored.
+    """
+    driver.execute_script("window.runstoreLeft = true")
     link.click()
-    wait = WebDriverWait(driver, PAGE_TIMEOUT)
-    wait.until(expected_conditions.staleness_of(page))
-    wait.until(lambda shown: shown.execute_script("return document.readyState") == "complete")
+    wait = WebDriverWait(driver, PAGE_TIMEOUT, ignored_exceptions=(WebDriverException,))
+    wait.until(lambda shown: shown.execute_script(_LEFT))
 
 
 def _text(driver: Chrome, selector: str) -> str:
