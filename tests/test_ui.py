@@ -733,7 +733,7 @@ def described(storage: SqlRunsStorage) -> None:
     made = [
         ("r-a", "nightly 12", ["nightly", "prod"], {"model": "gpt-4o", "temperature": 0.2}),
         ("r-b", "nightly 13", ["nightly"], {"model": "gpt-4o", "temperature": 0, "build": "1234"}),
-        ("r-c", "ad hoc", ["prod"], {"model": "claude", "build": 1234, "cached": True}),
+        ("r-c", "ad hoc", ["prod"], {"model": "model-b", "build": 1234, "cached": True}),
         ("r-d", "nightly 12", [], {"cached": 1, "commit": None, "nested": {"a": [1, 2]}}),
     ]
     for run_id, name, tags, metadata in made:
