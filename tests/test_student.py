@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
-from scipy import stats
+
+from runstore.testing.statistics import SCIPY
+
+pytest.importorskip("scipy", minversion=SCIPY)
+from scipy import stats  # after the version check
 
 from runstore.student import critical_value, two_sided_p
 
