@@ -4,6 +4,7 @@ each (two scores per result), timed on a SQLite file and on Postgres.
 Usage (from the repository root)::
 
     python -m bench.comparison_cost [--results 1000000] [--repeat 3] [--only sqlite|postgres]
+                                    [--against OTHER/src]
 
 It uses runstore's public API only, so the same script measures any release (put its
 ``src`` first on ``PYTHONPATH``): the cost of a release's comparison against another's on
@@ -11,6 +12,13 @@ the same machine, the same rows. The runs are written with ``add_results`` (thei
 the same, latencies, errors and scores shifted), the tables analyzed, then each
 comparison timed ``--repeat`` times after one untimed call; prints the median and the
 spread, one Markdown table row per database.
+
+``--against`` measures this checkout's runstore against another's (a release's ``src``
+directory, e.g. a ``git worktree`` of it) on the same machine in the same minutes: each
+writes the same rows into a database of its own, then the two are timed in turns -- a
+call of one, a call of the other, their order swapped each round, each call in a fresh
+process after an untimed one -- so that whatever else the machine does falls on both.
+Prints each one's median, and their ratio.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -127,14 +137,81 @@ def measure(name: str, count: int, repeat: int, postgres_url: str) -> str:
     )
 
 
+def _in(src: Path, *arguments: str) -> str:
+    """This module run with ``src``'s runstore (the benchmark's own modules from here)."""
+    root = Path(__file__).resolve().parent.parent
+    environment = {**os.environ, "PYTHONPATH": f"{src}{os.pathsep}{root}"}
+    command = [sys.executable, "-m", "bench.comparison_cost", *arguments]
+    done = subprocess.run(command, env=environment, check=True, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
+def against(name: str, other: Path, count: int, repeat: int, postgres_url: str) -> str:
+    """This runstore's comparison against ``other``'s, timed in turns (see above)."""
+    ours = Path(__file__).resolve().parent.parent / "src"
+    sides = {"this": ours, "other": other.resolve()}
+    with _database(name, postgres_url) as this_url, _database(name, postgres_url) as other_url:
+        urls = {"this": this_url, "other": other_url}
+        runs = {}
+        for side, src in sides.items():
+            started = time.perf_counter()
+            runs[side] = _in(src, "--seed", urls[side], "--results", str(count))
+            log(f"{name}: {side} seeded in {time.perf_counter() - started:.1f} s")
+        times: dict[str, list[float]] = {"this": [], "other": []}
+        for round_ in range(repeat):
+            order = ["other", "this"] if round_ % 2 == 0 else ["this", "other"]
+            for side in order:
+                timed = _in(sides[side], "--time", urls[side], "--runs", runs[side])
+                times[side].append(float(timed))
+                log(f"{name}: {side} {float(timed):.2f} s")
+    this, other_median = statistics.median(times["this"]), statistics.median(times["other"])
+    return (
+        f"| {name} | {count:,} | {other_median:.2f} s | {this:.2f} s | {this / other_median:.2f} "
+        f"| {repeat} each |"
+    )
+
+
+def _seed_only(url: str, count: int) -> None:
+    with SqlRunsStorage(url) as storage:
+        storage.init()
+        print(",".join(_seed(storage, count)))
+
+
+def _time_only(url: str, runs: str) -> None:
+    baseline, candidate = runs.split(",")
+    with SqlRunsStorage(url) as storage:
+        storage.compare_runs(baseline, candidate)  # caches warm, plans made
+        started = time.perf_counter()
+        storage.compare_runs(baseline, candidate)
+        print(f"{time.perf_counter() - started:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.comparison_cost")
     parser.add_argument("--results", type=int, default=1_000_000, help="results per run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=("sqlite", "postgres"))
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--against", type=Path, help="another runstore's src, timed in turns")
+    parser.add_argument("--seed", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--time", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--runs", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    if arguments.seed:
+        return _seed_only(arguments.seed, arguments.results)
+    if arguments.time:
+        return _time_only(arguments.time, arguments.runs)
     names = [arguments.only] if arguments.only else ["sqlite", "postgres"]
+    if arguments.against:
+        rows = [
+            against(name, arguments.against, arguments.results, arguments.repeat,
+                    arguments.postgres_url)
+            for name in names
+        ]  # fmt: skip
+        print("| database | results per run | other | this | ratio | calls |")
+        print("|---|---:|---:|---:|---:|---:|")
+        print("\n".join(rows))
+        return None
     rows = [
         measure(name, arguments.results, arguments.repeat, arguments.postgres_url) for name in names
     ]

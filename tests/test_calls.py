@@ -23,7 +23,7 @@ def _public(contract: type) -> set[str]:
 
 def test_every_adapter_has_an_implementation_of_every_call() -> None:
     every = set(calls.EVERY_CALL)
-    assert len(every) == 24
+    assert len(every) == 26
     assert set(table.PLANS) | set(table.WALKS) == every
     assert set(memory._CALLS) | set(memory._STREAMS) == every
     streams = {call for call in every if issubclass(call, calls.Stream)}

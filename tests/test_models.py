@@ -13,10 +13,12 @@ import runstore
 from runstore import (
     DATASET_RUN_RESULTS_SCHEMA,
     DATASET_RUN_SCORES_SCHEMA,
+    DATASET_RUN_SUMMARIES_SCHEMA,
     DATASET_RUN_TAGS_SCHEMA,
     DATASET_RUNS_SCHEMA,
     TABLE_DATASET_RUN_RESULTS,
     TABLE_DATASET_RUN_SCORES,
+    TABLE_DATASET_RUN_SUMMARIES,
     TABLE_DATASET_RUN_TAGS,
     TABLE_DATASET_RUNS,
     TABLE_SCHEMAS,
@@ -30,7 +32,7 @@ from runstore import (
     TargetType,
     UpdateRunInput,
 )
-from runstore.tables import metadata, results_table, runs_table, scores_table, tags_table
+from runstore.tables import metadata
 from runstore.testing.inputs import T0, result_input, run_input
 
 NAIVE = datetime(2026, 1, 1, 12, 0, 0)  # noqa: DTZ001 - the point of these tests
@@ -218,18 +220,22 @@ def test_registry_names_the_plans_columns() -> None:
     assert TABLE_DATASET_RUN_RESULTS == "mastra_dataset_run_results"
     assert TABLE_DATASET_RUN_SCORES == "mastra_dataset_run_scores"
     assert TABLE_DATASET_RUN_TAGS == "mastra_dataset_run_tags"
+    assert TABLE_DATASET_RUN_SUMMARIES == "mastra_dataset_run_summaries"
     assert TABLE_SCHEMAS == {
         TABLE_DATASET_RUNS: DATASET_RUNS_SCHEMA,
         TABLE_DATASET_RUN_RESULTS: DATASET_RUN_RESULTS_SCHEMA,
         TABLE_DATASET_RUN_SCORES: DATASET_RUN_SCORES_SCHEMA,
         TABLE_DATASET_RUN_TAGS: DATASET_RUN_TAGS_SCHEMA,
+        TABLE_DATASET_RUN_SUMMARIES: DATASET_RUN_SUMMARIES_SCHEMA,
     }
     assert list(DATASET_RUNS_SCHEMA) == [
         "id", "datasetId", "datasetVersion", "targetType", "targetId", "status",
         "totalItems", "succeededCount", "failedCount", "startedAt", "completedAt",
         "createdAt", "updatedAt", "resultCount", "name", "description", "tags", "metadata",
+        "summaryKey",
     ]  # fmt: skip
     assert list(DATASET_RUN_TAGS_SCHEMA) == ["runId", "tag", "createdAt"]
+    assert list(DATASET_RUN_SUMMARIES_SCHEMA) == ["runId", "key", "summary", "keptAt"]
     assert list(DATASET_RUN_SCORES_SCHEMA) == [
         "id", "runId", "resultId", "name", "value", "label", "explanation", "metadata",
         "createdAt",
@@ -245,7 +251,7 @@ def test_registry_names_the_plans_columns() -> None:
 
 
 def test_tables_are_generated_from_the_registry() -> None:
-    for table in (runs_table, results_table, scores_table, tags_table):
+    for table in metadata.tables.values():
         schema = TABLE_SCHEMAS[table.name]
         assert [column.name for column in table.columns] == list(schema)
         for column in table.columns:

@@ -154,7 +154,12 @@ def use_every_call(storage: Any, round: int, directory: Path, used: set[str]) ->
     call("iter_result_batches", run.id, batch_size=2)
     directory.mkdir(exist_ok=True)
     call("export_results", run.id, directory / f"export-{round}.jsonl")
+    call("update_run", {"id": run.id, "status": "completed"})  # keeps its summary
     call("summarize_run", run.id)
+    call("add_scores", [{"result_id": first.id, "name": "late", "value": 1.0}])
+    call("summarize_run", run.id)  # stale: computed and kept again
+    call("trend_runs", "dataset-1", last=5)
+    call("keep_summaries", dataset_id="dataset-1")
     call("histogram_run", run.id, bins=4)
     call("compare_runs", base.id, run.id)
     call("iter_item_comparisons", base.id, run.id, batch_size=2)

@@ -121,7 +121,8 @@ def every_read(storage: SqlRunsStorage, run_id: str, other_id: str, directory: P
     list(storage.iter_result_batches(run_id, batch_size=2))
     storage.list_scores(run_id)
     list(storage.iter_scores(run_id, batch_size=2))
-    storage.summarize_run(run_id)
+    storage.summarize_run(run_id)  # keeps nothing: it may run on a replica
+    storage.trend_runs("dataset-1")
     storage.histogram_run(run_id)
     storage.compare_runs(other_id, run_id)
     list(storage.iter_item_comparisons(other_id, run_id, batch_size=2))
@@ -136,10 +137,16 @@ def test_reads_go_to_the_replica_and_writes_never(
         storage.init()
         storage.dangerously_clear_all()
         runs = [storage.create_run(run_input()) for _ in range(2)]
-        for run in runs:
+        written = [
             storage.add_results(
                 [result_input(run, n, scores={"accuracy": n / 4}) for n in range(5)]
             )
+            for run in runs
+        ]
+        for run in runs:  # finished, their summaries kept...
+            storage.update_run({"id": run.id, "status": "completed"})
+        storage.add_scores([{"result_id": written[1][0].id, "name": "late", "value": 1.0}])
+        # ... and the second's stale: summarising it on a replica computes it, keeps nothing
         assert replica.reads() == []  # init and writes: the primary's alone
         cluster.wait_for_replica()
         storage.get_run_by_id(runs[0].id)  # asks the primary how far its writes went

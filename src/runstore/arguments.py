@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runstore.errors import InvalidInputError
-from runstore.limits import MAX_BINS, MAX_ID_LENGTH, MAX_PAGE_SIZE
+from runstore.limits import MAX_BINS, MAX_ID_LENGTH, MAX_PAGE_SIZE, MAX_TREND_RUNS
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
@@ -49,6 +49,7 @@ __all__ = [
     "scores_argument",
     "size_argument",
     "tags_argument",
+    "trend_size_argument",
 ]
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -129,6 +130,15 @@ def bins_argument(value: object) -> int:
 
 
 _Choice = TypeVar("_Choice", bound=enum.StrEnum)
+
+
+def trend_size_argument(value: object) -> int:
+    """``value`` if it is an int from 1 to :data:`MAX_TREND_RUNS` (a trend's runs)."""
+    if type(value) is not int or not 1 <= value <= MAX_TREND_RUNS:
+        raise InvalidInputError(
+            f"last must be an int from 1 to {MAX_TREND_RUNS:,}, not {value!r:.80}"
+        )
+    return value
 
 
 def choice_argument(choices: type[_Choice], value: object, name: str) -> _Choice:

@@ -52,6 +52,7 @@ from runstore.models import (
     RunResult,
     RunStatus,
     RunSummary,
+    RunTrend,
     Score,
     ScoreFilter,
     TargetType,
@@ -285,8 +286,11 @@ class AsyncRunsStorage(abc.ABC):
 
     # -- answers -----------------------------------------------------------------------
 
-    async def summarize_run(self, run_id: str) -> RunSummary:
-        return await self._perform(calls.SummarizeRun.checked(run_id))
+    async def summarize_run(self, run_id: str, *, keep: bool = True) -> RunSummary:
+        return await self._perform(calls.SummarizeRun.checked(run_id, keep=keep))
+
+    async def keep_summaries(self, *, dataset_id: str | None = None) -> int:
+        return await self._perform(calls.KeepSummaries.checked(dataset_id=dataset_id))
 
     async def histogram_run(self, run_id: str, *, bins: int = 20) -> RunHistograms:
         return await self._perform(calls.HistogramRun.checked(run_id, bins))
@@ -322,7 +326,10 @@ class AsyncRunsStorage(abc.ABC):
         comparison = await self.compare_runs(baseline, candidate, confidence=checked.confidence)
         summaries = None
         if needs_summaries(checked):
-            summaries = (await self.summarize_run(baseline), await self.summarize_run(candidate))
+            summaries = (
+                await self.summarize_run(baseline, keep=False),
+                await self.summarize_run(candidate, keep=False),
+            )
         regressed = None
         if needs_regressed_items(checked):
             items = self.iter_item_comparisons(baseline, candidate, only="regressed")
@@ -340,6 +347,28 @@ class AsyncRunsStorage(abc.ABC):
         target_id: str | None = None,
     ) -> Run | None:
         call = calls.FindBaseline.checked(candidate_run_id, tags, metadata, target_id)
+        return await self._perform(call)
+
+    async def trend_runs(
+        self,
+        dataset_id: str,
+        *,
+        target_id: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, object] | None = None,
+        status: RunStatus | str | None = None,
+        last: int = 20,
+        keep: bool = True,
+    ) -> RunTrend:
+        call = calls.TrendRuns.checked(
+            dataset_id,
+            target_id=target_id,
+            tags=tags,
+            metadata=metadata,
+            status=status,
+            last=last,
+            keep=keep,
+        )
         return await self._perform(call)
 
 

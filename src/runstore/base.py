@@ -43,6 +43,7 @@ from runstore.models import (
     RunResult,
     RunStatus,
     RunSummary,
+    RunTrend,
     Score,
     ScoreFilter,
     TargetType,
@@ -491,19 +492,44 @@ class RunsStorage(abc.ABC):
 
     # -- answers -----------------------------------------------------------------------
 
-    def summarize_run(self, run_id: str) -> RunSummary:
+    def summarize_run(self, run_id: str, *, keep: bool = True) -> RunSummary:
         """What a run's results add up to, computed where they are stored.
 
         Counts (``results``, ``succeeded``, ``failed`` -- ``error`` not None -- and
-        ``error_rate``), latency (mean, min, max, p50, p90, p95, p99) and, per score
-        name, count, mean, min, max and p50. Percentiles are continuous: linear
-        interpolation between the closest ranks (Postgres' ``percentile_cont``, numpy's
-        default), the same on every backend. Figures with nothing to measure are None.
+        ``error_rate``), latency (mean, min, max, p50, p90, p95, p99), per score name,
+        count, mean, min, max and p50, and the usage (tokens and cost). Percentiles are
+        continuous: linear interpolation between the closest ranks (Postgres'
+        ``percentile_cont``, numpy's default), the same on every backend. Figures with
+        nothing to measure are None.
+
+        A finished run's summary (``completed`` or ``failed``) is kept: the call that
+        finishes the run stores it, and this call reads it instead of computing it --
+        a few milliseconds whatever the run's size. It is never stale: any write that
+        changes what it covers (results added, replaced or deleted, scores added, a
+        recount, the run set back to ``running``) makes the next call compute it afresh,
+        and keep it again when the run is finished.
+
+        Args:
+            keep: store the summary computed of a finished run that had none kept (the
+                default). False only reads: what a read-only role or a viewer wants. A
+                storage with read replicas never keeps here (its reads go to a
+                replica); :meth:`keep_summaries` does.
 
         Raises:
             RunNotFoundError: no run has ``run_id``.
         """
-        return self._perform(calls.SummarizeRun.checked(run_id))
+        return self._perform(calls.SummarizeRun.checked(run_id, keep=keep))
+
+    def keep_summaries(self, *, dataset_id: str | None = None) -> int:
+        """Keep the summary of every finished run (of ``dataset_id``, if given) that has
+        none kept -- for runs finished before summaries were kept, or whose summary a
+        write made stale. Each run is summarised and kept on its own; a run written to
+        meanwhile is left for later.
+
+        Returns:
+            How many summaries it kept.
+        """
+        return self._perform(calls.KeepSummaries.checked(dataset_id=dataset_id))
 
     def histogram_run(self, run_id: str, *, bins: int = 20) -> RunHistograms:
         """How a run's latencies and each score's values are spread, counted where they
@@ -619,7 +645,10 @@ class RunsStorage(abc.ABC):
         comparison = self.compare_runs(baseline, candidate, confidence=checked.confidence)
         summaries = None
         if needs_summaries(checked):
-            summaries = (self.summarize_run(baseline), self.summarize_run(candidate))
+            summaries = (
+                self.summarize_run(baseline, keep=False),
+                self.summarize_run(candidate, keep=False),
+            )
         regressed = None
         if needs_regressed_items(checked):
             regressed = sum(
@@ -645,4 +674,42 @@ class RunsStorage(abc.ABC):
             RunNotFoundError: no run has ``candidate_run_id``.
         """
         call = calls.FindBaseline.checked(candidate_run_id, tags, metadata, target_id)
+        return self._perform(call)
+
+    def trend_runs(
+        self,
+        dataset_id: str,
+        *,
+        target_id: str | None = None,
+        tags: Iterable[str] | None = None,
+        metadata: Mapping[str, object] | None = None,
+        status: RunStatus | str | None = None,
+        last: int = 20,
+        keep: bool = True,
+    ) -> RunTrend:
+        """How a dataset's runs move: the ``last`` newest runs of ``dataset_id`` that
+        match (of ``target_id``, carrying every tag and metadata pair given, of
+        ``status`` -- by default the finished ones, ``completed`` or ``failed``), oldest
+        first, each a :class:`~runstore.models.TrendPoint` of its summary's figures.
+
+        Kept summaries serve it: one indexed read of the runs, one of their summaries. A
+        matching run without one is summarised in the call (and its summary kept, as
+        :meth:`summarize_run` keeps it, unless ``keep`` is False).
+
+        Args:
+            last: how many runs, an int from 1 to :data:`~runstore.limits.MAX_TREND_RUNS`.
+
+        Raises:
+            InvalidInputError: ``last`` is out of range, or an id is not one.
+            ValidationError: ``metadata`` is not a mapping of keys to JSON scalars.
+        """
+        call = calls.TrendRuns.checked(
+            dataset_id,
+            target_id=target_id,
+            tags=tags,
+            metadata=metadata,
+            status=status,
+            last=last,
+            keep=keep,
+        )
         return self._perform(call)

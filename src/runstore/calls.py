@@ -33,6 +33,7 @@ from runstore.arguments import (
     scores_argument,
     size_argument,
     tags_argument,
+    trend_size_argument,
 )
 from runstore.export import StoredRow
 from runstore.models import (
@@ -55,6 +56,7 @@ from runstore.models import (
     RunResult,
     RunStatus,
     RunSummary,
+    RunTrend,
     Score,
     UpdateRunInput,
 )
@@ -79,6 +81,7 @@ __all__ = [
     "IterResults",
     "IterRuns",
     "IterScores",
+    "KeepSummaries",
     "ListResults",
     "ListRuns",
     "ListScores",
@@ -86,6 +89,7 @@ __all__ = [
     "RecountRun",
     "Stream",
     "SummarizeRun",
+    "TrendRuns",
     "UpdateRun",
 ]
 
@@ -360,10 +364,57 @@ class IterScores(Stream[Score]):
 @dataclass(frozen=True, slots=True)
 class SummarizeRun(Call[RunSummary]):
     run_id: str
+    keep: bool = True
+    """Whether a finished run's summary, computed, is kept (never where reads go to a
+    replica)."""
 
     @classmethod
-    def checked(cls, run_id: object) -> SummarizeRun:
-        return cls(id_argument(run_id, "run_id"))
+    def checked(cls, run_id: object, *, keep: object = True) -> SummarizeRun:
+        return cls(id_argument(run_id, "run_id"), flag_argument(keep, "keep"))
+
+
+@dataclass(frozen=True, slots=True)
+class KeepSummaries(Call[int]):
+    """Keep the summary of every finished run (of one dataset) that has none kept."""
+
+    dataset_id: str | None
+
+    @classmethod
+    def checked(cls, *, dataset_id: object) -> KeepSummaries:
+        return cls(_optional_id(dataset_id, "dataset_id"))
+
+
+@dataclass(frozen=True, slots=True)
+class TrendRuns(Call[RunTrend]):
+    filters: RunFilters
+    """The dataset (always), and the target, tags, metadata and status given; a status
+    of None takes the finished runs (completed or failed)."""
+    last: int
+    keep: bool = True
+
+    @classmethod
+    def checked(
+        cls,
+        dataset_id: object,
+        *,
+        target_id: object,
+        tags: object,
+        metadata: object,
+        status: object,
+        last: object,
+        keep: object = True,
+    ) -> TrendRuns:
+        given = {
+            "dataset_id": id_argument(dataset_id, "dataset_id"),
+            "target_id": _optional_id(target_id, "target_id"),
+            "tags": None if tags is None else tags_argument(tags),
+            "metadata": metadata,
+            "status": None if status is None else choice_argument(RunStatus, status, "status"),
+        }
+        filters = RunFilters.model_validate(
+            {name: value for name, value in given.items() if value is not None}
+        )
+        return cls(filters, trend_size_argument(last), flag_argument(keep, "keep"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,9 +503,11 @@ EVERY_CALL: tuple[type[Call[Any] | Stream[Any]], ...] = (
     ListScores,
     IterScores,
     SummarizeRun,
+    KeepSummaries,
     HistogramRun,
     CompareRuns,
     IterItemComparisons,
+    TrendRuns,
     DangerouslyClearAll,
 )
 """Every call of the table, in the contracts' order (for the tests that hold each

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "MAX_TAGS",
     "MAX_TAG_LENGTH",
+    "MAX_TREND_RUNS",
 ]
 
 MAX_ID_LENGTH = 256
@@ -62,3 +63,6 @@ MAX_BINS = 1000
 
 MAX_CURSOR_LENGTH = 4096
 """Characters in a cursor; runstore's own are far shorter."""
+
+MAX_TREND_RUNS = 1000
+"""The most runs a trend takes (``trend_runs(last=...)``)."""

@@ -46,6 +46,7 @@ from runstore.figures import (
 from runstore.jsonvalues import dumps_json, loads_json
 from runstore.limits import MAX_COUNT
 from runstore.models import (
+    FINISHED,
     AddRunResultInput,
     ExistingRun,
     Histogram,
@@ -65,10 +66,12 @@ from runstore.models import (
     RunResult,
     RunStatus,
     RunSummary,
+    RunTrend,
     Score,
     ScoreComparison,
     ScoreSummary,
     StoragePagination,
+    TrendPoint,
 )
 from runstore.pages import Page, fetch_limit, make_page
 from runstore.records import (
@@ -133,6 +136,10 @@ class InMemoryRunsStorage(RunsStorage):
         # run id -> (item id, repetition) -> result id
         self._scores: dict[str, _Stored] = {}
         self._score_ids: dict[str, dict[str, str]] = {}  # result id -> name -> score id
+        # Kept summaries of finished runs, and each run's writes: a summary computed
+        # outside the lock is kept only if no write came meanwhile.
+        self._kept: dict[str, RunSummary] = {}
+        self._writes: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return "InMemoryRunsStorage()"
@@ -147,6 +154,12 @@ class InMemoryRunsStorage(RunsStorage):
 
     def _now(self) -> datetime:
         return self._clock()
+
+    def _wrote(self, run_ids: Iterable[str]) -> None:
+        """Under the lock: what these runs' summaries cover changed."""
+        for run_id in run_ids:
+            self._writes[run_id] = self._writes.get(run_id, 0) + 1
+            self._kept.pop(run_id, None)
 
     # -- the contract's hooks ----------------------------------------------------------
 
@@ -182,7 +195,11 @@ class InMemoryRunsStorage(RunsStorage):
             updated_at = moved_forward(self._now(), current.updated_at)
             run = current.model_copy(update={**input.changes(), "updated_at": updated_at})
             self._runs[input.id] = _detached(run)
-            return run
+            if run.status not in FINISHED:
+                self._wrote([run.id])
+        if "status" in input.changes() and run.status in FINISHED and run.id not in self._kept:
+            self._keep(run.id)  # the call that finishes a run keeps its summary
+        return run
 
     def _get_run_by_id(self, call: calls.GetRunById) -> Run | None:
         with self._lock:
@@ -234,6 +251,7 @@ class InMemoryRunsStorage(RunsStorage):
             self._delete_results(id)
             self._runs.pop(id, None)
             self._result_ids_by_run.pop(id, None)
+            self._wrote([id])
 
     def _recount_run(self, call: calls.RecountRun) -> Run:
         run_id = call.run_id
@@ -253,6 +271,7 @@ class InMemoryRunsStorage(RunsStorage):
                 }
             )
             self._runs[run_id] = run
+            self._wrote([run_id])
             return _detached(run)
 
     def _prune_runs(self, call: calls.PruneRuns) -> int:
@@ -272,6 +291,7 @@ class InMemoryRunsStorage(RunsStorage):
                 self._delete_results(run_id)
                 del self._runs[run_id]
                 del self._result_ids_by_run[run_id]
+            self._wrote(pruned)
             return len(pruned)
 
     # -- results -----------------------------------------------------------------------
@@ -325,6 +345,7 @@ class InMemoryRunsStorage(RunsStorage):
                 self._result_ids_by_run[result.run_id][key] = result.id
             self._store_scores(scores_of_results(written))
             self._runs.update(counted)
+            self._wrote({result.run_id for result in results})
             return [
                 self._result(stored[position].id if position in stored else result.id)
                 for position, result in enumerate(results)
@@ -452,6 +473,7 @@ class InMemoryRunsStorage(RunsStorage):
             run = self._runs.get(run_id)
             if run is not None:
                 self._runs[run_id] = run.model_copy(update={"result_count": 0})
+            self._wrote([run_id])
 
     def _dangerously_clear_all(self, call: calls.DangerouslyClearAll) -> None:
         with self._lock:
@@ -461,6 +483,8 @@ class InMemoryRunsStorage(RunsStorage):
             self._result_ids_by_run.clear()
             self._scores.clear()
             self._score_ids.clear()
+            self._kept.clear()
+            self._writes.clear()
 
     def _delete_results(self, run_id: str) -> None:
         by_item = self._result_ids_by_run.get(run_id)
@@ -509,6 +533,7 @@ class InMemoryRunsStorage(RunsStorage):
                 kept = score if taken is None else score.model_copy(update={"id": taken})
                 self._store_scores([kept])
                 stored_scores.append(self._score(kept.id))
+            self._wrote(set(run_of_result.values()))
             return stored_scores
 
     def _run_scores(self, run_id: str, result_id: str | None, name: str | None) -> list[Score]:
@@ -543,7 +568,75 @@ class InMemoryRunsStorage(RunsStorage):
         return run
 
     def _summarize_run(self, call: calls.SummarizeRun) -> RunSummary:
-        run_id = call.run_id
+        with self._lock:
+            self._check_open()
+            kept = self._kept.get(call.run_id)
+        if kept is not None:
+            return kept
+        if call.keep:
+            summary = self._keep(call.run_id)
+            if summary is not None:
+                return summary
+        return self._summary(call.run_id)
+
+    def _keep(self, run_id: str) -> RunSummary | None:
+        """Summarise a finished run and keep the summary, unless a write came meanwhile;
+        None if the run is not finished."""
+        with self._lock:
+            writes = self._writes.get(run_id, 0)
+            run = self._require_run(run_id)
+        if run.status not in FINISHED:
+            return None
+        summary = self._summary(run_id)
+        with self._lock:
+            if self._writes.get(run_id, 0) == writes and run_id in self._runs:
+                self._kept[run_id] = summary
+        return summary
+
+    def _keep_summaries(self, call: calls.KeepSummaries) -> int:
+        with self._lock:
+            self._check_open()
+            waiting = sorted(
+                (
+                    run
+                    for run in self._runs.values()
+                    if run.status in FINISHED
+                    and run.id not in self._kept
+                    and (call.dataset_id is None or run.dataset_id == call.dataset_id)
+                ),
+                key=_run_key,
+            )
+        kept = 0
+        for run in waiting:
+            try:
+                self._keep(run.id)
+            except RunNotFoundError:
+                continue  # deleted meanwhile
+            with self._lock:
+                kept += run.id in self._kept
+        return kept
+
+    def _trend_runs(self, call: calls.TrendRuns) -> RunTrend:
+        filters = call.filters
+        with self._lock:
+            self._check_open()
+            matching = [
+                run
+                for run in self._runs.values()
+                if filters.matches(run) and (filters.status is not None or run.status in FINISHED)
+            ]
+        newest = sorted(matching, key=_run_key, reverse=True)[: call.last]
+        points = []
+        for run in reversed(newest):
+            try:
+                summary = self._summarize_run(calls.SummarizeRun(run.id, call.keep))
+            except RunNotFoundError:
+                continue  # deleted meanwhile
+            points.append(TrendPoint.of(run, summary))
+        assert filters.dataset_id is not None
+        return RunTrend(dataset_id=filters.dataset_id, points=tuple(points))
+
+    def _summary(self, run_id: str) -> RunSummary:
         self._require_run(run_id)
         results = self._matching(run_id, ResultFilters())
         latencies = sorted(result.latency for result in results)
@@ -783,6 +876,8 @@ _CALLS: dict[type[calls.Call[Any]], Callable[[InMemoryRunsStorage, Any], Any]] =
     calls.AddScores: InMemoryRunsStorage._add_scores,
     calls.ListScores: InMemoryRunsStorage._list_scores,
     calls.SummarizeRun: InMemoryRunsStorage._summarize_run,
+    calls.KeepSummaries: InMemoryRunsStorage._keep_summaries,
+    calls.TrendRuns: InMemoryRunsStorage._trend_runs,
     calls.HistogramRun: InMemoryRunsStorage._histogram_run,
     calls.CompareRuns: InMemoryRunsStorage._compare_runs,
     calls.DangerouslyClearAll: InMemoryRunsStorage._dangerously_clear_all,

@@ -40,6 +40,7 @@ from runstore.limits import (
 )
 
 __all__ = [
+    "FINISHED",
     "AddRunResultInput",
     "AddScoreInput",
     "ComparisonKind",
@@ -67,6 +68,7 @@ __all__ = [
     "RunResult",
     "RunStatus",
     "RunSummary",
+    "RunTrend",
     "Score",
     "ScoreComparison",
     "ScoreFilter",
@@ -74,6 +76,7 @@ __all__ = [
     "StoragePagination",
     "StoragePaginationResult",
     "TargetType",
+    "TrendPoint",
     "UpdateRunInput",
     "UsageSummary",
 ]
@@ -186,6 +189,10 @@ class RunStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
+
+
+FINISHED: frozenset[RunStatus] = frozenset({RunStatus.COMPLETED, RunStatus.FAILED})
+"""The statuses of a finished run: its summary is kept, and a trend takes it by default."""
 
 
 def _either_name(name: str) -> AliasChoices:
@@ -858,3 +865,54 @@ class GateVerdict(_Snapshot):
     order given)."""
     comparison: RunComparison
     """The comparison the gate judged."""
+
+
+# -- trends ------------------------------------------------------------------------------
+
+
+class TrendPoint(_Snapshot):
+    """One run of a trend: who it is, and its summary's headline figures."""
+
+    run_id: str
+    name: str | None
+    created_at: AwareDatetime
+    status: RunStatus
+    results: int
+    error_rate: float | None
+    """``failed / results``; None when the run has no results."""
+    latency_p50: float | None
+    latency_p95: float | None
+    cost: float | None
+    """The run's total cost (of the results that have one); None when none has."""
+    cost_per_result: float | None
+    scores: dict[str, float]
+    """Each score's mean, by name."""
+
+    @classmethod
+    def of(cls, run: Run, summary: RunSummary) -> TrendPoint:
+        """The point of ``run``, from its summary."""
+        return cls(
+            run_id=run.id,
+            name=run.name,
+            created_at=run.created_at,
+            status=run.status,
+            results=summary.results,
+            error_rate=summary.error_rate,
+            latency_p50=summary.latency.p50,
+            latency_p95=summary.latency.p95,
+            cost=summary.usage.cost,
+            cost_per_result=summary.usage.cost_per_result,
+            scores={name: score.mean for name, score in sorted(summary.scores.items())},
+        )
+
+
+class RunTrend(_Snapshot):
+    """A dataset's runs, oldest first, and how their figures move."""
+
+    dataset_id: str
+    points: tuple[TrendPoint, ...]
+    """Oldest first: the newest runs that matched, at most as many as asked."""
+
+    def score_names(self) -> list[str]:
+        """Every score some point has, sorted."""
+        return sorted({name for point in self.points for name in point.scores})

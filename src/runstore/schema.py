@@ -17,10 +17,12 @@ __all__ = [
     "DATASET_RUNS_SCHEMA",
     "DATASET_RUN_RESULTS_SCHEMA",
     "DATASET_RUN_SCORES_SCHEMA",
+    "DATASET_RUN_SUMMARIES_SCHEMA",
     "DATASET_RUN_TAGS_SCHEMA",
     "TABLE_DATASET_RUNS",
     "TABLE_DATASET_RUN_RESULTS",
     "TABLE_DATASET_RUN_SCORES",
+    "TABLE_DATASET_RUN_SUMMARIES",
     "TABLE_DATASET_RUN_TAGS",
     "TABLE_SCHEMAS",
     "ColumnReference",
@@ -60,6 +62,7 @@ TABLE_DATASET_RUNS = "mastra_dataset_runs"
 TABLE_DATASET_RUN_RESULTS = "mastra_dataset_run_results"
 TABLE_DATASET_RUN_SCORES = "mastra_dataset_run_scores"
 TABLE_DATASET_RUN_TAGS = "mastra_dataset_run_tags"
+TABLE_DATASET_RUN_SUMMARIES = "mastra_dataset_run_summaries"
 
 DATASET_RUNS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
     {
@@ -81,8 +84,13 @@ DATASET_RUNS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
         "description": StorageColumn("text", nullable=True),
         "tags": StorageColumn("jsonb", server_default="[]"),
         "metadata": StorageColumn("jsonb", server_default="{}"),
+        "summaryKey": StorageColumn("text", nullable=True),
     }
 )
+"""``summaryKey`` is no attribute of a run: it is the key of the run's kept summary while
+that is current (see ``mastra_dataset_run_summaries``), and NULL once any write changes
+what a summary covers -- every such write clears it in the statement that writes the run's
+row, or after its own writes."""
 
 DATASET_RUN_RESULTS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
     {
@@ -139,12 +147,27 @@ DATASET_RUN_TAGS_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
 """One row per tag of a run, with the run's ``createdAt``: what a tag filter walks, in
 the runs' list order. (The run's own row holds its tags too, to read them with it.)"""
 
+DATASET_RUN_SUMMARIES_SCHEMA: Mapping[str, StorageColumn] = MappingProxyType(
+    {
+        "runId": StorageColumn(
+            "text", primary_key=True, references=ColumnReference(TABLE_DATASET_RUNS, "id")
+        ),
+        "key": StorageColumn("text"),
+        "summary": StorageColumn("text"),
+        "keptAt": StorageColumn("timestamp"),
+    }
+)
+"""A finished run's kept summary: its JSON text (exactly what ``summarize_run`` computed),
+current while ``key`` equals the run's ``summaryKey``. Derived: dropping it loses nothing
+that cannot be computed again."""
+
 TABLE_SCHEMAS: Mapping[str, Mapping[str, StorageColumn]] = MappingProxyType(
     {
         TABLE_DATASET_RUNS: DATASET_RUNS_SCHEMA,
         TABLE_DATASET_RUN_RESULTS: DATASET_RUN_RESULTS_SCHEMA,
         TABLE_DATASET_RUN_SCORES: DATASET_RUN_SCORES_SCHEMA,
         TABLE_DATASET_RUN_TAGS: DATASET_RUN_TAGS_SCHEMA,
+        TABLE_DATASET_RUN_SUMMARIES: DATASET_RUN_SUMMARIES_SCHEMA,
     }
 )
 

@@ -34,10 +34,12 @@ from runstore.jsonvalues import JsonValue
 from runstore.schema import (
     DATASET_RUN_RESULTS_SCHEMA,
     DATASET_RUN_SCORES_SCHEMA,
+    DATASET_RUN_SUMMARIES_SCHEMA,
     DATASET_RUN_TAGS_SCHEMA,
     DATASET_RUNS_SCHEMA,
     TABLE_DATASET_RUN_RESULTS,
     TABLE_DATASET_RUN_SCORES,
+    TABLE_DATASET_RUN_SUMMARIES,
     TABLE_DATASET_RUN_TAGS,
     TABLE_DATASET_RUNS,
     StorageColumn,
@@ -50,6 +52,7 @@ __all__ = [
     "Base",
     "RunResultRow",
     "RunRow",
+    "RunSummaryRow",
     "RunTagRow",
     "ScoreRow",
     "column_key",
@@ -60,6 +63,8 @@ __all__ = [
     "runs_table",
     "score_columns",
     "scores_table",
+    "summaries_table",
+    "summary_columns",
     "tag_columns",
     "tags_table",
 ]
@@ -174,6 +179,7 @@ class RunRow(Base):
     description: Mapped[str | None]
     tags: Mapped[JsonValue]
     metadata_: Mapped[JsonValue]
+    summary_key: Mapped[str | None]
 
 
 class RunResultRow(Base):
@@ -273,11 +279,23 @@ class RunTagRow(Base):
     created_at: Mapped[datetime]
 
 
+class RunSummaryRow(Base):
+    """A finished run's kept summary: a row of ``mastra_dataset_run_summaries``."""
+
+    __table__ = _table(TABLE_DATASET_RUN_SUMMARIES, DATASET_RUN_SUMMARIES_SCHEMA)
+
+    run_id: Mapped[str]
+    key: Mapped[str]
+    summary: Mapped[str]
+    kept_at: Mapped[datetime]
+
+
 metadata = Base.metadata
 runs_table: sa.Table = RunRow.__table__
 results_table: sa.Table = RunResultRow.__table__
 scores_table: sa.Table = ScoreRow.__table__
 tags_table: sa.Table = RunTagRow.__table__
+summaries_table: sa.Table = RunSummaryRow.__table__
 
 if TYPE_CHECKING:
     # What runstore's statements are built of: for the type checker, the classes' typed
@@ -288,8 +306,10 @@ if TYPE_CHECKING:
     result_columns = RunResultRow
     score_columns = ScoreRow
     tag_columns = RunTagRow
+    summary_columns = RunSummaryRow
 else:
     run_columns = runs_table.c
     result_columns = results_table.c
     score_columns = scores_table.c
     tag_columns = tags_table.c
+    summary_columns = summaries_table.c

@@ -84,7 +84,7 @@ class SqlAdapter(Generic[_Engine]):
             connect, read_replicas, given.dialect.name, max_replica_lag, replica_wait
         )
         dialect = given.dialect
-        self._database = Database(dialect.name, clock or utc_now)
+        self._database = Database(dialect.name, clock or utc_now, self._replicas is not None)
         self._driver_error: type[Exception] = dialect.loaded_dbapi.Error
         self._one_connection = is_memory_sqlite(url)
         """An in-memory SQLite database is one connection, used by one caller at a time."""

@@ -14,6 +14,7 @@ the operations below them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,7 +49,6 @@ from runstore.plans import (
     AnyQuery,
     Emit,
     Mode,
-    Plan,
     Query,
     Steps,
     Walk,
@@ -66,6 +66,7 @@ from runstore.sql.compiler import (
     mean,
     scaled_square,
     scores_of,
+    shifted,
     split_sums,
 )
 from runstore.sql.database import Database, Plans, Walks
@@ -73,7 +74,7 @@ from runstore.sql.results import scored_results
 from runstore.sql.runs import require_runs
 from runstore.tables import result_columns, results_table, score_columns, scores_table
 
-__all__ = ["PLANS", "WALKS"]
+__all__ = ["PLANS", "WALKS", "computed_summary"]
 
 _results = result_columns
 _scores = score_columns
@@ -299,27 +300,50 @@ def _tokens() -> sa.ColumnElement[int | None]:
     return sa.case((given, both), else_=sa.null())
 
 
-def _items_of(run: str) -> sa.CTE:
+SHIFT_ITEMS = 1000
+"""The baseline's first items (in item order) whose paired differences estimate their
+mean, from which one-pass sums take their deviations (see :func:`_shifted_sums`)."""
+
+ONE_PASS_FROM = 20_000
+"""A baseline of at least this many results is compared in one pass over the paired
+items, their deviations taken from an estimate of the mean; smaller ones, and any whose
+estimate is not close enough, in two (see :func:`_compare_runs`)."""
+
+_FIRST_ITEMS = (
+    sa.select(_results.item_id)
+    .where(_results.run_id == sa.bindparam("baseline"))
+    .order_by(_results.item_id)
+    .offset(sa.bindparam("first_items", type_=sa.Integer()))
+    .limit(1)
+    .scalar_subquery()
+)
+"""The item of the baseline's result at ``first_items`` in item order (its index read that
+far): the first items are those up to it -- all, where the run has fewer results."""
+
+
+def _items_of(run: str, *, first: bool = False) -> sa.CTE:
     """Per item of a run: mean latency over its repetitions, whether any failed, and the
-    mean cost and tokens over the repetitions that have them (NULL: none has)."""
+    mean cost and tokens over the repetitions that have them (NULL: none has). ``first``:
+    the baseline's first :data:`SHIFT_ITEMS` items only."""
     failed = sa.case((_results.error.is_not(None), 1), else_=0)
-    return (
-        sa.select(
-            _results.item_id.label("item"),
-            mean(_results.latency).label("latency"),
-            sa.func.max(failed).label("failed"),
-            mean(_results.cost).label("cost"),
-            mean(sa.cast(_tokens(), sa.Double())).label("tokens"),
-        )
-        .where(_results.run_id == sa.bindparam(run))
-        .group_by(_results.item_id)
-        .cte(f"{run}_items")
-    )
+    items = sa.select(
+        _results.item_id.label("item"),
+        mean(_results.latency).label("latency"),
+        sa.func.max(failed).label("failed"),
+        mean(_results.cost).label("cost"),
+        mean(sa.cast(_tokens(), sa.Double())).label("tokens"),
+    ).where(_results.run_id == sa.bindparam(run))
+    if first:
+        items = items.where(_results.item_id <= sa.func.coalesce(_FIRST_ITEMS, _results.item_id))
+    suffix = "_first" if first else ""
+    return items.group_by(_results.item_id).cte(f"{run}_items{suffix}")
 
 
-def _item_scores_of(run: str) -> sa.CTE:
-    """Per item and score name of a run: the score's mean over the item's repetitions."""
-    return (
+def _item_scores_of(run: str, *, first: bool = False) -> sa.CTE:
+    """Per item and score name of a run: the score's mean over the item's repetitions.
+    ``first``: the baseline's first :data:`SHIFT_ITEMS` items only (read from the
+    results' index, their scores by result)."""
+    scores = (
         sa.select(
             _results.item_id.label("item"),
             _scores.name.label("name"),
@@ -327,9 +351,14 @@ def _item_scores_of(run: str) -> sa.CTE:
         )
         .select_from(scores_table.join(results_table, _results.id == _scores.result_id))
         .where(_scores.run_id == sa.bindparam(run))
-        .group_by(_results.item_id, _scores.name)
-        .cte(f"{run}_scores")
     )
+    if first:
+        scores = scores.where(
+            _results.run_id == sa.bindparam(run),
+            _results.item_id <= sa.func.coalesce(_FIRST_ITEMS, _results.item_id),
+        )
+    suffix = "_first" if first else ""
+    return scores.group_by(_results.item_id, _scores.name).cte(f"{run}_scores{suffix}")
 
 
 def _larger(a: sa.ColumnElement[float], b: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
@@ -362,6 +391,24 @@ def _deviations(
     return [
         sa.func.max(scale).label(f"{name}_scale"),
         sa.func.sum(scaled_square(half(delta) - middle, scale)).label(f"{name}_scaled"),
+    ]
+
+
+def _shifted_sums(
+    name: str, delta: sa.ColumnElement[Any], shift: sa.ColumnElement[Any]
+) -> list[sa.ColumnElement[Any]]:
+    """One pass over paired deltas, beside :func:`_spread`'s: the sum of their (halved)
+    deviations from ``shift`` -- an estimate of their mean, from the first items -- the
+    sum of those deviations' squares, and how many deviations were not tame
+    (:func:`~runstore.sql.compiler.shifted`). With the mean from the first pass, the sum
+    of squared deviations from the mean is ``squares - shifted**2 / count``: exact enough
+    where the estimate is close to the mean, as :func:`_one_pass_deviations` checks."""
+    deviation, tame = shifted(delta, shift)
+    return [
+        sa.func.max(shift).label(f"{name}_shift"),
+        sa.func.sum(sa.case((tame, deviation), else_=0.0)).label(f"{name}_shifted"),
+        sa.func.sum(sa.case((tame, deviation * deviation), else_=0.0)).label(f"{name}_squares"),
+        sa.func.count().filter(sa.and_(delta.is_not(None), sa.not_(tame))).label(f"{name}_wild"),
     ]
 
 
@@ -404,6 +451,51 @@ _COMPARISON_PAIRS = sa.select(
     sa.select(sa.func.count()).select_from(_candidate).scalar_subquery().label("candidate_items"),
     *_pairs_second.c,
 ).select_from(_pairs_first.join(_pairs_second, sa.true()))
+
+
+_baseline_first = _items_of("baseline", first=True)
+_candidate_first = _items_of("candidate", first=True)
+_pair_shifts = (
+    sa.select(
+        mean(_candidate_first.c.latency - _baseline_first.c.latency).label("latency"),
+        mean(_candidate_first.c.cost - _baseline_first.c.cost).label("cost"),
+    )
+    .select_from(
+        _baseline_first.join(_candidate_first, _candidate_first.c.item == _baseline_first.c.item)
+    )
+    .cte("pair_shifts")
+)
+_pairs_one_pass = (
+    sa.select(
+        sa.func.count().label("paired"),
+        sa.func.count()
+        .filter(sa.and_(_pairs.c.failed_before == 1, _pairs.c.failed_after == 0))
+        .label("fixed"),
+        sa.func.count()
+        .filter(sa.and_(_pairs.c.failed_before == 0, _pairs.c.failed_after == 1))
+        .label("introduced"),
+        *_spread("latency", _pairs.c.latency),
+        *_spread("cost", _pairs.c.cost),
+        mean(_pairs.c.tokens).label("tokens_mean"),
+        *_shifted_sums("latency", _pairs.c.latency, _pair_shifts.c.latency),
+        *_shifted_sums("cost", _pairs.c.cost, _pair_shifts.c.cost),
+    )
+    .select_from(_pairs.join(_pair_shifts, sa.true()))
+    .cte("paired_one_pass")
+)
+_COMPARISON_PAIRS_ONE_PASS = sa.select(
+    *_pairs_one_pass.c,
+    sa.select(sa.func.count()).select_from(_baseline).scalar_subquery().label("baseline_items"),
+    sa.select(sa.func.count()).select_from(_candidate).scalar_subquery().label("candidate_items"),
+)
+
+
+def comparison_pairs_one_pass(baseline: str, candidate: str) -> AnyQuery:
+    """What :func:`comparison_pairs` gives, in one pass over the paired items: the
+    latency and cost differences' sums of deviations from an estimate of their mean
+    (:func:`_shifted_sums`) in place of the second pass."""
+    values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS - 1}
+    return Query(_COMPARISON_PAIRS_ONE_PASS, values)
 
 
 def comparison_pairs(baseline: str, candidate: str) -> AnyQuery:
@@ -460,6 +552,49 @@ _COMPARISON_SCORES = sa.select(
 ).select_from(_scores_first.join(_scores_second, _scores_second.c.name == _scores_first.c.name))
 
 
+_baseline_score_first = _item_scores_of("baseline", first=True)
+_candidate_score_first = _item_scores_of("candidate", first=True)
+_score_shifts = (
+    sa.select(
+        _baseline_score_first.c.name,
+        mean(half(_candidate_score_first.c.value) - half(_baseline_score_first.c.value)).label(
+            "shift"
+        ),
+    )
+    .select_from(
+        _baseline_score_first.join(
+            _candidate_score_first,
+            sa.and_(
+                _candidate_score_first.c.item == _baseline_score_first.c.item,
+                _candidate_score_first.c.name == _baseline_score_first.c.name,
+            ),
+        )
+    )
+    .group_by(_baseline_score_first.c.name)
+    .cte("score_shifts")
+)
+_COMPARISON_SCORES_ONE_PASS = (
+    sa.select(
+        _score_pairs.c.name,
+        mean(_score_pairs.c.before).label("baseline_mean"),
+        mean(_score_pairs.c.after).label("candidate_mean"),
+        sa.func.count().filter(_score_pairs.c.after > _score_pairs.c.before).label("improved"),
+        sa.func.count().filter(_score_pairs.c.after < _score_pairs.c.before).label("regressed"),
+        *_spread("delta", _score_pairs.c.delta),
+        *_shifted_sums("delta", _score_pairs.c.delta, _score_shifts.c.shift),
+    )
+    .select_from(_score_pairs.outerjoin(_score_shifts, _score_shifts.c.name == _score_pairs.c.name))
+    .group_by(_score_pairs.c.name)
+)
+
+
+def comparison_scores_one_pass(baseline: str, candidate: str) -> AnyQuery:
+    """What :func:`comparison_scores` gives, in one pass (see
+    :func:`comparison_pairs_one_pass`)."""
+    values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS - 1}
+    return Query(_COMPARISON_SCORES_ONE_PASS, values)
+
+
 def comparison_scores(baseline: str, candidate: str) -> AnyQuery:
     """Per score name, over the items both runs have it for (each item's repetitions
     averaged): both means, how many improved and regressed; then the halved differences'
@@ -503,15 +638,14 @@ def items_after(baseline: str, candidate: str, after_item: str, size: int) -> An
 # -- operations --------------------------------------------------------------------------
 
 
-def _summarize_run(call: calls.SummarizeRun, database: Database) -> Plan[RunSummary]:
-    """Postgres: one statement with ``percentile_cont``. SQLite, which has none: in one
-    snapshot, the aggregates, then the two values around each percentile's rank, read
-    from an index."""
+def computed_summary(run_id: str, database: Database) -> Steps[RunSummary]:
+    """A run's summary, computed (in a snapshot: the steps of ``summarize_run`` when no
+    summary is kept, :mod:`runstore.sql.summaries`). Postgres: one statement with
+    ``percentile_cont``. SQLite, which has none: the aggregates, then the two values
+    around each percentile's rank, read from an index."""
     if database.postgres:
-        steps = _summarize_in_one_statement(call.run_id)
-    else:
-        steps = _summarize_by_ranks(call.run_id)
-    return Plan(Mode.SNAPSHOT, steps, lambda: _summarize_run(call, database))
+        return (yield from _summarize_in_one_statement(run_id))
+    return (yield from _summarize_by_ranks(run_id))
 
 
 def _summary(
@@ -608,14 +742,57 @@ def _histogram_run(call: calls.HistogramRun, database: Database) -> Steps[RunHis
     return RunHistograms(run_id=run_id, bins=bins, latency=latency, scores=scores, cost=cost)
 
 
+def _one_pass_deviations(figures: dict[str, Any], name: str) -> bool:
+    """Whether one pass's sums give the deltas' squared deviations from their mean
+    exactly enough -- every deviation from the estimate tame, and the estimate no farther
+    from the mean than the deltas' own spread, so that taking the estimate's share out
+    (``squares - shifted**2 / count``) loses at most a bit more than a second pass
+    would; if so, set them as :func:`_paired_delta` reads a second pass's."""
+    count, low, high = (figures[f"{name}_{part}"] for part in ("count", "low", "high"))
+    if count < 2 or low == high:  # no deviations to sum: paired_delta needs none
+        figures[f"{name}_scale"], figures[f"{name}_scaled"] = 0.0, 0.0
+        return True
+    if figures[f"{name}_shift"] is None or figures[f"{name}_wild"]:
+        return False
+    shifted_sum, squares = figures[f"{name}_shifted"], figures[f"{name}_squares"]
+    centre = shifted_sum * shifted_sum / count
+    spread = squares - centre
+    if not (spread > 0.0 and centre <= spread):
+        return False
+    # the deviations were halved: the squared deviations sum to (2 * sqrt(spread))**2
+    figures[f"{name}_scale"], figures[f"{name}_scaled"] = math.sqrt(spread), 1.0
+    return True
+
+
+def _comparison_sums(
+    baseline: str, candidate: str, one_pass: bool
+) -> Steps[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """The sums of a comparison: in one pass where asked and exact enough (see
+    :func:`_one_pass_deviations`), else in two."""
+    if one_pass:
+        pairs = dict((yield from one(comparison_pairs_one_pass(baseline, candidate)))._mapping)
+        found = yield from rows(comparison_scores_one_pass(baseline, candidate))
+        scores = [dict(row._mapping) for row in found]
+        if all(_one_pass_deviations(pairs, name) for name in ("latency", "cost")) and all(
+            _one_pass_deviations(figures, "delta") for figures in scores
+        ):
+            return pairs, scores
+    pairs = dict((yield from one(comparison_pairs(baseline, candidate)))._mapping)
+    found = yield from rows(comparison_scores(baseline, candidate))
+    return pairs, [dict(row._mapping) for row in found]
+
+
 @operation(Mode.SNAPSHOT)
 def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
+    """Two statements -- over the paired items, and per score over the paired scores --
+    each in one pass for a large baseline (:data:`ONE_PASS_FROM`), with a second pass
+    only where one is not exact enough."""
     baseline, candidate, confidence = call.baseline_run_id, call.candidate_run_id, call.confidence
-    yield from require_runs([baseline, candidate])
-    pairs = (yield from one(comparison_pairs(baseline, candidate)))._mapping
+    sizes = yield from require_runs([baseline, candidate])
+    one_pass = sizes[baseline] >= ONE_PASS_FROM
+    pairs, score_figures = yield from _comparison_sums(baseline, candidate, one_pass)
     scores = {}
-    for row in (yield from rows(comparison_scores(baseline, candidate))):
-        figures = row._mapping
+    for figures in score_figures:
         delta = _paired_delta(figures, "delta", confidence, halved=True)
         assert delta is not None  # a score name is listed where some item has it in both
         scores[figures["name"]] = ScoreComparison(
@@ -698,7 +875,6 @@ def _iter_item_comparisons(
 
 
 PLANS: Plans = {
-    calls.SummarizeRun: _summarize_run,
     calls.HistogramRun: _histogram_run,
     calls.CompareRuns: _compare_runs,
 }

@@ -42,6 +42,7 @@ __all__ = [
     "scaled_square",
     "score_map",
     "scores_of",
+    "shifted",
     "split_sums",
     "utc_text",
 ]
@@ -187,6 +188,28 @@ def bucket(
 
 _NEGLIGIBLE = 2.0**-500  # a deviation this small against the largest adds nothing
 _SMALL_SCALE = 2.0**-400  # a scale below this is compared scaled up, not down
+
+
+_SHIFTED_LARGEST = 2.0**480
+_SHIFTED_SMALLEST = 2.0**-480
+
+
+def shifted(
+    value: sa.SQLColumnExpression[float], shift: sa.SQLColumnExpression[float]
+) -> tuple[sa.ColumnElement[float], sa.ColumnElement[bool]]:
+    """``half(value) - half(shift)`` -- a deviation from an estimate of the values' mean,
+    halved, so it never overflows -- and whether it is *tame*: zero, or between
+    ``2**-480`` and ``2**480`` in size, so that its square, and a sum of up to ``2**31``
+    such squares, neither overflows nor leaves the normal doubles (which Postgres would
+    refuse). One-pass sums over tame deviations only; any other sends the caller to two
+    passes."""
+    deviation = half(value) - half(shift)
+    size = sa.func.abs(deviation)
+    tame = sa.or_(
+        deviation == _float(0.0),
+        sa.and_(size <= _float(_SHIFTED_LARGEST), size >= _float(_SHIFTED_SMALLEST)),
+    )
+    return deviation, tame
 
 
 def scaled_square(

@@ -20,6 +20,9 @@ class Database:
     dialect: str
     """SQLAlchemy's name for it: ``"sqlite"`` or ``"postgresql"``."""
     clock: Clock
+    replicated: bool = False
+    """Whether its reads go to read replicas: a read may then run on one, and so must not
+    write (a summary is not kept on the way)."""
 
     def now(self) -> datetime:
         return self.clock()

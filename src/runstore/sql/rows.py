@@ -32,8 +32,17 @@ __all__ = [
 ]
 
 
+_NOT_ATTRIBUTES = frozenset({"summaryKey"})
+"""Columns that hold no attribute of their row's model (the runs' ``summaryKey``): the
+last of their table, so the rows statements read end with them and models ignore them."""
+
+
+def _model_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    return [column for column in table.columns if column.name not in _NOT_ATTRIBUTES]
+
+
 def _attributes(table: sa.Table) -> tuple[str, ...]:
-    return tuple(attribute_name(column.name) for column in table.columns)
+    return tuple(attribute_name(column.name) for column in _model_columns(table))
 
 
 RUN_ATTRIBUTES = _attributes(runs_table)
@@ -44,7 +53,7 @@ SCORE_ATTRIBUTES = _attributes(scores_table)
 """The same for a scores row."""
 
 RUN_COLUMNS: dict[str, sa.Column[Any]] = {
-    attribute_name(column.name): column for column in runs_table.columns
+    attribute_name(column.name): column for column in _model_columns(runs_table)
 }
 """The runs table's columns by the attribute of :class:`~runstore.models.Run` they hold."""
 RESULT_COLUMNS: dict[str, sa.Column[Any]] = {
@@ -81,7 +90,7 @@ def scores_from(rows: Iterable[Sequence[Any]]) -> list[Score]:
 
 
 def _keys(table: sa.Table) -> tuple[tuple[str, str], ...]:
-    return tuple(zip((c.key for c in table.columns), _attributes(table), strict=True))
+    return tuple(zip((c.key for c in _model_columns(table)), _attributes(table), strict=True))
 
 
 _RUN_KEYS = _keys(runs_table)

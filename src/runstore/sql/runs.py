@@ -17,7 +17,7 @@ from runstore import calls
 from runstore.clock import moved_forward
 from runstore.errors import DatabaseError, DuplicateError, RunNotFoundError
 from runstore.limits import MAX_COUNT
-from runstore.models import ExistingRun, Run
+from runstore.models import FINISHED, ExistingRun, Run
 from runstore.plans import (
     ATTEMPTS,
     AnyQuery,
@@ -45,6 +45,8 @@ from runstore.tables import (
     runs_table,
     score_columns,
     scores_table,
+    summaries_table,
+    summary_columns,
     tag_columns,
     tags_table,
 )
@@ -66,6 +68,7 @@ _runs = run_columns
 _results = result_columns
 _scores = score_columns
 _tags = tag_columns
+_summaries = summary_columns
 
 # -- statements --------------------------------------------------------------------------
 
@@ -78,6 +81,9 @@ def insert_run(run: Run) -> AnyQuery:
 
 _INSERT_TAGS = sa.insert(tags_table)
 _DELETE_TAGS_OF_RUN = sa.delete(tags_table).where(_tags.run_id == sa.bindparam("run_id"))
+_DELETE_SUMMARY_OF_RUN = sa.delete(summaries_table).where(
+    _summaries.run_id == sa.bindparam("run_id")
+)
 
 
 def insert_tags(run_id: str, tags: Sequence[str], created_at: datetime) -> list[AnyQuery]:
@@ -131,16 +137,14 @@ def run_sizes(run_ids: Iterable[str]) -> Query[str, int]:
 
 
 @functools.cache
-def _update_statement(columns: frozenset[str], if_earlier: bool) -> sa.Update:
+def _update_statement(columns: frozenset[str], if_earlier: bool, forget: bool) -> sa.Update:
     conditions = [_runs.id == sa.bindparam("run_id")]
     if if_earlier:
         conditions.append(_runs.updated_at < sa.bindparam("new_updated_at"))
-    return (
-        sa.update(runs_table)
-        .where(*conditions)
-        .values({column: sa.bindparam(f"new_{column}") for column in sorted(columns)})
-        .returning(*returned(runs_table))
-    )
+    values: dict[str, Any] = {column: sa.bindparam(f"new_{column}") for column in sorted(columns)}
+    if forget:
+        values[_runs.summary_key.key] = None
+    return sa.update(runs_table).where(*conditions).values(values).returning(*returned(runs_table))
 
 
 def update_run_query(
@@ -148,12 +152,29 @@ def update_run_query(
 ) -> AnyQuery:
     """Set the given run attributes and ``updated_at``; returns the row as stored.
 
-    ``if_earlier``: only if the stored ``updated_at`` is earlier (no row otherwise).
+    ``if_earlier``: only if the stored ``updated_at`` is earlier (no row otherwise). A run
+    set to a status that is not finished forgets its kept summary.
     """
     values = {**changes, "updated_at": updated_at}
     columns = {RUN_COLUMNS[name].key: value for name, value in values.items()}
-    statement = _update_statement(frozenset(columns), if_earlier)
+    forget = "status" in changes and changes["status"] not in FINISHED
+    statement = _update_statement(frozenset(columns), if_earlier, forget)
     return Query(statement, {"run_id": run_id, **{f"new_{c}": v for c, v in columns.items()}})
+
+
+_FORGET_SUMMARIES = (
+    sa.update(runs_table)
+    .where(one_of(_runs.id, "run_ids"), _runs.summary_key.is_not(None))
+    .values(summary_key=None)
+)
+
+
+def forget_summaries(run_ids: Iterable[str]) -> AnyQuery:
+    """Clear the runs' ``summaryKey``: their kept summaries are stale. For writes that
+    change what a summary covers without writing the run's row (scores); run it after
+    them, in their transaction. It writes (and locks) only a run that has a current
+    summary, so the writers of a run do not take turns on its row for it."""
+    return Query(_FORGET_SUMMARIES, {"run_ids": sorted(set(run_ids))})
 
 
 def _at_least_zero(count: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
@@ -166,14 +187,17 @@ def _at_least_zero(count: sa.ColumnElement[int]) -> sa.ColumnElement[int]:
 def bump_statement(counted: bool) -> sa.Update:
     """Counters grow by arithmetic in the database, never read-modify-write, so concurrent
     writers cannot lose a count; a count that would pass MAX_COUNT leaves the row alone
-    (no row matches), on every backend alike. Counting moves ``updated_at`` forward."""
+    (no row matches), on every backend alike. Counting moves ``updated_at`` forward, and
+    clears the run's ``summaryKey`` (its kept summary is stale)."""
     integer = sa.Integer()
     conditions = [
         _runs.id == sa.bindparam("run_id"),
         _runs.result_count <= sa.bindparam("results_below", type_=integer),
     ]
     values: dict[str, Any] = {
-        "result_count": _runs.result_count + sa.bindparam("results", type_=integer)
+        "result_count": _runs.result_count + sa.bindparam("results", type_=integer),
+        # what the run's summary covers changes: a kept one is no longer current
+        "summary_key": None,
     }
     if counted:
         conditions += [
@@ -232,7 +256,9 @@ _DELETE_RUN = sa.delete(runs_table).where(_runs.id == sa.bindparam("run_id"))
 _DELETE_RESULTS_OF_RUN = sa.delete(results_table).where(_results.run_id == sa.bindparam("run_id"))
 _DELETE_SCORES_OF_RUN = sa.delete(scores_table).where(_scores.run_id == sa.bindparam("run_id"))
 _RESET_RESULT_COUNT = (
-    sa.update(runs_table).where(_runs.id == sa.bindparam("run_id")).values(result_count=0)
+    sa.update(runs_table)
+    .where(_runs.id == sa.bindparam("run_id"))
+    .values(result_count=0, summary_key=None)
 )
 
 
@@ -243,12 +269,14 @@ def delete_run_queries(run_id: str) -> list[AnyQuery]:
         Query(_DELETE_SCORES_OF_RUN, values),
         Query(_DELETE_RESULTS_OF_RUN, values),
         Query(_DELETE_TAGS_OF_RUN, values),
+        Query(_DELETE_SUMMARY_OF_RUN, values),
         Query(_DELETE_RUN, values),
     ]
 
 
 def delete_results_by_run_id_queries(run_id: str) -> list[AnyQuery]:
-    """Delete a run's results and scores, and set its result count to 0."""
+    """Delete a run's results and scores, and set its result count to 0 (and forget its
+    kept summary)."""
     values = {"run_id": run_id}
     return [
         Query(_DELETE_SCORES_OF_RUN, values),
@@ -273,6 +301,7 @@ _RECOUNT_RUN = (
         result_count=_counted_results(),
         succeeded_count=_counted_results(_results.error.is_(None)),
         failed_count=_counted_results(_results.error.is_not(None)),
+        summary_key=None,
         updated_at=sa.case(
             (
                 _runs.updated_at < sa.bindparam("now", type_=_runs.updated_at.type),
@@ -346,6 +375,7 @@ _DELETE_RUNS = sa.delete(runs_table).where(one_of(_runs.id, "run_ids"))
 _DELETE_RESULTS_OF_RUNS = sa.delete(results_table).where(one_of(_results.run_id, "run_ids"))
 _DELETE_SCORES_OF_RUNS = sa.delete(scores_table).where(one_of(_scores.run_id, "run_ids"))
 _DELETE_TAGS_OF_RUNS = sa.delete(tags_table).where(one_of(_tags.run_id, "run_ids"))
+_DELETE_SUMMARIES_OF_RUNS = sa.delete(summaries_table).where(one_of(_summaries.run_id, "run_ids"))
 
 
 def delete_runs(run_ids: Sequence[str]) -> list[AnyQuery]:
@@ -355,13 +385,14 @@ def delete_runs(run_ids: Sequence[str]) -> list[AnyQuery]:
         Query(_DELETE_SCORES_OF_RUNS, values),
         Query(_DELETE_RESULTS_OF_RUNS, values),
         Query(_DELETE_TAGS_OF_RUNS, values),
+        Query(_DELETE_SUMMARIES_OF_RUNS, values),
         Query(_DELETE_RUNS, values),
     ]
 
 
 def dangerously_clear_all_queries() -> list[AnyQuery]:
-    """Delete every score, result, tag and run."""
-    tables = (scores_table, results_table, tags_table, runs_table)
+    """Delete every score, result, tag, kept summary and run."""
+    tables = (scores_table, results_table, tags_table, summaries_table, runs_table)
     return [Query(sa.delete(table)) for table in tables]
 
 
@@ -374,7 +405,7 @@ def vacuum_queries(dialect: str) -> list[AnyQuery]:
     vacuums (and analyzes) runstore's tables. Neither may run inside a transaction."""
     if dialect == "sqlite":
         return [Query(Vacuum(runs_table)), Query(_CHECKPOINT)]
-    tables = (runs_table, results_table, scores_table, tags_table)
+    tables = (runs_table, results_table, scores_table, tags_table, summaries_table)
     return [Query(Vacuum(table)) for table in tables]
 
 
@@ -402,14 +433,13 @@ def _create_run_steps(call: calls.CreateRun, database: Database) -> Steps[Run]:
             return existing_run(call.input, runs_from([row])[0])
 
 
-def _update_run(call: calls.UpdateRun, database: Database) -> Plan[Run]:
+def update_run_mode(call: calls.UpdateRun) -> Mode:
     """Usually one statement; a transaction where the run's tags change (they are
     indexed anew in it)."""
-    mode = Mode.WRITE if "tags" in call.input.changes() else Mode.WRITE_ONE
-    return Plan(mode, _update_run_steps(call, database), lambda: _update_run(call, database))
+    return Mode.WRITE if "tags" in call.input.changes() else Mode.WRITE_ONE
 
 
-def _update_run_steps(call: calls.UpdateRun, database: Database) -> Steps[Run]:
+def update_run_steps(call: calls.UpdateRun, database: Database) -> Steps[Run]:
     # Usually one statement: the clock is past the stored updated_at, which moves to now.
     changes = call.input.changes()
     query = update_run_query(call.input.id, changes, database.now(), if_earlier=True)
@@ -510,7 +540,6 @@ def require_runs(run_ids: Sequence[str]) -> Steps[dict[str, int]]:
 
 PLANS: Plans = {
     calls.CreateRun: _create_run,
-    calls.UpdateRun: _update_run,
     calls.GetRunById: _get_run_by_id,
     calls.DeleteRun: _delete_run,
     calls.RecountRun: _recount_run,

@@ -34,7 +34,14 @@ from runstore.records import recorded_scores
 from runstore.sql.compiler import one_of, returned
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.rows import score_row, scores_from
-from runstore.tables import result_columns, score_columns, scores_table
+from runstore.sql.runs import forget_summaries
+from runstore.tables import (
+    result_columns,
+    run_columns,
+    runs_table,
+    score_columns,
+    scores_table,
+)
 
 __all__ = [
     "PLANS",
@@ -49,12 +56,14 @@ CHUNK = 1000
 """Scores per statement execution (or lookup) when a batch is written or checked."""
 
 _results = result_columns
+_runs = run_columns
 _scores = score_columns
 
 # -- statements --------------------------------------------------------------------------
 
 _RESULTS_OF = (
     sa.select(_results.id, _results.run_id)
+    .join(runs_table, _runs.id == _results.run_id)
     .where(one_of(_results.id, "ids"))
     .order_by(_results.id)
     .with_for_update(read=True, key_share=True)
@@ -63,7 +72,9 @@ _RESULTS_OF = (
 
 def results_of(result_ids: Iterable[str]) -> Query[str, str]:
     """(id, run id) of those results that exist, each kept from deletion until the
-    transaction ends (Postgres ``FOR KEY SHARE``, in id order)."""
+    transaction ends, and so their runs (Postgres ``FOR KEY SHARE``, in id order): a run's
+    summary is kept only after this transaction ends, or seen stale by it (see
+    :mod:`runstore.sql.summaries`)."""
     return reading(_RESULTS_OF, {"ids": sorted(result_ids)})
 
 
@@ -200,13 +211,17 @@ def _add_scores(call: calls.AddScores, database: Database) -> Steps[list[Score]]
         for start in range(0, len(scores), CHUNK):
             query = upsert_scores(scores[start : start + CHUNK], database.dialect)
             stored += scores_from((yield from rows(query)))
-        return stored
-    try:
-        for start in range(0, len(scores), CHUNK):
-            yield from execute(insert_scores(scores[start : start + CHUNK]))
-    except DuplicateError as exc:
-        raise (yield from _locate_duplicate_score(scores)) or exc from exc
-    return scores
+    else:
+        try:
+            for start in range(0, len(scores), CHUNK):
+                yield from execute(insert_scores(scores[start : start + CHUNK]))
+        except DuplicateError as exc:
+            raise (yield from _locate_duplicate_score(scores)) or exc from exc
+        stored = scores
+    # After the scores: each insert holds its run's row (a foreign key's share lock), so
+    # a summary kept meanwhile either waited for this transaction or is cleared here.
+    yield from execute(forget_summaries(run_of_result.values()))
+    return stored
 
 
 def _locate_duplicate_score(scores: Sequence[Score]) -> Steps[DuplicateError | None]:

@@ -8,7 +8,7 @@ from typing import TypeVar, cast
 
 from runstore import calls
 from runstore.plans import Plan, Walk
-from runstore.sql import answers, lists, results, runs, scores
+from runstore.sql import answers, lists, results, runs, scores, summaries
 from runstore.sql.database import Database, Plans, Walks
 
 __all__ = ["PLANS", "WALKS", "plan_of", "walk_of"]
@@ -21,6 +21,7 @@ PLANS: Plans = {
     **scores.PLANS,
     **lists.PLANS,
     **answers.PLANS,
+    **summaries.PLANS,
 }
 
 WALKS: Walks = {

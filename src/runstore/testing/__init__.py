@@ -21,7 +21,7 @@ Its modules follow the sections of :class:`~runstore.base.RunsStorage`: :mod:`.l
 :mod:`.runs`, :mod:`.results`, :mod:`.exports`, :mod:`.scores` and :mod:`.answers`;
 :mod:`.provenance` (what produced a run and what it cost, across those calls),
 :mod:`.statistics` (comparisons' paired statistics against SciPy, the gate, baselines);
-and
+:mod:`.trends` (kept summaries, exactly and never stale, and trends across runs); and
 three that go across every call: :mod:`.refusals` (what every call refuses),
 :mod:`.properties` (round trips of any JSON value, instant and score) and :mod:`.fuzz`
 (arbitrary calls, each succeeding or refused cleanly). :mod:`.inputs` has the inputs the
@@ -43,6 +43,7 @@ pytest.register_assert_rewrite(
     "runstore.testing.properties",
     "runstore.testing.provenance",
     "runstore.testing.statistics",
+    "runstore.testing.trends",
     "runstore.testing.refusals",
     "runstore.testing.results",
     "runstore.testing.runs",
@@ -61,6 +62,7 @@ from runstore.testing.results import ResultsContract
 from runstore.testing.runs import RunsContract
 from runstore.testing.scores import ScoresContract
 from runstore.testing.statistics import StatisticsContract
+from runstore.testing.trends import TrendsContract
 
 __all__ = ["RunsStorageContract", "StorageFactory"]
 
@@ -76,6 +78,7 @@ class RunsStorageContract(
     AnswersContract,
     ProvenanceContract,
     StatisticsContract,
+    TrendsContract,
     ExportsContract,
     RefusalsContract,
     PropertiesContract,

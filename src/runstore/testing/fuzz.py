@@ -201,6 +201,8 @@ METHODS = [
     "iter_item_comparisons",
     "list_scores",
     "summarize_run",
+    "keep_summaries",
+    "trend_runs",
     "histogram_run",
     "create_run",
     "update_run",
@@ -245,7 +247,8 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
             older_than=older_than, status=status, batch_size=batch, tags=tags
         )
     if name == "update_run":
-        changes = {"id": run_id, "status": "running", "failed_count": 1, "completed_at": T0}
+        status = data.draw(st.sampled_from(["running", "completed", "failed"]), label="status")
+        changes = {"id": run_id, "status": status, "failed_count": 1, "completed_at": T0}
         changes |= data.draw(_provenance, label="provenance")
         argument = _field_or_anything(data, changes)
         return name, lambda storage: storage.update_run(argument)
@@ -280,7 +283,19 @@ def _call(data: st.DataObject, runs: list[str]) -> tuple[str, Call]:
             storage.iter_item_comparisons(some_id, other, only=kind, score=score_name)
         )
     if name == "summarize_run":
-        return name, lambda storage: storage.summarize_run(some_id)
+        keep = data.draw(_mostly(st.booleans()), label="keep")
+        return name, lambda storage: storage.summarize_run(some_id, keep=keep)
+    if name == "keep_summaries":
+        dataset = data.draw(st.none() | _mostly(st.just("dataset-1")), label="dataset")
+        return name, lambda storage: storage.keep_summaries(dataset_id=dataset)
+    if name == "trend_runs":
+        dataset = data.draw(_mostly(st.just("dataset-1")), label="dataset")
+        last = data.draw(_mostly(st.integers(1, 3)), label="last")
+        status = data.draw(st.sampled_from([None, "completed", "running"]) | anything)
+        keep = data.draw(_mostly(st.booleans()), label="keep")
+        return name, lambda storage: storage.trend_runs(
+            dataset, last=last, status=status, keep=keep
+        )
     if name == "histogram_run":
         bins = data.draw(_mostly(st.integers(1, MAX_BINS)), label="bins")
         return name, lambda storage: storage.histogram_run(some_id, bins=bins)
