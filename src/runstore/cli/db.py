@@ -1,6 +1,7 @@
-"""``runstore db``: runstore's schema, through Alembic and the migrations in the package.
+"""``runstore db``: runstore's schema, through Alembic and the migrations in the package,
+and the upkeep of what it holds (``keep-summaries``).
 
-Every command builds its Alembic config with :func:`runstore.migrations.alembic_config`
+Every schema command builds its Alembic config with :func:`runstore.migrations.alembic_config`
 (the migrations that ship with this runstore, no ``alembic.ini``), giving the URL and the
 schema to ``env.py`` as ``-x url=... -x schema=...`` would; env.py makes its own engine
 and migrates in one transaction under runstore's migration lock, so several deploys may
@@ -18,6 +19,7 @@ from alembic import command
 from alembic.util import CommandError
 
 from runstore.cli.common import Database, database_options
+from runstore.cli.output import one_line
 from runstore.migrations import alembic_config, current_revision, head_revision
 from runstore.sql import SqlRunsStorage
 from runstore.sql.errors import translated_errors
@@ -31,7 +33,8 @@ usage errors 2)."""
 
 @click.group()
 def db() -> None:
-    """Create, upgrade, downgrade and check runstore's schema in a database."""
+    """Create, upgrade, downgrade and check runstore's schema in a database, and keep the
+    summaries of finished runs."""
 
 
 @contextmanager
@@ -174,3 +177,22 @@ def check(database: Database) -> None:
     database.require_file()
     with _alembic():
         command.check(database.alembic_config())
+
+
+@db.command("keep-summaries")
+@click.option(
+    "--dataset", "dataset_id", metavar="ID", help="Only the finished runs of this dataset."
+)
+@database_options()
+def keep_summaries(database: Database, dataset_id: str | None) -> None:
+    """Keep the summary of every finished run (completed or failed) that has none kept.
+
+    For runs finished before summaries were kept (a database older than runstore 0.4), or
+    whose kept summary a later write made stale: `runs show`, `runs trend` and the viewer
+    then read them instead of computing them. Each run is kept on its own, so the command
+    may be stopped and run again; a run written to meanwhile is left for the next time.
+    """
+    with database.storage() as storage:
+        kept = storage.keep_summaries(dataset_id=dataset_id)
+    which = "" if dataset_id is None else f" of dataset {one_line(dataset_id)}"
+    click.echo(f"Kept {kept} {'summary' if kept == 1 else 'summaries'} of finished runs{which}.")

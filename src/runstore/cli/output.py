@@ -13,7 +13,10 @@ import click
 
 __all__ = [
     "COST_DIGITS",
+    "SPARKS",
+    "SPARK_NOISE",
     "echo_json",
+    "echo_json_line",
     "echo_pairs",
     "echo_table",
     "finite",
@@ -23,6 +26,7 @@ __all__ = [
     "p_value",
     "percent",
     "signed",
+    "sparkline",
 ]
 
 COST_DIGITS = 6
@@ -45,6 +49,12 @@ def echo_json(value: Any) -> None:
     """Print ``value`` (JSON-ready: a ``model_dump(mode="json")``) as indented JSON, a
     float that is not finite as null (see :func:`finite`)."""
     click.echo(json.dumps(finite(value), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def echo_json_line(value: Any) -> None:
+    """Print ``value`` (JSON-ready) as JSON on one line, a float that is not finite as
+    null: for a stream of records, a JSON object a line."""
+    click.echo(json.dumps(finite(value), ensure_ascii=False, allow_nan=False))
 
 
 def echo_table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, right: int = 0) -> None:
@@ -124,3 +134,44 @@ def p_value(value: float | None) -> str:
 def percent(share: float) -> str:
     """A share as a percentage, without trailing zeros (``0.95``: ``95%``)."""
     return f"{share * 100:.10g}%"
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+"""A sparkline's bars, lowest to highest."""
+
+SPARK_NOISE = 1e-9
+"""Values closer than this share of their magnitude draw as equal in a sparkline: a
+mean or a sum rounds differently from one run to the next (0.44 and
+0.43999999999999995), and a drift the table cannot show is none."""
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """``values`` as bars, one character each, in order: the range from the least value
+    to the greatest cut into eight equal parts, the least value the lowest bar and the
+    greatest the highest -- so that a drift shows at a glance.
+
+    A missing value (None), or one that is not finite, is a space. Where every value is
+    the same (within :data:`SPARK_NOISE`), each is the middle bar ▄. Any finite
+    floats will do, the greatest and least ones too: their span is taken in halves where
+    it would overflow.
+    """
+    shown = [value for value in values if value is not None and math.isfinite(value)]
+    if not shown:
+        return " " * len(values)
+    low, high = min(shown), max(shown)
+    span = high - low
+    halved = not math.isfinite(span)  # from near -max to near +max: halves do not overflow
+    if halved:
+        span = high / 2 - low / 2
+    flat = not halved and span <= SPARK_NOISE * max(abs(low), abs(high))
+    bars = []
+    for value in values:
+        if value is None or not math.isfinite(value):
+            bars.append(" ")
+        elif flat:
+            bars.append(SPARKS[3])
+        else:
+            offset = value / 2 - low / 2 if halved else value - low
+            level = min(int(offset / span * len(SPARKS)), len(SPARKS) - 1)
+            bars.append(SPARKS[level])
+    return "".join(bars)

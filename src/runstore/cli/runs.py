@@ -1,9 +1,11 @@
-"""``runstore runs``: list, show, edit, compare, gate and prune the runs in a database.
+"""``runstore runs``: list, show, edit, compare, gate, trend and prune the runs in a
+database.
 
 ``--json`` prints what the storage returned, as ``model_dump(mode="json")`` gives it
 (snake_case keys, timestamps in ISO-8601 UTC); the keys are listed in the README.
-``edit`` and ``prune`` write, so they take no read replica. ``gate`` lives in
-:mod:`runstore.cli.gate`.
+``edit`` and ``prune`` write, so they take no read replica; the other commands only read
+(a summary they compute is not kept). ``gate`` lives in :mod:`runstore.cli.gate`,
+``trend`` in :mod:`runstore.cli.trends`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from runstore.cli.output import (
     one_line,
     signed,
 )
+from runstore.cli.trends import trend
 from runstore.errors import RunNotFoundError
 from runstore.figures import verdict
 from runstore.jsonvalues import JsonValue
@@ -63,10 +66,11 @@ _DRY_RUN_SHOWN = 20
 
 @click.group()
 def runs() -> None:
-    """List, inspect, edit, compare, gate and prune runs."""
+    """List, inspect, edit, compare, gate, trend and prune runs."""
 
 
 runs.add_command(gate)
+runs.add_command(trend)
 
 
 def _tags(tags: Iterable[str]) -> str:
@@ -205,7 +209,7 @@ def show(database: Database, run_id: str, as_json: bool) -> None:
         run = storage.get_run_by_id(run_id)
         if run is None:
             raise RunNotFoundError(run_id)
-        summary = storage.summarize_run(run_id)
+        summary = storage.summarize_run(run_id, keep=False)  # a read command never writes
     if as_json:
         echo_json({"run": run.model_dump(mode="json"), "summary": summary.model_dump(mode="json")})
         return
