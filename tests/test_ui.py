@@ -28,7 +28,7 @@ pytest.importorskip("jinja2")
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
-from runstore import SqlRunsStorage
+from runstore import AddScoreInput, SqlRunsStorage
 from runstore.cli import main
 from runstore.testing.inputs import result_input, run_input
 from runstore.testing.servers import stop_process
@@ -171,6 +171,11 @@ def test_a_run_page_shows_its_summary_histograms_and_results(storage: SqlRunsSto
     assert f"<td>{summary.failed}</td>" in text
     for figure in ("p50", "p90", "p95", "p99"):
         assert f">{figure}<" in text
+    assert len(rows(text, "results")) == RESULTS_PER_PAGE
+    # the histograms: drawn by a page of their own, which the run's page fetches
+    assert f'data-charts="{run_path(baseline, "charts")}"' in text
+    assert "<rect" not in text
+    text = page(c, run_path(baseline, "charts"))
     histograms = storage.histogram_run(baseline, bins=24)
     assert histograms.latency is not None
     assert text.count('<rect class="bar"') == len(histograms.latency.counts) + sum(
@@ -178,7 +183,6 @@ def test_a_run_page_shows_its_summary_histograms_and_results(storage: SqlRunsSto
     )
     for count in histograms.latency.counts:  # each bar says how many values it holds
         assert f": {count}</title></rect>" in text
-    assert len(rows(text, "results")) == RESULTS_PER_PAGE
 
 
 def test_a_run_pages_results_cover_every_result_once_under_each_filter(
@@ -1031,10 +1035,11 @@ def test_a_run_page_shows_its_usage_and_a_cost_histogram(storage: SqlRunsStorage
     histograms = storage.histogram_run("costly", bins=24)
     assert histograms.latency is not None
     assert histograms.cost is not None
-    captions = re.findall(r"<figcaption>([^<]*) <span", text)
+    charts = page(client(storage), run_path("costly", "charts"))
+    captions = re.findall(r"<figcaption>([^<]*) <span", charts)
     assert captions == ["latency (ms)", "cost per result", "accuracy"]
-    assert 'cost per result <span class="muted">(15 values)</span>' in text
-    drawn = text.split("<figcaption>cost per result", 1)[1].split("</figure>", 1)[0]
+    assert 'cost per result <span class="muted">(15 values)</span>' in charts
+    drawn = charts.split("<figcaption>cost per result", 1)[1].split("</figure>", 1)[0]
     assert (histograms.cost.low, histograms.cost.high) == pytest.approx((0.0001, 0.0019))
     ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', drawn)
     assert ticks == ["0.0001", "0.0019", "most in a bin: 1"]  # as costs, not 1e-04
@@ -1050,8 +1055,11 @@ def test_a_run_page_shows_its_usage_and_a_cost_histogram(storage: SqlRunsStorage
 
 def test_a_run_without_costs_draws_no_cost_histogram(storage: SqlRunsStorage) -> None:
     baseline, _ = fill(storage, 5)
-    text = page(client(storage), run_path(baseline))
-    assert "cost per result <span" not in text
+    c = client(storage)
+    charts = page(c, run_path(baseline, "charts"))
+    assert "latency (ms) <span" in charts
+    assert "cost per result <span" not in charts
+    text = page(c, run_path(baseline))
     assert "tokens in/out" not in text
     assert '<th class="n">cost</th>' not in text
     table = text.split('id="usage"', 1)[1].split("</table>", 1)[0]
@@ -1211,9 +1219,11 @@ def test_stored_text_never_becomes_markup(storage: SqlRunsStorage) -> None:
         f"/?tag={quote(HOSTILE[:30])}&meta={quote(HOSTILE)}={quote(HOSTILE)}",
         f"/?name={quote(HOSTILE)}",
         run_path(run.id),
+        run_path(run.id, "charts"),
         run_path(run.id, "results", result.id),
         f"/compare?baseline={quote(run.id)}&candidate={quote(run.id)}",
         compare_url(run.id, other.id, confidence="0.9"),
+        f"/trend?dataset_id={quote(run.dataset_id)}&status=pending",
     ):
         text = page(c, url)
         assert "<img" not in text
@@ -1246,6 +1256,7 @@ def test_every_response_forbids_inline_script_and_framing(storage: SqlRunsStorag
         assert response.status_code == status
         policy = response.headers["content-security-policy"]
         assert "script-src 'self'" in policy
+        assert "connect-src 'self'" in policy  # viewer.js fetches a run's histograms
         assert "'unsafe-inline'" not in policy
         assert "frame-ancestors 'none'" in policy
         assert response.headers["x-content-type-options"] == "nosniff"
@@ -1271,13 +1282,20 @@ def test_no_page_writes_to_the_database(
     baseline, candidate = fill(storage, 12)
     c = client(storage)
     result = storage.list_results({"run_id": baseline}).results[0]
+    # the baseline finished (its summary kept), then scored again: its kept summary is
+    # stale, and a page that kept summaries would keep it again
+    storage.update_run({"id": baseline, "status": "completed"})
+    storage.add_scores([AddScoreInput(result_id=result.id, name="late", value=1.0)])
     with statements_seen(storage.engine) as seen:
         for url in (
             "/",
             run_path(baseline),
+            run_path(baseline, "charts"),
             run_path(baseline, "results", result.id),
             f"/compare?baseline={quote(baseline)}&candidate={quote(candidate)}",
             run_path(baseline, "export") + "?format=csv",
+            "/trend?dataset_id=qa",
+            "/trend?dataset_id=qa&status=pending",
         ):
             page(c, url)
     assert seen

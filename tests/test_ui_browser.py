@@ -3,8 +3,10 @@ database of each backend, read by a real headless Chromium through its chromedri
 
 It picks two runs on the list and compares them -- each change with its interval and
 p-value, the significant ones marked, at 95% and then at 99% -- reads a run's figures,
-histograms (cost among them) and results page by page, and opens results; it narrows the
-list by clicking tag chips and a run's metadata. Some stored texts are script (a run id,
+histograms (cost among them, fetched by the page's script after the page) and results
+page by page, and opens results; it follows a dataset's trend from the list, reads its
+line charts and follows a point to its run; it narrows the list by clicking tag chips
+and a run's metadata. Some stored texts are script (a run id,
 name, description, tags and metadata, an output, an error, a score label, an item id):
 every page must show them as text and never run them -- escaped by the templates, and
 blocked by the Content-Security-Policy besides.
@@ -650,7 +652,7 @@ def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:
         "relevance",
     ]
 
-    charts = driver.find_elements(By.CSS_SELECTOR, "figure.chart")
+    charts = _histograms(driver)
     captions = [chart.find_element(By.TAG_NAME, "figcaption").text for chart in charts]
     assert [caption.rsplit(" (", 1)[0] for caption in captions] == [
         "latency (ms)",
@@ -708,6 +710,131 @@ def _run_page(driver: Chrome, expected: Expected, screenshots: bool) -> None:
     }
     assert scores["relevance"] == ["0.8", HOSTILE_SCRIPT, HOSTILE_IMG]
     assert set(scores) == {"accuracy", "relevance"}
+
+
+def _histograms(driver: Chrome) -> list[WebElement]:
+    """A run page's histograms, once ``viewer.js`` has fetched them into their
+    placeholder (the page itself holds only a link to them)."""
+    wait = WebDriverWait(driver, PAGE_TIMEOUT)
+    wait.until(lambda shown: shown.find_elements(By.CSS_SELECTOR, "#charts.drawn"))
+    placeholder = driver.find_element(By.ID, "charts")
+    assert placeholder.get_attribute("aria-busy") is None
+    assert "failed" not in (placeholder.get_attribute("class") or "")
+    return placeholder.find_elements(By.CSS_SELECTOR, "figure.chart")
+
+
+def _rendered(driver: Chrome, element: WebElement) -> tuple[float, float, float, float]:
+    """Where an element is drawn: its box's left, top, width and height."""
+    box = driver.execute_script(
+        "var box = arguments[0].getBoundingClientRect();"
+        "return [box.left, box.top, box.width, box.height];",
+        element,
+    )
+    return box[0], box[1], box[2], box[3]
+
+
+def _trend(driver: Chrome, address: str, expected: Expected) -> None:
+    """From the list to the support FAQ's trend: a line chart per score, the error rate,
+    the latency (p50 and p95) and the cost per result, the older run at the left; a
+    point leads to its run, whose histograms the page fetches; the run's page leads to
+    its target's trend. The hostile run's dataset: its trend shows every text as text."""
+    _runs_list(driver, address)
+    baseline_row = _rows(driver, "#runs")[1]
+    _follow(driver, baseline_row.find_element(By.CSS_SELECTOR, "a.trend"))
+    assert urlsplit(driver.current_url).path == "/trend"
+    assert _query(driver) == {"dataset_id": [DATASET]}
+    _inert(driver, f"Trend of {DATASET} · runstore")
+    assert [
+        row.find_element(By.CSS_SELECTOR, "td.run .id").text for row in _rows(driver, "#points")
+    ] == [BASELINE, CANDIDATE]  # oldest first
+
+    charts = driver.find_elements(By.CSS_SELECTOR, "#trend-charts figure.chart")
+    captions = [chart.find_element(By.TAG_NAME, "figcaption").text for chart in charts]
+    assert captions == [
+        "accuracy (mean)",
+        "relevance (mean)",
+        "error rate",
+        "latency (ms) p50 p95",
+        "cost per result",
+    ]
+    names = [RUNS[BASELINE][0], RUNS[CANDIDATE][0]]
+    for chart, caption in zip(charts, captions, strict=True):
+        drawing = chart.find_element(By.TAG_NAME, "svg")
+        assert drawing.size["width"] > 0
+        assert drawing.size["height"] > 0
+        lines = drawing.find_elements(By.CSS_SELECTOR, "polyline.trend")
+        assert len(lines) == (2 if caption.startswith("latency") else 1)
+        for line in lines:  # drawn: a stroke of some length
+            assert driver.execute_script("return arguments[0].getTotalLength()", line) > 10
+        points = drawing.find_elements(By.CSS_SELECTOR, "a.point")
+        assert len(points) == 2 * len(lines)
+        for older, newer in zip(points[::2], points[1::2], strict=True):
+            assert _rendered(driver, older)[0] < _rendered(driver, newer)[0]  # oldest left
+            assert older.get_dom_attribute("href") == f"/runs/{BASELINE}"
+            assert newer.get_dom_attribute("href") == f"/runs/{CANDIDATE}"
+        tooltips = [
+            driver.execute_script("return arguments[0].textContent", title)
+            for title in drawing.find_elements(By.TAG_NAME, "title")
+        ]
+        assert [tip.split(": ", 1)[0] for tip in tooltips] == names * len(lines)
+    cost_tips = [
+        driver.execute_script("return arguments[0].textContent", title)
+        for title in charts[-1].find_elements(By.TAG_NAME, "title")
+    ]
+    for run_id, tip in zip((BASELINE, CANDIDATE), cost_tips, strict=True):
+        shown = tip.split(": ", 1)[1].split(" · ")[0]
+        assert float(shown) == pytest.approx(expected.cost_per_result[run_id], rel=1e-3)
+    error_tips = [
+        driver.execute_script("return arguments[0].textContent", title)
+        for title in charts[2].find_elements(By.TAG_NAME, "title")
+    ]
+    for run_id, tip in zip((BASELINE, CANDIDATE), error_tips, strict=True):
+        rate = expected.failed[run_id] / expected.results[run_id]
+        assert tip.split(": ", 1)[1].startswith(f"{rate:.1%} · ")
+
+    # a point leads to its run; the run's page fetches its histograms
+    _follow(driver, charts[0].find_elements(By.CSS_SELECTOR, "a.point")[0])
+    assert urlsplit(driver.current_url).path == f"/runs/{BASELINE}"
+    _inert(driver, f"Run {BASELINE} · runstore")
+    drawn = _histograms(driver)
+    assert [chart.find_element(By.TAG_NAME, "figcaption").text for chart in drawn] == [
+        f"latency (ms) ({expected.results[BASELINE]} values)",
+        f"cost per result ({expected.results[BASELINE] - expected.failed[BASELINE]} values)",
+        *(
+            f"{name} ({expected.results[BASELINE] - expected.failed[BASELINE]} values)"
+            for name in ("accuracy", "relevance")
+        ),
+    ]
+    for chart in drawn:
+        assert chart.find_elements(By.CSS_SELECTOR, "rect.bar")
+    _inert(driver, f"Run {BASELINE} · runstore")  # what was fetched ran nothing either
+
+    # the run's page leads to the trend of its dataset and target: this run alone
+    _follow(driver, driver.find_element(By.ID, "trend"))
+    assert _query(driver) == {"dataset_id": [DATASET], "target_id": ["support-bot-v12"]}
+    _inert(driver, f"Trend of {DATASET} · runstore")
+    lone = driver.find_elements(By.CSS_SELECTOR, "#trend-charts svg")
+    assert lone
+    for drawing in lone:
+        assert drawing.find_elements(By.CSS_SELECTOR, "polyline") == []
+        assert len(drawing.find_elements(By.CSS_SELECTOR, "circle.point")) in (1, 2)
+
+    # the hostile run's dataset: no finished run, then the pending one -- all text
+    _runs_list(driver, address)
+    _follow(driver, _rows(driver, "#runs")[2].find_element(By.CSS_SELECTOR, "a.trend"))
+    _inert(driver, f"Trend of {HOSTILE_SCRIPT} · runstore")
+    assert _text(driver, "#no-runs").startswith(f"No finished runs of dataset {HOSTILE_SCRIPT}")
+    Select(driver.find_element(By.CSS_SELECTOR, 'select[name="status"]')).select_by_visible_text(
+        "pending"
+    )
+    _follow(driver, driver.find_element(By.XPATH, "//button[normalize-space()='Show']"))
+    _inert(driver, f"Trend of {HOSTILE_SCRIPT} · runstore")
+    titles = [
+        driver.execute_script("return arguments[0].textContent", title)
+        for title in driver.find_elements(By.CSS_SELECTOR, "#trend-charts title")
+    ]
+    assert titles
+    assert all(title.startswith(f"name {HOSTILE_IMG}: ") for title in titles)
 
 
 def _tags_and_metadata(driver: Chrome, address: str) -> None:
@@ -798,6 +925,7 @@ def test_a_person_compares_runs_and_reads_them(
     screenshots = empty_url.startswith("sqlite") and bool(os.environ.get(SCREENSHOTS_ENVVAR))
     _compare(browser, address, expected, screenshots)
     _run_page(browser, expected, screenshots)
+    _trend(browser, address, expected)
     _tags_and_metadata(browser, address)
     _hostile_run(browser, address)
     assert browser.title != "pwned"

@@ -6,6 +6,13 @@ Routes are matched on the request's raw path, segment by segment, so that an id 
 in a worker thread (the storage's calls block); what they raise becomes a status with a
 message -- 400 for a query the viewer or the storage cannot read, 404 for an unknown run
 or result, 503 when the database does not answer -- and never a traceback.
+
+A page waits only on what it shows at once. A run's page shows its summary (kept in the
+database for a finished run, so read in milliseconds) and its first results; its
+histograms, which take seconds on a million results, are a page of their own
+(``/runs/ID/charts``) that ``viewer.js`` fetches after the run's page has loaded and
+puts in its place -- the way Turbo Frames do: the fragment is a whole page, so that
+without script the placeholder's link opens it.
 """
 
 from __future__ import annotations
@@ -47,13 +54,15 @@ from runstore.models import (
     PairedDelta,
     Run,
     RunComparison,
+    RunHistograms,
     RunResult,
     RunStatus,
     RunSummary,
+    RunTrend,
 )
 from runstore.ui import diff
 from runstore.ui.cache import FiguresCache
-from runstore.ui.charts import chart
+from runstore.ui.charts import Chart, LineChart, Series, Shown, chart, line_chart
 from runstore.ui.guard import LOOPBACK_HOSTS, Guard
 from runstore.ui.queries import (
     COMPARED_PER_PAGE,
@@ -65,6 +74,7 @@ from runstore.ui.queries import (
     meta_param,
     results_query,
     runs_query,
+    trend_query,
 )
 
 __all__ = ["create_app"]
@@ -170,6 +180,13 @@ class _Links:
 
     def compare(self, **query: Any) -> str:
         return self.to("compare", **query)
+
+    def trend(self, **query: Any) -> str:
+        return self.to("trend", **query)
+
+    def charts(self, run_id: str) -> str:
+        """The page of a run's histograms (what its page fetches to show them)."""
+        return self.to("runs", run_id, "charts")
 
     def static(self, name: str) -> str:
         return self.to("static", name)
@@ -356,16 +373,12 @@ class _Viewer:
         )
 
     def run(self, request: Request, run_id: str, query: QueryString) -> Response:
+        """A run's page: its summary and a page of its results; its histograms are a
+        placeholder that ``viewer.js`` fills from :meth:`charts`."""
         run = self._run(run_id)
         asked = results_query(run_id, query)
         listing = self.storage.list_results(asked)
-        summary, histograms = self.figures.summary(run), self.figures.histograms(run)
-        charts = []
-        if histograms.latency is not None:
-            charts.append(chart("latency (ms)", histograms.latency))
-        if histograms.cost is not None:
-            charts.append(chart("cost per result", histograms.cost, costs=True))
-        charts += [chart(name, drawn) for name, drawn in sorted(histograms.scores.items())]
+        summary = self.figures.summary(run)
         filters = {
             name: query.get(name) or ""
             for name in ("has_error", "order", "item_id", "score", "min", "max")
@@ -375,11 +388,39 @@ class _Viewer:
             "run.html",
             run=run,
             summary=summary,
-            charts=charts,
             listing=listing,
             filters=filters,
             score_names=sorted(summary.scores),
             usage=_usage_columns(summary),
+        )
+
+    def charts(self, request: Request, run_id: str) -> Response:
+        """A run's histograms: latency, cost per result, each score."""
+        run = self._run(run_id)
+        charts = _histogram_charts(self.figures.histograms(run))
+        return self.page(request, "charts.html", run=run, charts=charts)
+
+    def trend(self, request: Request, query: QueryString) -> Response:
+        """A dataset's runs, oldest first, and a line chart of each figure over them."""
+        asked = trend_query(query)
+        trend = self.storage.trend_runs(
+            asked.dataset_id,
+            target_id=asked.target_id,
+            tags=asked.tags or None,
+            metadata=asked.metadata or None,
+            status=asked.status,
+            last=asked.last,
+            keep=False,  # the viewer never writes
+        )
+        return self.page(
+            request,
+            "trend.html",
+            asked=asked,
+            trend=trend,
+            charts=_trend_charts(trend),
+            score_names=trend.score_names(),
+            priced=any(point.cost_per_result is not None for point in trend.points),
+            statuses=[status.value for status in RunStatus],
         )
 
     def result(self, request: Request, run_id: str, result_id: str) -> Response:
@@ -482,8 +523,12 @@ class _Viewer:
                     return self.runs(request, query)
                 case ["compare"]:
                     return self.compare(request, query)
+                case ["trend"]:
+                    return self.trend(request, query)
                 case ["runs", run_id]:
                     return self.run(request, run_id, query)
+                case ["runs", run_id, "charts"]:
+                    return self.charts(request, run_id)
                 case ["runs", run_id, "results", result_id]:
                     return self.result(request, run_id, result_id)
                 case ["runs", run_id, "export"]:
@@ -505,6 +550,58 @@ class _UsageColumns:
 
     tokens: bool
     cost: bool
+
+
+def _histogram_charts(histograms: RunHistograms) -> list[Chart]:
+    """A run's histograms as its page draws them: latency, cost, each score by name."""
+    charts = []
+    if histograms.latency is not None:
+        charts.append(chart("latency (ms)", histograms.latency))
+    if histograms.cost is not None:
+        charts.append(chart("cost per result", histograms.cost, costs=True))
+    charts += [chart(name, drawn) for name, drawn in sorted(histograms.scores.items())]
+    return charts
+
+
+def _trend_charts(trend: RunTrend) -> list[LineChart]:
+    """The trend page's line charts: each score's mean (by name), the error rate, the
+    latency's p50 and p95 together, and the cost per result when some run has one."""
+    points = trend.points
+    charts = [
+        line_chart(
+            f"{name} (mean)",
+            points,
+            [Series(name, [point.scores.get(name) for point in points])],
+        )
+        for name in trend.score_names()
+    ]
+    charts.append(
+        line_chart(
+            "error rate",
+            points,
+            [Series("error rate", [point.error_rate for point in points])],
+            shown=Shown.PERCENT,
+        )
+    )
+    charts.append(
+        line_chart(
+            "latency (ms)",
+            points,
+            [
+                Series("p50", [point.latency_p50 for point in points]),
+                Series("p95", [point.latency_p95 for point in points]),
+            ],
+            shown=Shown.MILLISECONDS,
+        )
+    )
+    costs = [point.cost_per_result for point in points]
+    if any(cost is not None for cost in costs):
+        charts.append(
+            line_chart(
+                "cost per result", points, [Series("cost per result", costs)], shown=Shown.COST
+            )
+        )
+    return charts
 
 
 def _usage_columns(summary: RunSummary) -> _UsageColumns:

@@ -3,6 +3,8 @@
 
 Figures are computed in the database (percentiles, bins, items paired), which on a run of
 a million results takes a second or more; a page that shows them again needs them again.
+(A finished run's summary is kept in the database itself and read back in milliseconds;
+its histograms and comparisons are not.)
 So the viewer keeps the last :data:`KEPT` figures it showed, each tagged with what the
 rows of its runs say of their results (``updated_at``, status and counters): figures of
 a run that changed in any of these are computed afresh. A run still being written may add
@@ -72,9 +74,16 @@ class FiguresCache:
         return value
 
     def summary(self, run: Run) -> RunSummary:
-        """:meth:`~runstore.base.RunsStorage.summarize_run`, unless kept."""
+        """:meth:`~runstore.base.RunsStorage.summarize_run`, unless kept here.
+
+        It only reads (``keep=False``): a finished run's summary kept in the database is
+        read back, a run without one is summarised and nothing is stored -- the viewer
+        never writes.
+        """
         return self._figures(
-            ("summary", run.id), (run,), lambda: self.storage.summarize_run(run.id)
+            ("summary", run.id),
+            (run,),
+            lambda: self.storage.summarize_run(run.id, keep=False),
         )
 
     def histograms(self, run: Run) -> RunHistograms:

@@ -28,9 +28,11 @@ LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 """The names a browser uses for this machine; ``Host`` may be any of them on loopback."""
 
 SECURITY_HEADERS = {
-    # no inline script or style, nothing from elsewhere: stored text cannot run
+    # no inline script or style, nothing from elsewhere: stored text cannot run (the
+    # viewer's script may fetch the viewer's own pages: a run's histograms)
     "content-security-policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     ),
     "x-content-type-options": "nosniff",

@@ -11,7 +11,8 @@ given) and ``meta=KEY=VALUE`` (runs whose metadata has every key given with an e
 value). A ``meta`` key ends at its first ``=``; its value is read as JSON when it parses
 (``meta=temperature=0.2``, ``meta=cached=true``, ``meta=commit=null``) and as text
 otherwise (``meta=model=gpt-4o``), so a text that reads as JSON is given quoted
-(``meta=build="1234"``). :func:`meta_param` writes a key and a value that way.
+(``meta=build="1234"``). :func:`meta_param` writes a key and a value that way. The trend
+page takes ``tag`` and ``meta`` the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from runstore.limits import MAX_TREND_RUNS
 from runstore.models import (
     ComparisonKind,
     ListRunResultsInput,
@@ -36,21 +38,26 @@ __all__ = [
     "CONFIDENCE",
     "RESULTS_PER_PAGE",
     "RUNS_PER_PAGE",
+    "TREND_RUNS",
     "BadQueryError",
     "CompareQuery",
     "MetaValue",
     "QueryString",
     "RunsQuery",
+    "TrendQuery",
     "compare_query",
     "meta_param",
     "meta_value",
     "results_query",
     "runs_query",
+    "trend_query",
 ]
 
 RUNS_PER_PAGE = 25
 RESULTS_PER_PAGE = 50
 COMPARED_PER_PAGE = 50
+TREND_RUNS = 20
+"""Runs a trend page draws when its query does not say (``last``)."""
 
 _T = TypeVar("_T")
 
@@ -135,6 +142,17 @@ def _meta(given: str) -> tuple[str, MetaValue]:
     return key, scalar
 
 
+def _metadata(given: tuple[str, ...]) -> dict[str, MetaValue]:
+    """The ``meta`` filters given, as the metadata a run must have: each key once."""
+    metadata: dict[str, MetaValue] = {}
+    for pair in given:
+        key, value = _meta(pair)
+        if key in metadata:
+            raise BadQueryError(f"meta gives the key {key!r:.80} twice: one value each")
+        metadata[key] = value
+    return metadata
+
+
 def meta_param(key: str, value: object) -> str | None:
     """The ``meta`` parameter that filters by ``key`` equal to ``value``
     (:func:`runstore.pairs.pair_text`). None when no parameter can: a key holding ``=``,
@@ -152,18 +170,14 @@ Params = dict[str, str | list[str]]
 gives its name once per value."""
 
 
-@dataclass(frozen=True)
-class RunsQuery:
-    """``/``: the runs asked for, and the filters as the query string gave them, so that
-    the page's links (the next page, a tag added, a filter dropped) keep the others."""
+class _Filters:
+    """The links of a page filtered by parameters given once (``fields``) and by ``tag``
+    and ``meta`` (each repeatable): the same filters with a tag or a ``meta`` added or
+    dropped."""
 
-    listing: ListRunsInput
-    fields: dict[str, str] = field(default_factory=dict)
-    """The filters given once (``dataset_id``, ``status``, ``target_id``, ``name``)."""
-    tags: tuple[str, ...] = ()
-    """Each ``tag`` given, once, in order."""
-    meta: tuple[str, ...] = ()
-    """Each ``meta`` given (``KEY=VALUE``), once, in order."""
+    fields: dict[str, str]
+    tags: tuple[str, ...]
+    meta: tuple[str, ...]
 
     def params(
         self, *, tags: tuple[str, ...] | None = None, meta: tuple[str, ...] | None = None
@@ -190,17 +204,35 @@ class RunsQuery:
         return self.params(meta=tuple(given for given in self.meta if given != meta))
 
 
+@dataclass(frozen=True)
+class RunsQuery(_Filters):
+    """``/``: the runs asked for, and the filters as the query string gave them, so that
+    the page's links (the next page, a tag added, a filter dropped) keep the others."""
+
+    listing: ListRunsInput
+    fields: dict[str, str] = field(default_factory=dict)
+    """The filters given once (``dataset_id``, ``status``, ``target_id``, ``name``)."""
+    tags: tuple[str, ...] = ()
+    """Each ``tag`` given, once, in order."""
+    meta: tuple[str, ...] = ()
+    """Each ``meta`` given (``KEY=VALUE``), once, in order."""
+
+    def trend(self, dataset_id: str) -> Params:
+        """The trend of ``dataset_id`` under the filters a trend takes too: the target,
+        the status, the tags and the metadata (not the name: a trend is of many runs)."""
+        given = self.params()
+        return {
+            "dataset_id": dataset_id,
+            **{name: value for name, value in given.items() if name not in ("dataset_id", "name")},
+        }
+
+
 def runs_query(query: QueryString) -> RunsQuery:
     """``/``: ``dataset_id``, ``status``, ``target_id``, ``name`` (exactly), ``tag`` and
     ``meta`` (each repeatable), ``cursor``."""
     fields = {name: text for name in _RUN_FIELDS if (text := _text(query, name)) is not None}
     tags, given_meta = _texts(query, "tag"), _texts(query, "meta")
-    metadata: dict[str, MetaValue] = {}
-    for given in given_meta:
-        key, value = _meta(given)
-        if key in metadata:
-            raise BadQueryError(f"meta gives the key {key!r:.80} twice: one value each")
-        metadata[key] = value
+    metadata = _metadata(given_meta)
     listing = ListRunsInput(
         dataset_id=fields.get("dataset_id"),
         status=_choice(query, "status", _STATUSES),
@@ -212,6 +244,68 @@ def runs_query(query: QueryString) -> RunsQuery:
         pagination=StoragePagination(per_page=RUNS_PER_PAGE),
     )
     return RunsQuery(listing, fields, tags, given_meta)
+
+
+_TREND_FIELDS = ("dataset_id", "target_id", "status", "last")
+"""The trend page's parameters given once, in the order its links write them."""
+
+
+@dataclass(frozen=True)
+class TrendQuery(_Filters):
+    """``/trend``: the runs whose figures are drawn -- a dataset's, of a target, carrying
+    every tag and metadata pair given, of a status (None: the finished ones), the
+    ``last`` newest -- and the parameters as given, for the page's links."""
+
+    dataset_id: str
+    target_id: str | None
+    status: RunStatus | None
+    last: int
+    metadata: dict[str, MetaValue]
+    fields: dict[str, str] = field(default_factory=dict)
+    """The parameters given once (``dataset_id``, ``target_id``, ``status``, ``last``)."""
+    tags: tuple[str, ...] = ()
+    meta: tuple[str, ...] = ()
+
+    def runs(self) -> Params:
+        """The runs list under the same filters (the list has no ``last``)."""
+        params = self.params()
+        params.pop("last", None)
+        return params
+
+
+def _count(query: QueryString, name: str, default: int, most: int) -> int:
+    """A whole number from 1 to ``most``; ``default`` when not given."""
+    value = _text(query, name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= most:
+        raise BadQueryError(f"{name} must be a whole number from 1 to {most}, not {value!r:.80}")
+    return number
+
+
+def trend_query(query: QueryString) -> TrendQuery:
+    """``/trend``: ``dataset_id`` (needed), ``target_id``, ``status``, ``tag`` and
+    ``meta`` (each repeatable), ``last`` (1 to :data:`~runstore.limits.MAX_TREND_RUNS`;
+    :data:`TREND_RUNS` when not given)."""
+    fields = {name: text for name in _TREND_FIELDS if (text := _text(query, name)) is not None}
+    dataset_id = fields.get("dataset_id")
+    if dataset_id is None:
+        raise BadQueryError("give a dataset: /trend?dataset_id=DATASET")
+    tags, given_meta = _texts(query, "tag"), _texts(query, "meta")
+    return TrendQuery(
+        dataset_id=dataset_id,
+        target_id=fields.get("target_id"),
+        status=_choice(query, "status", _STATUSES),
+        last=_count(query, "last", TREND_RUNS, MAX_TREND_RUNS),
+        metadata=_metadata(given_meta),
+        fields=fields,
+        tags=tags,
+        meta=given_meta,
+    )
 
 
 def results_query(run_id: str, query: QueryString) -> ListRunResultsInput:
