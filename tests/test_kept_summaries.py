@@ -95,7 +95,7 @@ def test_kept_summaries_stay_exact_while_writers_and_keepers_race(empty_url: str
                         storage.add_results(
                             [result_input(run, f"b{seed}-{round_}-{k}") for k in range(3)]
                         )
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         def keeper() -> None:
@@ -103,7 +103,7 @@ def test_kept_summaries_stay_exact_while_writers_and_keepers_race(empty_url: str
                 for _ in range(8):
                     storage.summarize_run(run.id)
                     storage.keep_summaries()
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
 
         for round_ in range(4):
@@ -174,7 +174,5 @@ def test_upgrading_to_kept_summaries_rewrites_no_table(
     touching = [sql for sql in seen if "mastra_dataset_runs " in sql + " "]
     assert touching, seen
     runs_statements = [sql for sql in seen if sql.startswith("ALTER TABLE mastra_dataset_runs")]
-    assert [sql.split(" ADD COLUMN ")[-1].split()[0] for sql in runs_statements] == [
-        '"summaryKey"'
-    ]
+    assert [sql.split(" ADD COLUMN ")[-1].split()[0] for sql in runs_statements] == ['"summaryKey"']
     assert not [sql for sql in seen if "_alembic_tmp_" in sql or "RENAME" in sql.upper()]
