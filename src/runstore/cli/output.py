@@ -6,10 +6,11 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import click
+
+from runstore.display import moment, number, p_value, percent, signed
 
 __all__ = [
     "COST_DIGITS",
@@ -97,43 +98,6 @@ def one_line(text: str) -> str:
     """``text`` for a table's cell: each run of control characters (line breaks, tabs) as
     one space, so that a row stays one line."""
     return _CONTROL.sub(" ", text)
-
-
-def moment(value: datetime | None) -> str:
-    """A timestamp in UTC to the second, or ``-``."""
-    if value is None:
-        return "-"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def number(value: float | int | None, digits: int = 3) -> str:
-    """A figure with at most ``digits`` decimals (trailing zeros dropped), or ``-``."""
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return str(value)
-    text = f"{value:.{digits}f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-def signed(value: float | None, digits: int = 3) -> str:
-    """A difference, with its sign (``+0.25``, ``-3``), or ``-``."""
-    if value is None:
-        return "-"
-    text = number(value, digits)
-    return text if text.startswith("-") or text == "0" else f"+{text}"
-
-
-def p_value(value: float | None) -> str:
-    """A p-value to three decimals, ``<0.001`` below that, or ``-``."""
-    if value is None:
-        return "-"
-    return "<0.001" if value < 0.0005 else number(value, 3)
-
-
-def percent(share: float) -> str:
-    """A share as a percentage, without trailing zeros (``0.95``: ``95%``)."""
-    return f"{share * 100:.10g}%"
 
 
 SPARKS = "▁▂▃▄▅▆▇█"

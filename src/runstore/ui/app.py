@@ -41,7 +41,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from runstore.base import RunsStorage
-from runstore.cli.output import moment, number, p_value, percent, signed
+from runstore.display import moment, number, p_value, percent, signed
 from runstore.errors import (
     DatabaseError,
     InvalidInputError,
