@@ -309,16 +309,17 @@ ONE_PASS_FROM = 20_000
 items, their deviations taken from an estimate of the mean; smaller ones, and any whose
 estimate is not close enough, in two (see :func:`_compare_runs`)."""
 
-_FIRST_ITEMS = (
-    sa.select(_results.item_id)
+_first_results = (
+    sa.select(_results.item_id.label("item"))
     .where(_results.run_id == sa.bindparam("baseline"))
     .order_by(_results.item_id)
-    .offset(sa.bindparam("first_items", type_=sa.Integer()))
-    .limit(1)
-    .scalar_subquery()
+    .limit(sa.bindparam("first_items", type_=sa.Integer()))
+    .subquery("first_results")
 )
-"""The item of the baseline's result at ``first_items`` in item order (its index read that
-far): the first items are those up to it -- all, where the run has fewer results."""
+_FIRST_ITEMS = sa.select(_first_results.c.item)
+"""The items of the baseline's first ``first_items`` results in item order (its index read
+that far): a semi-join of so few rows that each run's results and scores of them are read
+by index, not scanned."""
 
 
 def _items_of(run: str, *, first: bool = False) -> sa.CTE:
@@ -334,7 +335,7 @@ def _items_of(run: str, *, first: bool = False) -> sa.CTE:
         mean(sa.cast(_tokens(), sa.Double())).label("tokens"),
     ).where(_results.run_id == sa.bindparam(run))
     if first:
-        items = items.where(_results.item_id <= sa.func.coalesce(_FIRST_ITEMS, _results.item_id))
+        items = items.where(_results.item_id.in_(_FIRST_ITEMS))
     suffix = "_first" if first else ""
     return items.group_by(_results.item_id).cte(f"{run}_items{suffix}")
 
@@ -354,8 +355,7 @@ def _item_scores_of(run: str, *, first: bool = False) -> sa.CTE:
     )
     if first:
         scores = scores.where(
-            _results.run_id == sa.bindparam(run),
-            _results.item_id <= sa.func.coalesce(_FIRST_ITEMS, _results.item_id),
+            _results.run_id == sa.bindparam(run), _results.item_id.in_(_FIRST_ITEMS)
         )
     suffix = "_first" if first else ""
     return scores.group_by(_results.item_id, _scores.name).cte(f"{run}_scores{suffix}")
@@ -394,22 +394,41 @@ def _deviations(
     ]
 
 
-def _shifted_sums(
+def _deviation_columns(
     name: str, delta: sa.ColumnElement[Any], shift: sa.ColumnElement[Any]
 ) -> list[sa.ColumnElement[Any]]:
-    """One pass over paired deltas, beside :func:`_spread`'s: the sum of their (halved)
-    deviations from ``shift`` -- an estimate of their mean, from the first items -- the
-    sum of those deviations' squares, and how many deviations were not tame
-    (:func:`~runstore.sql.compiler.shifted`). With the mean from the first pass, the sum
-    of squared deviations from the mean is ``squares - shifted**2 / count``: exact enough
-    where the estimate is close to the mean, as :func:`_one_pass_deviations` checks."""
+    """A delta's (halved) deviation from ``shift`` -- an estimate of the deltas' mean, from
+    the first items -- and whether it is tame (:func:`~runstore.sql.compiler.shifted`), as
+    columns of a row: computed once per row, where the sums read them."""
     deviation, tame = shifted(delta, shift)
     return [
-        sa.func.max(shift).label(f"{name}_shift"),
+        shift.label(f"{name}_shift"),
+        deviation.label(f"{name}_deviation"),
+        sa.case((tame, 1), else_=0).label(f"{name}_tame"),
+    ]
+
+
+def _shifted_sums(name: str, rows: sa.Subquery) -> list[sa.ColumnElement[Any]]:
+    """One pass over paired deltas, beside :func:`_spread`'s: the sum of their deviations
+    (:func:`_deviation_columns`), the sum of those deviations' squares, and how many were
+    not tame. With the mean from the first pass, the sum of squared deviations from the
+    mean is ``squares - shifted**2 / count``: exact enough where the estimate is close to
+    the mean, as :func:`_one_pass_deviations` checks."""
+    deviation, tame = rows.c[f"{name}_deviation"], rows.c[f"{name}_tame"] == 1
+    return [
+        sa.func.max(rows.c[f"{name}_shift"]).label(f"{name}_shift"),
         sa.func.sum(sa.case((tame, deviation), else_=0.0)).label(f"{name}_shifted"),
         sa.func.sum(sa.case((tame, deviation * deviation), else_=0.0)).label(f"{name}_squares"),
-        sa.func.count().filter(sa.and_(delta.is_not(None), sa.not_(tame))).label(f"{name}_wild"),
+        sa.func.count()
+        .filter(sa.and_(rows.c[name].is_not(None), sa.not_(tame)))
+        .label(f"{name}_wild"),
     ]
+
+
+def _apart(rows: sa.Select[Any], name: str) -> sa.Subquery:
+    """``rows`` as a subquery the planner keeps apart (``OFFSET 0``), so that each of its
+    columns is computed once per row, not once for each place an outer query names it."""
+    return rows.offset(0).subquery(name)
 
 
 _baseline, _candidate = _items_of("baseline"), _items_of("candidate")
@@ -465,24 +484,34 @@ _pair_shifts = (
     )
     .cte("pair_shifts")
 )
-_pairs_one_pass = (
+_pair_deviations = _apart(
     sa.select(
-        sa.func.count().label("paired"),
-        sa.func.count()
-        .filter(sa.and_(_pairs.c.failed_before == 1, _pairs.c.failed_after == 0))
-        .label("fixed"),
-        sa.func.count()
-        .filter(sa.and_(_pairs.c.failed_before == 0, _pairs.c.failed_after == 1))
-        .label("introduced"),
-        *_spread("latency", _pairs.c.latency),
-        *_spread("cost", _pairs.c.cost),
-        mean(_pairs.c.tokens).label("tokens_mean"),
-        *_shifted_sums("latency", _pairs.c.latency, _pair_shifts.c.latency),
-        *_shifted_sums("cost", _pairs.c.cost, _pair_shifts.c.cost),
-    )
-    .select_from(_pairs.join(_pair_shifts, sa.true()))
-    .cte("paired_one_pass")
+        *_pairs.c,
+        # each estimate read once (a scalar subquery), not joined: the pairs' join stays a
+        # hash join of the two runs' items
+        *_deviation_columns(
+            "latency", _pairs.c.latency, sa.select(_pair_shifts.c.latency).scalar_subquery()
+        ),
+        *_deviation_columns(
+            "cost", _pairs.c.cost, sa.select(_pair_shifts.c.cost).scalar_subquery()
+        ),
+    ),
+    "pair_deviations",
 )
+_pairs_one_pass = sa.select(
+    sa.func.count().label("paired"),
+    sa.func.count()
+    .filter(sa.and_(_pair_deviations.c.failed_before == 1, _pair_deviations.c.failed_after == 0))
+    .label("fixed"),
+    sa.func.count()
+    .filter(sa.and_(_pair_deviations.c.failed_before == 0, _pair_deviations.c.failed_after == 1))
+    .label("introduced"),
+    *_spread("latency", _pair_deviations.c.latency),
+    *_spread("cost", _pair_deviations.c.cost),
+    mean(_pair_deviations.c.tokens).label("tokens_mean"),
+    *_shifted_sums("latency", _pair_deviations),
+    *_shifted_sums("cost", _pair_deviations),
+).cte("paired_one_pass")
 _COMPARISON_PAIRS_ONE_PASS = sa.select(
     *_pairs_one_pass.c,
     sa.select(sa.func.count()).select_from(_baseline).scalar_subquery().label("baseline_items"),
@@ -494,7 +523,7 @@ def comparison_pairs_one_pass(baseline: str, candidate: str) -> AnyQuery:
     """What :func:`comparison_pairs` gives, in one pass over the paired items: the
     latency and cost differences' sums of deviations from an estimate of their mean
     (:func:`_shifted_sums`) in place of the second pass."""
-    values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS - 1}
+    values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS}
     return Query(_COMPARISON_PAIRS_ONE_PASS, values)
 
 
@@ -573,25 +602,34 @@ _score_shifts = (
     .group_by(_baseline_score_first.c.name)
     .cte("score_shifts")
 )
-_COMPARISON_SCORES_ONE_PASS = (
+_score_deviations = _apart(
     sa.select(
-        _score_pairs.c.name,
-        mean(_score_pairs.c.before).label("baseline_mean"),
-        mean(_score_pairs.c.after).label("candidate_mean"),
-        sa.func.count().filter(_score_pairs.c.after > _score_pairs.c.before).label("improved"),
-        sa.func.count().filter(_score_pairs.c.after < _score_pairs.c.before).label("regressed"),
-        *_spread("delta", _score_pairs.c.delta),
-        *_shifted_sums("delta", _score_pairs.c.delta, _score_shifts.c.shift),
-    )
-    .select_from(_score_pairs.outerjoin(_score_shifts, _score_shifts.c.name == _score_pairs.c.name))
-    .group_by(_score_pairs.c.name)
+        *_score_pairs.c,
+        *_deviation_columns("delta", _score_pairs.c.delta, _score_shifts.c.shift),
+    ).select_from(
+        _score_pairs.outerjoin(_score_shifts, _score_shifts.c.name == _score_pairs.c.name)
+    ),
+    "score_deviations",
 )
+_COMPARISON_SCORES_ONE_PASS = sa.select(
+    _score_deviations.c.name,
+    mean(_score_deviations.c.before).label("baseline_mean"),
+    mean(_score_deviations.c.after).label("candidate_mean"),
+    sa.func.count()
+    .filter(_score_deviations.c.after > _score_deviations.c.before)
+    .label("improved"),
+    sa.func.count()
+    .filter(_score_deviations.c.after < _score_deviations.c.before)
+    .label("regressed"),
+    *_spread("delta", _score_deviations.c.delta),
+    *_shifted_sums("delta", _score_deviations),
+).group_by(_score_deviations.c.name)
 
 
 def comparison_scores_one_pass(baseline: str, candidate: str) -> AnyQuery:
     """What :func:`comparison_scores` gives, in one pass (see
     :func:`comparison_pairs_one_pass`)."""
-    values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS - 1}
+    values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS}
     return Query(_COMPARISON_SCORES_ONE_PASS, values)
 
 
