@@ -21,7 +21,7 @@ from bench.harness import Prepare, Statement, capture, compare
 from bench.report import Measurement
 from runstore import CreateRunInput, SqlRunsStorage
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
-from runstore.tables import results_table, scores_table
+from runstore.tables import results_table, runs_table, scores_table
 
 _T = TypeVar("_T")
 
@@ -53,12 +53,18 @@ class Settings:
     prune_runs: int = 1000
     prune_results: int = 1000
     """Results per pruned run."""
+    trend_runs: int = 100
+    """The finished runs of the dataset whose trend is read."""
+    trend_results: int = 10_000
+    """Results per run of that trend."""
 
     @classmethod
     def of(cls, *, quick: bool) -> Settings:
         if not quick:
             return cls(False)
-        return cls(True, 200, 2000, 3, 50, 10, 10_000, 100_000, 1, 20, 3, 1000, 10_000, 100, 100)
+        return cls(
+            True, 200, 2000, 3, 50, 10, 10_000, 100_000, 1, 20, 3, 1000, 10_000, 100, 100, 20, 1000
+        )
 
 
 def conninfo(url: str) -> str:
@@ -222,20 +228,26 @@ class Backend:
         """SQL for a fresh random text id, for rows made by the database itself."""
         return "gen_random_uuid()::text" if self.postgres else "lower(hex(randomblob(16)))"
 
-    def seed_scores(self, run_id: str) -> None:
-        """Two scores for each result of a run, made in the database by ``INSERT ...
-        SELECT`` (not timed): see :data:`bench.data.SCORES`."""
+    def seed_scores(self, run_id: str | None = None, *, dataset_id: str | None = None) -> None:
+        """Two scores for each result of a run -- or of every run of a dataset -- made in
+        the database by ``INSERT ... SELECT`` (not timed): see :data:`bench.data.SCORES`."""
+        assert (run_id is None) != (dataset_id is None), "a run or a dataset"
         started = time.perf_counter()
         names = ", ".join(f'"{name}"' for name in data.SCORE_COLUMNS)
-        param = "%(run)s" if self.postgres else ":run"
+        param = "%(key)s" if self.postgres else ":key"
+        if dataset_id is None:
+            where, key = f'"runId" = {param}', run_id
+        else:
+            where = f'"runId" IN (SELECT id FROM {runs_table.name} WHERE "datasetId" = {param})'
+            key = dataset_id
         with self.transaction():
             for name, value in data.SCORES.items():
                 value = value.replace("%", "%%") if self.postgres else value
                 self.raw.execute(
                     f"INSERT INTO {scores_table.name} ({names}) SELECT {self.new_id_sql()}, "
                     f'"runId", id, \'{name}\', {value}, NULL, NULL, NULL, "createdAt" '
-                    f'FROM {results_table.name} WHERE "runId" = {param}',
-                    {"run": run_id},
+                    f"FROM {results_table.name} WHERE {where}",
+                    {"key": key},
                 )
         self.analyze()
         log(f"  seeded 2 scores a result in {time.perf_counter() - started:.1f} s")

@@ -38,7 +38,9 @@ SCORES = {
 }
 """The two scores each result of a scored run gets: SQL over the result's columns, values
 in [0, 1] that vary with the latency (so a run with other latencies has other scores)."""
-RUN_COLUMNS = tuple(DATASET_RUNS_SCHEMA)
+RUN_COLUMNS = tuple(name for name in DATASET_RUNS_SCHEMA if name != "summaryKey")
+"""The runs table's columns that hold a run's fields (``summaryKey`` is the key of its kept
+summary, which no run carries and ``create_run`` does not write)."""
 RUN_KEYS = tuple(column_key(name) for name in RUN_COLUMNS)
 JSON_COLUMNS = (
     *(n for n, c in enumerate(DATASET_RUN_RESULTS_SCHEMA.values()) if c.type == "jsonb"),
@@ -121,8 +123,9 @@ def encode(dialect: str, values: Mapping[str, Any], *, run: bool = False) -> dic
     """A results (or runs) row by column key, encoded for the driver, from values by
     attribute."""
     row = {}
-    for name, column in (DATASET_RUNS_SCHEMA if run else DATASET_RUN_RESULTS_SCHEMA).items():
-        value = values[attribute_name(name)]
+    schema = DATASET_RUNS_SCHEMA if run else DATASET_RUN_RESULTS_SCHEMA
+    for name in RUN_COLUMNS if run else RESULT_COLUMNS:
+        column, value = schema[name], values[attribute_name(name)]
         if value is not None and column.type == "timestamp":
             value = timestamp(dialect, value)
         elif column.type == "jsonb" and not (value is None and column.nullable):

@@ -4,9 +4,11 @@ Usage (from the repository root)::
 
     python -m bench.run [--quick] [--only sqlite|postgres] [--output docs/benchmarks.md]
                         [--postgres-url URL] [--show-sql]
+    python -m bench.run --huge [--output docs/benchmarks-huge.md] [--postgres-url URL]
 
 Prints the results table and writes the document -- method, machine, results, peer,
-targets, analysis -- to ``--output``.
+targets, analysis -- to ``--output``. ``--huge`` instead follows one run of 10,000,000
+results on Postgres through its life (:mod:`bench.huge`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench import huge
 from bench.backends import Settings, conninfo, log, open_backend
 from bench.cases import (
     add_result,
@@ -28,6 +31,7 @@ from bench.cases import (
     compare,
     export,
     iterate,
+    kept,
     list_filters,
     list_pages,
     list_sizes,
@@ -71,6 +75,8 @@ def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list
         compare.measure(b, list_run, settings.list_rows)
         log(f"{b.label}: viewer")  # the scored run's pages, through the web viewer
         viewer.measure(b, scored, scored_rows)
+        log(f"{b.label}: kept summaries")  # the scored run, which the viewer case finished
+        kept.measure(b, scored, scored_rows)
         log(f"{b.label}: writes")
         add_result.measure(b)
         add_results.measure(b)
@@ -83,22 +89,38 @@ def run_backend(name: str, settings: Settings, url: str, show_sql: bool) -> list
         return b.measurements
 
 
+def postgres_facts(url: str) -> dict[str, str]:
+    """The server's version and the settings that move write timings."""
+    with psycopg.connect(conninfo(url)) as connection:
+        names = ("server_version", "shared_buffers", "fsync", "synchronous_commit")
+        return {n: str(connection.execute(f"SHOW {n}").fetchone()[0]) for n in names}  # type: ignore[index]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer rows and samples, no peer")
     parser.add_argument("--only", choices=("sqlite", "postgres"), help="one backend only")
-    parser.add_argument("--output", default="docs/benchmarks.md", help="the markdown to write")
+    parser.add_argument(
+        "--huge", action="store_true", help="a run of 10,000,000 results on Postgres instead"
+    )
+    parser.add_argument(
+        "--output",
+        help="the markdown to write (default: docs/benchmarks.md, with --huge "
+        "docs/benchmarks-huge.md)",
+    )
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
     parser.add_argument("--show-sql", action="store_true", help="print both sides' statements")
     arguments = parser.parse_args()
+    if arguments.huge:
+        if arguments.quick or arguments.show_sql or arguments.only == "sqlite":
+            parser.error("--huge runs on Postgres, with --output and --postgres-url only")
+        machine = describe_machine(postgres_facts(arguments.postgres_url))
+        output = Path(arguments.output or "docs/benchmarks-huge.md")
+        return huge.main(arguments.postgres_url, output, machine)
     settings = Settings.of(quick=arguments.quick)
     started, date = time.perf_counter(), datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     backends = [arguments.only] if arguments.only else ["sqlite", "postgres"]
-    facts = None
-    if "postgres" in backends:
-        with psycopg.connect(conninfo(arguments.postgres_url)) as connection:
-            names = ("server_version", "shared_buffers", "fsync", "synchronous_commit")
-            facts = {n: str(connection.execute(f"SHOW {n}").fetchone()[0]) for n in names}  # type: ignore[index]
+    facts = postgres_facts(arguments.postgres_url) if "postgres" in backends else None
     rows = [
         row
         for name in backends
@@ -126,8 +148,10 @@ def main() -> int:
         summary_rows=settings.summary_rows,
         prune_runs=settings.prune_runs,
         prune_results=settings.prune_results,
+        trend_runs=settings.trend_runs,
+        trend_results=settings.trend_results,
     )
-    output = Path(arguments.output)
+    output = Path(arguments.output or "docs/benchmarks.md")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(document)
     log(f"wrote {output}")

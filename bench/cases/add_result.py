@@ -4,7 +4,8 @@ The row is counted on its run in the same transaction. On Postgres runstore send
 statement in autocommit -- ``WITH counting AS (UPDATE runs ... RETURNING id) INSERT ...
 SELECT ... FROM counting`` -- and the raw side runs it, checking the row count as runstore
 does. On SQLite runstore begins a write transaction, adds 1 to the run's result count
-(``UPDATE ... WHERE id = ?``, which proves the run exists) and inserts the row; the raw side
+(``UPDATE ... WHERE id = ?``, which proves the run exists, and clears the key of its kept
+summary) and inserts the row; the raw side
 runs the same three statements and commits. Rows are encoded before timing.
 """
 
@@ -22,10 +23,12 @@ from runstore import AddRunResultInput
 from runstore.limits import MAX_COUNT
 
 OPERATION = "add_result (one row, own transaction)"
-BUMP = ("results", "run_id", "results_below")
-"""The run's result count grows by ``results`` if it stays at most MAX_COUNT."""
-COUNTING = (*(f"result_{name}" for name in RESULT_KEYS), *BUMP)
-"""Postgres: the row's columns, then the count's parameters, by name."""
+BUMP = ("results", "summary_key", "run_id", "results_below")
+"""The run's result count grows by ``results`` if it stays at most MAX_COUNT, and its kept
+summary's key is cleared (``summary_key`` None)."""
+COUNTING = (*(f"result_{name}" for name in RESULT_KEYS), "results", "param_1", *BUMP[2:])
+"""Postgres: the row's columns, then the count's parameters, by name (SQLAlchemy names the
+cleared key ``param_1`` in the data-modifying ``WITH``)."""
 
 
 def measure(b: Backend) -> None:
@@ -37,6 +40,7 @@ def measure(b: Backend) -> None:
     def params(run_id: str, row: dict[str, Any]) -> tuple[Any, Any]:
         """The count's and the row's parameters (Postgres: one statement's)."""
         bump = {"results": 1, "run_id": run_id, "results_below": MAX_COUNT - 1}
+        bump |= {"summary_key": None, "param_1": None}
         if b.postgres:
             return None, b.bind(COUNTING, {f"result_{k}": v for k, v in row.items()} | bump)
         return b.bind(BUMP, bump), b.bind(RESULT_KEYS, row)

@@ -8,9 +8,10 @@ the database, with fresh ids (not timed). runstore prunes its runs with one call
 of its own whose engine has ``begin`` and pool ``checkin`` listeners: a transaction lasts
 from SQLAlchemy's ``begin`` event (just before runstore's ``BEGIN``) until the connection
 is back in the pool, after the ``COMMIT``. The raw side runs runstore's statements in the
-same batches -- ``BEGIN``, the batch's run ids (oldest first, locked on Postgres), the
-deletes of their scores, results, tags and runs, ``COMMIT`` -- timing each transaction the same
-way. One call per side: pruning deletes what it measures.
+same batches -- ``BEGIN``, the next run ids and result counts (oldest first, locked on
+Postgres), of which a batch takes runs while their results stay within 10,000 (a run goes
+whole), the deletes of their scores, results, tags, kept summaries and runs, ``COMMIT`` --
+timing each transaction the same way. One call per side: pruning deletes what it measures.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bench.data import RESULT_COLUMNS, run_fields, timestamp
 from bench.harness import check_params
 from bench.report import Measurement, Target
 from runstore import CreateRunInput, SqlRunsStorage
+from runstore.sql.runs import PRUNE_RESULTS
 from runstore.tables import results_table, runs_table
 
 BATCH = 100
@@ -34,7 +36,9 @@ BATCH = 100
 SELECT = ("older_than", "dataset_id", "size")
 
 
-def _make_runs(b: Backend, dataset: str, count: int, template: str, per_run: int) -> None:
+def make_runs(b: Backend, dataset: str, count: int, template: str, per_run: int) -> None:
+    """``count`` runs of ``dataset``, made by ``create_run``, each holding a copy of the
+    ``per_run`` results of ``template`` (fresh ids), copied in the database (not timed)."""
     for _ in range(count):
         b.storage.create_run(CreateRunInput(**run_fields(per_run) | {"dataset_id": dataset}))
     columns = ", ".join(f'"{name}"' for name in RESULT_COLUMNS)
@@ -71,7 +75,7 @@ def measure(b: Backend) -> None:
     started = time.perf_counter()
     template = b.seed(per_run, analyze=False)
     for side in ("runstore", "raw"):
-        _make_runs(b, f"prune-{side}", runs, template, per_run)
+        make_runs(b, f"prune-{side}", runs, template, per_run)
     b.analyze()
     log(f"  made 2 x {runs:,} runs of {per_run:,} results in {time.perf_counter() - started:.1f} s")
 
@@ -91,7 +95,7 @@ def measure(b: Backend) -> None:
     values["offset"] = 0
     names = SELECT if b.postgres else (*SELECT, "offset")  # SQLite: LIMIT ? OFFSET ?
     check_params(select, b.bind(names, values))
-    assert len(deletes) == 4, deletes
+    assert len(deletes) == 5, deletes  # scores, results, tags, kept summaries, runs
     if b.postgres:  # one array parameter
         assert all(len(d.params["run_ids"]) == 2 for d in deletes), deletes
     else:  # an expanded IN
@@ -133,7 +137,14 @@ def measure(b: Backend) -> None:
     while True:
         opened_at = time.perf_counter()
         with b.transaction():
-            ids = [row[0] for row in b.raw.execute(select.sql, params).fetchall()]
+            found = b.raw.execute(select.sql, params).fetchall()
+            ids: list[str] = []
+            results = 0
+            for run_id, result_count in found:
+                if ids and results + result_count > PRUNE_RESULTS:
+                    break
+                ids.append(run_id)
+                results += result_count
             for delete in deletes if ids else []:
                 if b.postgres:
                     b.raw.execute(delete.sql, {"run_ids": ids})
@@ -141,7 +152,7 @@ def measure(b: Backend) -> None:
                     b.raw.execute(_in_list(delete.sql, len(ids)), ids)
         theirs.append(time.perf_counter() - opened_at)
         removed += len(ids)
-        if len(ids) < BATCH:
+        if len(found) < BATCH and len(ids) == len(found):
             break
     their_time = time.perf_counter() - began
     assert removed == runs, removed
@@ -171,7 +182,8 @@ def measure(b: Backend) -> None:
             max(ours),
             max(theirs),
             Target("below", 1) if b.postgres else None,
-            f"{BATCH} runs ({BATCH * per_run:,} results) a batch; from `begin` to the "
+            f"up to {BATCH} runs and {PRUNE_RESULTS:,} results a batch "
+            f"({min(BATCH, max(1, PRUNE_RESULTS // per_run))} runs here); from `begin` to the "
             "connection's return to the pool after `COMMIT`",
         )
     )

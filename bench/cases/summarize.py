@@ -112,22 +112,29 @@ def _check(summary: RunSummary, figures: tuple[Any, ...]) -> None:
         assert all(math.isclose(a, float(b), rel_tol=1e-9) for a, b in pairs), (name, score)
 
 
+def operation(rows: int) -> str:
+    """The row of this case that times ``summarize_run`` computing a summary."""
+    return f"summarize_run, {rows:,} results with 2 scores each"
+
+
+def raw_figures(b: Backend, run_id: str) -> tuple[Any, ...]:
+    """The hand-written query's figures of a run (see :func:`_figures`)."""
+    row = b.raw.execute(POSTGRES if b.postgres else SQLITE, {"run": run_id}).fetchone()
+    return _figures(row, b.postgres)
+
+
 def measure(b: Backend, run_id: str, rows: int) -> None:
     sql = POSTGRES if b.postgres else SQLITE
     b.show_raw(sql)
 
-    def raw() -> Any:
-        return b.raw.execute(sql, {"run": run_id}).fetchone()
-
     summary, _ = b.caught("summarize_run", lambda s: s.summarize_run(run_id))
     assert summary.results == rows, summary
     assert len(summary.scores) == 2, summary
-    _check(summary, _figures(raw(), b.postgres))
-    label = f"summarize_run, {rows:,} results with 2 scores each"
+    _check(summary, raw_figures(b, run_id))
     b.measure(
-        label,
+        operation(rows),
         fixed(lambda: b.storage.summarize_run(run_id)),
-        fixed(lambda: _figures(raw(), b.postgres)),
+        fixed(lambda: raw_figures(b, run_id)),
         unit="s",
         samples=b.settings.answer_samples,
         warmup=1,

@@ -19,7 +19,15 @@ from bench.report import Target
 from runstore import UpdateRunInput
 
 OPERATION = "update_run (status, failed_count)"
-NAMES = ("new_status", "new_failed_count", "new_updated_at", "run_id", "new_updated_at")
+NAMES = (
+    "new_status",
+    "new_failed_count",
+    "new_updated_at",
+    "summary_key",
+    "run_id",
+    "new_updated_at",
+)
+"""A new status also clears the key of the run's kept summary (``summary_key`` None)."""
 
 
 def measure(b: Backend) -> None:
@@ -27,7 +35,7 @@ def measure(b: Backend) -> None:
     ours, theirs = b.new_run(10), b.new_run(10)
     change = UpdateRunInput(id=ours, status="running", failed_count=1)
     run, (update,) = b.caught("update_run", lambda s: s.update_run(change))
-    values = {"new_status": "running", "new_failed_count": 1, "run_id": ours}
+    values = {"new_status": "running", "new_failed_count": 1, "run_id": ours, "summary_key": None}
     moment = timestamp(b.dialect, run.updated_at)
     check_params(update, b.bind(NAMES, values | {"new_updated_at": moment}))
     b.show_raw(update.sql)
@@ -40,6 +48,7 @@ def measure(b: Backend) -> None:
 
     def raw_side() -> Call:
         values = {"new_status": "running", "new_failed_count": next(numbers) % 10}
+        values |= {"summary_key": None}
         values |= {"run_id": theirs, "new_updated_at": timestamp(b.dialect, datetime.now(UTC))}
         params = b.bind(NAMES, values)
 
