@@ -185,6 +185,8 @@ def paired_delta(
     spread: tuple[float, float],
     deviations: tuple[float, float],
     confidence: float,
+    *,
+    unit: float = 1.0,
 ) -> PairedDelta:
     """A paired comparison from its sums: ``paired`` differences, their mean, their least
     and greatest (``spread``: equal, no spread), and ``deviations``, ``(scale, scaled)``
@@ -192,17 +194,22 @@ def paired_delta(
     (computed where the differences are, in two passes, so that large values with small
     differences lose nothing, and scaled, so that no square overflows). The interval is
     Student's t with ``paired - 1`` degrees of freedom, as ``scipy.stats.t.interval``
-    gives it; the p-value is the two-sided paired t-test's (``scipy.stats.ttest_rel``)."""
+    gives it; the p-value is the two-sided paired t-test's (``scipy.stats.ttest_rel``).
+
+    ``unit``: the sums are of the differences divided by it (2: halved, as two scores' own
+    difference may pass the largest double). Everything is computed in that unit and
+    multiplied by it last, which is exact, so a figure past the largest double is an
+    infinity of its sign -- never ``inf - inf``, never NaN."""
     if paired < 2:
-        return PairedDelta(paired=paired, mean_delta=mean_delta, confidence=confidence)
+        return PairedDelta(paired=paired, mean_delta=unit * mean_delta, confidence=confidence)
     low, high = spread
     if low == high:
         return PairedDelta(
             paired=paired,
-            mean_delta=mean_delta,
+            mean_delta=unit * mean_delta,
             std_error=0.0,
-            ci_low=mean_delta,
-            ci_high=mean_delta,
+            ci_low=unit * mean_delta,
+            ci_high=unit * mean_delta,
             p_value=1.0 if mean_delta == 0 else 0.0,
             confidence=confidence,
         )
@@ -214,34 +221,26 @@ def paired_delta(
     statistic = mean_delta / std_error if std_error > 0 else 0.0
     return PairedDelta(
         paired=paired,
-        mean_delta=mean_delta,
-        std_error=std_error,
-        ci_low=mean_delta - half_width,
-        ci_high=mean_delta + half_width,
+        mean_delta=unit * mean_delta,
+        std_error=unit * std_error,
+        ci_low=unit * (mean_delta - half_width),
+        ci_high=unit * (mean_delta + half_width),
         p_value=two_sided_p(statistic, degrees),
         confidence=confidence,
     )
 
 
 def paired_sums(
-    deltas: Sequence[float], *, halved: bool = False
+    deltas: Sequence[float],
 ) -> tuple[int, float, tuple[float, float], tuple[float, float]]:
     """What :func:`paired_delta` takes, from the differences themselves (the in-memory
     adapter's; the SQL adapter's database computes the same sums): their count, mean,
-    least and greatest, and the scaled sum of their squared deviations from the mean.
-    ``halved``: the deltas are half the differences (two scores' own may pass the
-    largest double)."""
-    unit = 2.0 if halved else 1.0
+    least and greatest, and the scaled sum of their squared deviations from the mean."""
     middle = mean(deltas)
     halves = [delta * 0.5 - middle * 0.5 for delta in deltas]
     scale = max(abs(value) for value in halves)
     scaled = math.fsum((value / scale) ** 2 for value in halves) if scale else 0.0
-    return (
-        len(deltas),
-        unit * middle,
-        (min(deltas), max(deltas)),
-        (2.0 * unit * scale, scaled),
-    )
+    return len(deltas), middle, (min(deltas), max(deltas)), (2.0 * scale, scaled)
 
 
 def item_scores(results: Sequence[RunResult]) -> dict[str, float]:

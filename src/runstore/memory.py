@@ -802,7 +802,7 @@ def _score_comparison(pairs: Sequence[tuple[float, float]], confidence: float) -
     regressed = sum(after < before for before, after in pairs)
     # half the differences: two scores' own may pass the largest double
     halves = [after * 0.5 - before * 0.5 for before, after in pairs]
-    delta = paired_delta(*paired_sums(halves, halved=True), confidence)
+    delta = paired_delta(*paired_sums(halves), confidence, unit=2.0)
     return ScoreComparison(
         **dict(delta),
         baseline_mean=mean([before for before, _ in pairs]),

@@ -871,15 +871,14 @@ def _paired_delta(
     count = figures[f"{name}_count"]
     if not count:
         return None
-    unit = 2.0 if halved else 1.0
     # the deviations were halved once more: their squares' sum is (2 * scale)^2 * scaled
-    scale = 2.0 * unit * (figures[f"{name}_scale"] or 0.0)
     return paired_delta(
         count,
-        unit * figures[f"{name}_mean"],
+        figures[f"{name}_mean"],
         (figures[f"{name}_low"], figures[f"{name}_high"]),
-        (scale, figures[f"{name}_scaled"] or 0.0),
+        (2.0 * (figures[f"{name}_scale"] or 0.0), figures[f"{name}_scaled"] or 0.0),
         confidence,
+        unit=2.0 if halved else 1.0,
     )
 
 

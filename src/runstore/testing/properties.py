@@ -7,13 +7,14 @@ import itertools
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from runstore import RunResult, RunsStorage
@@ -247,6 +248,9 @@ class PropertiesContract:
         values=st.lists(exact_floats, min_size=1, max_size=6),
         others=st.lists(exact_floats, min_size=1, max_size=6),
     )
+    # differences past the largest double: an infinity, and intervals without NaN
+    @example(values=[-(2.0**970)], others=[sys.float_info.max])
+    @example(values=[-sys.float_info.max, -sys.float_info.max / 2], others=[sys.float_info.max] * 2)
     def test_figures_of_any_finite_values(
         self, storage: RunsStorage, values: list[float], others: list[float]
     ) -> None:
@@ -288,6 +292,10 @@ class PropertiesContract:
         # means' difference would lose to cancellation when scores are large
         differences = [after - before for before, after in zip(before, after, strict=True)]
         assert _near_fraction_mean(compared.mean_delta, differences, values + others)
+        if compared.ci_low is not None and compared.ci_high is not None:
+            assert compared.ci_low <= compared.mean_delta <= compared.ci_high
+        figures = (compared.std_error, compared.ci_low, compared.ci_high, compared.p_value)
+        assert not any(figure is not None and math.isnan(figure) for figure in figures)
         assert comparison.latency_mean_delta is not None
         deltas = [abs(a) - abs(b) for b, a in zip(values[:paired], others[:paired], strict=True)]
         assert _near_mean(comparison.latency_mean_delta, deltas)
@@ -299,7 +307,13 @@ def _near_fraction_mean(mean: float, exact_values: list[Fraction], sizes: list[f
     exact = sum(exact_values, Fraction(0)) / len(exact_values)
     largest = Fraction(max(abs(value) for value in sizes))
     slack = (len(exact_values) + 2) * largest / 2**51 + Fraction(5e-324) * 2
-    return math.isfinite(mean) and abs(Fraction(mean) - exact) <= slack
+    if math.isinf(mean):  # past the largest double: an infinity of the exact mean's sign
+        return (mean > 0) == (exact > 0) and abs(exact) + slack >= _OVERFLOW
+    return abs(Fraction(mean) - exact) <= slack
+
+
+# the least magnitude that rounds to infinity: the largest double and half its last unit
+_OVERFLOW = Fraction(sys.float_info.max) + Fraction(math.ulp(sys.float_info.max)) / 2
 
 
 def _near_mean(mean: float, values: list[float]) -> bool:
