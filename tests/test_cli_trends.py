@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runstore import Run, SqlRunsStorage
 from runstore.cli.output import SPARK_NOISE, SPARKS, sparkline
 from runstore.testing.inputs import FrozenClock, result_input, run_input
+from runstore.testing.properties import DERANDOMIZED
 from test_cli import failed, ok
 
 START = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -78,6 +79,7 @@ _VALUES = st.lists(
 )
 
 
+@settings(derandomize=DERANDOMIZED)
 @given(_VALUES)
 def test_a_sparkline_has_a_bar_per_value_in_the_order_of_the_values(
     values: list[float | None],

@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from runstore import DatabaseError, Run, RunResult, RunsStorage, StorageError
 from runstore.limits import MAX_BINS, MAX_COUNT, MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_PAGE_SIZE
 from runstore.testing.inputs import T0, result_input, run_input
+from runstore.testing.properties import DERANDOMIZED
 from runstore.testing.refusals import everything, forged_cursor, nested
 
 FUZZ_EXAMPLES = int(os.environ.get("RUNSTORE_FUZZ_EXAMPLES", "25"))
@@ -126,6 +127,7 @@ class FuzzContract:
     @settings(
         max_examples=FUZZ_EXAMPLES,
         deadline=None,
+        derandomize=DERANDOMIZED,
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,
             HealthCheck.too_slow,

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 
 from runstore import InvalidInputError, PairedDelta, RunNotFoundError, RunsStorage
 from runstore.testing.inputs import T0, FrozenClock, result_input, run_input
+from runstore.testing.properties import DERANDOMIZED
 
 __all__ = ["StatisticsContract", "expected_paired"]
 
@@ -220,6 +221,7 @@ class StatisticsContract:
     @settings(
         max_examples=25,
         deadline=None,
+        derandomize=DERANDOMIZED,
         suppress_health_check=[
             HealthCheck.function_scoped_fixture,
             HealthCheck.too_slow,
