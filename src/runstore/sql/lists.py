@@ -325,6 +325,8 @@ def _run_filters(filters: RunFilters) -> dict[str, Any]:
 def _run_filters_beyond(shape: _Shape, filters: RunFilters) -> tuple[_Shape, dict[str, Any]]:
     """The shape and values of a runs list's filters beyond the columns': tags and
     metadata."""
+    if not filters.tags and not filters.metadata:
+        return shape, {}
     tags = tuple(filters.tags or ())
     metadata = filters.metadata or {}
     kinds = tuple(metadata_kind(value) for value in metadata.values())
@@ -452,20 +454,20 @@ def _page(
     request: ListRunsInput | ListRunResultsInput,
     scope: tuple[str | None, ...],
     query: Callable[[Position | None, int | None, int], AnyQuery],
-    count: AnyQuery,
+    count: Callable[[], AnyQuery],
     read: Callable[[Sequence[Sequence[Any]]], Steps[list[_Row]]],
     position: Callable[[_Row], Position],
 ) -> Steps[Page[_Row]]:
     """One page of a list: by cursor or by number, with its total and the next cursor.
 
-    ``query`` reads the page's rows, each ending with the total; ``count`` counts alone,
-    for a page with no rows; ``read`` makes the models (it may read more).
+    ``query`` reads the page's rows, each ending with the total; ``count`` makes the
+    statement that counts alone, for a page with no rows; ``read`` makes the models (it may read more).
     """
     after = None if request.cursor is None else decode_cursor(request.cursor, kind, scope)
     limit = fetch_limit(request.pagination)
     offset = request.pagination.offset if after is None else 0
     fetched = yield from rows(query(after, limit, offset))
-    total = fetched[0][-1] if fetched else (yield from one(count))[0]
+    total = fetched[0][-1] if fetched else (yield from one(count()))[0]
     return make_page(
         (yield from read(fetched)),
         total,
@@ -500,7 +502,7 @@ def _list_runs(call: calls.ListRuns, database: Database) -> Steps[ListRunsOutput
         request,
         request.scope(),
         lambda after, limit, offset: runs_page(request, after, limit, offset),
-        count_runs(request),
+        lambda: count_runs(request),
         _read_runs,
         run_position,
     )
@@ -547,7 +549,7 @@ def _list_results(call: calls.ListResults, database: Database) -> Steps[ListRunR
         request,
         (request.run_id, *request.scope()),
         lambda after, limit, offset: results_page(request.run_id, request, after, limit, offset),
-        count_results(request.run_id, request),
+        lambda: count_results(request.run_id, request),
         lambda fetched: scored_results(fetched, database),
         result_position(request.order),
     )

@@ -335,37 +335,38 @@ class TrendsContract:
     ) -> None:
         """Writes of every kind, finishes, reopenings and summaries interleaved: every
         summary of the run equals its twin's, computed afresh."""
-        storage = make_storage()
-        twins = _Twins(storage, "interleaved")
-        for action in actions:
-            kind = action[0]
-            if kind == "add":
-                _, item, latency, failed, cost, scores, counted = action
-                twins.add(
-                    item,
-                    latency=latency,
-                    failed=failed,
-                    cost=cost,
-                    scores=scores,
-                    update_counts=counted,
-                    replace=True,
-                )
-            elif kind == "score":
-                twins.score(action[1], action[2], replace=True)
-            elif kind == "finish":
-                self._finish(storage, twins.run, action[1])
-            elif kind == "reopen":
-                self._finish(storage, twins.run, "running")
-            elif kind == "summarize":
-                twins.check(keep=action[1])
-            elif kind == "keep":
-                storage.keep_summaries(dataset_id="interleaved")
-            elif kind == "recount":
-                storage.recount_run(twins.run.id)
-            elif kind == "delete":
-                twins.delete_results()
-        twins.check(keep=True)
-        twins.check(keep=False)
+        # a storage per example, closed with it: examples must not pile up connections
+        with make_storage() as storage:
+            twins = _Twins(storage, "interleaved")
+            for action in actions:
+                kind = action[0]
+                if kind == "add":
+                    _, item, latency, failed, cost, scores, counted = action
+                    twins.add(
+                        item,
+                        latency=latency,
+                        failed=failed,
+                        cost=cost,
+                        scores=scores,
+                        update_counts=counted,
+                        replace=True,
+                    )
+                elif kind == "score":
+                    twins.score(action[1], action[2], replace=True)
+                elif kind == "finish":
+                    self._finish(storage, twins.run, action[1])
+                elif kind == "reopen":
+                    self._finish(storage, twins.run, "running")
+                elif kind == "summarize":
+                    twins.check(keep=action[1])
+                elif kind == "keep":
+                    storage.keep_summaries(dataset_id="interleaved")
+                elif kind == "recount":
+                    storage.recount_run(twins.run.id)
+                elif kind == "delete":
+                    twins.delete_results()
+            twins.check(keep=True)
+            twins.check(keep=False)
 
     # -- trends ------------------------------------------------------------------------
 
