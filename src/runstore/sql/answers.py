@@ -292,12 +292,18 @@ def histogram_bins(run_id: str, bins: int) -> Query[str, float, float, int, int]
     return Query(_HISTOGRAM_BINS, {"run_id": run_id, "bins": float(bins)})
 
 
-def _tokens() -> sa.ColumnElement[int | None]:
-    """A result's input plus output tokens (one it lacks counts 0); NULL if it has
-    neither."""
-    given = sa.or_(_results.input_tokens.is_not(None), _results.output_tokens.is_not(None))
-    both = sa.func.coalesce(_results.input_tokens, 0) + sa.func.coalesce(_results.output_tokens, 0)
-    return sa.case((given, both), else_=sa.null())
+def _item_tokens() -> sa.ColumnElement[float | None]:
+    """The mean of a group's results' input plus output tokens (one it lacks counts 0)
+    over the results that have either (NULL: none has): their sum, an exact integer (the
+    two columns' sums), over their count -- what ``mean`` of them as doubles gives, with
+    none of its work per row."""
+    tokens = sa.cast(
+        sa.func.coalesce(sa.func.sum(_results.input_tokens), 0)
+        + sa.func.coalesce(sa.func.sum(_results.output_tokens), 0),
+        sa.Double(),
+    )
+    given = sa.func.count(sa.func.coalesce(_results.input_tokens, _results.output_tokens))
+    return tokens / sa.cast(sa.func.nullif(given, 0), sa.Double())
 
 
 SHIFT_ITEMS = 1000
@@ -332,7 +338,7 @@ def _items_of(run: str, *, first: bool = False) -> sa.CTE:
         mean(_results.latency).label("latency"),
         sa.func.max(failed).label("failed"),
         mean(_results.cost).label("cost"),
-        mean(sa.cast(_tokens(), sa.Double())).label("tokens"),
+        _item_tokens().label("tokens"),
     ).where(_results.run_id == sa.bindparam(run))
     if first:
         items = items.where(_results.item_id.in_(_FIRST_ITEMS))

@@ -461,7 +461,8 @@ def _page(
     """One page of a list: by cursor or by number, with its total and the next cursor.
 
     ``query`` reads the page's rows, each ending with the total; ``count`` makes the
-    statement that counts alone, for a page with no rows; ``read`` makes the models (it may read more).
+    statement that counts alone, for a page with no rows; ``read`` makes the models (it
+    may read more).
     """
     after = None if request.cursor is None else decode_cursor(request.cursor, kind, scope)
     limit = fetch_limit(request.pagination)
