@@ -297,13 +297,14 @@ def _item_tokens() -> sa.ColumnElement[float | None]:
     over the results that have either (NULL: none has): their sum, an exact integer (the
     two columns' sums), over their count -- what ``mean`` of them as doubles gives, with
     none of its work per row."""
-    tokens = sa.cast(
+    tokens: sa.ColumnElement[float] = sa.cast(
         sa.func.coalesce(sa.func.sum(_results.input_tokens), 0)
         + sa.func.coalesce(sa.func.sum(_results.output_tokens), 0),
         sa.Double(),
     )
     given = sa.func.count(sa.func.coalesce(_results.input_tokens, _results.output_tokens))
-    return tokens / sa.cast(sa.func.nullif(given, 0), sa.Double())
+    counted: sa.ColumnElement[float] = sa.cast(sa.func.nullif(given, 0), sa.Double())
+    return sa.type_coerce(tokens / counted, sa.Double())
 
 
 SHIFT_ITEMS = 1000

@@ -101,7 +101,7 @@ def mean(value: sa.SQLColumnExpression[float | None]) -> sa.ColumnElement[float]
     """
     # a double, exact (a count is far below 2**53): Postgres takes an integer divisor as
     # numeric, converting it to and from text per group
-    count = sa.cast(sa.func.nullif(sa.func.count(value), 0), sa.Double())
+    count: sa.ColumnElement[float] = sa.cast(sa.func.nullif(sa.func.count(value), 0), sa.Double())
     large = sa.func.abs(value) >= _float(_TINY)
     scaled = sa.func.coalesce(sa.func.sum(value * _float(1 / _SCALE)).filter(large), 0.0) / count
     scaled = sa.case(  # rounding may take a mean near the largest double a step past it
