@@ -19,15 +19,15 @@ so each call is written once for both. This module is the whole vocabulary betwe
 * A :class:`Plan` is an operation ready to run: its :data:`Steps` and the :class:`Mode`
   its first transaction takes. :func:`operation` makes a plan-returning function of a
   generator function.
-* The runners' decisions are written here once, as pure functions both runners call:
+* The runners' steps are written here once, as pure functions both runners call:
   :func:`proceed` hands the operation an answer (or throws a failed step's error into it,
   where it failed) and takes its next step; :func:`writes` says whether a transaction
-  writes, :func:`commits` whether it commits; and when a transaction ends -- the
-  operation returned, began anew, or a step failed (the error translated by
-  :mod:`runstore.sql.errors`, the transaction rolled back) -- :func:`next_move` says
-  what comes next: hand the value over, begin anew, run the step again (a read whose
-  connection was lost), or throw the error into the operation, which may handle it (its
-  next step then begins a new transaction) or let it reach the caller.
+  writes, :func:`commits` whether it commits. What comes after a transaction ends --
+  hand the value over, begin anew, run again, throw the error into the operation, which
+  may handle it (its next step then begins a new transaction) or let it reach the caller
+  -- is the call's policy's decision (:mod:`runstore.sql.policy`), within one budget of
+  :data:`ATTEMPTS`; an operation that carries on from what it committed after a transient
+  failure asks it for another attempt with :func:`retry`.
 * A call that streams (``iter_*``) is a :data:`Walk`: a generator that yields plans, is
   sent each one's value (``rows = yield from run(plan)``), and yields :class:`Emit` with
   the items to hand to the caller, a batch at a time, each batch read on its own.
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import enum
 import functools
-import random
+import inspect
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, TypeVarTuple
@@ -45,12 +45,11 @@ from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, TypeVarTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult, Row
 
-from runstore.errors import DatabaseError, StorageError
+from runstore.errors import StorageError
 
 __all__ = [
     "ATTEMPTS",
     "BACKOFF",
-    "Again",
     "Answer",
     "AnyQuery",
     "Begin",
@@ -64,18 +63,17 @@ __all__ = [
     "Step",
     "Steps",
     "Walk",
-    "backoff",
     "begin",
     "commits",
     "copy",
     "each",
     "execute",
     "first",
-    "next_move",
     "one",
     "operation",
     "proceed",
     "reading",
+    "retry",
     "rowcount",
     "rows",
     "run",
@@ -166,7 +164,7 @@ Steps: TypeAlias = Generator[Step, Answer, _T]
 class Plan(Generic[_T]):
     """An operation ready to run, the mode of its first transaction, and how to make it
     afresh -- to run it again from the start after a transient failure (see
-    :func:`next_move`)."""
+    :mod:`runstore.sql.policy`)."""
 
     mode: Mode
     steps: Steps[_T]
@@ -179,18 +177,41 @@ def operation(
     """Make a generator function of steps into a function that returns its :class:`Plan`.
 
     ``mode`` is the mode of the first transaction -- or, where that depends on the
-    database, a function of the operation's last argument (its database) that says which.
+    database, a function of the operation's argument named ``database`` that says which.
     """
 
     def planned(steps: Callable[_P, Steps[_T]]) -> Callable[_P, Plan[_T]]:
+        choose = _chooser(mode, steps)
+
         @functools.wraps(steps)
         def plan(*args: _P.args, **kwargs: _P.kwargs) -> Plan[_T]:
-            chosen = mode if isinstance(mode, Mode) else mode(args[-1])
+            chosen = choose(args, kwargs)
             return Plan(chosen, steps(*args, **kwargs), lambda: plan(*args, **kwargs))
 
         return plan
 
     return planned
+
+
+def _chooser(
+    mode: Mode | Callable[[Any], Mode], steps: Callable[..., Any]
+) -> Callable[[tuple[Any, ...], Mapping[str, Any]], Mode]:
+    """How a call of ``steps`` (its positional and keyword arguments) finds the mode of its
+    first transaction: ``mode``, or what ``mode`` says of the argument of ``steps``'
+    parameter ``database`` -- named in the call, or else in that parameter's place."""
+    if isinstance(mode, Mode):
+        fixed = mode
+        return lambda args, kwargs: fixed
+    of_database = mode
+    names = list(inspect.signature(steps).parameters)
+    if "database" not in names:
+        raise TypeError(f"{steps.__qualname__} has no parameter 'database' to choose a mode by")
+    place = names.index("database")
+
+    def chosen(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Mode:
+        return of_database(kwargs["database"] if "database" in kwargs else args[place])
+
+    return chosen
 
 
 # -- what the runner sends back, typed ---------------------------------------------------
@@ -264,7 +285,7 @@ def run(plan: Plan[_T]) -> Generator[Plan[_T], _T, _T]:
     return (yield plan)
 
 
-# -- the runners' decisions ---------------------------------------------------------------
+# -- what both runners do, and do again ---------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,21 +296,24 @@ class Done(Generic[_T]):
 
 
 @dataclass(frozen=True, slots=True)
-class Again:
-    """Run the failed step again, in a new transaction of the same mode."""
+class Retry(Begin):
+    """A :class:`Begin` that runs again what failed transiently after the call committed
+    something: the policy spends an attempt of the call's budget and pauses first, or,
+    with none left, throws the failure in again, given up."""
 
 
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Make the plan afresh (:attr:`Plan.again`) and run it from the start, after
-    ``delay`` seconds."""
-
-    delay: float
+def retry(mode: Mode) -> Steps[None]:
+    """After a transient failure thrown into the operation: go on in a new transaction of
+    ``mode``, to run again what failed -- if the call has attempts left (else the failure
+    is raised here, saying after how many)."""
+    yield Retry(mode)
 
 
 ATTEMPTS = 6
-"""How many times a call runs, at most, while it fails transiently (serialization
-failures and deadlocks: :data:`runstore.errors.TRANSIENT_SQLSTATES`)."""
+"""How many times, at most, a call's transactions are tried: the one budget of all its
+retries -- after transient failures (serialization failures and deadlocks:
+:data:`runstore.errors.TRANSIENT_SQLSTATES`), a replica that failed a read, a read's lost
+connection (see :mod:`runstore.sql.policy`)."""
 BACKOFF = 0.05
 """The longest pause before the first retry, in seconds; it doubles with each retry (the
 pause itself is drawn at random up to it: "full jitter"), so that writers that collided
@@ -318,55 +342,3 @@ def commits(mode: Mode, outcome: Done[Any] | Begin | StorageError) -> bool:
     transaction whose steps all ran. (A failed one rolls back; the others have nothing to
     commit: single statements commit themselves, reads write nothing.)"""
     return mode is Mode.WRITE and not isinstance(outcome, StorageError)
-
-
-def backoff(attempt: int, draw: Callable[[], float] = random.random) -> float:
-    """The pause before attempt ``attempt + 1``, after ``attempt`` failed (see
-    :data:`BACKOFF`)."""
-    return draw() * BACKOFF * 2.0 ** (attempt - 1)
-
-
-def next_move(
-    mode: Mode,
-    outcome: Done[_T] | Begin | StorageError,
-    *,
-    retried: bool = False,
-    attempt: int = 1,
-    committed: bool = False,
-    draw: Callable[[], float] = random.random,
-) -> Done[_T] | Begin | Again | Retry | StorageError:
-    """What a runner does after a transaction of ``mode`` ended with ``outcome`` (the
-    operation returned, began anew, or a step failed: the error translated, the
-    transaction rolled back).
-
-    * :class:`Done`: hand the value to the caller.
-    * :class:`Begin`: send the operation ``None`` and run its next steps in a new
-      transaction of that mode.
-    * :class:`Again`: a read lost its connection (the pool was reset): run the same step
-      once more on a fresh connection, unless that was tried (``retried``).
-    * :class:`Retry`: the transaction failed transiently -- a serialization failure or a
-      deadlock, rolled back whole -- in ``attempt`` of at most :data:`ATTEMPTS`, and
-      nothing of the call was ``committed`` before it: run the call again from the start
-      after a pause (:func:`backoff`).
-    * A :class:`StorageError`: throw it into the operation at the step that failed. A
-      transient one that was retried already says after how many attempts; one that
-      struck after a transaction of the call committed goes to the operation, which may
-      carry on from what it committed (pruning does).
-    """
-    if not isinstance(outcome, StorageError):
-        return outcome
-    if mode is Mode.READ and getattr(outcome, "connection_lost", False) and not retried:
-        return Again()
-    if isinstance(outcome, DatabaseError) and outcome.transient:
-        if attempt < ATTEMPTS and not committed:
-            return Retry(backoff(attempt, draw))
-        if attempt > 1:
-            given_up = DatabaseError(
-                f"{outcome} (SQLSTATE {outcome.sqlstate}: still failing after {attempt} attempts)",
-                connection_lost=outcome.connection_lost,
-                sqlstate=outcome.sqlstate,
-                attempts=attempt,
-            )
-            given_up.__cause__ = outcome.__cause__
-            return given_up
-    return outcome

@@ -8,7 +8,9 @@ statements, see one snapshot.
 
 :meth:`Replicas.route` decides, as a generator of requests that each runner carries out
 (:class:`Ask`: run a plan on a server; :class:`Pause`: wait), so the blocking and the
-asyncio adapter decide alike:
+asyncio adapter decide alike -- and tests decide with scripted answers and a fake
+``clock``. The call's policy (:mod:`runstore.sql.policy`) asks it, tells it of writes and
+of replicas that failed, and sends a read a replica failed to the primary:
 
 * **Lag**, measured on the replica itself: none while it has replayed all it received;
   else the time since the last transaction it replayed committed. A replica further
@@ -42,7 +44,7 @@ __all__ = [
     "Route",
     "current_position",
     "lsn",
-    "read_plan",
+    "reads_only",
 ]
 
 RECHECK = 1.0
@@ -206,6 +208,7 @@ class Replicas:
             replica.lag = float("inf") if since is None else max(since, 0.0)
 
 
-def read_plan(plan: Plan[Any]) -> bool:
-    """Whether a replica may serve ``plan``: it only reads."""
-    return plan.mode is Mode.READ or plan.mode is Mode.SNAPSHOT
+def reads_only(mode: Mode) -> bool:
+    """Whether a replica may serve a plan whose first transaction is of ``mode``: it only
+    reads."""
+    return mode is Mode.READ or mode is Mode.SNAPSHOT

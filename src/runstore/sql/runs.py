@@ -19,7 +19,6 @@ from runstore.errors import DatabaseError, DuplicateError, RunNotFoundError
 from runstore.limits import MAX_COUNT
 from runstore.models import FINISHED, ExistingRun, Run
 from runstore.plans import (
-    ATTEMPTS,
     AnyQuery,
     Mode,
     Plan,
@@ -32,6 +31,7 @@ from runstore.plans import (
     one,
     operation,
     reading,
+    retry,
     rows,
 )
 from runstore.records import existing_run, new_run
@@ -488,7 +488,7 @@ def _prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
     :data:`PRUNE_RESULTS` results: each batch's runs are locked first, so that no result
     can be added to them while they go."""
     status = None if call.status is None else call.status.value
-    pruned = failures = 0
+    pruned = 0
     while True:
         query = prunable_runs(
             call.older_than, status, call.dataset_id, call.batch_size, tags=call.tags
@@ -506,11 +506,11 @@ def _prune_runs(call: calls.PruneRuns, database: Database) -> Steps[int]:
                 yield from each(delete_runs(run_ids))
         except DatabaseError as exc:
             # A batch after the first failed transiently: the batches before it stay
-            # deleted, and this one runs again (the first is retried by the runner).
-            failures += 1
-            if not exc.transient or exc.attempts > 1 or failures >= ATTEMPTS:
+            # deleted, and this one runs again while the call has attempts left (the
+            # policy runs the first batch again itself, as the whole call).
+            if not exc.transient:
                 raise
-            yield from begin(Mode.WRITE)
+            yield from retry(Mode.WRITE)  # raises the failure, given up, when none is left
             continue
         pruned += len(run_ids)
         if len(found) < call.batch_size and len(run_ids) == len(found):
