@@ -34,6 +34,23 @@ POSTGRES_URL = os.environ.get(
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+_POSTGRES_FIXTURES = frozenset(
+    {"postgres_server", "new_postgres_url", "postgres_url", "cluster", "pooler"}
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by the markers
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``postgres`` every test that needs a Postgres server -- by a fixture that makes
+    one, or a parameter that picks it -- so that ``-m "not postgres"`` leaves them all out."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        picked = callspec is not None and "postgres" in callspec.params.values()
+        if picked or fixtures & _POSTGRES_FIXTURES:
+            item.add_marker(pytest.mark.postgres)
+
+
 def _unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"Postgres is required in CI: {reason}")

@@ -1,8 +1,9 @@
 """The asyncio contract: :class:`~runstore.base.RunsStorage`, every call awaited.
 
 The same calls, arguments, results and errors as the blocking contract -- each method's
-documentation is the blocking one's -- with ``async def`` methods, async iterators for
-the ``iter_*`` calls, and ``async with`` for :meth:`init` and :meth:`close`.
+documentation is the blocking one's, written out here by ``.ci/async_docstrings.py``
+(a test fails when one is stale) -- with ``async def`` methods, async iterators for the
+``iter_*`` calls, and ``async with`` for :meth:`init` and :meth:`close`.
 :mod:`runstore.testing` proves it with the one contract suite (see
 :class:`runstore.testing.bridge.BlockingRunsStorage`).
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
-import inspect
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from datetime import datetime
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from runstore import calls
 from runstore.arguments import gate_arguments
-from runstore.base import RunsStorage
 from runstore.export import (
     ExportFile,
     StoredRow,
@@ -94,6 +93,7 @@ class AsyncRunsStorage(abc.ABC):
         """Release connections. Using the storage afterwards raises ``StorageClosedError``."""
 
     async def dangerously_clear_all(self) -> None:
+        """Delete every run and result. The schema stays."""
         await self._perform(calls.DangerouslyClearAll())
 
     async def __aenter__(self) -> Self:
@@ -116,18 +116,70 @@ class AsyncRunsStorage(abc.ABC):
         *,
         if_exists: ExistingRun | str = ExistingRun.ERROR,
     ) -> Run:
-        return await self._perform(calls.CreateRun.checked(input, if_exists))
+        """Create a run: status ``pending``, counts 0, not started or completed.
+
+        ``created_at`` and ``updated_at`` are both now (UTC). Without ``input.id`` a uuid4
+        string is generated. What produced the run -- ``name``, ``description``,
+        ``tags`` (stored as a sorted set) and ``metadata`` (a JSON object) -- is stored
+        with it, in the same transaction.
+
+        Args:
+            if_exists: ``"error"``, or ``"return"``: when a run with ``input.id`` exists
+                and was created with the same fields (dataset id and version, target
+                type and id, total items), return it as stored -- so a pipeline that
+                restarts can create its run again. (Its name, description, tags and
+                metadata are not compared: they may have been edited since.)
+
+        Raises:
+            DuplicateError: a run with ``input.id`` exists (with ``"return"``: created
+                with other fields, which the message names); it is left unchanged.
+        """
+        return await self._perform(calls.CreateRun.checked(input=input, if_exists=if_exists))
 
     async def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
-        return await self._perform(calls.UpdateRun.checked(input))
+        """Change the fields given in ``input``; ``updated_at`` moves forward.
+
+        ``tags`` replaces the run's tags (``[]`` clears them) and ``metadata`` its
+        metadata (``{}`` clears it), in one transaction; ``name`` or ``description`` set
+        to None clears it. A field left out stays as it is.
+
+        Returns:
+            The run as stored after the change.
+
+        Raises:
+            RunNotFoundError: no run has ``input.id``.
+        """
+        return await self._perform(calls.UpdateRun.checked(input=input))
 
     async def get_run_by_id(self, id: str) -> Run | None:
-        return await self._perform(calls.GetRunById.checked(id))
+        """The run with ``id``, or None."""
+        return await self._perform(calls.GetRunById.checked(id=id))
 
     async def list_runs(
         self, input: ListRunsInput | Mapping[str, Any] | None = None
     ) -> ListRunsOutput:
-        return await self._perform(calls.ListRuns.checked(input))
+        """Runs newest first (``created_at`` descending, then ``id`` descending).
+
+        Only the runs matching every filter given (``dataset_id``, ``status``,
+        ``target_type``, ``target_id``, ``name``; ``tags``: runs carrying every tag given;
+        ``metadata``: runs whose metadata has every key given with an equal JSON scalar,
+        numbers by value -- see :class:`~runstore.models.RunFilters`). A tag filter is
+        served by the tags' index on both databases, a metadata filter by a GIN index on
+        Postgres.
+        ``pagination.total`` counts every matching run; ``has_more`` tells whether rows lie
+        past this page. The order is total, so no run is repeated or skipped across pages
+        when timestamps tie. A page past the end is empty. Without ``input``, the first
+        100 runs.
+
+        Every output carries ``next_cursor`` (None on the last page): pass it back as
+        ``input.cursor`` to read the next page by keyset, at a cost that does not grow
+        with depth.
+
+        Raises:
+            InvalidInputError: ``input.cursor`` was not made by runstore, or came from
+                another list.
+        """
+        return await self._perform(calls.ListRuns.checked(input=input))
 
     def iter_runs(
         self,
@@ -142,6 +194,12 @@ class AsyncRunsStorage(abc.ABC):
         batch_size: int = 1000,
         **unknown: object,
     ) -> AsyncIterator[Run]:
+        """Every run matching the filters (as in :meth:`list_runs`), in its order.
+
+        Read like :meth:`iter_results`. The filters are validated as
+        :class:`~runstore.models.RunFilters` when the iterator is created (so an unknown
+        one is a ``ValidationError``).
+        """
         filters = {
             "dataset_id": dataset_id,
             "status": status,
@@ -152,13 +210,25 @@ class AsyncRunsStorage(abc.ABC):
             "metadata": metadata,
             **unknown,
         }
-        return self._stream(calls.IterRuns.checked(filters, batch_size))
+        return self._stream(calls.IterRuns.checked(filters=filters, batch_size=batch_size))
 
     async def delete_run(self, id: str) -> None:
-        await self._perform(calls.DeleteRun.checked(id))
+        """Delete a run and all its results in one transaction; an unknown id is a no-op."""
+        await self._perform(calls.DeleteRun.checked(id=id))
 
     async def recount_run(self, run_id: str) -> Run:
-        return await self._perform(calls.RecountRun.checked(run_id))
+        """Set a run's ``result_count``, ``succeeded_count`` and ``failed_count`` from its
+        stored results, in one statement in the database -- for a run written without
+        ``update_counts``, or whose counts a crash left behind. ``updated_at`` moves to
+        now unless it is already later.
+
+        Returns:
+            The run as stored after the recount.
+
+        Raises:
+            RunNotFoundError: no run has ``run_id``.
+        """
+        return await self._perform(calls.RecountRun.checked(run_id=run_id))
 
     async def prune_runs(
         self,
@@ -169,7 +239,29 @@ class AsyncRunsStorage(abc.ABC):
         tags: Iterable[str] | None = None,
         batch_size: int = 100,
     ) -> int:
-        call = calls.PruneRuns.checked(older_than, status, dataset_id, batch_size, tags)
+        """Delete every run created before ``older_than`` -- only those with ``status``,
+        of ``dataset_id``, carrying every one of ``tags``, when given -- with its results,
+        scores and tags. For retention.
+
+        Oldest first, ``batch_size`` runs at a time, each batch in a short transaction
+        of its own, so writers of other runs wait on none for long; a SQL batch also
+        stops at 10,000 results (a run with more goes alone: runs go whole). If pruning
+        stops with an error, the batches done stay done.
+
+        Returns:
+            How many runs were deleted.
+
+        Raises:
+            InvalidInputError: ``older_than`` is not a timezone-aware datetime, or an
+                argument is out of range.
+        """
+        call = calls.PruneRuns.checked(
+            older_than=older_than,
+            status=status,
+            dataset_id=dataset_id,
+            batch_size=batch_size,
+            tags=tags,
+        )
         return await self._perform(call)
 
     # -- results -----------------------------------------------------------------------
@@ -181,7 +273,41 @@ class AsyncRunsStorage(abc.ABC):
         update_counts: bool = False,
         on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> RunResult:
-        call = calls.AddResult.checked(input, update_counts, on_conflict)
+        """Record one item's result. Without ``input.id`` a uuid4 string is generated.
+
+        A run holds one result per (item, repetition). JSON fields read back exactly as
+        given (see :mod:`runstore.jsonvalues`); ``created_at`` is now (UTC). The run's
+        ``result_count`` grows by one in the same transaction, and ``input.scores``, if
+        any, are recorded with it (as :class:`Score` rows with no label, explanation or
+        metadata).
+
+        Args:
+            update_counts: also add 1 to the run's ``failed_count`` (when ``input.error``
+                is not None) or ``succeeded_count``, in the same transaction, by arithmetic
+                in the database -- concurrent writers never lose a count. ``updated_at``
+                then moves to now unless it is already later.
+            on_conflict: when the run already holds a result for the same (item,
+                repetition) -- a worker may write the same result twice, or retry a
+                failure: ``"error"`` refuses it; ``"replace"`` overwrites every field of
+                the stored result and replaces its scores with ``input.scores`` (the
+                result keeps its id; ``input.id`` is then unused); ``"skip"`` keeps the
+                stored result. Either returns what is then stored. With
+                ``update_counts``, the counters follow exactly: a replaced failure that
+                now succeeds moves one count from ``failed_count`` to
+                ``succeeded_count``; ``result_count`` does not change. Writers of one run
+                with ``"replace"`` or ``"skip"`` take turns (the run is locked first).
+
+        Raises:
+            RunNotFoundError: the run does not exist; nothing is written.
+            DuplicateError: with ``on_conflict="error"``, the run already has a result
+                for the item and repetition; or a result with ``input.id`` exists.
+                Nothing is written.
+            InvalidInputError: with ``update_counts``, a counter would pass
+                :data:`~runstore.limits.MAX_COUNT`; nothing is written.
+        """
+        call = calls.AddResult.checked(
+            input=input, update_counts=update_counts, on_conflict=on_conflict
+        )
         return await self._perform(call)
 
     async def add_results(
@@ -191,16 +317,47 @@ class AsyncRunsStorage(abc.ABC):
         update_counts: bool = False,
         on_conflict: OnConflict | str = OnConflict.ERROR,
     ) -> list[RunResult]:
-        call = calls.AddResults.checked(inputs, update_counts, on_conflict)
+        """Record many results in one transaction: all of them, or none.
+
+        Items may belong to different runs. Mappings are validated like
+        :class:`AddRunResultInput`. ``update_counts`` and ``on_conflict`` work as in
+        :meth:`add_result`, once per run for the whole batch.
+
+        Returns:
+            The results as stored, in the order given.
+
+        Raises:
+            InvalidInputError: ``inputs`` is not an iterable of inputs, or an item is
+                invalid, or repeats the id or the (run, item, repetition) of an earlier
+                item; the message starts with ``inputs[i]``.
+            RunNotFoundError: an item's run does not exist (``.position`` says which).
+            DuplicateError: an item's id is already stored, or (with
+                ``on_conflict="error"``) its (run, item, repetition) (``.position`` says
+                which). Nothing is written in any of these cases.
+        """
+        call = calls.AddResults.checked(
+            inputs=inputs, update_counts=update_counts, on_conflict=on_conflict
+        )
         return await self._perform(call)
 
     async def get_result_by_id(self, id: str) -> RunResult | None:
-        return await self._perform(calls.GetResultById.checked(id))
+        """The result with ``id``, or None."""
+        return await self._perform(calls.GetResultById.checked(id=id))
 
     async def list_results(
         self, input: ListRunResultsInput | Mapping[str, Any]
     ) -> ListRunResultsOutput:
-        return await self._perform(calls.ListResults.checked(input))
+        """One run's results in execution order (``started_at``, then ``id``, ascending),
+        or slowest first (``order="slowest"``: ``latency``, then ``id``, descending).
+
+        Optionally only the results matching every filter given: ``has_error``,
+        ``item_id``, ``score`` (a :class:`~runstore.models.ScoreFilter`: a score's name
+        and range). Paginated exactly like :meth:`list_runs`, cursors included, under
+        every filter and order; ``pagination.total`` counts the matching results. Each
+        result carries its ``scores``, read in the same snapshot. An unknown run has no
+        results.
+        """
+        return await self._perform(calls.ListResults.checked(input=input))
 
     def iter_results(
         self,
@@ -212,21 +369,52 @@ class AsyncRunsStorage(abc.ABC):
         score: ScoreFilter | Mapping[str, Any] | None = None,
         order: ResultOrder | str = ResultOrder.EXECUTION,
     ) -> AsyncIterator[RunResult]:
+        """Every matching result of a run, in :meth:`list_results` order, with bounded
+        memory.
+
+        Reads ``batch_size`` rows at a time, each batch in a short transaction of its own
+        and continuing after the last row seen, so a long iteration holds no lock or
+        snapshot; results recorded meanwhile after the current position are included.
+        The arguments are checked when the iterator is created.
+        """
         call = calls.IterResults.checked(
-            run_id, batch_size, has_error=has_error, item_id=item_id, score=score, order=order
+            run_id=run_id,
+            batch_size=batch_size,
+            has_error=has_error,
+            item_id=item_id,
+            score=score,
+            order=order,
         )
         return self._stream(call)
 
     async def delete_results_by_run_id(self, run_id: str) -> None:
-        await self._perform(calls.DeleteResultsByRunId.checked(run_id))
+        """Delete every result of a run, and their scores, keeping the run (its
+        ``result_count`` becomes 0). An unknown run is a no-op."""
+        await self._perform(calls.DeleteResultsByRunId.checked(run_id=run_id))
 
     # -- exports -----------------------------------------------------------------------
 
     def iter_result_batches(
         self, run_id: str, *, batch_size: int = 2_000
     ) -> AsyncIterator[pyarrow.RecordBatch]:
+        """Every result of a run, in :meth:`iter_results` order, as Arrow record batches of
+        up to ``batch_size`` rows -- none for a run without results.
+
+        The schema is :func:`runstore.export.result_schema`: one column per
+        :class:`RunResult` field; JSON fields as JSON text (``output`` and
+        ``expected_output`` null when None), instants as ``timestamp[us, tz=UTC]``,
+        ``scores`` as ``map<string, float64>``, tokens as ``int64`` and ``cost`` as
+        ``float64`` (null when None). Read like :meth:`iter_results`: one batch
+        in memory at a time, each read on its own. The SQL adapter builds the columns
+        from the stored values, with no model per row.
+
+        Raises:
+            InvalidInputError: pyarrow is not installed (``pip install
+                "runstore[parquet]"``), or an argument is out of range -- when called.
+            RunNotFoundError: no run has ``run_id`` -- when iteration starts.
+        """
         require_pyarrow()
-        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
+        rows = self._stream(calls.IterResultRows.checked(run_id=run_id, batch_size=batch_size))
         return _record_batches(rows, result_schema())
 
     async def export_results(
@@ -244,7 +432,7 @@ class AsyncRunsStorage(abc.ABC):
         (``asyncio.timeout``) leaves no file and an existing ``destination`` untouched.
         """
         path, format, progress = export_arguments(destination, format, progress)
-        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
+        rows = self._stream(calls.IterResultRows.checked(run_id=run_id, batch_size=batch_size))
         try:
             batch = await anext(rows, None)  # a missing run raises before a file exists
             export = ExportFile(path, format)
@@ -267,12 +455,34 @@ class AsyncRunsStorage(abc.ABC):
     async def add_scores(
         self, inputs: Iterable[AddScoreInput | Mapping[str, Any]], *, replace: bool = False
     ) -> list[Score]:
-        return await self._perform(calls.AddScores.checked(inputs, replace))
+        """Record scores of results, in one transaction: all of them, or none.
+
+        Each score belongs to its result's run. Without ``input.id`` a uuid4 string is
+        generated.
+
+        Args:
+            replace: overwrite a stored score of the same (result, name) -- its value,
+                label, explanation, metadata and ``created_at``; it keeps its id (scorers
+                get re-run). Without it, such a score is a ``DuplicateError``.
+
+        Returns:
+            The scores as stored, in the order given.
+
+        Raises:
+            InvalidInputError: an item is invalid, or repeats the (result, name) or id of
+                an earlier item; the message starts with ``inputs[i]``.
+            ResultNotFoundError: an item's result does not exist (``.position``).
+            DuplicateError: without ``replace``, an item's (result, name) or id is already
+                stored (``.position``). Nothing is written in any of these cases.
+        """
+        return await self._perform(calls.AddScores.checked(inputs=inputs, replace=replace))
 
     async def list_scores(
         self, run_id: str, *, result_id: str | None = None, name: str | None = None
     ) -> list[Score]:
-        return await self._perform(calls.ListScores.checked(run_id, result_id, name))
+        """A run's scores -- of one result, of one name -- ordered by name, value and id."""
+        call = calls.ListScores.checked(run_id=run_id, result_id=result_id, name=name)
+        return await self._perform(call)
 
     def iter_scores(
         self,
@@ -282,23 +492,110 @@ class AsyncRunsStorage(abc.ABC):
         name: str | None = None,
         batch_size: int = 1000,
     ) -> AsyncIterator[Score]:
-        return self._stream(calls.IterScores.checked(run_id, result_id, name, batch_size))
+        """:meth:`list_scores`, read ``batch_size`` at a time like :meth:`iter_results`."""
+        call = calls.IterScores.checked(
+            run_id=run_id, result_id=result_id, name=name, batch_size=batch_size
+        )
+        return self._stream(call)
 
     # -- answers -----------------------------------------------------------------------
 
     async def summarize_run(self, run_id: str, *, keep: bool = True) -> RunSummary:
-        return await self._perform(calls.SummarizeRun.checked(run_id, keep=keep))
+        """What a run's results add up to, computed where they are stored.
+
+        Counts (``results``, ``succeeded``, ``failed`` -- ``error`` not None -- and
+        ``error_rate``), latency (mean, min, max, p50, p90, p95, p99), per score name,
+        count, mean, min, max and p50, and the usage (tokens and cost). Percentiles are
+        continuous: linear interpolation between the closest ranks (Postgres'
+        ``percentile_cont``, numpy's default), the same on every backend. Figures with
+        nothing to measure are None.
+
+        A finished run's summary (``completed`` or ``failed``) is kept: the call that
+        finishes the run stores it, and this call reads it instead of computing it --
+        a few milliseconds whatever the run's size. It is never stale: any write that
+        changes what it covers (results added, replaced or deleted, scores added, a
+        recount, the run set back to ``running``) makes the next call compute it afresh,
+        and keep it again when the run is finished.
+
+        Args:
+            keep: store the summary computed of a finished run that had none kept (the
+                default). False only reads: what a read-only role or a viewer wants. A
+                storage with read replicas never keeps here (its reads go to a
+                replica); :meth:`keep_summaries` does.
+
+        Raises:
+            RunNotFoundError: no run has ``run_id``.
+        """
+        return await self._perform(calls.SummarizeRun.checked(run_id=run_id, keep=keep))
 
     async def keep_summaries(self, *, dataset_id: str | None = None) -> int:
+        """Keep the summary of every finished run (of ``dataset_id``, if given) that has
+        none kept -- for runs finished before summaries were kept, or whose summary a
+        write made stale. Each run is summarised and kept on its own; a run written to
+        meanwhile is left for later.
+
+        Returns:
+            How many summaries it kept.
+        """
         return await self._perform(calls.KeepSummaries.checked(dataset_id=dataset_id))
 
     async def histogram_run(self, run_id: str, *, bins: int = 20) -> RunHistograms:
-        return await self._perform(calls.HistogramRun.checked(run_id, bins))
+        """How a run's latencies and each score's values are spread, counted where they
+        are stored (the values never leave the database).
+
+        Each histogram has ``bins`` equal-width bins from the least value to the
+        greatest (see :class:`~runstore.models.Histogram`): a value's bin is
+        ``floor((value/2 - low/2) / (high/2 - low/2) * bins)`` in double arithmetic,
+        the greatest value in the last bin (:func:`runstore.figures.bin_of`) -- the same
+        counts on every backend. Where every value is the same, one bin holds them all.
+
+        Args:
+            bins: the number of bins, an int from 1 to :data:`~runstore.limits.MAX_BINS`.
+
+        Returns:
+            The latencies' histogram (None for a run without results) and, per score
+            name, its values'.
+
+        Raises:
+            RunNotFoundError: no run has ``run_id``.
+            InvalidInputError: ``bins`` is not an int from 1 to
+                :data:`~runstore.limits.MAX_BINS`.
+        """
+        return await self._perform(calls.HistogramRun.checked(run_id=run_id, bins=bins))
 
     async def compare_runs(
         self, baseline_run_id: str, candidate_run_id: str, *, confidence: float = 0.95
     ) -> RunComparison:
-        call = calls.CompareRuns.checked(baseline_run_id, candidate_run_id, confidence)
+        """A candidate run against a baseline, their results paired by ``item_id``.
+
+        How many items both have, and each alone; errors fixed (an error in the baseline,
+        none in the candidate) and introduced; the mean latency difference over the paired
+        items; and per score name, over the paired items that have it in both runs: both
+        means, their difference, and how many improved, regressed or stayed (higher is
+        better).
+
+        An item with several repetitions in a run is one item: its latency and each of
+        its scores are the means over its repetitions, and it failed if any repetition
+        failed.
+
+        Each score's change, and the latency's and cost's (``latency``, ``cost``), is a
+        paired t-test of the items' differences: its standard error, its two-sided
+        ``confidence`` interval (Student's t with one degree of freedom fewer than the
+        paired items) and p-value -- what tells a change from noise. The sums are
+        computed in the database, in two passes (the deviations from the mean, not
+        squares less the squared mean), so that scores near a million that differ by a
+        thousandth lose nothing; the t distribution is runstore's own
+        (:mod:`runstore.student`), checked against SciPy.
+
+        Raises:
+            InvalidInputError: ``confidence`` is not strictly between 0 and 1.
+            RunNotFoundError: either run does not exist.
+        """
+        call = calls.CompareRuns.checked(
+            baseline_run_id=baseline_run_id,
+            candidate_run_id=candidate_run_id,
+            confidence=confidence,
+        )
         return await self._perform(call)
 
     def iter_item_comparisons(
@@ -311,8 +608,29 @@ class AsyncRunsStorage(abc.ABC):
         batch_size: int = 1000,
         after_item: str | None = None,
     ) -> AsyncIterator[ItemComparison]:
+        """Each item of either run with its results (all its repetitions) in both, in
+        ``item_id`` order, with bounded memory (read ``batch_size`` items at a time from
+        each run, in a snapshot each).
+
+        Args:
+            only: ``"changed"``, ``"improved"`` or ``"regressed"`` -- the items with that
+                verdict (see :func:`runstore.figures.verdict`; "changed" takes every item
+                that changed at all, one-sided items included); None for every item.
+            score: judge items by this score alone (items without it in both runs have
+                no verdict).
+            after_item: start after this item (the ``item_id`` of the last item read),
+                to continue a listing where an earlier one stopped.
+
+        Raises:
+            RunNotFoundError: either run does not exist (when iteration starts).
+        """
         call = calls.IterItemComparisons.checked(
-            baseline_run_id, candidate_run_id, only, score, batch_size, after_item
+            baseline_run_id=baseline_run_id,
+            candidate_run_id=candidate_run_id,
+            only=only,
+            score=score,
+            batch_size=batch_size,
+            after_item=after_item,
         )
         return self._stream(call)
 
@@ -322,6 +640,24 @@ class AsyncRunsStorage(abc.ABC):
         candidate_run_id: str,
         rules: GateRules | Mapping[str, Any],
     ) -> GateVerdict:
+        """Judge a candidate run against its baseline by ``rules``: a check per rule
+        given, in :class:`~runstore.models.GateRules`' order, each with what it saw, its
+        limit and a line for a CI log; the verdict passes when every check does.
+
+        A score's rule fails, with ``significance`` on (the default), only when the whole
+        of its ``confidence`` interval lies below its limit -- so noise does not fail a
+        build -- and with it off when its mean delta does. What a rule needs and does not
+        find (a score one run lacks, a run without costs or results) fails its check.
+        The gate writes nothing. It reads the comparison (:meth:`compare_runs`), and the
+        runs' summaries and regressed items only when a rule needs them, each in a
+        snapshot of its own: gate finished runs.
+
+        Raises:
+            InvalidInputError: the baseline is the candidate, or an id is not one.
+            ValidationError: ``rules`` is not a valid :class:`~runstore.models.GateRules`
+                (a negative limit, a confidence outside (0, 1)...).
+            RunNotFoundError: either run does not exist.
+        """
         baseline, candidate, checked = gate_arguments(baseline_run_id, candidate_run_id, rules)
         comparison = await self.compare_runs(baseline, candidate, confidence=checked.confidence)
         summaries = None
@@ -346,7 +682,18 @@ class AsyncRunsStorage(abc.ABC):
         metadata: Mapping[str, object] | None = None,
         target_id: str | None = None,
     ) -> Run | None:
-        call = calls.FindBaseline.checked(candidate_run_id, tags, metadata, target_id)
+        """The run to compare a candidate with: the newest ``completed`` run of the
+        candidate's dataset created before it (in :meth:`list_runs` order; never the
+        candidate itself), carrying every tag and metadata pair given, of ``target_id``
+        when given -- so CI can say "the last run on main" without storing ids. None when
+        no run qualifies.
+
+        Raises:
+            RunNotFoundError: no run has ``candidate_run_id``.
+        """
+        call = calls.FindBaseline.checked(
+            candidate_run_id=candidate_run_id, tags=tags, metadata=metadata, target_id=target_id
+        )
         return await self._perform(call)
 
     async def trend_runs(
@@ -360,8 +707,24 @@ class AsyncRunsStorage(abc.ABC):
         last: int = 20,
         keep: bool = True,
     ) -> RunTrend:
+        """How a dataset's runs move: the ``last`` newest runs of ``dataset_id`` that
+        match (of ``target_id``, carrying every tag and metadata pair given, of
+        ``status`` -- by default the finished ones, ``completed`` or ``failed``), oldest
+        first, each a :class:`~runstore.models.TrendPoint` of its summary's figures.
+
+        Kept summaries serve it: one indexed read of the runs, one of their summaries. A
+        matching run without one is summarised in the call (and its summary kept, as
+        :meth:`summarize_run` keeps it, unless ``keep`` is False).
+
+        Args:
+            last: how many runs, an int from 1 to :data:`~runstore.limits.MAX_TREND_RUNS`.
+
+        Raises:
+            InvalidInputError: ``last`` is out of range, or an id is not one.
+            ValidationError: ``metadata`` is not a mapping of keys to JSON scalars.
+        """
         call = calls.TrendRuns.checked(
-            dataset_id,
+            dataset_id=dataset_id,
             target_id=target_id,
             tags=tags,
             metadata=metadata,
@@ -400,14 +763,3 @@ async def _off_the_loop(function: Callable[..., _T], *arguments: Any) -> _T:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([future])
         raise
-
-
-def _share_documentation() -> None:
-    """Each call documented once: the blocking contract's text."""
-    for name, member in vars(AsyncRunsStorage).items():
-        blocking = getattr(RunsStorage, name, None)
-        if inspect.isfunction(member) and member.__doc__ is None and blocking is not None:
-            member.__doc__ = blocking.__doc__
-
-
-_share_documentation()

@@ -143,7 +143,7 @@ class RunsStorage(abc.ABC):
             DuplicateError: a run with ``input.id`` exists (with ``"return"``: created
                 with other fields, which the message names); it is left unchanged.
         """
-        return self._perform(calls.CreateRun.checked(input, if_exists))
+        return self._perform(calls.CreateRun.checked(input=input, if_exists=if_exists))
 
     def update_run(self, input: UpdateRunInput | Mapping[str, Any]) -> Run:
         """Change the fields given in ``input``; ``updated_at`` moves forward.
@@ -158,11 +158,11 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: no run has ``input.id``.
         """
-        return self._perform(calls.UpdateRun.checked(input))
+        return self._perform(calls.UpdateRun.checked(input=input))
 
     def get_run_by_id(self, id: str) -> Run | None:
         """The run with ``id``, or None."""
-        return self._perform(calls.GetRunById.checked(id))
+        return self._perform(calls.GetRunById.checked(id=id))
 
     def list_runs(self, input: ListRunsInput | Mapping[str, Any] | None = None) -> ListRunsOutput:
         """Runs newest first (``created_at`` descending, then ``id`` descending).
@@ -186,7 +186,7 @@ class RunsStorage(abc.ABC):
             InvalidInputError: ``input.cursor`` was not made by runstore, or came from
                 another list.
         """
-        return self._perform(calls.ListRuns.checked(input))
+        return self._perform(calls.ListRuns.checked(input=input))
 
     def iter_runs(
         self,
@@ -217,11 +217,11 @@ class RunsStorage(abc.ABC):
             "metadata": metadata,
             **unknown,
         }
-        return self._stream(calls.IterRuns.checked(filters, batch_size))
+        return self._stream(calls.IterRuns.checked(filters=filters, batch_size=batch_size))
 
     def delete_run(self, id: str) -> None:
         """Delete a run and all its results in one transaction; an unknown id is a no-op."""
-        self._perform(calls.DeleteRun.checked(id))
+        self._perform(calls.DeleteRun.checked(id=id))
 
     def recount_run(self, run_id: str) -> Run:
         """Set a run's ``result_count``, ``succeeded_count`` and ``failed_count`` from its
@@ -235,7 +235,7 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: no run has ``run_id``.
         """
-        return self._perform(calls.RecountRun.checked(run_id))
+        return self._perform(calls.RecountRun.checked(run_id=run_id))
 
     def prune_runs(
         self,
@@ -262,7 +262,13 @@ class RunsStorage(abc.ABC):
             InvalidInputError: ``older_than`` is not a timezone-aware datetime, or an
                 argument is out of range.
         """
-        call = calls.PruneRuns.checked(older_than, status, dataset_id, batch_size, tags)
+        call = calls.PruneRuns.checked(
+            older_than=older_than,
+            status=status,
+            dataset_id=dataset_id,
+            batch_size=batch_size,
+            tags=tags,
+        )
         return self._perform(call)
 
     # -- results -----------------------------------------------------------------------
@@ -306,7 +312,10 @@ class RunsStorage(abc.ABC):
             InvalidInputError: with ``update_counts``, a counter would pass
                 :data:`~runstore.limits.MAX_COUNT`; nothing is written.
         """
-        return self._perform(calls.AddResult.checked(input, update_counts, on_conflict))
+        call = calls.AddResult.checked(
+            input=input, update_counts=update_counts, on_conflict=on_conflict
+        )
+        return self._perform(call)
 
     def add_results(
         self,
@@ -333,11 +342,14 @@ class RunsStorage(abc.ABC):
                 ``on_conflict="error"``) its (run, item, repetition) (``.position`` says
                 which). Nothing is written in any of these cases.
         """
-        return self._perform(calls.AddResults.checked(inputs, update_counts, on_conflict))
+        call = calls.AddResults.checked(
+            inputs=inputs, update_counts=update_counts, on_conflict=on_conflict
+        )
+        return self._perform(call)
 
     def get_result_by_id(self, id: str) -> RunResult | None:
         """The result with ``id``, or None."""
-        return self._perform(calls.GetResultById.checked(id))
+        return self._perform(calls.GetResultById.checked(id=id))
 
     def list_results(self, input: ListRunResultsInput | Mapping[str, Any]) -> ListRunResultsOutput:
         """One run's results in execution order (``started_at``, then ``id``, ascending),
@@ -350,7 +362,7 @@ class RunsStorage(abc.ABC):
         result carries its ``scores``, read in the same snapshot. An unknown run has no
         results.
         """
-        return self._perform(calls.ListResults.checked(input))
+        return self._perform(calls.ListResults.checked(input=input))
 
     def iter_results(
         self,
@@ -371,14 +383,19 @@ class RunsStorage(abc.ABC):
         The arguments are checked when the iterator is created.
         """
         call = calls.IterResults.checked(
-            run_id, batch_size, has_error=has_error, item_id=item_id, score=score, order=order
+            run_id=run_id,
+            batch_size=batch_size,
+            has_error=has_error,
+            item_id=item_id,
+            score=score,
+            order=order,
         )
         return self._stream(call)
 
     def delete_results_by_run_id(self, run_id: str) -> None:
         """Delete every result of a run, and their scores, keeping the run (its
         ``result_count`` becomes 0). An unknown run is a no-op."""
-        self._perform(calls.DeleteResultsByRunId.checked(run_id))
+        self._perform(calls.DeleteResultsByRunId.checked(run_id=run_id))
 
     # -- exports -----------------------------------------------------------------------
 
@@ -402,7 +419,7 @@ class RunsStorage(abc.ABC):
             RunNotFoundError: no run has ``run_id`` -- when iteration starts.
         """
         require_pyarrow()
-        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
+        rows = self._stream(calls.IterResultRows.checked(run_id=run_id, batch_size=batch_size))
         schema = result_schema()
         return (record_batch(batch, schema) for batch in rows)
 
@@ -443,7 +460,7 @@ class RunsStorage(abc.ABC):
             OSError: the file could not be written.
         """
         path, format, progress = export_arguments(destination, format, progress)
-        rows = self._stream(calls.IterResultRows.checked(run_id, batch_size))
+        rows = self._stream(calls.IterResultRows.checked(run_id=run_id, batch_size=batch_size))
         return write_export(rows, path, format, progress)
 
     # -- scores ------------------------------------------------------------------------
@@ -471,13 +488,14 @@ class RunsStorage(abc.ABC):
             DuplicateError: without ``replace``, an item's (result, name) or id is already
                 stored (``.position``). Nothing is written in any of these cases.
         """
-        return self._perform(calls.AddScores.checked(inputs, replace))
+        return self._perform(calls.AddScores.checked(inputs=inputs, replace=replace))
 
     def list_scores(
         self, run_id: str, *, result_id: str | None = None, name: str | None = None
     ) -> list[Score]:
         """A run's scores -- of one result, of one name -- ordered by name, value and id."""
-        return self._perform(calls.ListScores.checked(run_id, result_id, name))
+        call = calls.ListScores.checked(run_id=run_id, result_id=result_id, name=name)
+        return self._perform(call)
 
     def iter_scores(
         self,
@@ -488,7 +506,10 @@ class RunsStorage(abc.ABC):
         batch_size: int = 1000,
     ) -> Iterator[Score]:
         """:meth:`list_scores`, read ``batch_size`` at a time like :meth:`iter_results`."""
-        return self._stream(calls.IterScores.checked(run_id, result_id, name, batch_size))
+        call = calls.IterScores.checked(
+            run_id=run_id, result_id=result_id, name=name, batch_size=batch_size
+        )
+        return self._stream(call)
 
     # -- answers -----------------------------------------------------------------------
 
@@ -518,7 +539,7 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: no run has ``run_id``.
         """
-        return self._perform(calls.SummarizeRun.checked(run_id, keep=keep))
+        return self._perform(calls.SummarizeRun.checked(run_id=run_id, keep=keep))
 
     def keep_summaries(self, *, dataset_id: str | None = None) -> int:
         """Keep the summary of every finished run (of ``dataset_id``, if given) that has
@@ -553,7 +574,7 @@ class RunsStorage(abc.ABC):
             InvalidInputError: ``bins`` is not an int from 1 to
                 :data:`~runstore.limits.MAX_BINS`.
         """
-        return self._perform(calls.HistogramRun.checked(run_id, bins))
+        return self._perform(calls.HistogramRun.checked(run_id=run_id, bins=bins))
 
     def compare_runs(
         self, baseline_run_id: str, candidate_run_id: str, *, confidence: float = 0.95
@@ -583,7 +604,11 @@ class RunsStorage(abc.ABC):
             InvalidInputError: ``confidence`` is not strictly between 0 and 1.
             RunNotFoundError: either run does not exist.
         """
-        call = calls.CompareRuns.checked(baseline_run_id, candidate_run_id, confidence)
+        call = calls.CompareRuns.checked(
+            baseline_run_id=baseline_run_id,
+            candidate_run_id=candidate_run_id,
+            confidence=confidence,
+        )
         return self._perform(call)
 
     def iter_item_comparisons(
@@ -613,7 +638,12 @@ class RunsStorage(abc.ABC):
             RunNotFoundError: either run does not exist (when iteration starts).
         """
         call = calls.IterItemComparisons.checked(
-            baseline_run_id, candidate_run_id, only, score, batch_size, after_item
+            baseline_run_id=baseline_run_id,
+            candidate_run_id=candidate_run_id,
+            only=only,
+            score=score,
+            batch_size=batch_size,
+            after_item=after_item,
         )
         return self._stream(call)
 
@@ -673,7 +703,9 @@ class RunsStorage(abc.ABC):
         Raises:
             RunNotFoundError: no run has ``candidate_run_id``.
         """
-        call = calls.FindBaseline.checked(candidate_run_id, tags, metadata, target_id)
+        call = calls.FindBaseline.checked(
+            candidate_run_id=candidate_run_id, tags=tags, metadata=metadata, target_id=target_id
+        )
         return self._perform(call)
 
     def trend_runs(
@@ -704,7 +736,7 @@ class RunsStorage(abc.ABC):
             ValidationError: ``metadata`` is not a mapping of keys to JSON scalars.
         """
         call = calls.TrendRuns.checked(
-            dataset_id,
+            dataset_id=dataset_id,
             target_id=target_id,
             tags=tags,
             metadata=metadata,

@@ -8,6 +8,10 @@ adapter's one hook: ``_perform`` for a :class:`Call`, ``_stream`` for a :class:`
 what it does: the SQL adapters in :mod:`runstore.sql`, the in-memory one in
 :mod:`runstore.memory`. A test holds every adapter's table against this one.
 
+A record's ``checked()`` takes its arguments by name only, each annotated with the public
+method's type, so that a type checker catches an argument passed in another's place; the
+values are checked all the same, for callers without one.
+
 Adding a call: its record here, its method on both contracts, and an implementation in
 each adapter's table. Adding a parameter: its field and check here, the contracts'
 signatures, and the implementations that use it.
@@ -15,7 +19,7 @@ signatures, and the implementations that use it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -49,6 +53,7 @@ from runstore.models import (
     ListRunsOutput,
     OnConflict,
     ResultFilters,
+    ResultOrder,
     Run,
     RunComparison,
     RunFilters,
@@ -58,6 +63,7 @@ from runstore.models import (
     RunSummary,
     RunTrend,
     Score,
+    ScoreFilter,
     UpdateRunInput,
 )
 
@@ -121,7 +127,9 @@ class CreateRun(Call[Run]):
     if_exists: ExistingRun
 
     @classmethod
-    def checked(cls, input: object, if_exists: object) -> CreateRun:
+    def checked(
+        cls, *, input: CreateRunInput | Mapping[str, Any], if_exists: ExistingRun | str
+    ) -> CreateRun:
         return cls(
             model_argument(CreateRunInput, input),
             choice_argument(ExistingRun, if_exists, "if_exists"),
@@ -133,7 +141,7 @@ class UpdateRun(Call[Run]):
     input: UpdateRunInput
 
     @classmethod
-    def checked(cls, input: object) -> UpdateRun:
+    def checked(cls, *, input: UpdateRunInput | Mapping[str, Any]) -> UpdateRun:
         return cls(model_argument(UpdateRunInput, input))
 
 
@@ -142,7 +150,7 @@ class GetRunById(Call[Run | None]):
     id: str
 
     @classmethod
-    def checked(cls, id: object) -> GetRunById:
+    def checked(cls, *, id: str) -> GetRunById:
         return cls(id_argument(id, "id"))
 
 
@@ -151,7 +159,7 @@ class ListRuns(Call[ListRunsOutput]):
     input: ListRunsInput
 
     @classmethod
-    def checked(cls, input: object) -> ListRuns:
+    def checked(cls, *, input: ListRunsInput | Mapping[str, Any] | None) -> ListRuns:
         return cls(model_argument(ListRunsInput, {} if input is None else input))
 
 
@@ -161,7 +169,7 @@ class IterRuns(Stream[Run]):
     batch_size: int
 
     @classmethod
-    def checked(cls, filters: Mapping[str, Any], batch_size: object) -> IterRuns:
+    def checked(cls, *, filters: Mapping[str, Any], batch_size: int) -> IterRuns:
         return cls(RunFilters.model_validate(filters), size_argument(batch_size, "batch_size"))
 
 
@@ -174,7 +182,12 @@ class FindBaseline(Call[Run | None]):
 
     @classmethod
     def checked(
-        cls, candidate_run_id: object, tags: object, metadata: object, target_id: object
+        cls,
+        *,
+        candidate_run_id: str,
+        tags: Iterable[str] | None,
+        metadata: Mapping[str, object] | None,
+        target_id: str | None,
     ) -> FindBaseline:
         given = {"tags": tags, "metadata": metadata, "target_id": target_id}
         return cls(
@@ -190,7 +203,7 @@ class DeleteRun(Call[None]):
     id: str
 
     @classmethod
-    def checked(cls, id: object) -> DeleteRun:
+    def checked(cls, *, id: str) -> DeleteRun:
         return cls(id_argument(id, "id"))
 
 
@@ -199,7 +212,7 @@ class RecountRun(Call[Run]):
     run_id: str
 
     @classmethod
-    def checked(cls, run_id: object) -> RecountRun:
+    def checked(cls, *, run_id: str) -> RecountRun:
         return cls(id_argument(run_id, "run_id"))
 
 
@@ -214,11 +227,12 @@ class PruneRuns(Call[int]):
     @classmethod
     def checked(
         cls,
-        older_than: object,
-        status: object,
-        dataset_id: object,
-        batch_size: object,
-        tags: object = None,
+        *,
+        older_than: datetime,
+        status: RunStatus | str | None,
+        dataset_id: str | None,
+        batch_size: int,
+        tags: Iterable[str] | None = None,
     ) -> PruneRuns:
         return cls(
             instant_argument(older_than, "older_than"),
@@ -239,7 +253,13 @@ class AddResult(Call[RunResult]):
     on_conflict: OnConflict
 
     @classmethod
-    def checked(cls, input: object, update_counts: object, on_conflict: object) -> AddResult:
+    def checked(
+        cls,
+        *,
+        input: AddRunResultInput | Mapping[str, Any],
+        update_counts: bool,
+        on_conflict: OnConflict | str,
+    ) -> AddResult:
         return cls(
             model_argument(AddRunResultInput, input),
             flag_argument(update_counts, "update_counts"),
@@ -254,10 +274,16 @@ class AddResults(Call[list[RunResult]]):
     on_conflict: OnConflict
 
     @classmethod
-    def checked(cls, inputs: object, update_counts: object, on_conflict: object) -> AddResults:
-        update_counts = flag_argument(update_counts, "update_counts")
-        on_conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
-        return cls(batch_argument(inputs), update_counts, on_conflict)
+    def checked(
+        cls,
+        *,
+        inputs: Iterable[AddRunResultInput | Mapping[str, Any]],
+        update_counts: bool,
+        on_conflict: OnConflict | str,
+    ) -> AddResults:
+        counts = flag_argument(update_counts, "update_counts")
+        conflict = choice_argument(OnConflict, on_conflict, "on_conflict")
+        return cls(batch_argument(inputs), counts, conflict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +291,7 @@ class GetResultById(Call[RunResult | None]):
     id: str
 
     @classmethod
-    def checked(cls, id: object) -> GetResultById:
+    def checked(cls, *, id: str) -> GetResultById:
         return cls(id_argument(id, "id"))
 
 
@@ -274,7 +300,7 @@ class ListResults(Call[ListRunResultsOutput]):
     input: ListRunResultsInput
 
     @classmethod
-    def checked(cls, input: object) -> ListResults:
+    def checked(cls, *, input: ListRunResultsInput | Mapping[str, Any]) -> ListResults:
         return cls(model_argument(ListRunResultsInput, input))
 
 
@@ -285,10 +311,20 @@ class IterResults(Stream[RunResult]):
     batch_size: int
 
     @classmethod
-    def checked(cls, run_id: object, batch_size: object, **filters: object) -> IterResults:
-        run_id = id_argument(run_id, "run_id")
+    def checked(
+        cls,
+        *,
+        run_id: str,
+        batch_size: int,
+        has_error: bool | None,
+        item_id: str | None,
+        score: ScoreFilter | Mapping[str, Any] | None,
+        order: ResultOrder | str,
+    ) -> IterResults:
+        checked_id = id_argument(run_id, "run_id")
         size = size_argument(batch_size, "batch_size")
-        return cls(run_id, ResultFilters.model_validate(filters), size)
+        filters = {"has_error": has_error, "item_id": item_id, "score": score, "order": order}
+        return cls(checked_id, ResultFilters.model_validate(filters), size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +336,7 @@ class IterResultRows(Stream[list[StoredRow]]):
     batch_size: int
 
     @classmethod
-    def checked(cls, run_id: object, batch_size: object) -> IterResultRows:
+    def checked(cls, *, run_id: str, batch_size: int) -> IterResultRows:
         return cls(id_argument(run_id, "run_id"), size_argument(batch_size, "batch_size"))
 
 
@@ -309,7 +345,7 @@ class DeleteResultsByRunId(Call[None]):
     run_id: str
 
     @classmethod
-    def checked(cls, run_id: object) -> DeleteResultsByRunId:
+    def checked(cls, *, run_id: str) -> DeleteResultsByRunId:
         return cls(id_argument(run_id, "run_id"))
 
 
@@ -322,9 +358,11 @@ class AddScores(Call[list[Score]]):
     replace: bool
 
     @classmethod
-    def checked(cls, inputs: object, replace: object) -> AddScores:
-        replace = flag_argument(replace, "replace")
-        return cls(scores_argument(inputs), replace)
+    def checked(
+        cls, *, inputs: Iterable[AddScoreInput | Mapping[str, Any]], replace: bool
+    ) -> AddScores:
+        replacing = flag_argument(replace, "replace")
+        return cls(scores_argument(inputs), replacing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +372,7 @@ class ListScores(Call[list[Score]]):
     name: str | None
 
     @classmethod
-    def checked(cls, run_id: object, result_id: object, name: object) -> ListScores:
+    def checked(cls, *, run_id: str, result_id: str | None, name: str | None) -> ListScores:
         return cls(
             id_argument(run_id, "run_id"),
             _optional_id(result_id, "result_id"),
@@ -351,9 +389,9 @@ class IterScores(Stream[Score]):
 
     @classmethod
     def checked(
-        cls, run_id: object, result_id: object, name: object, batch_size: object
+        cls, *, run_id: str, result_id: str | None, name: str | None, batch_size: int
     ) -> IterScores:
-        listing = ListScores.checked(run_id, result_id, name)
+        listing = ListScores.checked(run_id=run_id, result_id=result_id, name=name)
         size = size_argument(batch_size, "batch_size")
         return cls(listing.run_id, listing.result_id, listing.name, size)
 
@@ -369,7 +407,7 @@ class SummarizeRun(Call[RunSummary]):
     replica)."""
 
     @classmethod
-    def checked(cls, run_id: object, *, keep: object = True) -> SummarizeRun:
+    def checked(cls, *, run_id: str, keep: bool = True) -> SummarizeRun:
         return cls(id_argument(run_id, "run_id"), flag_argument(keep, "keep"))
 
 
@@ -380,7 +418,7 @@ class KeepSummaries(Call[int]):
     dataset_id: str | None
 
     @classmethod
-    def checked(cls, *, dataset_id: object) -> KeepSummaries:
+    def checked(cls, *, dataset_id: str | None) -> KeepSummaries:
         return cls(_optional_id(dataset_id, "dataset_id"))
 
 
@@ -395,14 +433,14 @@ class TrendRuns(Call[RunTrend]):
     @classmethod
     def checked(
         cls,
-        dataset_id: object,
         *,
-        target_id: object,
-        tags: object,
-        metadata: object,
-        status: object,
-        last: object,
-        keep: object = True,
+        dataset_id: str,
+        target_id: str | None,
+        tags: Iterable[str] | None,
+        metadata: Mapping[str, object] | None,
+        status: RunStatus | str | None,
+        last: int,
+        keep: bool = True,
     ) -> TrendRuns:
         given = {
             "dataset_id": id_argument(dataset_id, "dataset_id"),
@@ -423,7 +461,7 @@ class HistogramRun(Call[RunHistograms]):
     bins: int
 
     @classmethod
-    def checked(cls, run_id: object, bins: object) -> HistogramRun:
+    def checked(cls, *, run_id: str, bins: int) -> HistogramRun:
         return cls(id_argument(run_id, "run_id"), bins_argument(bins))
 
 
@@ -435,7 +473,7 @@ class CompareRuns(Call[RunComparison]):
 
     @classmethod
     def checked(
-        cls, baseline_run_id: object, candidate_run_id: object, confidence: object = 0.95
+        cls, *, baseline_run_id: str, candidate_run_id: str, confidence: float = 0.95
     ) -> CompareRuns:
         return cls(
             id_argument(baseline_run_id, "baseline_run_id"),
@@ -456,14 +494,17 @@ class IterItemComparisons(Stream[ItemComparison]):
     @classmethod
     def checked(
         cls,
-        baseline_run_id: object,
-        candidate_run_id: object,
-        only: object,
-        score: object,
-        batch_size: object,
-        after_item: object = None,
+        *,
+        baseline_run_id: str,
+        candidate_run_id: str,
+        only: ComparisonKind | str | None,
+        score: str | None,
+        batch_size: int,
+        after_item: str | None = None,
     ) -> IterItemComparisons:
-        runs = CompareRuns.checked(baseline_run_id, candidate_run_id)
+        runs = CompareRuns.checked(
+            baseline_run_id=baseline_run_id, candidate_run_id=candidate_run_id
+        )
         return cls(
             runs.baseline_run_id,
             runs.candidate_run_id,

@@ -45,6 +45,7 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPool
 
 from runstore.errors import InvalidInputError
+from runstore.plans import Mode
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
@@ -416,22 +417,23 @@ def autocommit_engine(engine: _E, *, made_by_runstore: bool) -> _E:
     return autocommit
 
 
-_BEGIN = {
-    ("sqlite", "write"): "BEGIN IMMEDIATE",
-    ("postgresql", "write"): "BEGIN ISOLATION LEVEL READ COMMITTED",
-    ("sqlite", "snapshot"): "BEGIN",
-    ("postgresql", "snapshot"): "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+_BEGIN: Mapping[tuple[str, Mode], str] = {
+    ("sqlite", Mode.WRITE): "BEGIN IMMEDIATE",
+    ("postgresql", Mode.WRITE): "BEGIN ISOLATION LEVEL READ COMMITTED",
+    ("sqlite", Mode.SNAPSHOT): "BEGIN",
+    ("postgresql", Mode.SNAPSHOT): "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
 }
 
 
-def begin_statement(dialect: str, transaction: str) -> str | None:
-    """The statement that begins a transaction on an autocommit connection, if it takes one.
+def begin_statement(dialect: str, mode: Mode) -> str | None:
+    """The statement that begins a transaction of ``mode`` on an autocommit connection, if
+    it takes one.
 
-    ``"write"``, several statements that write: on SQLite ``BEGIN IMMEDIATE``, which takes
-    the write lock at once (waiting on the busy timeout), so two writers never deadlock
-    upgrading a read lock; on Postgres READ COMMITTED, whatever the server's default, as
-    runstore's locking assumes. ``"snapshot"``, several reads that must see one snapshot
-    of the data: REPEATABLE READ on Postgres; on SQLite a read transaction, which holds
-    one. Anything else (a statement on its own): None.
+    :attr:`~Mode.WRITE`, several statements that write: on SQLite ``BEGIN IMMEDIATE``,
+    which takes the write lock at once (waiting on the busy timeout), so two writers never
+    deadlock upgrading a read lock; on Postgres READ COMMITTED, whatever the server's
+    default, as runstore's locking assumes. :attr:`~Mode.SNAPSHOT`, several reads that must
+    see one snapshot of the data: REPEATABLE READ on Postgres; on SQLite a read
+    transaction, which holds one. The other modes (a statement on its own): None.
     """
-    return _BEGIN.get((dialect, transaction))
+    return _BEGIN.get((dialect, mode))

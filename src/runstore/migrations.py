@@ -26,6 +26,7 @@ from sqlalchemy.schema import CreateSchema
 
 from runstore.engine import begin_statement
 from runstore.errors import SchemaOutOfDateError
+from runstore.plans import Mode
 from runstore.schema import TABLE_SCHEMAS
 
 __all__ = [
@@ -183,7 +184,7 @@ def migrating(connection: Connection, schema: str | None = None) -> Iterator[Non
         enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
         connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
     try:
-        connection.exec_driver_sql(str(begin_statement(connection.dialect.name, "write")))
+        connection.exec_driver_sql(str(begin_statement(connection.dialect.name, Mode.WRITE)))
         lock_for_migration(connection)
         if schema is not None:
             connection.execute(CreateSchema(schema, if_not_exists=True))

@@ -183,7 +183,7 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
         connection = await server.connect()
         mode, steps, step = request.mode, request.steps, request.step
         try:
-            begin = begin_statement(self._database.dialect, mode.value)
+            begin = begin_statement(self._database.dialect, mode)
             if begin is not None:
                 await connection.exec_driver_sql(begin)
             outcome: Outcome

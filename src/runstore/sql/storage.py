@@ -215,7 +215,7 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
         connection = server.connect()
         try:
             mode, steps, step = request.mode, request.steps, request.step
-            begin = begin_statement(self._database.dialect, mode.value)
+            begin = begin_statement(self._database.dialect, mode)
             if begin is not None:
                 connection.exec_driver_sql(begin)
             outcome: Outcome
