@@ -100,3 +100,31 @@ def test_one_pass_and_two_agree(
             ours_score, theirs_score = one.scores["accuracy"], two.scores["accuracy"]
             assert ours_score.std_error == pytest.approx(theirs_score.std_error, rel=1e-12)
             assert ours_score.p_value == pytest.approx(theirs_score.p_value, rel=1e-9)
+
+
+@pytest.mark.postgres
+def test_a_large_comparison_plans_without_optimizing_its_expressions_for_its_own_transaction(
+    postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    statements_seen: Callable[[sa.Engine], AbstractContextManager[list[str]]],
+) -> None:
+    """On Postgres a one-pass comparison sets JIT's optimizing and inlining off for its
+    transaction alone (``set_config(..., true)``): the connection goes back to the pool
+    with the server's settings."""
+    monkeypatch.setattr(answers, "ONE_PASS_FROM", 0)
+    with SqlRunsStorage(postgres_url, pool_size=1, max_overflow=0) as storage:
+        baseline, candidate = (storage.create_run(run_input()) for _ in range(2))
+        for run in (baseline, candidate):
+            storage.add_results([result_input(run, n, scores={"s": n / 10}) for n in range(5)])
+        with storage.engine.connect() as connection:
+            before = connection.exec_driver_sql("SHOW jit_optimize_above_cost").scalar()
+        with statements_seen(storage.engine) as seen:
+            storage.compare_runs(baseline.id, candidate.id)
+        assert any("set_config" in sql for sql in seen)
+        with storage.engine.connect() as connection:  # the pool's one connection
+            settings = [
+                connection.exec_driver_sql(f"SHOW {name}").scalar()
+                for name in ("jit_optimize_above_cost", "jit_inline_above_cost")
+            ]
+        assert settings[0] == before
+        assert settings[1] != "-1"

@@ -52,6 +52,7 @@ from runstore.plans import (
     Query,
     Steps,
     Walk,
+    execute,
     one,
     operation,
     reading,
@@ -827,6 +828,16 @@ def _comparison_sums(
     return pairs, [dict(row._mapping) for row in found]
 
 
+_PLAIN_JIT = sa.select(
+    sa.func.set_config("jit_optimize_above_cost", "-1", True),
+    sa.func.set_config("jit_inline_above_cost", "-1", True),
+)
+"""For the rest of the transaction, Postgres compiles a plan's expressions (where its JIT
+is on) without optimizing or inlining them: with the many aggregates of a comparison's
+statements, that took over a second per statement, more than it saved below a million
+results each (at a million, the two are even)."""
+
+
 @operation(Mode.SNAPSHOT)
 def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunComparison]:
     """Two statements -- over the paired items, and per score over the paired scores --
@@ -835,6 +846,8 @@ def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunCompa
     baseline, candidate, confidence = call.baseline_run_id, call.candidate_run_id, call.confidence
     sizes = yield from require_runs([baseline, candidate])
     one_pass = sizes[baseline] >= ONE_PASS_FROM
+    if one_pass and database.postgres:
+        yield from execute(Query(_PLAIN_JIT))
     pairs, score_figures = yield from _comparison_sums(baseline, candidate, one_pass)
     scores = {}
     for figures in score_figures:
