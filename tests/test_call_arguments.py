@@ -7,9 +7,11 @@ import inspect
 from pathlib import Path
 
 import pytest
-from mypy import api
 
 from runstore import calls
+
+# the floors job installs no type checker
+api = pytest.importorskip("mypy.api")
 
 PROJECT = Path(__file__).resolve().parents[1]
 

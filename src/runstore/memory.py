@@ -23,10 +23,14 @@ from runstore.base import RunsStorage
 from runstore.clock import Clock, moved_forward, utc_now
 from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
 from runstore.errors import (
-    DuplicateError,
-    ResultNotFoundError,
     RunNotFoundError,
-    StorageClosedError,
+    counter_overflow,
+    item_taken,
+    result_exists,
+    run_exists,
+    score_exists,
+    score_taken,
+    storage_closed,
 )
 from runstore.export import StoredRow, rows_of_results
 from runstore.figures import (
@@ -44,7 +48,6 @@ from runstore.figures import (
     usage_summary,
 )
 from runstore.jsonvalues import dumps_json, loads_json
-from runstore.limits import MAX_COUNT
 from runstore.models import (
     FINISHED,
     AddRunResultInput,
@@ -75,10 +78,13 @@ from runstore.models import (
 )
 from runstore.pages import Page, fetch_limit, make_page
 from runstore.records import (
-    counter_overflow,
+    counted_run,
     existing_run,
     first_position,
+    missing_result,
+    missing_run,
     new_run,
+    overwrite,
     recorded_results,
     recorded_scores,
     scores_of_results,
@@ -150,7 +156,7 @@ class InMemoryRunsStorage(RunsStorage):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StorageClosedError("this InMemoryRunsStorage was closed")
+            raise storage_closed("this InMemoryRunsStorage")
 
     def _now(self) -> datetime:
         return self._clock()
@@ -180,7 +186,7 @@ class InMemoryRunsStorage(RunsStorage):
             if stored is not None:
                 if call.if_exists is ExistingRun.RETURN:
                     return _detached(existing_run(call.input, stored))
-                raise DuplicateError(f"run {run.id!r} already exists")
+                raise run_exists(run.id)
             self._runs[run.id] = _detached(run)
             self._result_ids_by_run[run.id] = {}
             return run
@@ -314,80 +320,41 @@ class InMemoryRunsStorage(RunsStorage):
             self._check_open()
             now = self._now()
             results = recorded_results(inputs, now)
-            stored: dict[int, RunResult] = {}  # by position: the result in its place
+            missing = missing_run(results, self._result_ids_by_run, batch=batch)
+            if missing is not None:
+                raise missing
+            taken: dict[int, tuple[str, bool]] = {}  # by position: the stored result's place
             for position, result in enumerate(results):
                 at = position if batch else None
-                by_item = self._result_ids_by_run.get(result.run_id)
-                if by_item is None:
-                    raise RunNotFoundError(result.run_id, position=at)
-                taken = by_item.get((result.item_id, result.repetition))
-                if taken is not None:
+                key = (result.item_id, result.repetition)
+                stored_id = self._result_ids_by_run[result.run_id].get(key)
+                if stored_id is not None:
                     if on_conflict is OnConflict.ERROR:
-                        raise DuplicateError(_item_taken(result), position=at)
-                    stored[position] = self._results[taken].model
+                        raise item_taken(result.run_id, *key, position=at)
+                    taken[position] = (stored_id, self._results[stored_id].model.error is not None)
                 elif result.id in self._results:
-                    raise DuplicateError(f"result {result.id!r} already exists", position=at)
-            written = [
-                result
-                if position not in stored
-                else result.model_copy(update={"id": stored[position].id})
-                for position, result in enumerate(results)
-                if position not in stored or on_conflict is OnConflict.REPLACE
-            ]
-            replaced = [stored[p] for p in stored] if on_conflict is OnConflict.REPLACE else []
-            counted = self._counted(written, replaced, update_counts, now, batch, results)
-            for old in replaced:
-                for score_id in self._score_ids.pop(old.id, {}).values():
+                    raise result_exists(result.id, position=at)
+            write = overwrite(results, taken, on_conflict, update_counts)
+            counted: dict[str, Run] = {}
+            for run_id, change in write.counts.items():
+                run = counted_run(self._runs[run_id], change, now)
+                if run is None:
+                    raise counter_overflow(run_id, first_position(results, run_id, batch=batch))
+                counted[run_id] = run
+            for stored_id in write.replaced:
+                for score_id in self._score_ids.pop(stored_id, {}).values():
                     del self._scores[score_id]
-            for result in written:
+            for result in write.written:
                 self._results[result.id] = _Stored.of(result, _JSON_FIELDS)
                 key = (result.item_id, result.repetition)
                 self._result_ids_by_run[result.run_id][key] = result.id
-            self._store_scores(scores_of_results(written))
+            self._store_scores(scores_of_results(write.written))
             self._runs.update(counted)
             self._wrote({result.run_id for result in results})
             return [
-                self._result(stored[position].id if position in stored else result.id)
+                self._result(taken[position][0] if position in taken else result.id)
                 for position, result in enumerate(results)
             ]
-
-    def _counted(
-        self,
-        written: Sequence[RunResult],
-        replaced: Sequence[RunResult],
-        update_counts: bool,
-        now: datetime,
-        batch: bool,
-        results: Sequence[RunResult],
-    ) -> dict[str, Run]:
-        """The runs of ``written`` with their results counted, as the SQL adapter counts
-        them: a new result adds to ``result_count`` and (with ``update_counts``) to its
-        counter; one that replaces a stored result (of ``replaced``) moves a count from
-        the stored result's counter to its own, never below zero."""
-        counted: dict[str, Run] = {}
-        replaced_ids = {result.id for result in replaced}
-        sizes: dict[str, int] = {}
-        deltas: dict[str, list[int]] = {}  # (succeeded, failed) gained by each run
-        for result in written:
-            deltas.setdefault(result.run_id, [0, 0])[result.error is not None] += 1
-            if result.id not in replaced_ids:
-                sizes[result.run_id] = sizes.get(result.run_id, 0) + 1
-        for result in replaced:
-            deltas[result.run_id][result.error is not None] -= 1
-        for run_id in sorted(deltas):
-            run = self._runs[run_id]
-            succeeded, failed = deltas[run_id]
-            changes: dict[str, Any] = {"result_count": run.result_count + sizes.get(run_id, 0)}
-            if update_counts:
-                changes |= {
-                    "succeeded_count": max(run.succeeded_count + succeeded, 0),
-                    "failed_count": max(run.failed_count + failed, 0),
-                    "updated_at": max(run.updated_at, now),
-                }
-            if any(isinstance(value, int) and value > MAX_COUNT for value in changes.values()):
-                raise counter_overflow(run_id, first_position(results, run_id) if batch else None)
-            counted[run_id] = run.model_copy(update=changes)
-        return counted
 
     def _result(self, result_id: str) -> RunResult:
         scores = {
@@ -511,22 +478,21 @@ class InMemoryRunsStorage(RunsStorage):
         batch, replace = call.inputs, call.replace
         with self._lock:
             self._check_open()
-            run_of_result = {}
-            for position, input in enumerate(batch):
-                stored = self._results.get(input.result_id)
-                if stored is None:
-                    raise ResultNotFoundError(input.result_id, position=position)
-                run_of_result[input.result_id] = stored.model.run_id
+            run_of_result = {
+                input.result_id: self._results[input.result_id].model.run_id
+                for input in batch
+                if input.result_id in self._results
+            }
+            missing = missing_result(batch, run_of_result)
+            if missing is not None:
+                raise missing
             scores = recorded_scores(batch, run_of_result, self._now())
             for position, score in enumerate(scores):
                 taken = self._score_ids.get(score.result_id, {}).get(score.name)
                 if taken is not None and not replace:
-                    raise DuplicateError(
-                        f"result {score.result_id!r} already has a score {score.name!r}",
-                        position=position,
-                    )
+                    raise score_taken(score.result_id, score.name, position=position)
                 if score.id in self._scores and score.id != taken:
-                    raise DuplicateError(f"score {score.id!r} already exists", position=position)
+                    raise score_exists(score.id, position=position)
             stored_scores = []
             for score in scores:
                 taken = self._score_ids.get(score.result_id, {}).get(score.name)
@@ -746,11 +712,6 @@ class InMemoryRunsStorage(RunsStorage):
             if call.after_item is None or item > call.after_item
         )
         yield from compared(pairs, call.only, call.score)
-
-
-def _item_taken(result: RunResult) -> str:
-    repetition = f" (repetition {result.repetition})" if result.repetition else ""
-    return f"run {result.run_id!r} already has a result for item {result.item_id!r}{repetition}"
 
 
 def _mean_latency(results: Sequence[RunResult]) -> float:

@@ -6,18 +6,20 @@ from SQLite, Postgres and memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import TypeAdapter
 
 from runstore.clock import new_id
-from runstore.errors import DuplicateError, InvalidInputError
+from runstore.errors import ResultNotFoundError, RunNotFoundError, run_exists
 from runstore.limits import MAX_COUNT
 from runstore.models import (
     AddRunResultInput,
     AddScoreInput,
     CreateRunInput,
+    OnConflict,
     Run,
     RunResult,
     RunStatus,
@@ -26,12 +28,16 @@ from runstore.models import (
 
 __all__ = [
     "CREATION_FIELDS",
-    "count_deltas",
-    "counter_overflow",
+    "CountChange",
+    "Overwrite",
+    "counted_run",
     "creation_differences",
     "existing_run",
     "first_position",
+    "missing_result",
+    "missing_run",
     "new_run",
+    "overwrite",
     "recorded_results",
     "recorded_scores",
     "scores_of_results",
@@ -84,7 +90,7 @@ def existing_run(input: CreateRunInput, run: Run) -> Run:
             f"{name} is {getattr(run, name)!r:.80}, not {getattr(input, name)!r:.80}"
             for name in differences
         )
-        raise DuplicateError(f"run {run.id!r} already exists with other fields: {described}")
+        raise run_exists(run.id, described)
     return run
 
 
@@ -146,27 +152,126 @@ def recorded_scores(
     )
 
 
-def count_deltas(results: Iterable[RunResult]) -> dict[str, tuple[int, int]]:
-    """How many succeeded and failed results each run gains, by run id, sorted by id.
-
-    A result counts as failed when its ``error`` is not None. Sorted, so that writers
-    touching several runs lock them in one order and cannot deadlock.
-    """
-    deltas: dict[str, list[int]] = {}
-    for result in results:
-        counts = deltas.setdefault(result.run_id, [0, 0])
-        counts[result.error is not None] += 1
-    return {run_id: (deltas[run_id][0], deltas[run_id][1]) for run_id in sorted(deltas)}
-
-
-def first_position(results: Sequence[RunResult], run_id: str) -> int:
-    """Where the first result of ``run_id`` sits in a batch."""
+def first_position(results: Sequence[RunResult], run_id: str, *, batch: bool) -> int | None:
+    """Where the first result of ``run_id`` sits in a batch, the position an error about
+    the run names (None: not a batch, but a single result)."""
+    if not batch:
+        return None
     return next(position for position, result in enumerate(results) if result.run_id == run_id)
 
 
-def counter_overflow(run_id: str, position: int | None) -> InvalidInputError:
-    """The error for counts that would take a run's counter past the limit."""
-    where = "" if position is None else f"inputs[{position}]: "
-    return InvalidInputError(
-        f"{where}run {run_id!r}: a counter would pass {MAX_COUNT:,}; nothing was written"
+def missing_run(
+    results: Sequence[RunResult], present: Collection[str], *, batch: bool
+) -> RunNotFoundError | None:
+    """The error naming the first result, by position, whose run is not among ``present``
+    (None: every run is); its position is given for a batch."""
+    for position, result in enumerate(results):
+        if result.run_id not in present:
+            return RunNotFoundError(result.run_id, position=position if batch else None)
+    return None
+
+
+def missing_result(
+    inputs: Sequence[AddScoreInput], run_of_result: Mapping[str, str]
+) -> ResultNotFoundError | None:
+    """The error naming the first score, by position, whose result is not in
+    ``run_of_result`` (None: every result is)."""
+    for position, input in enumerate(inputs):
+        if input.result_id not in run_of_result:
+            return ResultNotFoundError(input.result_id, position=position)
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CountChange:
+    """How a write moves one run's counts: ``results`` more results, and -- with
+    ``update_counts`` -- ``counters``, the changes of (succeeded, failed); None leaves
+    the counters, and ``updated_at``, as they are."""
+
+    results: int
+    counters: tuple[int, int] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Overwrite:
+    """What writing a batch of results over what is stored does (see :func:`overwrite`).
+
+    ``written`` are the results to store, in batch order: with "replace", every result of
+    the batch, under the stored result's id where it takes that one's place; else those
+    whose place is free. ``replaced`` are the ids of the stored results that go first,
+    with their scores. ``counts`` is each run's :class:`CountChange`, by run id, sorted,
+    so that writers touching several runs lock them in one order and cannot deadlock: a
+    run appears when a result of the batch is written to it, if only to move its
+    ``updated_at``.
+    """
+
+    written: list[RunResult]
+    replaced: list[str]
+    counts: dict[str, CountChange]
+
+
+def overwrite(
+    results: Sequence[RunResult],
+    taken: Mapping[int, tuple[str, bool]],
+    on_conflict: OnConflict,
+    update_counts: bool,
+) -> Overwrite:
+    """Write ``results`` where ``taken`` (by position in the batch) holds the id of the
+    stored result in the place of that result -- its (run, item, repetition) -- and
+    whether it failed.
+
+    A result in a free place is written, counted on its run (a result more, and one more
+    succeeded, or failed: its ``error`` is not None). Where the place is taken, "replace"
+    writes the result under the stored id, moving a count from the stored result's
+    counter to its own; "skip" keeps the stored one and counts nothing. With "error",
+    ``taken`` is empty: the caller has refused a taken place. The counters move only with
+    ``update_counts``; applied, none goes below zero (a replaced result may not have been
+    counted).
+    """
+    replace = on_conflict is OnConflict.REPLACE
+    written: list[RunResult] = []
+    replaced: list[str] = []
+    moves: dict[str, list[int]] = {}  # run id -> [results, succeeded, failed]
+    for position, result in enumerate(results):
+        place = taken.get(position)
+        if place is None:
+            written.append(result)
+            counts = moves.setdefault(result.run_id, [0, 0, 0])
+            counts[0] += 1
+            counts[1 + (result.error is not None)] += 1
+            continue
+        if replace:
+            stored_id, failed_before = place
+            written.append(result.model_copy(update={"id": stored_id}))
+            replaced.append(stored_id)
+            counts = moves.setdefault(result.run_id, [0, 0, 0])
+            counts[1 + failed_before] -= 1
+            counts[1 + (result.error is not None)] += 1
+    return Overwrite(
+        written,
+        replaced,
+        {
+            run_id: CountChange(
+                moves[run_id][0], (moves[run_id][1], moves[run_id][2]) if update_counts else None
+            )
+            for run_id in sorted(moves)
+        },
     )
+
+
+def counted_run(run: Run, change: CountChange, now: datetime) -> Run | None:
+    """``run`` with ``change`` applied: counters never below zero, ``updated_at`` moved to
+    ``now`` unless later, where the counters move. None when a count would pass
+    :data:`~runstore.limits.MAX_COUNT`. (The SQL adapters do the same arithmetic in the
+    statement that counts: :func:`runstore.sql.runs.bump_statement`.)"""
+    changes: dict[str, int | datetime] = {"result_count": run.result_count + change.results}
+    if change.counters is not None:
+        succeeded, failed = change.counters
+        changes |= {
+            "succeeded_count": max(run.succeeded_count + succeeded, 0),
+            "failed_count": max(run.failed_count + failed, 0),
+            "updated_at": max(run.updated_at, now),
+        }
+    if any(isinstance(value, int) and value > MAX_COUNT for value in changes.values()):
+        return None
+    return run.model_copy(update=changes)

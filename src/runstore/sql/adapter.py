@@ -19,7 +19,7 @@ from runstore.engine import (
     schema_name,
     schema_translation,
 )
-from runstore.errors import InvalidInputError, StorageClosedError, StorageError
+from runstore.errors import InvalidInputError, StorageError, storage_closed
 from runstore.plans import Step
 from runstore.sql.database import Database
 from runstore.sql.errors import step_error
@@ -148,7 +148,7 @@ class SqlAdapter(Generic[_Engine]):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise StorageClosedError(f"{self!r} was closed")
+            raise storage_closed(repr(self))
 
     def _translated(self, exc: Exception, step: Step | None) -> StorageError:
         return step_error(exc, step, self._driver_error)

@@ -17,7 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from runstore import calls
-from runstore.errors import DuplicateError, RunNotFoundError
+from runstore.errors import (
+    DuplicateError,
+    RunNotFoundError,
+    batch_duplicate,
+    counter_overflow,
+    item_taken,
+    result_exists,
+    result_or_item_exists,
+)
 from runstore.models import OnConflict, RunResult
 from runstore.plans import (
     AnyQuery,
@@ -37,9 +45,10 @@ from runstore.plans import (
     scalars,
 )
 from runstore.records import (
-    count_deltas,
-    counter_overflow,
+    CountChange,
     first_position,
+    missing_run,
+    overwrite,
     recorded_results,
     scores_of_results,
 )
@@ -76,10 +85,10 @@ _INSERT_RESULTS = sa.insert(results_table)
 
 
 def _duplicate_result(result: RunResult) -> str:
-    return (
-        f"result {result.id!r} or a result of run {result.run_id!r} "
-        f"for item {result.item_id!r} already exists"
-    )
+    return str(result_or_item_exists(result.id, result.run_id, result.item_id))
+
+
+_DUPLICATE_IN_BATCH = str(batch_duplicate("result"))
 
 
 def insert_result(result: RunResult) -> AnyQuery:
@@ -135,14 +144,14 @@ def insert_results(results: Sequence[RunResult]) -> AnyQuery:
     return Query(
         _INSERT_RESULTS,
         [result_row(result) for result in results],
-        duplicate="a result of this batch already exists",
+        duplicate=_DUPLICATE_IN_BATCH,
     )
 
 
 def copy_results(results: Sequence[RunResult]) -> CopyRows:
     """:func:`insert_results` as a ``COPY`` stream (Postgres only)."""
     rows = [result_row(result) for result in results]
-    return CopyRows(results_table, rows, duplicate="a result of this batch already exists")
+    return CopyRows(results_table, rows, duplicate=_DUPLICATE_IN_BATCH)
 
 
 _SELECT_RESULT = sa.select(results_table, scores_of(_results.id)).where(
@@ -283,7 +292,7 @@ def _only(steps: Steps[list[RunResult]]) -> Steps[RunResult]:
 
 
 def _insert_one_counting(result: RunResult, update_counts: bool) -> Steps[RunResult]:
-    counts = count_deltas([result])[result.run_id] if update_counts else None
+    counts = _counted([result], update_counts)[result.run_id].counters
     if (yield from rowcount(insert_result_counting(result, counts))) == 0:
         if (yield from first(select_run(result.run_id))) is None:
             raise RunNotFoundError(result.run_id)
@@ -327,33 +336,27 @@ def _nothing() -> Steps[list[RunResult]]:
     return []
 
 
+def _counted(results: Sequence[RunResult], update_counts: bool) -> dict[str, CountChange]:
+    """How new ``results`` -- none in a taken place -- move their runs' counts."""
+    return overwrite(results, {}, OnConflict.ERROR, update_counts).counts
+
+
 def _count(
     results: Sequence[RunResult], update_counts: bool, now: datetime, *, batch: bool
 ) -> Steps[None]:
     """Count each run's new results (and with ``update_counts``, its succeeded and failed
     ones); locks the runs, in id order, and proves they exist."""
-    sizes: dict[str, int] = {}
-    for result in results:
-        sizes[result.run_id] = sizes.get(result.run_id, 0) + 1
-    yield from _bump_runs(results, sizes, count_deltas(results), update_counts, now, batch)
+    yield from _bump_runs(results, _counted(results, update_counts), now, batch)
 
 
 def _bump_runs(
-    results: Sequence[RunResult],
-    sizes: dict[str, int],
-    deltas: dict[str, tuple[int, int]],
-    update_counts: bool,
-    now: datetime,
-    batch: bool,
+    results: Sequence[RunResult], counts: dict[str, CountChange], now: datetime, batch: bool
 ) -> Steps[None]:
-    """Add ``sizes`` to the runs' result counts and, with ``update_counts``, ``deltas``
-    (succeeded, failed) to their counters, in run id order."""
-    for run_id in sorted(sizes.keys() | deltas.keys()):
-        counts = deltas.get(run_id, (0, 0)) if update_counts else None
-        size = sizes.get(run_id, 0)
-        if (yield from rowcount(bump_counts(run_id, size, counts, now))):
+    """Move the runs' counts by ``counts``, in its order (of run ids)."""
+    for run_id, change in counts.items():
+        if (yield from rowcount(bump_counts(run_id, change.results, change.counters, now))):
             continue
-        position = first_position(results, run_id) if batch else None
+        position = first_position(results, run_id, batch=batch)
         if (yield from first(select_run(run_id))) is None:
             raise RunNotFoundError(run_id, position=position)
         raise counter_overflow(run_id, position)
@@ -368,10 +371,8 @@ def _insert_batch(
     except RunNotFoundError as exc:
         missing = exc
     if missing is not None:  # the first missing run by position, not by id
-        run_ids = {result.run_id for result in results}
-        present = set((yield from scalars(run_sizes(run_ids))))
-        position = min(first_position(results, r) for r in run_ids - present)
-        raise RunNotFoundError(results[position].run_id, position=position)
+        present = set((yield from scalars(run_sizes({result.run_id for result in results}))))
+        raise missing_run(results, present, batch=True) or missing
     yield from _insert(results, use_copy=use_copy)
     return list(results)
 
@@ -435,17 +436,13 @@ def _write_over_once(
     use_copy: bool,
     batch: bool,
 ) -> Steps[list[RunResult]]:
-    run_ids = {result.run_id for result in results}
-    present = set((yield from scalars(claim_runs(run_ids))))
-    if missing := run_ids - present:
-        position = min(first_position(results, run_id) for run_id in missing)
-        raise RunNotFoundError(results[position].run_id, position=position if batch else None)
+    present = set((yield from scalars(claim_runs({result.run_id for result in results}))))
+    missing = missing_run(results, present, batch=batch)
+    if missing is not None:
+        raise missing
     replace = on_conflict is OnConflict.REPLACE
     stored: dict[_Key, Any] = {}  # replace: (id, failed); skip: the stored result
-    keys_by_run: dict[str, list[tuple[str, int]]] = {}
-    for result in results:
-        keys_by_run.setdefault(result.run_id, []).append((result.item_id, result.repetition))
-    for run_id, keys in keys_by_run.items():
+    for run_id, keys in _keys_by_run(results).items():
         for start in range(0, len(keys), BATCH_CHUNK):
             chunk = keys[start : start + BATCH_CHUNK]
             asked = set(chunk)  # the rows may hold other pairs of these items
@@ -461,40 +458,28 @@ def _write_over_once(
                 for kept in (yield from scored_results(found, database)):
                     if (kept.item_id, kept.repetition) in asked:
                         stored[_key(kept)] = kept
-    fresh = [result for result in results if _key(result) not in stored]
-    written = list(fresh)
-    sizes: dict[str, int] = {}
-    for result in fresh:
-        sizes[result.run_id] = sizes.get(result.run_id, 0) + 1
-    deltas = {run_id: list(counts) for run_id, counts in count_deltas(fresh).items()}
-    outcome: list[RunResult] = []
-    if replace:
-        replaced_ids = []
-        for result in results:
-            place = stored.get(_key(result))
-            if place is None:
-                outcome.append(result)
-                continue
-            stored_id, failed_before = place
-            replaced_ids.append(stored_id)
-            kept_id = result.model_copy(update={"id": stored_id})
-            written.append(kept_id)
-            outcome.append(kept_id)
-            counts = deltas.setdefault(result.run_id, [0, 0])
-            counts[failed_before] -= 1
-            counts[result.error is not None] += 1
-            sizes.setdefault(result.run_id, 0)  # written to: counted, if only to move updated_at
-        for start in range(0, len(replaced_ids), BATCH_CHUNK):
-            ids = replaced_ids[start : start + BATCH_CHUNK]
-            yield from execute(delete_scores_of_results(ids))
-            yield from execute(delete_results(ids))
-    else:
-        outcome = [stored.get(_key(result), result) for result in results]
-    if written:
-        yield from _insert(written, use_copy=use_copy)
-    changed = {run_id: (counts[0], counts[1]) for run_id, counts in deltas.items()}
-    yield from _bump_runs(results, sizes, changed, update_counts, now, batch)
-    return outcome
+    taken: dict[int, tuple[str, bool]] = {}  # by position: the stored result's place
+    for position, result in enumerate(results):
+        place = stored.get(_key(result))
+        if place is not None:
+            taken[position] = place if replace else (place.id, place.error is not None)
+    write = overwrite(results, taken, on_conflict, update_counts)
+    for start in range(0, len(write.replaced), BATCH_CHUNK):
+        ids = write.replaced[start : start + BATCH_CHUNK]
+        yield from execute(delete_scores_of_results(ids))
+        yield from execute(delete_results(ids))
+    if write.written:
+        yield from _insert(write.written, use_copy=use_copy)
+    yield from _bump_runs(results, write.counts, now, batch)
+    return write.written if replace else [stored.get(_key(result), result) for result in results]
+
+
+def _keys_by_run(results: Sequence[RunResult]) -> dict[str, list[tuple[str, int]]]:
+    """The (item, repetition) pairs of a batch's results, by run."""
+    keys_by_run: dict[str, list[tuple[str, int]]] = {}
+    for result in results:
+        keys_by_run.setdefault(result.run_id, []).append((result.item_id, result.repetition))
+    return keys_by_run
 
 
 def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | None]:
@@ -503,24 +488,16 @@ def _locate_duplicate(results: Sequence[RunResult]) -> Steps[DuplicateError | No
     taken_ids: set[str] = set()
     for start in range(0, len(ids), BATCH_CHUNK):
         taken_ids.update((yield from scalars(taken_result_ids(ids[start : start + BATCH_CHUNK]))))
-    keys_by_run: dict[str, list[tuple[str, int]]] = {}
-    for result in results:
-        keys_by_run.setdefault(result.run_id, []).append((result.item_id, result.repetition))
-    taken_keys: set[tuple[str, str, int]] = set()
-    for run_id, keys in keys_by_run.items():
+    taken_keys: set[_Key] = set()
+    for run_id, keys in _keys_by_run(results).items():
         for start in range(0, len(keys), BATCH_CHUNK):
             found = yield from rows(taken_items(run_id, keys[start : start + BATCH_CHUNK]))
             taken_keys.update((run_id, row[0], row[1]) for row in found)
     for position, result in enumerate(results):
         if result.id in taken_ids:
-            return DuplicateError(f"result {result.id!r} already exists", position=position)
-        if (result.run_id, result.item_id, result.repetition) in taken_keys:
-            repetition = f" (repetition {result.repetition})" if result.repetition else ""
-            return DuplicateError(
-                f"run {result.run_id!r} already has a result for item {result.item_id!r}"
-                f"{repetition}",
-                position=position,
-            )
+            return result_exists(result.id, position=position)
+        if _key(result) in taken_keys:
+            return item_taken(*_key(result), position=position)
     return None
 
 

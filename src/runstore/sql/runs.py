@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from runstore import calls
 from runstore.clock import moved_forward
-from runstore.errors import DatabaseError, DuplicateError, RunNotFoundError
+from runstore.errors import DatabaseError, DuplicateError, RunNotFoundError, run_exists
 from runstore.limits import MAX_COUNT
 from runstore.models import FINISHED, ExistingRun, Run
 from runstore.plans import (
@@ -76,7 +76,7 @@ _INSERT_RUN = sa.insert(runs_table)
 
 
 def insert_run(run: Run) -> AnyQuery:
-    return Query(_INSERT_RUN, run_row(run), duplicate=f"run {run.id!r} already exists")
+    return Query(_INSERT_RUN, run_row(run), duplicate=str(run_exists(run.id)))
 
 
 _INSERT_TAGS = sa.insert(tags_table)

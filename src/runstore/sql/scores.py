@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from runstore import calls
-from runstore.errors import DuplicateError, ResultNotFoundError
+from runstore.errors import DuplicateError, batch_duplicate, score_taken
 from runstore.models import Score
 from runstore.plans import (
     AnyQuery,
@@ -30,7 +30,7 @@ from runstore.plans import (
     rows,
     run,
 )
-from runstore.records import recorded_scores
+from runstore.records import missing_result, recorded_scores
 from runstore.sql.compiler import one_of, returned
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.rows import score_row, scores_from
@@ -79,20 +79,21 @@ def results_of(result_ids: Iterable[str]) -> Query[str, str]:
 
 
 _INSERT_SCORES = sa.insert(scores_table)
+_DUPLICATE_IN_BATCH = str(batch_duplicate("score"))
 
 
 def insert_scores(scores: Sequence[Score]) -> AnyQuery:
     return Query(
         _INSERT_SCORES,
         [score_row(score) for score in scores],
-        duplicate="a score of this batch already exists",
+        duplicate=_DUPLICATE_IN_BATCH,
     )
 
 
 def copy_scores(scores: Sequence[Score]) -> CopyRows:
     """:func:`insert_scores` as a ``COPY`` stream (Postgres only)."""
     rows = [score_row(score) for score in scores]
-    return CopyRows(scores_table, rows, duplicate="a score of this batch already exists")
+    return CopyRows(scores_table, rows, duplicate=_DUPLICATE_IN_BATCH)
 
 
 _OVERWRITTEN = ("value", "label", "explanation", "metadata_", "created_at")
@@ -202,9 +203,9 @@ def _add_scores(call: calls.AddScores, database: Database) -> Steps[list[Score]]
     for start in range(0, len(result_ids), CHUNK):
         found = yield from rows(results_of(result_ids[start : start + CHUNK]))
         run_of_result.update((row[0], row[1]) for row in found)
-    for position, input in enumerate(call.inputs):
-        if input.result_id not in run_of_result:
-            raise ResultNotFoundError(input.result_id, position=position)
+    missing = missing_result(call.inputs, run_of_result)
+    if missing is not None:
+        raise missing
     scores = recorded_scores(call.inputs, run_of_result, database.now())
     if call.replace:
         stored: list[Score] = []
@@ -232,10 +233,7 @@ def _locate_duplicate_score(scores: Sequence[Score]) -> Steps[DuplicateError | N
         taken.update((row[0], row[1]) for row in found)
     for position, score in enumerate(scores):
         if (score.result_id, score.name) in taken:
-            return DuplicateError(
-                f"result {score.result_id!r} already has a score {score.name!r}",
-                position=position,
-            )
+            return score_taken(score.result_id, score.name, position=position)
     return None
 
 
