@@ -8,7 +8,7 @@ from pathlib import Path
 
 import runstore
 from runstore import AsyncRunsStorage, RunsStorage, calls, memory
-from runstore.sql import table
+from runstore.sql import dispatch
 
 SOURCE = Path(runstore.__file__).parent
 
@@ -24,10 +24,10 @@ def _public(contract: type) -> set[str]:
 def test_every_adapter_has_an_implementation_of_every_call() -> None:
     every = set(calls.EVERY_CALL)
     assert len(every) == 26
-    assert set(table.PLANS) | set(table.WALKS) == every
+    assert set(dispatch.PLANS) | set(dispatch.WALKS) == every
     assert set(memory._CALLS) | set(memory._STREAMS) == every
     streams = {call for call in every if issubclass(call, calls.Stream)}
-    assert set(table.WALKS) == set(memory._STREAMS) == streams
+    assert set(dispatch.WALKS) == set(memory._STREAMS) == streams
 
 
 def test_both_contracts_have_the_same_public_calls() -> None:

@@ -1,18 +1,18 @@
 """The table of storage calls: each call's arguments, checked once, before any work.
 
 The contracts (:class:`~runstore.base.RunsStorage`, :class:`~runstore.async_base.AsyncRunsStorage`)
-turn every public call into one of these records -- that is where arguments are checked,
+turn every public call into one of these call records -- that is where arguments are checked,
 once, for every adapter (the rules: :mod:`runstore.arguments`) -- and hand it to their
 adapter's one hook: ``_perform`` for a :class:`Call`, ``_stream`` for a :class:`Stream`
-(the ``iter_*`` calls). Each adapter then looks the record's class up in its own table of
-what it does: the SQL adapters in :mod:`runstore.sql`, the in-memory one in
+(the ``iter_*`` calls). Each adapter then looks the call record's class up in its own table of
+what it does: the SQL adapters in :mod:`runstore.sql.dispatch`, the in-memory one in
 :mod:`runstore.memory`. A test holds every adapter's table against this one.
 
-A record's ``checked()`` takes its arguments by name only, each annotated with the public
+A call record's ``checked()`` takes its arguments by name only, each annotated with the public
 method's type, so that a type checker catches an argument passed in another's place; the
 values are checked all the same, for callers without one.
 
-Adding a call: its record here, its method on both contracts, and an implementation in
+Adding a call: its call record here, its method on both contracts, and an implementation in
 each adapter's table. Adding a parameter: its field and check here, the contracts'
 signatures, and the implementations that use it.
 """

@@ -146,12 +146,12 @@ def _ping_idle_connections(engine: Engine, idle_seconds: float) -> None:
     """
 
     @event.listens_for(engine, "checkin")
-    def _on_checkin(_: object, record: ConnectionPoolEntry) -> None:
-        record.info[_LAST_USED] = time.monotonic()
+    def _on_checkin(_: object, entry: ConnectionPoolEntry) -> None:
+        entry.info[_LAST_USED] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _: object) -> None:
-        last_used = record.info.get(_LAST_USED)
+    def _on_checkout(dbapi_connection: Any, entry: ConnectionPoolEntry, _: object) -> None:
+        last_used = entry.info.get(_LAST_USED)
         if last_used is None or time.monotonic() - last_used < idle_seconds:
             return
         try:

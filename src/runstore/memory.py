@@ -2,8 +2,8 @@
 
 :class:`InMemoryRunsStorage` keeps runs, results and scores in dictionaries behind one
 lock, and carries out each call of :mod:`runstore.calls` with one method of its own (its
-table of calls, :data:`_CALLS`), to the contract's letter -- the same records
-(:mod:`runstore.records`), pages (:mod:`runstore.pages`), cursors and figures as the SQL
+table of calls, :data:`_CALLS`), to the contract's letter -- the same stored records
+(:mod:`runstore.stored`), pages (:mod:`runstore.pages`), cursors and figures as the SQL
 adapters. :class:`AsyncInMemoryRunsStorage` is the same for asyncio programs: no call
 waits on I/O, so each holds the event loop only for as long as the blocking one takes.
 """
@@ -77,7 +77,7 @@ from runstore.models import (
     TrendPoint,
 )
 from runstore.pages import Page, fetch_limit, make_page
-from runstore.records import (
+from runstore.stored import (
     counted_run,
     existing_run,
     first_position,

@@ -10,7 +10,7 @@ so each call is written once for both. This module is the whole vocabulary betwe
   values, and what a constraint violation would mean for it), a :class:`CopyRows` (rows
   for Postgres' ``COPY``), or a :class:`Begin` (end this transaction, committing it, and
   go on in a new one of another :class:`Mode`).
-* The runner sends back an :data:`Answer` -- the statement's SQLAlchemy result, ``None``
+* The runner sends back a :data:`Reply` -- the statement's SQLAlchemy result, ``None``
   for the other steps. Operations read it through the typed helpers :func:`execute`,
   :func:`rows`, :func:`first`, :func:`one`, :func:`scalars` and :func:`rowcount`
   (``row = yield from first(query)``), never by a bare ``yield``; a query made of a typed
@@ -20,7 +20,7 @@ so each call is written once for both. This module is the whole vocabulary betwe
   its first transaction takes. :func:`operation` makes a plan-returning function of a
   generator function.
 * The runners' steps are written here once, as pure functions both runners call:
-  :func:`proceed` hands the operation an answer (or throws a failed step's error into it,
+  :func:`proceed` hands the operation the reply (or throws a failed step's error into it,
   where it failed) and takes its next step; :func:`writes` says whether a transaction
   writes, :func:`commits` whether it commits. What comes after a transaction ends --
   hand the value over, begin anew, run again, throw the error into the operation, which
@@ -50,7 +50,6 @@ from runstore.errors import StorageError
 __all__ = [
     "ATTEMPTS",
     "BACKOFF",
-    "Answer",
     "AnyQuery",
     "Begin",
     "CopyRows",
@@ -59,6 +58,7 @@ __all__ = [
     "Mode",
     "Plan",
     "Query",
+    "Reply",
     "Retry",
     "Step",
     "Steps",
@@ -153,10 +153,10 @@ AnyQuery: TypeAlias = Query[*tuple[Any, ...]]
 Step: TypeAlias = AnyQuery | CopyRows | Begin
 """What an operation yields."""
 
-Answer: TypeAlias = CursorResult[Any] | None
+Reply: TypeAlias = CursorResult[Any] | None
 """What a runner sends back for a step: a :class:`Query`'s result, else ``None``."""
 
-Steps: TypeAlias = Generator[Step, Answer, _T]
+Steps: TypeAlias = Generator[Step, Reply, _T]
 """An operation's statements, as a generator that returns what the call returns."""
 
 
@@ -219,10 +219,10 @@ def _chooser(
 
 def execute(query: Query[*_Ts]) -> Steps[CursorResult[Any]]:
     """Run ``query``; its result."""
-    answer = yield query
-    if answer is None:
+    reply = yield query
+    if reply is None:
         raise TypeError("the runner sent no result for a query")
-    return answer
+    return reply
 
 
 def rows(query: Query[*_Ts]) -> Steps[Sequence[Row[*_Ts]]]:
@@ -320,14 +320,14 @@ pause itself is drawn at random up to it: "full jitter"), so that writers that c
 do not collide again. Six attempts wait 0.8 s on average, 1.55 s at most."""
 
 
-def proceed(steps: Steps[_T], answer: Answer | StorageError) -> Step | Done[_T]:
-    """Hand the operation what its last step gave -- the answer, or the error of the step,
+def proceed(steps: Steps[_T], reply: Reply | StorageError) -> Step | Done[_T]:
+    """Hand the operation what its last step gave -- the reply, or the error of the step,
     thrown in where it failed -- and take its next step, or :class:`Done` when it
     returned. (``None`` starts it: its own checks run before any I/O.)"""
     try:
-        if isinstance(answer, StorageError):
-            return steps.throw(answer)
-        return steps.send(answer)
+        if isinstance(reply, StorageError):
+            return steps.throw(reply)
+        return steps.send(reply)
     except StopIteration as returned:
         return Done(returned.value)
 

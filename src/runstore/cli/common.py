@@ -2,8 +2,9 @@
 and the options that name a run's tags and metadata.
 
 A command that needs the database takes :func:`database_options` and gets one
-:class:`Database` argument, ``database``; it opens what it needs from it
-(:meth:`Database.storage`, :meth:`Database.engine`, :meth:`Database.alembic_config`).
+:class:`DatabaseAddress` argument, ``database``; it opens what it needs from it
+(:meth:`DatabaseAddress.storage`, :meth:`DatabaseAddress.engine`,
+:meth:`DatabaseAddress.alembic_config`).
 Failures are reported by :class:`RunstoreGroup` as one ``Error: ...`` line on stderr
 (exit status 1, or what :func:`errors_exit_with` set). Malformed option values are usage
 errors (exit status 2), found before anything is read or written.
@@ -45,7 +46,7 @@ __all__ = [
     "REPLICAS_ENVVAR",
     "SCHEMA_ENVVAR",
     "URL_ENVVAR",
-    "Database",
+    "DatabaseAddress",
     "RunstoreGroup",
     "confidence_option",
     "cutoff_option",
@@ -71,7 +72,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 @dataclass(frozen=True)
-class Database:
+class DatabaseAddress:
     """The database a command works on: its URL and, on Postgres, runstore's schema and
     the read replicas that serve a read command."""
 
@@ -141,7 +142,7 @@ class Database:
         return config
 
 
-def _remember(context: click.Context, database: Database) -> None:
+def _remember(context: click.Context, database: DatabaseAddress) -> None:
     """Note the database for error messages: its URL as shown, and its password, so that
     no message can show it (see :meth:`RunstoreGroup.invoke`)."""
     meta = context.find_root().meta
@@ -160,7 +161,7 @@ def _remember(context: click.Context, database: Database) -> None:
 
 def database_options(*, required: bool = True, reads: bool = False) -> Callable[[_F], _F]:
     """``--url`` and ``--schema`` (or their environment variables), given to the command
-    as one ``database`` argument: a :class:`Database`, or None when ``required`` is false
+    as one ``database`` argument: a :class:`DatabaseAddress`, or None when ``required`` is false
     and no URL was given. A command that only ``reads`` takes ``--read-replica`` too."""
 
     def decorate(command: _F) -> _F:
@@ -173,7 +174,7 @@ def database_options(*, required: bool = True, reads: bool = False) -> Callable[
         ) -> Any:
             database = None
             if url:
-                database = Database(url, schema or None, tuple(read_replica))
+                database = DatabaseAddress(url, schema or None, tuple(read_replica))
                 _remember(click.get_current_context(), database)
             elif required or schema or read_replica:
                 # click's own message names the environment variable only from 8.2 on

@@ -18,7 +18,7 @@ import click
 from alembic import command
 from alembic.util import CommandError
 
-from runstore.cli.common import Database, database_options
+from runstore.cli.common import DatabaseAddress, database_options
 from runstore.cli.output import one_line
 from runstore.migrations import alembic_config, current_revision, head_revision
 from runstore.sql import SqlRunsStorage
@@ -50,7 +50,7 @@ def _alembic() -> Iterator[None]:
         raise CommandError(str(exc)) from exc
 
 
-def _revision(database: Database) -> str | None:
+def _revision(database: DatabaseAddress) -> str | None:
     if database.missing_file:
         return None  # without creating the file
     with database.engine() as engine, engine.connect() as connection:
@@ -66,7 +66,7 @@ def _describe(revision: str | None) -> str:
 @db.command()
 @click.argument("revision", default="head")
 @database_options()
-def upgrade(database: Database, revision: str) -> None:
+def upgrade(database: DatabaseAddress, revision: str) -> None:
     """Upgrade the schema to REVISION (default: head, this runstore's newest).
 
     Creates the tables in an empty database. Every row is kept. Safe to run from several
@@ -87,7 +87,7 @@ def upgrade(database: Database, revision: str) -> None:
 @db.command()
 @click.argument("revision")
 @database_options()
-def downgrade(database: Database, revision: str) -> None:
+def downgrade(database: DatabaseAddress, revision: str) -> None:
     """Downgrade the schema to REVISION (``base`` removes runstore's tables).
 
     A migration that would lose rows (scores, repetitions) refuses while there is
@@ -102,7 +102,7 @@ def downgrade(database: Database, revision: str) -> None:
 @db.command()
 @click.argument("revision")
 @database_options()
-def stamp(database: Database, revision: str) -> None:
+def stamp(database: DatabaseAddress, revision: str) -> None:
     """Record that the schema is at REVISION, without migrating anything.
 
     For tables made outside runstore's migrations, or whose version table was lost:
@@ -124,7 +124,7 @@ def stamp(database: Database, revision: str) -> None:
     ),
 )
 @database_options()
-def current(database: Database, check_head: bool) -> None:
+def current(database: DatabaseAddress, check_head: bool) -> None:
     """Print the revision the database's schema is at (nothing if it has none).
 
     With --check-head the exit status says whether it is at this runstore's head (0) or
@@ -152,7 +152,7 @@ def current(database: Database, check_head: bool) -> None:
 @db.command()
 @click.option("--verbose", "-v", is_flag=True, help="Show each revision in full.")
 @database_options(required=False)
-def history(database: Database | None, verbose: bool) -> None:
+def history(database: DatabaseAddress | None, verbose: bool) -> None:
     """List runstore's migrations, newest first.
 
     With a database (--url), its current revision is marked.
@@ -168,7 +168,7 @@ def history(database: Database | None, verbose: bool) -> None:
 
 @db.command()
 @database_options()
-def check(database: Database) -> None:
+def check(database: DatabaseAddress) -> None:
     """Compare the database's tables with this runstore's models (Alembic's check).
 
     Exits with status 1 when the database is not at head or its tables differ from what
@@ -184,7 +184,7 @@ def check(database: Database) -> None:
     "--dataset", "dataset_id", metavar="ID", help="Only the finished runs of this dataset."
 )
 @database_options()
-def keep_summaries(database: Database, dataset_id: str | None) -> None:
+def keep_summaries(database: DatabaseAddress, dataset_id: str | None) -> None:
     """Keep the summary of every finished run (completed or failed) that has none kept.
 
     For runs finished before summaries were kept (a database older than runstore 0.4), or

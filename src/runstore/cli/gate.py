@@ -20,7 +20,7 @@ import click
 from pydantic import ValidationError
 
 from runstore.cli.common import (
-    Database,
+    DatabaseAddress,
     confidence_option,
     database_options,
     errors_exit_with,
@@ -275,7 +275,7 @@ def _baseline(
 )
 @database_options(reads=True)
 def gate(
-    database: Database,
+    database: DatabaseAddress,
     candidate: str,
     baseline_id: str | None,
     baseline_tag: tuple[str, ...],

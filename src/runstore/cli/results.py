@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from runstore.cli.common import Database, database_options
+from runstore.cli.common import DatabaseAddress, database_options
 from runstore.errors import RunNotFoundError
 from runstore.export import EXPORT_FORMATS
 from runstore.limits import MAX_PAGE_SIZE
@@ -45,7 +45,7 @@ def results() -> None:
 )
 @database_options(reads=True)
 def export(
-    database: Database, run_id: str, format_: str, output: Path | None, batch_size: int
+    database: DatabaseAddress, run_id: str, format_: str, output: Path | None, batch_size: int
 ) -> None:
     """Write every result of RUN_ID to a file, streaming: memory stays bounded, and the
     file appears whole at the end or not at all (an existing one is left as it was)."""

@@ -18,7 +18,7 @@ import click
 from pydantic import TypeAdapter, ValidationError
 
 from runstore.cli.common import (
-    Database,
+    DatabaseAddress,
     confidence_option,
     cutoff_option,
     database_options,
@@ -163,7 +163,7 @@ def _name_filter(
 @json_option
 @database_options(reads=True)
 def list_runs(
-    database: Database,
+    database: DatabaseAddress,
     dataset_id: str | None,
     status: str | None,
     target_type: str | None,
@@ -202,7 +202,7 @@ def list_runs(
 @click.argument("run_id")
 @json_option
 @database_options(reads=True)
-def show(database: Database, run_id: str, as_json: bool) -> None:
+def show(database: DatabaseAddress, run_id: str, as_json: bool) -> None:
     """Show a run and the summary of its results: counts, error rate, latency, usage
     (tokens and cost), scores."""
     with database.storage() as storage:
@@ -336,7 +336,7 @@ def _name_edit(context: click.Context, parameter: click.Parameter, value: str | 
 @json_option
 @database_options()
 def edit(
-    database: Database,
+    database: DatabaseAddress,
     run_id: str,
     name: str | None,
     description: str | None,
@@ -405,7 +405,7 @@ _KINDS = [kind.value for kind in ComparisonKind]
 @json_option
 @database_options(reads=True)
 def compare(
-    database: Database,
+    database: DatabaseAddress,
     baseline: str,
     candidate: str,
     only: str | None,
@@ -510,7 +510,7 @@ def _plural(count: int) -> str:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @database_options()
 def prune(
-    database: Database,
+    database: DatabaseAddress,
     cutoff: datetime,
     status: str | None,
     dataset_id: str | None,

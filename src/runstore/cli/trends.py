@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 import click
 
-from runstore.cli.common import Database, database_options, json_option, meta_option, tags_option
+from runstore.cli.common import (
+    DatabaseAddress,
+    database_options,
+    json_option,
+    meta_option,
+    tags_option,
+)
 from runstore.cli.comparisons import LATENCY_DIGITS, SCORE_DIGITS
 from runstore.cli.output import (
     COST_DIGITS,
@@ -130,7 +136,7 @@ def _none_found(dataset_id: str, status: str | None) -> str:
 @json_option
 @database_options(reads=True)
 def trend(
-    database: Database,
+    database: DatabaseAddress,
     dataset_id: str,
     target_id: str | None,
     tag: tuple[str, ...],

@@ -11,7 +11,7 @@ import socket
 
 import click
 
-from runstore.cli.common import Database, database_options
+from runstore.cli.common import DatabaseAddress, database_options
 from runstore.models import ListRunsInput, StoragePagination
 
 __all__ = ["ui"]
@@ -49,7 +49,7 @@ def _address(host: str, port: int) -> str:
     ),
 )
 @database_options(reads=True)
-def ui(database: Database, host: str, port: int, token: str | None) -> None:
+def ui(database: DatabaseAddress, host: str, port: int, token: str | None) -> None:
     """Serve a read-only web viewer of the runs, and print its address.
 
     Pages: the runs; a run's summary, histograms and results; a result; two runs

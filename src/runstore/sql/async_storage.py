@@ -36,11 +36,11 @@ from runstore.plans import (
 )
 from runstore.sql.adapter import SqlAdapter
 from runstore.sql.copy import copy_plan, lost_in_copy
+from runstore.sql.dispatch import plan_of, walk_of
 from runstore.sql.errors import translated_errors
 from runstore.sql.replicas import Pause
 from runstore.sql.running import Outcome, Transaction, conduct
 from runstore.sql.runs import vacuum
-from runstore.sql.table import plan_of, walk_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -193,14 +193,14 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
                     break
                 try:
                     if isinstance(step, Query):
-                        answer = await connection.execute(step.statement, step.values)
+                        reply = await connection.execute(step.statement, step.values)
                     else:
                         await self._copy_rows(connection, step)
-                        answer = None
+                        reply = None
                 except Exception as exc:
                     outcome = self._translated(exc, step)
                     break
-                following = proceed(steps, answer)
+                following = proceed(steps, reply)
                 if isinstance(following, Done):
                     outcome = following
                     break

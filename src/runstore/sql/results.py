@@ -44,14 +44,6 @@ from runstore.plans import (
     rows,
     scalars,
 )
-from runstore.records import (
-    CountChange,
-    first_position,
-    missing_run,
-    overwrite,
-    recorded_results,
-    scores_of_results,
-)
 from runstore.sql.compiler import one_of, scores_of
 from runstore.sql.database import Database, Plans
 from runstore.sql.rows import RESULT_ATTRIBUTES, result_row, results_from
@@ -69,6 +61,14 @@ from runstore.sql.scores import (
     delete_scores_of_results,
     insert_scores,
     scores_of_results_rows,
+)
+from runstore.stored import (
+    CountChange,
+    first_position,
+    missing_run,
+    overwrite,
+    recorded_results,
+    scores_of_results,
 )
 from runstore.tables import result_columns, results_table, runs_table
 

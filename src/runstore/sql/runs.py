@@ -34,10 +34,10 @@ from runstore.plans import (
     retry,
     rows,
 )
-from runstore.records import existing_run, new_run
 from runstore.sql.compiler import Vacuum, one_of, returned
 from runstore.sql.database import Database, Plans
 from runstore.sql.rows import RUN_COLUMNS, run_row, runs_from
+from runstore.stored import existing_run, new_run
 from runstore.tables import (
     result_columns,
     results_table,

@@ -30,11 +30,11 @@ from runstore.plans import (
     rows,
     run,
 )
-from runstore.records import missing_result, recorded_scores
 from runstore.sql.compiler import one_of, returned
 from runstore.sql.database import Database, Plans, Walks
 from runstore.sql.rows import score_row, scores_from
 from runstore.sql.runs import forget_summaries
+from runstore.stored import missing_result, recorded_scores
 from runstore.tables import (
     result_columns,
     run_columns,

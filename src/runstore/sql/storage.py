@@ -39,11 +39,11 @@ from runstore.plans import (
 )
 from runstore.sql.adapter import SqlAdapter
 from runstore.sql.copy import copy_plan, lost_in_copy
+from runstore.sql.dispatch import plan_of, walk_of
 from runstore.sql.errors import translated_errors
 from runstore.sql.replicas import Pause
 from runstore.sql.running import Outcome, Transaction, conduct
 from runstore.sql.runs import vacuum
-from runstore.sql.table import plan_of, walk_of
 
 if TYPE_CHECKING:
     import psycopg
@@ -224,11 +224,11 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
                     outcome = step
                     break
                 try:
-                    answer = self._execute(connection, step)
+                    reply = self._execute(connection, step)
                 except Exception as exc:
                     outcome = self._translated(exc, step)
                     break
-                following = proceed(steps, answer)
+                following = proceed(steps, reply)
                 if isinstance(following, Done):
                     outcome = following
                     break

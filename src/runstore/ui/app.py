@@ -514,7 +514,7 @@ class _Viewer:
 
     # -- dispatch ------------------------------------------------------------------------
 
-    def answer(self, request: Request) -> Response:
+    def respond(self, request: Request) -> Response:
         """The page the request's path names, or the error page saying why not."""
         query = request.query_params
         try:
@@ -642,12 +642,12 @@ def create_app(
     """
     viewer = _Viewer(storage)
 
-    async def answer(request: Request) -> Response:
-        return await run_in_threadpool(viewer.answer, request)
+    async def respond(request: Request) -> Response:
+        return await run_in_threadpool(viewer.respond, request)
 
     static = StaticFiles(directory=str(files("runstore.ui").joinpath("static")))
     app = Starlette(
-        routes=[Mount("/static", static, name="static"), Route("/{path:path}", answer)],
+        routes=[Mount("/static", static, name="static"), Route("/{path:path}", respond)],
     )
     app.add_middleware(Guard, hosts=hosts, token=token)
     return app

@@ -1,5 +1,5 @@
 """What a call stores and how it counts, decided once for every adapter: the pure functions
-of :mod:`runstore.records`, and the errors of :mod:`runstore.errors` both adapters raise."""
+of :mod:`runstore.stored`, and the errors of :mod:`runstore.errors` both adapters raise."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from runstore.models import (
     Run,
     RunResult,
 )
-from runstore.records import (
+from runstore.stored import (
     CountChange,
     counted_run,
     first_position,

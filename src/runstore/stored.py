@@ -1,6 +1,6 @@
 """What a call stores: the run or results made from validated inputs, and their counts.
 
-Every adapter builds its records here, so ids, timestamps and counters come out the same
+Every adapter builds its stored records here, so ids, timestamps and counters come out the same
 from SQLite, Postgres and memory.
 """
 
