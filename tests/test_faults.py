@@ -1,25 +1,84 @@
-"""Server faults the SQL adapter meets: a connection the server dropped is replaced, a warm
-pool the server drops fails at most one call and reads survive it, concurrent writers lose
-nothing acknowledged and leave no batch half-written, an unreachable server raises storage
-errors only, and database failures are wrapped with their cause chained."""
+"""Server faults the SQL adapters meet, on both runners (the blocking one, and the asyncio
+one driven through :class:`~runstore.testing.bridge.BlockingRunsStorage`): a connection the
+server dropped is replaced, a warm pool the server drops fails at most one call and reads
+survive it, concurrent writers lose nothing acknowledged and leave no batch half-written,
+an unreachable server raises storage errors only, and database failures are wrapped with
+their cause chained. (Cancelling an asyncio call: ``tests/test_async.py``.)"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 
 from runstore import (
+    AsyncSqlRunsStorage,
     DatabaseError,
     ListRunResultsInput,
     SqlRunsStorage,
     StorageError,
 )
+from runstore.testing.bridge import BlockingRunsStorage
 from runstore.testing.inputs import result_input, run_input
+
+Storage = SqlRunsStorage | BlockingRunsStorage
+Opener = Callable[..., Storage]
+
+
+def _blocking(url: str, **options: Any) -> Storage:
+    return SqlRunsStorage(url, **options)
+
+
+def _asyncio(url: str, **options: Any) -> Storage:
+    return BlockingRunsStorage(AsyncSqlRunsStorage(url, **options))
+
+
+@pytest.fixture(params=["blocking", "asyncio"])
+def open_storage(request: pytest.FixtureRequest) -> Opener:
+    """Opens a storage on a URL with the runner of the parameter."""
+    return cast("Opener", {"blocking": _blocking, "asyncio": _asyncio}[request.param])
+
+
+def on_connections(storage: Storage, sql: str, connections: int = 1) -> list[Any]:
+    """``sql``'s one value on each of ``connections`` connections held at once, out of the
+    storage's own pool, handed back after (so the pool keeps them, just used)."""
+    if isinstance(storage, SqlRunsStorage):
+        held = [storage.engine.connect() for _ in range(connections)]
+        try:
+            return [connection.exec_driver_sql(sql).scalar_one() for connection in held]
+        finally:
+            for connection in held:
+                connection.close()
+    engine = cast("AsyncSqlRunsStorage", storage.storage).engine
+
+    async def on_held() -> list[Any]:
+        held = [await engine.connect() for _ in range(connections)]
+        try:
+            return [(await connection.exec_driver_sql(sql)).scalar_one() for connection in held]
+        finally:
+            for connection in held:
+                await connection.close()
+
+    return storage.on_loop(on_held())
+
+
+def warm(storage: Storage, connections: int) -> None:
+    """Leave ``connections`` connections in the storage's pool, just used."""
+    on_connections(storage, "SELECT 1", connections)
+
+
+def driver_error(storage: Storage) -> type[Exception]:
+    """The base class of the errors of the storage's database driver."""
+    if isinstance(storage, SqlRunsStorage):
+        dialect = storage.engine.dialect
+    else:
+        dialect = cast("AsyncSqlRunsStorage", storage.storage).engine.dialect
+    return cast("type[Exception]", dialect.loaded_dbapi.Error)
 
 
 def drop_connections(url: str) -> int:
@@ -37,12 +96,13 @@ def drop_connections(url: str) -> int:
     return int(killed)
 
 
-def warm(storage: SqlRunsStorage, connections: int) -> None:
-    """Leave ``connections`` connections in the storage's pool, just used."""
-    held = [storage.engine.connect() for _ in range(connections)]
-    for connection in held:
-        connection.exec_driver_sql("SELECT 1")
-        connection.close()
+@contextmanager
+def opened(storage: Storage) -> Iterator[Storage]:
+    """``storage``, closed after."""
+    try:
+        yield storage
+    finally:
+        storage.close()
 
 
 @pytest.fixture
@@ -58,12 +118,12 @@ def fresh_postgres(new_postgres_url: Callable[[], str]) -> str:
 
 @pytest.mark.parametrize("options", [{"ping_after_idle": 0.0}, {"pool_pre_ping": True}])
 def test_a_connection_the_server_dropped_is_replaced(
-    postgres_url: str, options: dict[str, Any]
+    postgres_url: str, options: dict[str, Any], open_storage: Opener
 ) -> None:
-    with SqlRunsStorage(postgres_url, pool_size=1, max_overflow=0, **options) as storage:
+    storage = open_storage(postgres_url, pool_size=1, max_overflow=0, **options)
+    with opened(storage):
         run = storage.create_run(run_input())
-        with storage.engine.connect() as connection:
-            backend_pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        (backend_pid,) = on_connections(storage, "SELECT pg_backend_pid()")
         killer = sa.create_engine(postgres_url)
         with killer.connect() as connection:
             connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
@@ -71,8 +131,10 @@ def test_a_connection_the_server_dropped_is_replaced(
         assert storage.get_run_by_id(run.id) == run
 
 
-def test_a_warm_pool_fails_at_most_once_after_the_server_drops_it(fresh_postgres: str) -> None:
-    with SqlRunsStorage(fresh_postgres) as storage:
+def test_a_warm_pool_fails_at_most_once_after_the_server_drops_it(
+    fresh_postgres: str, open_storage: Opener
+) -> None:
+    with opened(open_storage(fresh_postgres)) as storage:
         run = storage.create_run(run_input())
         warm(storage, 5)
         assert drop_connections(fresh_postgres) >= 5
@@ -88,8 +150,10 @@ def test_a_warm_pool_fails_at_most_once_after_the_server_drops_it(fresh_postgres
         assert len(stored) == 8 - len(failures)
 
 
-def test_reads_survive_the_server_dropping_a_warm_pool(fresh_postgres: str) -> None:
-    with SqlRunsStorage(fresh_postgres) as storage:
+def test_reads_survive_the_server_dropping_a_warm_pool(
+    fresh_postgres: str, open_storage: Opener
+) -> None:
+    with opened(open_storage(fresh_postgres)) as storage:
         run = storage.create_run(run_input())
         warm(storage, 5)
         assert drop_connections(fresh_postgres) >= 5
@@ -99,7 +163,7 @@ def test_reads_survive_the_server_dropping_a_warm_pool(fresh_postgres: str) -> N
 
 
 def test_writers_lose_nothing_acknowledged_when_the_server_drops_them(
-    fresh_postgres: str,
+    fresh_postgres: str, open_storage: Opener
 ) -> None:
     """Four writers, each with its own warm storage, record counted batches while every
     connection is dropped five times: each fault fails at most one call per storage, only
@@ -110,9 +174,9 @@ def test_writers_lose_nothing_acknowledged_when_the_server_drops_them(
         run = storage.create_run(run_input(total_items=writers * batches * size))
     acknowledged: dict[int, list[int]] = {writer: [] for writer in range(writers)}
     failures: dict[int, list[BaseException]] = {writer: [] for writer in range(writers)}
-    storages = [SqlRunsStorage(fresh_postgres) for _ in range(writers)]
-    for storage in storages:
-        warm(storage, 3)
+    storages = [open_storage(fresh_postgres) for _ in range(writers)]
+    for writer_storage in storages:
+        warm(writer_storage, 3)
 
     def write(writer: int) -> None:
         for batch in range(batches):
@@ -136,8 +200,8 @@ def test_writers_lose_nothing_acknowledged_when_the_server_drops_them(
         drop_connections(fresh_postgres)
     for thread in threads:
         thread.join()
-    for storage in storages:
-        storage.close()
+    for writer_storage in storages:
+        writer_storage.close()
 
     assert any(failures.values()), "no fault met a writer: the test proved nothing"
     for writer in range(writers):
@@ -164,31 +228,40 @@ def test_writers_lose_nothing_acknowledged_when_the_server_drops_them(
 # -- an unreachable server, a failing database -----------------------------------------
 
 
-def test_an_unreachable_server_is_a_storage_error() -> None:
-    storage = SqlRunsStorage("postgresql+psycopg://nobody@127.0.0.1:1/none", pool_pre_ping=False)
-    with pytest.raises(DatabaseError) as caught:
-        storage.init()
-    assert isinstance(caught.value, StorageError)
-    assert caught.value.__cause__ is not None
+def test_an_unreachable_server_is_a_storage_error(open_storage: Opener) -> None:
+    url = "postgresql+psycopg://nobody@127.0.0.1:1/none"
+    with opened(open_storage(url, pool_pre_ping=False)) as storage:
+        with pytest.raises(DatabaseError) as caught:
+            storage.init()
+        assert isinstance(caught.value, StorageError)
+        assert caught.value.__cause__ is not None
 
 
-def test_storage_errors_are_the_only_errors_of_an_unreachable_server() -> None:
-    storage = SqlRunsStorage("postgresql+psycopg://nobody@127.0.0.1:1/none")
-    calls: tuple[Callable[[], object], ...] = (storage.init, lambda: storage.get_run_by_id("x"))
-    for call in calls:
-        with pytest.raises(StorageError):
-            call()
-    storage.close()
+def test_storage_errors_are_the_only_errors_of_an_unreachable_server(
+    open_storage: Opener,
+) -> None:
+    with opened(open_storage("postgresql+psycopg://nobody@127.0.0.1:1/none")) as storage:
+        calls: tuple[Callable[[], object], ...] = (
+            storage.init,
+            lambda: storage.get_run_by_id("x"),
+        )
+        for call in calls:
+            with pytest.raises(StorageError):
+                call()
 
 
-def test_database_failures_are_wrapped_with_the_cause_chained(empty_url: str) -> None:
-    storage = SqlRunsStorage(empty_url)
+def test_database_failures_are_wrapped_with_the_cause_chained(
+    empty_url: str, open_storage: Opener
+) -> None:
+    storage = open_storage(empty_url)
     storage.init()
     storage.get_result_by_id("x")  # the schema is checked once, at first use
-    with storage.engine.begin() as connection:
+    dropper = sa.create_engine(empty_url, poolclass=sa.pool.NullPool)
+    with dropper.begin() as connection:
         connection.execute(sa.text("DROP TABLE mastra_dataset_run_scores"))
         connection.execute(sa.text("DROP TABLE mastra_dataset_run_results"))
-    driver_error = storage.engine.dialect.loaded_dbapi.Error
+    dropper.dispose()
+    errors_of_the_driver = driver_error(storage)
     for call in (
         lambda: storage.get_result_by_id("x"),
         lambda: storage.list_results(ListRunResultsInput(run_id="r")),
@@ -197,6 +270,6 @@ def test_database_failures_are_wrapped_with_the_cause_chained(empty_url: str) ->
         with pytest.raises(DatabaseError) as caught:
             call()
         assert isinstance(caught.value.__cause__, sa.exc.DBAPIError)
-        assert isinstance(caught.value.__cause__.orig, driver_error)
+        assert isinstance(caught.value.__cause__.orig, errors_of_the_driver)
         assert "mastra_dataset_run_" in str(caught.value)
     storage.close()

@@ -86,6 +86,12 @@ class BlockingRunsStorage:
             self._loop.close()
             self._stopped = True
 
+    def on_loop(self, call: Coroutine[Any, Any, _T]) -> _T:
+        """Await ``call`` on the storage's own loop and return what it returns: for a test
+        that reaches past the public API, e.g. to the connections of the storage's
+        engine, which belong to that loop."""
+        return self._wait(call)
+
     def _wait(self, call: Coroutine[Any, Any, _T]) -> _T:
         if self._stopped:  # closed: the storage refuses every call, on any loop
             return asyncio.run(call)
