@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -149,6 +149,77 @@ class _Search:
         return {"tags": list(self.tags), "metadata": self.metadata, "target_id": self.target_id}
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class _Limit:
+    """A rule's option: its flag sets the :class:`GateRules` field of that name."""
+
+    flag: str
+    field: str
+    type: type[int] | type[float]
+    metavar: str
+    help: str
+
+
+_LIMITS = (
+    _Limit(
+        "--max-regressed",
+        "max_regressed_items",
+        int,
+        "N",
+        "Fail if more than N items regressed (gained an error, or any score went down).",
+    ),
+    _Limit(
+        "--max-errors-introduced",
+        "max_errors_introduced",
+        int,
+        "N",
+        "Fail if more than N items fail in the candidate and not in the baseline.",
+    ),
+    _Limit(
+        "--max-error-rate",
+        "max_error_rate",
+        float,
+        "R",
+        "Fail if more than this share of the candidate's results failed (0.05: 5%).",
+    ),
+    _Limit(
+        "--max-latency-p95-ratio",
+        "max_latency_p95_ratio",
+        float,
+        "X",
+        "Fail if the candidate's latency p95 is more than X times the baseline's.",
+    ),
+    _Limit(
+        "--max-cost-ratio",
+        "max_cost_ratio",
+        float,
+        "X",
+        "Fail if the candidate's cost per result is more than X times the baseline's.",
+    ),
+    _Limit(
+        "--min-items", "min_items_in_both", int, "N", "Fail if fewer than N items are in both runs."
+    ),
+)
+
+
+def _limit_options(command: _F) -> _F:
+    """The options of :data:`_LIMITS`, in its order, each checked by its field's rule and
+    handed to the command under the field's name."""
+    for limit in reversed(_LIMITS):
+        command = click.option(
+            limit.flag,
+            limit.field,
+            type=limit.type,
+            metavar=limit.metavar,
+            callback=_rule(limit.field),
+            help=limit.help,
+        )(command)
+    return command
+
+
 def _baseline(
     baseline_id: str | None,
     tags: tuple[str, ...],
@@ -207,48 +278,7 @@ def _baseline(
         "worse); with significance, only if its whole interval is (repeatable)."
     ),
 )
-@click.option(
-    "--max-regressed",
-    type=int,
-    metavar="N",
-    callback=_rule("max_regressed_items"),
-    help="Fail if more than N items regressed (gained an error, or any score went down).",
-)
-@click.option(
-    "--max-errors-introduced",
-    type=int,
-    metavar="N",
-    callback=_rule("max_errors_introduced"),
-    help="Fail if more than N items fail in the candidate and not in the baseline.",
-)
-@click.option(
-    "--max-error-rate",
-    type=float,
-    metavar="R",
-    callback=_rule("max_error_rate"),
-    help="Fail if more than this share of the candidate's results failed (0.05: 5%).",
-)
-@click.option(
-    "--max-latency-p95-ratio",
-    type=float,
-    metavar="X",
-    callback=_rule("max_latency_p95_ratio"),
-    help="Fail if the candidate's latency p95 is more than X times the baseline's.",
-)
-@click.option(
-    "--max-cost-ratio",
-    type=float,
-    metavar="X",
-    callback=_rule("max_cost_ratio"),
-    help="Fail if the candidate's cost per result is more than X times the baseline's.",
-)
-@click.option(
-    "--min-items",
-    type=int,
-    metavar="N",
-    callback=_rule("min_items_in_both"),
-    help="Fail if fewer than N items are in both runs.",
-)
+@_limit_options
 @confidence_option
 @click.option(
     "--no-significance",
@@ -282,16 +312,11 @@ def gate(
     baseline_meta: dict[str, JsonValue],
     baseline_target: str | None,
     min_deltas: dict[str, float],
-    max_regressed: int | None,
-    max_errors_introduced: int | None,
-    max_error_rate: float | None,
-    max_latency_p95_ratio: float | None,
-    max_cost_ratio: float | None,
-    min_items: int | None,
     confidence: float,
     no_significance: bool,
     output_format: str,
     summary_file: Path | None,
+    **limits: float | None,
 ) -> None:
     """Judge run CANDIDATE against a baseline by the rules given, each a check.
 
@@ -309,18 +334,11 @@ def gate(
         min_score_delta=min_deltas,
         significance=not no_significance,
         confidence=confidence,
-        max_regressed_items=max_regressed,
-        max_errors_introduced=max_errors_introduced,
-        max_error_rate=max_error_rate,
-        max_latency_p95_ratio=max_latency_p95_ratio,
-        max_cost_ratio=max_cost_ratio,
-        min_items_in_both=min_items,
+        **limits,
     )
     if not _rules_given(rules):
-        raise click.UsageError(
-            "Nothing to check: give --min-delta, --max-regressed, --max-errors-introduced, "
-            "--max-error-rate, --max-latency-p95-ratio, --max-cost-ratio or --min-items."
-        )
+        flags = ["--min-delta", *(limit.flag for limit in _LIMITS)]
+        raise click.UsageError(f"Nothing to check: give {', '.join(flags[:-1])} or {flags[-1]}.")
     baseline = _baseline(baseline_id, baseline_tag, baseline_meta, baseline_target)
     search = None if isinstance(baseline, str) else baseline
     with database.storage() as storage:
