@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from sqlalchemy.engine import URL
@@ -101,7 +102,7 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
 
     async def init(self) -> None:
         self._check_open()
-        async with self._one_at_a_time():
+        async with self._serial or nullcontext():
             with translated_errors():
                 async with self._connections.connect() as connection:
                     await connection.run_sync(upgrade_to_head, self._schema)
@@ -116,9 +117,6 @@ class AsyncSqlRunsStorage(SqlAdapter["AsyncEngine"], AsyncRunsStorage):
                 if owned:
                     await engine.dispose()
         self._closed = True
-
-    def _one_at_a_time(self) -> asyncio.Lock | _NoLock:
-        return self._serial if self._serial is not None else _NO_LOCK
 
     async def _check_schema(self) -> None:
         where = repr(self)
@@ -254,14 +252,3 @@ async def _close_shielded(connection: AsyncConnection) -> None:
     on. (A shield costs the event loop three turns, so a connection with nothing to roll
     back is closed without one.)"""
     await asyncio.shield(connection.close())
-
-
-class _NoLock:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()

@@ -259,7 +259,7 @@ class SqlRunsStorage(SqlAdapter[Engine], RunsStorage):
         except self._driver_error as exc:
             if lost_in_copy(exc, connection.dialect, driver):
                 connection.invalidate(exc)
-                self._engine.pool.dispose()
+                self._engine.dispose()
             raise
 
     def _walk(self, walk: Walk[_T]) -> Iterator[_T]:
