@@ -16,6 +16,7 @@ skip with the reason -- except under ``CI=true``, where they fail.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -39,16 +40,31 @@ _POSTGRES_FIXTURES = frozenset(
 )
 
 
+_HEAVY_MODULES = frozenset({"test_ui_browser.py", "test_concurrency.py", "test_async.py"})
+"""Modules whose tests start a browser, several processes or hundreds of tasks."""
+_HEAVY_CLASSES = frozenset({"TestAsyncSqliteFile", "TestSqliteOnePass"})
+"""The contract on the asyncio SQLite adapter (the asyncio runner's paths run again on
+Postgres, and the SQLite statements' on the blocking adapter), and the statistics'
+contract again on SQLite's one-pass comparisons."""
+
+
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by the markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark ``postgres`` every test that needs a Postgres server -- by a fixture that makes
-    one, or a parameter that picks it -- so that ``-m "not postgres"`` leaves them all out."""
+    one, or a parameter that picks it -- so that ``-m "not postgres"`` leaves them all out;
+    and ``heavy`` the tests the quick loop leaves out (see :data:`_HEAVY_MODULES`,
+    :data:`_HEAVY_CLASSES`, and the tests marked by hand)."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         callspec = getattr(item, "callspec", None)
         picked = callspec is not None and "postgres" in callspec.params.values()
         if picked or fixtures & _POSTGRES_FIXTURES:
             item.add_marker(pytest.mark.postgres)
+        owner = getattr(item, "cls", None)
+        if item.path.name in _HEAVY_MODULES or (
+            owner is not None and owner.__name__ in _HEAVY_CLASSES
+        ):
+            item.add_marker(pytest.mark.heavy)
 
 
 def _unavailable(reason: str) -> None:
@@ -137,6 +153,23 @@ def pooler(cluster: Cluster) -> Iterator[Pooler]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'runs.db'}"
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("migrated") / "runs.db"
+    with SqlRunsStorage(f"sqlite:///{path}"):  # closed: its write-ahead log checkpointed
+        pass
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(_migrated_sqlite_file: Path, tmp_path: Path) -> str:
+    """A SQLite file of its own with runstore's schema at head: a copy of one migrated once
+    per session (migrating a file from nothing takes tens of milliseconds)."""
+    path = tmp_path / "migrated.db"
+    shutil.copyfile(_migrated_sqlite_file, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(params=["sqlite_file", "postgres"])

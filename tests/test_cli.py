@@ -1543,6 +1543,7 @@ def test_an_unsupported_url_is_an_error() -> None:
     assert "is not supported" in failed("runs", "list", "--url", "mysql://x@y/z").stderr
 
 
+@pytest.mark.heavy
 def test_python_dash_m_runstore(sqlite_url: str) -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "runstore", "db", "current", "--check-head", "--url", sqlite_url],

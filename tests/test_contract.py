@@ -49,8 +49,8 @@ class TestInMemory(RunsStorageContract):
 
 class TestSqliteFile(RunsStorageContract):
     @pytest.fixture
-    def storage_factory(self, sqlite_url: str) -> StorageFactory:
-        return sql_factory(sqlite_url)
+    def storage_factory(self, migrated_sqlite_url: str) -> StorageFactory:
+        return sql_factory(migrated_sqlite_url)
 
 
 @pytest.mark.full_matrix  # the SQLite file's operations, on one in-memory connection
@@ -76,8 +76,8 @@ class TestAsyncInMemory(RunsStorageContract):
 
 class TestAsyncSqliteFile(RunsStorageContract):
     @pytest.fixture
-    def storage_factory(self, sqlite_url: str) -> StorageFactory:
-        return async_sql_factory(sqlite_url)
+    def storage_factory(self, migrated_sqlite_url: str) -> StorageFactory:
+        return async_sql_factory(migrated_sqlite_url)
 
 
 @pytest.mark.full_matrix  # the async SQLite file's path, on one in-memory connection

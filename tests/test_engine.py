@@ -68,6 +68,7 @@ def test_postgres_urls_as_hosting_providers_give_them(postgres_url: str) -> None
         assert storage.get_run_by_id("x") is None
 
 
+@pytest.mark.heavy
 def test_a_missing_postgres_driver_names_the_extra_to_install() -> None:
     script = (
         "import sys; sys.modules['psycopg'] = None\n"

@@ -206,6 +206,7 @@ _WITHOUT_PYARROW = textwrap.dedent(
 )
 
 
+@pytest.mark.heavy
 def test_jsonl_and_csv_need_no_pyarrow(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-c", _WITHOUT_PYARROW, str(tmp_path)],

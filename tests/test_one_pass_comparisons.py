@@ -51,8 +51,8 @@ class _OnePass(StatisticsContract):
 
 class TestSqliteOnePass(_OnePass):
     @pytest.fixture
-    def storage_factory(self, sqlite_url: str) -> StorageFactory:
-        return sql_factory(sqlite_url)
+    def storage_factory(self, migrated_sqlite_url: str) -> StorageFactory:
+        return sql_factory(migrated_sqlite_url)
 
 
 @pytest.mark.postgres

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from runstore import SqlRunsStorage
@@ -43,6 +44,7 @@ def test_vacuum_runs_on_postgres_and_keeps_every_row(postgres_url: str) -> None:
         storage.close()
 
 
+@pytest.mark.heavy
 def test_a_prune_transaction_holds_at_most_ten_thousand_results(empty_url: str) -> None:
     with SqlRunsStorage(empty_url) as storage:
         runs = [storage.create_run(run_input()) for _ in range(5)]

@@ -83,6 +83,7 @@ def _init_and_write(url: str, worker: int) -> str:
     return run.id
 
 
+@pytest.mark.heavy
 def test_init_from_several_processes_at_once(empty_url: str) -> None:
     context = multiprocessing.get_context("spawn")
     with context.Pool(4) as pool:

@@ -253,6 +253,8 @@ def upgrade_to_head(connection: Connection, schema: str | None = None) -> None:
     """
     with migrating(connection, schema):
         revision = current_revision(connection)
+        if revision == head_revision():
+            return  # Alembic would load every migration's file to find nothing to do
         _check_known(revision, "the database")
         if revision is None:
             _check_unrecorded(connection)
