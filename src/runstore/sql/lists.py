@@ -281,12 +281,7 @@ def _list_query(
         skipping=limit is not None and offset > 0,
         total=total,
     )
-    if filters is not None:
-        shape, extra = _result_filters(shape, filters)
-        values |= extra
-    if runs is not None:
-        shape, extra = _run_filters_beyond(shape, runs)
-        values |= extra
+    shape = _with_filters(shape, values, filters, runs)
     if after is not None:
         values["after_key"] = after.key
         values["after_id"] = after.id
@@ -294,6 +289,23 @@ def _list_query(
         values["limit"] = limit
         values["offset"] = offset
     return Query(_list_statement(listing, shape), values)
+
+
+def _with_filters(
+    shape: _Shape,
+    values: dict[str, Any],
+    filters: ResultFilters | None,
+    runs: RunFilters | None,
+) -> _Shape:
+    """``shape`` with the result filters and the runs' filters given, their bind values
+    added to ``values``."""
+    if filters is not None:
+        shape, extra = _result_filters(shape, filters)
+        values |= extra
+    if runs is not None:
+        shape, extra = _run_filters_beyond(shape, runs)
+        values |= extra
+    return shape
 
 
 def _result_filters(shape: _Shape, filters: ResultFilters) -> tuple[_Shape, dict[str, Any]]:
@@ -437,12 +449,7 @@ def _count_query(
 ) -> Query[int]:
     values = {_filter_name(column): value for column, value in equal.items()}
     shape = _Shape(equal=tuple(equal))
-    if filters is not None:
-        shape, extra = _result_filters(shape, filters)
-        values |= extra
-    if runs is not None:
-        shape, extra = _run_filters_beyond(shape, runs)
-        values |= extra
+    shape = _with_filters(shape, values, filters, runs)
     return reading(_count_statement(listing, shape), values)
 
 
