@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from pydantic import TypeAdapter
 
@@ -40,6 +41,7 @@ __all__ = [
     "overwrite",
     "recorded_results",
     "recorded_scores",
+    "score_fields",
     "scores_of_results",
 ]
 
@@ -113,25 +115,31 @@ def recorded_results(inputs: Sequence[AddRunResultInput], now: datetime) -> list
     )
 
 
+def score_fields(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    """The fields of the scores recorded with results (their ``scores``), one dict a score,
+    by attribute name: what :func:`scores_of_results` validates into models, and what the
+    SQL adapters insert as they are -- every value in them already validated, with its
+    result."""
+    return [
+        {
+            "id": new_id(),
+            "run_id": result.run_id,
+            "result_id": result.id,
+            "name": name,
+            "value": value,
+            "label": None,
+            "explanation": None,
+            "metadata": None,
+            "created_at": result.created_at,
+        }
+        for result in results
+        for name, value in result.scores.items()
+    ]
+
+
 def scores_of_results(results: Sequence[RunResult]) -> list[Score]:
-    """The scores recorded with results (their ``scores``), one row each."""
-    return _SCORES.validate_python(
-        [
-            {
-                "id": new_id(),
-                "run_id": result.run_id,
-                "result_id": result.id,
-                "name": name,
-                "value": value,
-                "label": None,
-                "explanation": None,
-                "metadata": None,
-                "created_at": result.created_at,
-            }
-            for result in results
-            for name, value in result.scores.items()
-        ]
-    )
+    """The scores recorded with results (their ``scores``), one model each."""
+    return _SCORES.validate_python(score_fields(results))
 
 
 def recorded_scores(

@@ -46,7 +46,7 @@ from runstore.plans import (
 )
 from runstore.sql.compiler import one_of, scores_of
 from runstore.sql.database import Database, Plans
-from runstore.sql.rows import RESULT_ATTRIBUTES, result_row, results_from
+from runstore.sql.rows import RESULT_ATTRIBUTES, result_row, results_from, score_rows
 from runstore.sql.runs import (
     bump_counts,
     bump_statement,
@@ -68,7 +68,7 @@ from runstore.stored import (
     missing_run,
     overwrite,
     recorded_results,
-    scores_of_results,
+    score_fields,
 )
 from runstore.tables import result_columns, results_table, runs_table
 
@@ -298,7 +298,7 @@ def _insert_one_counting(result: RunResult, update_counts: bool) -> Steps[RunRes
             raise RunNotFoundError(result.run_id)
         raise counter_overflow(result.run_id, None)
     if result.scores:
-        yield from execute(insert_scores(scores_of_results([result])))
+        yield from execute(insert_scores(score_rows(score_fields([result]))))
     return result
 
 
@@ -306,7 +306,7 @@ def _insert_one(result: RunResult, update_counts: bool) -> Steps[RunResult]:
     yield from _count([result], update_counts, result.created_at, batch=False)
     yield from execute(insert_result(result))
     if result.scores:
-        yield from execute(insert_scores(scores_of_results([result])))
+        yield from execute(insert_scores(score_rows(score_fields([result]))))
     return result
 
 
@@ -380,7 +380,7 @@ def _insert_batch(
 def _insert(results: Sequence[RunResult], *, use_copy: bool) -> Steps[None]:
     """Insert results and the scores they carry (their runs are known to exist)."""
     try:
-        scores = scores_of_results(results)
+        scores = score_rows(score_fields(results))
         if use_copy:
             yield from copy(copy_results(results))
             if scores:

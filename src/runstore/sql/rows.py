@@ -7,7 +7,7 @@ insert.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ __all__ = [
     "run_row",
     "runs_from",
     "score_row",
+    "score_rows",
     "scores_from",
 ]
 
@@ -111,3 +112,9 @@ def result_row(result: RunResult) -> dict[str, Any]:
 def score_row(score: Score) -> dict[str, Any]:
     """The values of a score's row, by column key."""
     return {key: getattr(score, attribute) for key, attribute in _SCORE_KEYS}
+
+
+def score_rows(fields: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of scores given by their fields, by attribute name (see
+    :func:`runstore.stored.score_fields`): no model made of them."""
+    return [{key: score[attribute] for key, attribute in _SCORE_KEYS} for score in fields]

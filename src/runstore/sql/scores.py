@@ -7,7 +7,7 @@ result (:func:`runstore.sql.compiler.scores_of`); these are the scores as rows.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,17 +82,14 @@ _INSERT_SCORES = sa.insert(scores_table)
 _DUPLICATE_IN_BATCH = str(batch_duplicate("score"))
 
 
-def insert_scores(scores: Sequence[Score]) -> AnyQuery:
-    return Query(
-        _INSERT_SCORES,
-        [score_row(score) for score in scores],
-        duplicate=_DUPLICATE_IN_BATCH,
-    )
+def insert_scores(rows: Sequence[Mapping[str, Any]]) -> AnyQuery:
+    """Record scores, given as rows (:func:`~runstore.sql.rows.score_row`,
+    :func:`~runstore.sql.rows.score_rows`), one statement execution per row."""
+    return Query(_INSERT_SCORES, rows, duplicate=_DUPLICATE_IN_BATCH)
 
 
-def copy_scores(scores: Sequence[Score]) -> CopyRows:
+def copy_scores(rows: Sequence[Mapping[str, Any]]) -> CopyRows:
     """:func:`insert_scores` as a ``COPY`` stream (Postgres only)."""
-    rows = [score_row(score) for score in scores]
     return CopyRows(scores_table, rows, duplicate=_DUPLICATE_IN_BATCH)
 
 
@@ -215,7 +212,8 @@ def _add_scores(call: calls.AddScores, database: Database) -> Steps[list[Score]]
     else:
         try:
             for start in range(0, len(scores), CHUNK):
-                yield from execute(insert_scores(scores[start : start + CHUNK]))
+                chunk = scores[start : start + CHUNK]
+                yield from execute(insert_scores([score_row(score) for score in chunk]))
         except DuplicateError as exc:
             raise (yield from _locate_duplicate_score(scores)) or exc from exc
         stored = scores
