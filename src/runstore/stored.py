@@ -102,17 +102,31 @@ def recorded_results(inputs: Sequence[AddRunResultInput], now: datetime) -> list
     A result is its input's fields plus ``created_at``; its JSON values are the copies
     made when the input was validated, and its ``scores`` the input's (``{}`` for none).
     """
-    return _RESULTS.validate_python(  # vars(): the input's field values, without a copy each
-        [
-            {
-                **vars(input),
-                "id": input.id or new_id(),
-                "scores": input.scores or {},
-                "created_at": now,
-            }
-            for input in inputs
-        ]
-    )
+    return _RESULTS.validate_python([_result_fields(input, now) for input in inputs])
+
+
+_NONE_BY_DEFAULT = tuple(
+    name
+    for name, field in RunResult.model_fields.items()
+    if not field.is_required() and field.default is None
+)
+"""The fields a result leaves None unless given (tokens, cost, trace id, metadata)."""
+
+
+def _result_fields(input: AddRunResultInput, now: datetime) -> dict[str, Any]:
+    # vars(): the input's field values, without a copy each. A field None by default is
+    # left out when None: pydantic fills in a default for nothing, but validates a None
+    # given (a third of a microsecond a field, a tenth of a batch's validation).
+    fields = {
+        **vars(input),
+        "id": input.id or new_id(),
+        "scores": input.scores or {},
+        "created_at": now,
+    }
+    for name in _NONE_BY_DEFAULT:
+        if fields[name] is None:
+            del fields[name]
+    return fields
 
 
 def score_fields(results: Sequence[RunResult]) -> list[dict[str, Any]]:
