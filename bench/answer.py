@@ -14,7 +14,8 @@ import json
 import resource
 import sys
 import time
-from typing import Any, TypedDict
+from typing import Any
+from typing import TypedDict
 
 
 class Spec(TypedDict):

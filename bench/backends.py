@@ -7,21 +7,34 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Sequence
+from contextlib import ExitStack
+from contextlib import contextmanager
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from typing import Any
+from typing import TypeVar
 
 import psycopg
 import sqlalchemy as sa
 
-from bench import data, iterate
-from bench.harness import Prepare, Statement, capture, compare
+from bench import data
+from bench import iterate
+from bench.harness import Prepare
+from bench.harness import Statement
+from bench.harness import capture
+from bench.harness import compare
 from bench.report import Measurement
-from runstore import CreateRunInput, SqlRunsStorage
+from runstore import CreateRunInput
+from runstore import SqlRunsStorage
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
-from runstore.tables import results_table, runs_table, scores_table
+from runstore.tables import results_table
+from runstore.tables import runs_table
+from runstore.tables import scores_table
 
 _T = TypeVar("_T")
 

@@ -33,14 +33,17 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 
-from bench.backends import conninfo, log
+from bench.backends import conninfo
+from bench.backends import log
 from bench.data import BASE_TIME
 from runstore import SqlRunsStorage
 

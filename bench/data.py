@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -19,12 +23,10 @@ from pydantic import BaseModel
 
 from bench.iterate import read_batch
 from runstore.jsonvalues import dumps_json
-from runstore.schema import (
-    DATASET_RUN_RESULTS_SCHEMA,
-    DATASET_RUN_SCORES_SCHEMA,
-    DATASET_RUNS_SCHEMA,
-    attribute_name,
-)
+from runstore.schema import DATASET_RUN_RESULTS_SCHEMA
+from runstore.schema import DATASET_RUN_SCORES_SCHEMA
+from runstore.schema import DATASET_RUNS_SCHEMA
+from runstore.schema import attribute_name
 from runstore.tables import column_key
 
 RESULT_COLUMNS = tuple(DATASET_RUN_RESULTS_SCHEMA)

@@ -24,21 +24,23 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from bench import data
-from bench.backends import conninfo, fresh_database, log
-from runstore import (
-    CreateRunInput,
-    ListRunResultsInput,
-    SqlRunsStorage,
-    UpdateRunInput,
-)
-from runstore.tables import results_table, scores_table
+from bench.backends import conninfo
+from bench.backends import fresh_database
+from bench.backends import log
+from runstore import CreateRunInput
+from runstore import ListRunResultsInput
+from runstore import SqlRunsStorage
+from runstore import UpdateRunInput
+from runstore.tables import results_table
+from runstore.tables import scores_table
 
 RESULTS = 10_000_000
 BATCH = 10_000

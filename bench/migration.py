@@ -27,7 +27,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,12 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.dialects import postgresql
 
-from bench.backends import fresh_database, log
+from bench.backends import fresh_database
+from bench.backends import log
 from runstore.engine import create_storage_engine
-from runstore.migrations import alembic_config, current_revision, migration_transaction
+from runstore.migrations import alembic_config
+from runstore.migrations import current_revision
+from runstore.migrations import migration_transaction
 from runstore.types import UTCDateTime
 
 BEFORE = "0004_repetitions"

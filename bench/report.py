@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 Unit = Literal["us", "ms", "s", "MB"]
 _SCALE: dict[Unit, float] = {"us": 1e6, "ms": 1e3, "s": 1.0, "MB": 1.0 / 2**20}

@@ -17,35 +17,39 @@ import argparse
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
 
 from bench import huge
-from bench.backends import Settings, conninfo, log, open_backend
-from bench.cases import (
-    add_result,
-    add_results,
-    async_writes,
-    compare,
-    export,
-    iterate,
-    kept,
-    list_filters,
-    list_pages,
-    list_sizes,
-    peer,
-    preparation,
-    prune,
-    replace,
-    runs,
-    summarize,
-    update_run,
-    viewer,
-)
+from bench.backends import Settings
+from bench.backends import conninfo
+from bench.backends import log
+from bench.backends import open_backend
+from bench.cases import add_result
+from bench.cases import add_results
+from bench.cases import async_writes
+from bench.cases import compare
+from bench.cases import export
+from bench.cases import iterate
+from bench.cases import kept
+from bench.cases import list_filters
+from bench.cases import list_pages
+from bench.cases import list_sizes
+from bench.cases import peer
+from bench.cases import preparation
+from bench.cases import prune
+from bench.cases import replace
+from bench.cases import runs
+from bench.cases import summarize
+from bench.cases import update_run
+from bench.cases import viewer
 from bench.machine import describe_machine
-from bench.report import Measurement, render_document, render_table
+from bench.report import Measurement
+from bench.report import render_document
+from bench.report import render_table
 
 DEFAULT_POSTGRES_URL = os.environ.get(
     "RUNSTORE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

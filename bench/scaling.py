@@ -26,9 +26,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runstore import ListRunResultsInput, SqlRunsStorage
-from runstore.testing.inputs import result_input, run_input
-from runstore.testing.servers import pgbouncer, postgres_cluster
+from runstore import ListRunResultsInput
+from runstore import SqlRunsStorage
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
+from runstore.testing.servers import pgbouncer
+from runstore.testing.servers import postgres_cluster
 
 WARMUP = 5
 """Calls each process makes before the window opens."""

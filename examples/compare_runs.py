@@ -6,9 +6,14 @@ python examples/compare_runs.py [DATABASE_URL]     # default: sqlite:///compare.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from runstore import AddRunResultInput, CreateRunInput, SqlRunsStorage, TargetType
+from runstore import AddRunResultInput
+from runstore import CreateRunInput
+from runstore import SqlRunsStorage
+from runstore import TargetType
 
 url = sys.argv[1] if len(sys.argv) > 1 else "sqlite:///compare.db"
 questions = [f"q{n}" for n in range(20)]

@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import random
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from runstore import (
-    AddRunResultInput,
-    CreateRunInput,
-    ListRunResultsInput,
-    RunStatus,
-    SqlRunsStorage,
-    StoragePagination,
-    TargetType,
-    UpdateRunInput,
-)
+from runstore import AddRunResultInput
+from runstore import CreateRunInput
+from runstore import ListRunResultsInput
+from runstore import RunStatus
+from runstore import SqlRunsStorage
+from runstore import StoragePagination
+from runstore import TargetType
+from runstore import UpdateRunInput
 
 url = sys.argv[1] if len(sys.argv) > 1 else "sqlite:///quickstart.db"
 dataset = [{"question": f"What is {n} + {n}?", "answer": 2 * n} for n in range(12)]

@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,11 @@ import pytest
 import sqlalchemy as sa
 
 from runstore import SqlRunsStorage
-from runstore.testing.servers import Cluster, Pooler, missing_programs, pgbouncer, postgres_cluster
+from runstore.testing.servers import Cluster
+from runstore.testing.servers import Pooler
+from runstore.testing.servers import missing_programs
+from runstore.testing.servers import pgbouncer
+from runstore.testing.servers import postgres_cluster
 
 POSTGRES_URL = os.environ.get(
     "RUNSTORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

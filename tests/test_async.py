@@ -10,22 +10,22 @@ import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
+from sqlalchemy import event
 
-from runstore import (
-    AsyncInMemoryRunsStorage,
-    AsyncRunsStorage,
-    AsyncSqlRunsStorage,
-    InMemoryRunsStorage,
-    InvalidInputError,
-    ListRunResultsInput,
-    Run,
-    RunsStorage,
-    SqlRunsStorage,
-    StorageClosedError,
-)
+from runstore import AsyncInMemoryRunsStorage
+from runstore import AsyncRunsStorage
+from runstore import AsyncSqlRunsStorage
+from runstore import InMemoryRunsStorage
+from runstore import InvalidInputError
+from runstore import ListRunResultsInput
+from runstore import Run
+from runstore import RunsStorage
+from runstore import SqlRunsStorage
+from runstore import StorageClosedError
 from runstore.sql import results
-from runstore.testing.inputs import result_input, run_input
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 TASKS, RESULTS_PER_TASK = 200, 50
 DEFAULT_POOL_SIZE = 10

@@ -10,7 +10,8 @@ import inspect
 from pathlib import Path
 from types import ModuleType
 
-from runstore import AsyncRunsStorage, RunsStorage
+from runstore import AsyncRunsStorage
+from runstore import RunsStorage
 
 SCRIPT = Path(__file__).resolve().parents[1] / ".ci" / "async_docstrings.py"
 

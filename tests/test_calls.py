@@ -7,7 +7,10 @@ import re
 from pathlib import Path
 
 import runstore
-from runstore import AsyncRunsStorage, RunsStorage, calls, memory
+from runstore import AsyncRunsStorage
+from runstore import RunsStorage
+from runstore import calls
+from runstore import memory
 from runstore.sql import dispatch
 
 SOURCE = Path(runstore.__file__).parent

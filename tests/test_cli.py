@@ -8,20 +8,30 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
-from hypothesis import given, settings
+from click.testing import CliRunner
+from click.testing import Result
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from runstore import TABLE_SCHEMAS, Run, SqlRunsStorage
+from runstore import TABLE_SCHEMAS
+from runstore import Run
+from runstore import SqlRunsStorage
 from runstore.cli import main
-from runstore.cli.common import meta_text, parse_meta
-from runstore.migrations import VERSION_TABLE, head_revision
-from runstore.testing.inputs import FrozenClock, result_input, run_input
+from runstore.cli.common import meta_text
+from runstore.cli.common import parse_meta
+from runstore.migrations import VERSION_TABLE
+from runstore.migrations import head_revision
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.properties import DERANDOMIZED
 
 NOW = datetime.now(UTC)

@@ -8,19 +8,28 @@ import math
 import re
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from runstore import Run, SqlRunsStorage
-from runstore.cli.output import SPARK_NOISE, SPARKS, sparkline
-from runstore.testing.inputs import FrozenClock, result_input, run_input
+from runstore import Run
+from runstore import SqlRunsStorage
+from runstore.cli.output import SPARK_NOISE
+from runstore.cli.output import SPARKS
+from runstore.cli.output import sparkline
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.properties import DERANDOMIZED
-from test_cli import failed, ok
+from test_cli import failed
+from test_cli import ok
 
 START = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 

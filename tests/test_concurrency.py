@@ -10,9 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from parallel import in_processes, in_threads
+from parallel import in_processes
+from parallel import in_threads
 from runstore import SqlRunsStorage
-from runstore.testing.inputs import result_input, run_input
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 WRITERS = 8
 RESULTS_PER_WRITER = 500

@@ -6,14 +6,13 @@ from collections.abc import Callable
 
 import pytest
 
-from runstore import (
-    AsyncInMemoryRunsStorage,
-    AsyncSqlRunsStorage,
-    InMemoryRunsStorage,
-    RunsStorage,
-    SqlRunsStorage,
-)
-from runstore.testing import RunsStorageContract, StorageFactory
+from runstore import AsyncInMemoryRunsStorage
+from runstore import AsyncSqlRunsStorage
+from runstore import InMemoryRunsStorage
+from runstore import RunsStorage
+from runstore import SqlRunsStorage
+from runstore.testing import RunsStorageContract
+from runstore.testing import StorageFactory
 from runstore.testing.bridge import BlockingRunsStorage
 
 

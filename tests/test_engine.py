@@ -15,16 +15,15 @@ import pytest
 import sqlalchemy as sa
 
 from parallel import in_threads
-from runstore import (
-    AsyncSqlRunsStorage,
-    DatabaseError,
-    InvalidInputError,
-    ListRunResultsInput,
-    RunNotFoundError,
-    SqlRunsStorage,
-    StorageClosedError,
-)
-from runstore.testing.inputs import result_input, run_input
+from runstore import AsyncSqlRunsStorage
+from runstore import DatabaseError
+from runstore import InvalidInputError
+from runstore import ListRunResultsInput
+from runstore import RunNotFoundError
+from runstore import SqlRunsStorage
+from runstore import StorageClosedError
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 # -- URLs ------------------------------------------------------------------------------
 

@@ -15,11 +15,16 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runstore import InMemoryRunsStorage, RunsStorage, SqlRunsStorage
+from runstore import InMemoryRunsStorage
+from runstore import RunsStorage
+from runstore import SqlRunsStorage
 from runstore.export import RESULT_FIELDS
 from runstore.sql import results
 from runstore.testing.exports import read_csv
-from runstore.testing.inputs import T0, FrozenClock, result_input, run_input
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 
 def test_the_sql_path_builds_no_models_and_every_read_is_seen(

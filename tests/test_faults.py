@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
 
-from runstore import (
-    AsyncSqlRunsStorage,
-    DatabaseError,
-    ListRunResultsInput,
-    SqlRunsStorage,
-    StorageError,
-)
+from runstore import AsyncSqlRunsStorage
+from runstore import DatabaseError
+from runstore import ListRunResultsInput
+from runstore import SqlRunsStorage
+from runstore import StorageError
 from runstore.testing.bridge import BlockingRunsStorage
-from runstore.testing.inputs import result_input, run_input
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 Storage = SqlRunsStorage | BlockingRunsStorage
 Opener = Callable[..., Storage]

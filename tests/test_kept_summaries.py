@@ -11,12 +11,19 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from alembic import command
 
-from runstore import RunSummary, SqlRunsStorage
+from runstore import RunSummary
+from runstore import SqlRunsStorage
 from runstore.engine import create_storage_engine
-from runstore.migrations import alembic_config, migration_transaction
-from runstore.tables import runs_table, summaries_table
-from runstore.testing.inputs import result_input, run_input
-from test_migrations import _migrate, _revision, _stored, table_names
+from runstore.migrations import alembic_config
+from runstore.migrations import migration_transaction
+from runstore.tables import runs_table
+from runstore.tables import summaries_table
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
+from test_migrations import _migrate
+from test_migrations import _revision
+from test_migrations import _stored
+from test_migrations import table_names
 
 BEFORE_KEPT = "0005_provenance_and_cost"
 

@@ -16,25 +16,23 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from runstore import (
-    TABLE_SCHEMAS,
-    ListRunResultsInput,
-    Run,
-    RunResult,
-    SchemaOutOfDateError,
-    SqlRunsStorage,
-    UpdateRunInput,
-)
+from runstore import TABLE_SCHEMAS
+from runstore import ListRunResultsInput
+from runstore import Run
+from runstore import RunResult
+from runstore import SchemaOutOfDateError
+from runstore import SqlRunsStorage
+from runstore import UpdateRunInput
 from runstore.engine import create_storage_engine
-from runstore.migrations import (
-    VERSION_TABLE,
-    alembic_config,
-    current_revision,
-    head_revision,
-    migration_transaction,
-)
+from runstore.migrations import VERSION_TABLE
+from runstore.migrations import alembic_config
+from runstore.migrations import current_revision
+from runstore.migrations import head_revision
+from runstore.migrations import migration_transaction
 from runstore.tables import metadata
-from runstore.testing.inputs import T0, result_input, run_input
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.types import UTCDateTime
 
 REPO = Path(__file__).resolve().parent.parent

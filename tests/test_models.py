@@ -4,36 +4,39 @@ from __future__ import annotations
 
 import inspect
 import pydoc
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 
 import pytest
 from pydantic import ValidationError
 
 import runstore
-from runstore import (
-    DATASET_RUN_RESULTS_SCHEMA,
-    DATASET_RUN_SCORES_SCHEMA,
-    DATASET_RUN_SUMMARIES_SCHEMA,
-    DATASET_RUN_TAGS_SCHEMA,
-    DATASET_RUNS_SCHEMA,
-    TABLE_DATASET_RUN_RESULTS,
-    TABLE_DATASET_RUN_SCORES,
-    TABLE_DATASET_RUN_SUMMARIES,
-    TABLE_DATASET_RUN_TAGS,
-    TABLE_DATASET_RUNS,
-    TABLE_SCHEMAS,
-    AddRunResultInput,
-    CreateRunInput,
-    ListRunResultsInput,
-    ListRunsInput,
-    Run,
-    RunStatus,
-    StoragePagination,
-    TargetType,
-    UpdateRunInput,
-)
+from runstore import DATASET_RUN_RESULTS_SCHEMA
+from runstore import DATASET_RUN_SCORES_SCHEMA
+from runstore import DATASET_RUN_SUMMARIES_SCHEMA
+from runstore import DATASET_RUN_TAGS_SCHEMA
+from runstore import DATASET_RUNS_SCHEMA
+from runstore import TABLE_DATASET_RUN_RESULTS
+from runstore import TABLE_DATASET_RUN_SCORES
+from runstore import TABLE_DATASET_RUN_SUMMARIES
+from runstore import TABLE_DATASET_RUN_TAGS
+from runstore import TABLE_DATASET_RUNS
+from runstore import TABLE_SCHEMAS
+from runstore import AddRunResultInput
+from runstore import CreateRunInput
+from runstore import ListRunResultsInput
+from runstore import ListRunsInput
+from runstore import Run
+from runstore import RunStatus
+from runstore import StoragePagination
+from runstore import TargetType
+from runstore import UpdateRunInput
 from runstore.tables import metadata
-from runstore.testing.inputs import T0, result_input, run_input
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 NAIVE = datetime(2026, 1, 1, 12, 0, 0)  # noqa: DTZ001 - the point of these tests
 

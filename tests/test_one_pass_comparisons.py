@@ -7,16 +7,19 @@ databases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 
 import pytest
 import sqlalchemy as sa
 
-from runstore import RunsStorage, SqlRunsStorage
+from runstore import RunsStorage
+from runstore import SqlRunsStorage
 from runstore.sql import answers
 from runstore.testing import StorageFactory
-from runstore.testing.inputs import result_input, run_input
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.statistics import StatisticsContract
 from test_contract import sql_factory
 

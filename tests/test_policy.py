@@ -11,35 +11,39 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from runstore.errors import DatabaseError, DuplicateError
-from runstore.plans import (
-    ATTEMPTS,
-    BACKOFF,
-    AnyQuery,
-    Begin,
-    Done,
-    Mode,
-    Plan,
-    Query,
-    Retry,
-    Steps,
-    begin,
-    execute,
-    proceed,
-    retry,
-)
-from runstore.sql.policy import (
-    Again,
-    CallPolicy,
-    Continue,
-    Raise,
-    Restart,
-    Return,
-    Throw,
-    backoff,
-)
-from runstore.sql.replicas import DOWN_FOR, POLL, Ask, Pause, Replica, Replicas, Route
-from runstore.sql.running import Transaction, conduct
+from runstore.errors import DatabaseError
+from runstore.errors import DuplicateError
+from runstore.plans import ATTEMPTS
+from runstore.plans import BACKOFF
+from runstore.plans import AnyQuery
+from runstore.plans import Begin
+from runstore.plans import Done
+from runstore.plans import Mode
+from runstore.plans import Plan
+from runstore.plans import Query
+from runstore.plans import Retry
+from runstore.plans import Steps
+from runstore.plans import begin
+from runstore.plans import execute
+from runstore.plans import proceed
+from runstore.plans import retry
+from runstore.sql.policy import Again
+from runstore.sql.policy import CallPolicy
+from runstore.sql.policy import Continue
+from runstore.sql.policy import Raise
+from runstore.sql.policy import Restart
+from runstore.sql.policy import Return
+from runstore.sql.policy import Throw
+from runstore.sql.policy import backoff
+from runstore.sql.replicas import DOWN_FOR
+from runstore.sql.replicas import POLL
+from runstore.sql.replicas import Ask
+from runstore.sql.replicas import Pause
+from runstore.sql.replicas import Replica
+from runstore.sql.replicas import Replicas
+from runstore.sql.replicas import Route
+from runstore.sql.running import Transaction
+from runstore.sql.running import conduct
 
 
 def conflict() -> DatabaseError:

@@ -14,14 +14,20 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from parallel import in_processes, in_threads
-from runstore import AsyncSqlRunsStorage, RunsStorage, SqlRunsStorage
+from parallel import in_processes
+from parallel import in_threads
+from runstore import AsyncSqlRunsStorage
+from runstore import RunsStorage
+from runstore import SqlRunsStorage
 from runstore.errors import DuplicateError
 from runstore.migrations import VERSION_TABLE
 from runstore.schema import TABLE_DATASET_RUNS
-from runstore.testing import RunsStorageContract, StorageFactory
+from runstore.testing import RunsStorageContract
+from runstore.testing import StorageFactory
 from runstore.testing.bridge import BlockingRunsStorage
-from runstore.testing.inputs import T0, result_input, run_input
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.servers import Pooler
 
 PREPARE_THRESHOLD = 5

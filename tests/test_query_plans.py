@@ -11,18 +11,21 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from runstore import (
-    ListRunsInput,
-    ResultFilters,
-    RunFilters,
-    Score,
-    ScoreFilter,
-    SqlRunsStorage,
-)
+from runstore import ListRunsInput
+from runstore import ResultFilters
+from runstore import RunFilters
+from runstore import Score
+from runstore import ScoreFilter
+from runstore import SqlRunsStorage
 from runstore.cursors import Position
 from runstore.plans import Query
-from runstore.sql import answers, lists, runs, scores
-from runstore.testing.inputs import T0, result_input, run_input
+from runstore.sql import answers
+from runstore.sql import lists
+from runstore.sql import runs
+from runstore.sql import scores
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 
 class Explain(sa.Executable, sa.ClauseElement):

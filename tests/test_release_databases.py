@@ -26,14 +26,16 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from runstore import Run, RunResult, RunSummary, Score, SqlRunsStorage
+from runstore import Run
+from runstore import RunResult
+from runstore import RunSummary
+from runstore import Score
+from runstore import SqlRunsStorage
 from runstore.engine import create_storage_engine
-from runstore.migrations import (
-    alembic_config,
-    current_revision,
-    head_revision,
-    migration_transaction,
-)
+from runstore.migrations import alembic_config
+from runstore.migrations import current_revision
+from runstore.migrations import head_revision
+from runstore.migrations import migration_transaction
 from runstore.models import FINISHED
 from runstore.schema import TABLE_SCHEMAS
 

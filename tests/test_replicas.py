@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +19,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import runstore.sql.replicas
-from runstore import AsyncSqlRunsStorage, InvalidInputError, RunsStorage, SqlRunsStorage
-from runstore.testing import RunsStorageContract, StorageFactory
+from runstore import AsyncSqlRunsStorage
+from runstore import InvalidInputError
+from runstore import RunsStorage
+from runstore import SqlRunsStorage
+from runstore.testing import RunsStorageContract
+from runstore.testing import StorageFactory
 from runstore.testing.bridge import BlockingRunsStorage
-from runstore.testing.inputs import result_input, run_input
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.servers import Cluster
 from test_cli import invoke
 

@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from runstore import SqlRunsStorage
-from runstore.testing.inputs import result_input, run_input
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 
 def test_vacuum_gives_a_pruned_sqlite_files_space_back(sqlite_url: str) -> None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,15 @@ import psycopg.errors
 import pytest
 import sqlalchemy as sa
 
-from runstore import AsyncSqlRunsStorage, DatabaseError, SqlRunsStorage
+from runstore import AsyncSqlRunsStorage
+from runstore import DatabaseError
+from runstore import SqlRunsStorage
 from runstore.plans import ATTEMPTS
-from runstore.testing.inputs import T0, FrozenClock, counters, result_input, run_input
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import counters
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 SERIALIZATION = psycopg.errors.SerializationFailure
 DEADLOCK = psycopg.errors.DeadlockDetected

@@ -11,14 +11,13 @@ from collections.abc import Callable
 import pytest
 import sqlalchemy as sa
 
-from runstore import (
-    DatabaseError,
-    ListRunResultsInput,
-    SchemaOutOfDateError,
-    SqlRunsStorage,
-    UpdateRunInput,
-)
-from runstore.migrations import VERSION_TABLE, head_revision
+from runstore import DatabaseError
+from runstore import ListRunResultsInput
+from runstore import SchemaOutOfDateError
+from runstore import SqlRunsStorage
+from runstore import UpdateRunInput
+from runstore.migrations import VERSION_TABLE
+from runstore.migrations import head_revision
 from runstore.testing.inputs import run_input
 
 # -- the schema's version --------------------------------------------------------------

@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from runstore import (
-    TABLE_SCHEMAS,
-    InvalidInputError,
-    ListRunResultsInput,
-    SchemaOutOfDateError,
-    SqlRunsStorage,
-)
-from runstore.migrations import VERSION_TABLE, head_revision
-from runstore.testing.inputs import result_input, run_input
+from runstore import TABLE_SCHEMAS
+from runstore import InvalidInputError
+from runstore import ListRunResultsInput
+from runstore import SchemaOutOfDateError
+from runstore import SqlRunsStorage
+from runstore.migrations import VERSION_TABLE
+from runstore.migrations import head_revision
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 REPO = Path(__file__).resolve().parent.parent
 

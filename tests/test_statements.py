@@ -10,14 +10,13 @@ from contextlib import AbstractContextManager
 import pytest
 import sqlalchemy as sa
 
-from runstore import (
-    DuplicateError,
-    ListRunResultsInput,
-    ListRunsInput,
-    SqlRunsStorage,
-    UpdateRunInput,
-)
-from runstore.testing.inputs import result_input, run_input
+from runstore import DuplicateError
+from runstore import ListRunResultsInput
+from runstore import ListRunsInput
+from runstore import SqlRunsStorage
+from runstore import UpdateRunInput
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 
 def every_call(storage: SqlRunsStorage) -> list[tuple[str, Callable[[], object]]]:

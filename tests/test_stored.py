@@ -3,30 +3,28 @@ of :mod:`runstore.stored`, and the errors of :mod:`runstore.errors` both adapter
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
 import pytest
 
 from runstore import errors
 from runstore.limits import MAX_COUNT
-from runstore.models import (
-    AddRunResultInput,
-    AddScoreInput,
-    CreateRunInput,
-    OnConflict,
-    Run,
-    RunResult,
-)
-from runstore.stored import (
-    CountChange,
-    counted_run,
-    first_position,
-    missing_result,
-    missing_run,
-    new_run,
-    overwrite,
-    recorded_results,
-)
+from runstore.models import AddRunResultInput
+from runstore.models import AddScoreInput
+from runstore.models import CreateRunInput
+from runstore.models import OnConflict
+from runstore.models import Run
+from runstore.models import RunResult
+from runstore.stored import CountChange
+from runstore.stored import counted_run
+from runstore.stored import first_position
+from runstore.stored import missing_result
+from runstore.stored import missing_run
+from runstore.stored import new_run
+from runstore.stored import overwrite
+from runstore.stored import recorded_results
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 

@@ -5,14 +5,18 @@ back as its Python type, and JSON stored deeper than the depth limit still reada
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from runstore import ListRunResultsInput, SqlRunsStorage
-from runstore.testing.inputs import result_input, run_input
+from runstore import ListRunResultsInput
+from runstore import SqlRunsStorage
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.refusals import nested
 
 # -- timestamps ------------------------------------------------------------------------

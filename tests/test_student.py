@@ -11,7 +11,8 @@ from runstore.testing.statistics import SCIPY
 pytest.importorskip("scipy", minversion=SCIPY)
 from scipy import stats  # after the version check
 
-from runstore.student import critical_value, two_sided_p
+from runstore.student import critical_value
+from runstore.student import two_sided_p
 
 DEGREES = [1, 2, 3, 4, 5, 7, 10, 19, 24, 25, 26, 29, 30, 31, 49, 50, 99, 100, 999]
 DEGREES += [1000, 9_999, 99_999, 999_999, 1.5, 2.5]

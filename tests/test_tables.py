@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import typing
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, Session
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import Session
 
 from runstore import SqlRunsStorage
-from runstore.schema import TABLE_SCHEMAS, ColumnType
-from runstore.tables import RunResultRow, RunRow, ScoreRow, column_key
-from runstore.testing.inputs import result_input, run_input
+from runstore.schema import TABLE_SCHEMAS
+from runstore.schema import ColumnType
+from runstore.tables import RunResultRow
+from runstore.tables import RunRow
+from runstore.tables import ScoreRow
+from runstore.tables import column_key
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 _PYTHON: dict[ColumnType, Any] = {
     "text": str,

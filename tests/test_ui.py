@@ -14,10 +14,13 @@ import shlex
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs
+from urllib.parse import quote
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -25,22 +28,23 @@ import sqlalchemy as sa
 pytest.importorskip("starlette")
 pytest.importorskip("jinja2")
 
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
+from click.testing import Result
 from starlette.testclient import TestClient
 
-from runstore import AddScoreInput, SqlRunsStorage
+from runstore import AddScoreInput
+from runstore import SqlRunsStorage
 from runstore.cli import main
-from runstore.testing.inputs import result_input, run_input
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.servers import stop_process
 from runstore.ui import create_app
-from runstore.ui.queries import (
-    COMPARED_PER_PAGE,
-    RESULTS_PER_PAGE,
-    RUNS_PER_PAGE,
-    BadQueryError,
-    meta_param,
-    meta_value,
-)
+from runstore.ui.queries import COMPARED_PER_PAGE
+from runstore.ui.queries import RESULTS_PER_PAGE
+from runstore.ui.queries import RUNS_PER_PAGE
+from runstore.ui.queries import BadQueryError
+from runstore.ui.queries import meta_param
+from runstore.ui.queries import meta_value
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

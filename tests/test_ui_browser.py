@@ -29,17 +29,25 @@ import random
 import select
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
 
 import pytest
 
 from conftest import IN_CI
-from runstore import AddRunResultInput, AddScoreInput, SqlRunsStorage, TargetType
+from runstore import AddRunResultInput
+from runstore import AddScoreInput
+from runstore import SqlRunsStorage
+from runstore import TargetType
 from runstore.testing.inputs import FrozenClock
 from runstore.testing.servers import stop_process
 
@@ -47,7 +55,8 @@ pytest.importorskip("uvicorn", reason="the viewer needs the ui extra")
 pytest.importorskip("selenium", reason="driving Chromium needs selenium (the dev extra)")
 
 from selenium.common.exceptions import WebDriverException
-from selenium.webdriver import Chrome, ChromeOptions
+from selenium.webdriver import Chrome
+from selenium.webdriver import ChromeOptions
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement

@@ -11,7 +11,8 @@ import html
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
+from urllib.parse import urlencode
 
 import pytest
 
@@ -20,20 +21,25 @@ pytest.importorskip("jinja2")
 
 from starlette.testclient import TestClient
 
-from runstore import AddScoreInput, InMemoryRunsStorage, SqlRunsStorage
+from runstore import AddScoreInput
+from runstore import InMemoryRunsStorage
+from runstore import SqlRunsStorage
 from runstore.base import RunsStorage
 from runstore.cli.output import number
-from runstore.models import RunStatus, RunTrend, TrendPoint
-from runstore.testing.inputs import T0, FrozenClock, result_input, run_input
+from runstore.models import RunStatus
+from runstore.models import RunTrend
+from runstore.models import TrendPoint
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.ui import create_app
-from runstore.ui.charts import (
-    PLOT_BOTTOM,
-    PLOT_LEFT,
-    PLOT_RIGHT,
-    PLOT_TOP,
-    Series,
-    line_chart,
-)
+from runstore.ui.charts import PLOT_BOTTOM
+from runstore.ui.charts import PLOT_LEFT
+from runstore.ui.charts import PLOT_RIGHT
+from runstore.ui.charts import PLOT_TOP
+from runstore.ui.charts import Series
+from runstore.ui.charts import line_chart
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

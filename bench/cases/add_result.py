@@ -11,13 +11,19 @@ runs the same three statements and commits. Rows are encoded before timing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from itertools import count
 from typing import Any
 
 from bench.backends import Backend
-from bench.data import RESULT_KEYS, check_read_back, encode, new_id, result_fields
-from bench.harness import Call, check_params
+from bench.data import RESULT_KEYS
+from bench.data import check_read_back
+from bench.data import encode
+from bench.data import new_id
+from bench.data import result_fields
+from bench.harness import Call
+from bench.harness import check_params
 from bench.report import Target
 from runstore import AddRunResultInput
 from runstore.limits import MAX_COUNT

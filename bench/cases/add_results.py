@@ -10,12 +10,17 @@ INSERT SQLAlchemy compiles from runstore's table.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from bench.backends import Backend
-from bench.data import RESULT_KEYS, encode, new_id, result_fields
-from bench.harness import Call, check_params
+from bench.data import RESULT_KEYS
+from bench.data import encode
+from bench.data import new_id
+from bench.data import result_fields
+from bench.harness import Call
+from bench.harness import check_params
 from bench.report import Target
 from runstore.limits import MAX_COUNT
 

@@ -16,16 +16,21 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from itertools import count
 from typing import Any
 
 import psycopg
 
 from bench.backends import Backend
-from bench.data import encode, new_id, result_fields
-from bench.report import Measurement, Target
-from runstore import AddRunResultInput, AsyncSqlRunsStorage
+from bench.data import encode
+from bench.data import new_id
+from bench.data import result_fields
+from bench.report import Measurement
+from bench.report import Target
+from runstore import AddRunResultInput
+from runstore import AsyncSqlRunsStorage
 
 SINGLE = "add_result, asyncio adapter (raw column: the blocking adapter)"
 WRITERS = 16

@@ -19,7 +19,8 @@ from bench.backends import Backend
 from bench.harness import fixed
 from bench.report import Target
 from runstore import RunComparison
-from runstore.tables import results_table, scores_table
+from runstore.tables import results_table
+from runstore.tables import scores_table
 
 R, S = results_table.name, scores_table.name
 SHIFT = 7

@@ -22,13 +22,21 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
+from typing import TypedDict
 
-from bench import data, iterate
-from bench.backends import Backend, Settings, log, open_backend
+from bench import data
+from bench import iterate
+from bench.backends import Backend
+from bench.backends import Settings
+from bench.backends import log
+from bench.backends import open_backend
 from bench.harness import check_params
-from bench.report import Measurement, Target, render_table
-from runstore import AsyncSqlRunsStorage, SqlRunsStorage
+from bench.report import Measurement
+from bench.report import Target
+from bench.report import render_table
+from runstore import AsyncSqlRunsStorage
+from runstore import SqlRunsStorage
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
 from runstore.export import RESULT_FIELDS
 

@@ -13,10 +13,16 @@ from typing import Any
 
 from bench import iterate
 from bench.backends import Backend
-from bench.data import JSON_COLUMNS, RESULT_COLUMNS, check_read_back, result_fields, timestamp
+from bench.data import JSON_COLUMNS
+from bench.data import RESULT_COLUMNS
+from bench.data import check_read_back
+from bench.data import result_fields
+from bench.data import timestamp
 from bench.harness import check_params
-from bench.report import Measurement, Target
-from runstore import RunResult, SqlRunsStorage
+from bench.report import Measurement
+from bench.report import Target
+from runstore import RunResult
+from runstore import SqlRunsStorage
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
 
 BATCH = 1000

@@ -30,13 +30,20 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from bench.backends import Backend, log
-from bench.cases import prune, summarize
-from bench.harness import Call, Statement, fixed
+from bench.backends import Backend
+from bench.backends import log
+from bench.cases import prune
+from bench.cases import summarize
+from bench.harness import Call
+from bench.harness import Statement
+from bench.harness import fixed
 from bench.report import Target
-from runstore import RunSummary, RunTrend, UpdateRunInput
+from runstore import RunSummary
+from runstore import RunTrend
+from runstore import UpdateRunInput
 from runstore.schema import DATASET_RUNS_SCHEMA
-from runstore.tables import results_table, runs_table
+from runstore.tables import results_table
+from runstore.tables import runs_table
 
 DATASET = "trend"
 RUN_JSON = [n for n, column in enumerate(DATASET_RUNS_SCHEMA.values()) if column.type == "jsonb"]

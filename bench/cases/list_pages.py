@@ -10,10 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from bench.backends import Backend
-from bench.data import decoded, timestamp
-from bench.harness import check_params, fixed
+from bench.data import decoded
+from bench.data import timestamp
+from bench.harness import check_params
+from bench.harness import fixed
 from bench.report import Target
-from runstore import ListRunResultsInput, ListRunResultsOutput, RunResult, SqlRunsStorage
+from runstore import ListRunResultsInput
+from runstore import ListRunResultsOutput
+from runstore import RunResult
+from runstore import SqlRunsStorage
 
 PER_PAGE = 100
 FIRST = f"list_results first page ({PER_PAGE} rows)"

@@ -12,9 +12,12 @@ from typing import Any
 
 from bench.backends import Backend
 from bench.data import decoded
-from bench.harness import check_params, fixed
+from bench.harness import check_params
+from bench.harness import fixed
 from bench.report import Target
-from runstore import ListRunResultsInput, ListRunResultsOutput, SqlRunsStorage
+from runstore import ListRunResultsInput
+from runstore import ListRunResultsOutput
+from runstore import SqlRunsStorage
 
 PER_PAGE = 100
 

@@ -14,9 +14,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.backends import Settings, conninfo, fresh_database, log
-from bench.cases import add_result, list_pages, runs, update_run
-from bench.report import Measurement, PeerRow, render_peer
+from bench.backends import Settings
+from bench.backends import conninfo
+from bench.backends import fresh_database
+from bench.backends import log
+from bench.cases import add_result
+from bench.cases import list_pages
+from bench.cases import runs
+from bench.cases import update_run
+from bench.report import Measurement
+from bench.report import PeerRow
+from bench.report import render_peer
 
 SOURCE = Path(__file__).resolve().parents[1] / "peer"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "runstore-bench/peer"

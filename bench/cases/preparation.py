@@ -14,8 +14,13 @@ from itertools import count
 
 from bench.backends import Backend
 from bench.data import result_fields
-from bench.harness import Call, Prepare, fixed
-from runstore import AddRunResultInput, ListRunResultsInput, SqlRunsStorage, UpdateRunInput
+from bench.harness import Call
+from bench.harness import Prepare
+from bench.harness import fixed
+from runstore import AddRunResultInput
+from runstore import ListRunResultsInput
+from runstore import SqlRunsStorage
+from runstore import UpdateRunInput
 
 DETAILS = (
     "the raw column here is runstore itself with `prepared_statements=True` (psycopg "

@@ -18,18 +18,25 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from bench.backends import Backend, log
-from bench.data import RESULT_COLUMNS, run_fields, timestamp
+from bench.backends import Backend
+from bench.backends import log
+from bench.data import RESULT_COLUMNS
+from bench.data import run_fields
+from bench.data import timestamp
 from bench.harness import check_params
-from bench.report import Measurement, Target
-from runstore import CreateRunInput, SqlRunsStorage
+from bench.report import Measurement
+from bench.report import Target
+from runstore import CreateRunInput
+from runstore import SqlRunsStorage
 from runstore.sql.runs import PRUNE_RESULTS
-from runstore.tables import results_table, runs_table
+from runstore.tables import results_table
+from runstore.tables import runs_table
 
 BATCH = 100
 """prune_runs' default batch_size."""

@@ -13,13 +13,18 @@ DO UPDATE SET`` every other column, in chunks of 1,000, rows encoded before timi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from itertools import count
 from typing import Any
 
 from bench.backends import Backend
 from bench.cases import add_results
-from bench.data import RESULT_COLUMNS, RESULT_KEYS, encode, new_id, result_fields
+from bench.data import RESULT_COLUMNS
+from bench.data import RESULT_KEYS
+from bench.data import encode
+from bench.data import new_id
+from bench.data import result_fields
 from bench.harness import Call
 from bench.report import Target
 

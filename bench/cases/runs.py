@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 from bench.backends import Backend
-from bench.data import RUN_KEYS, check_read_back, encode, new_id, run_fields
-from bench.harness import Call, check_params, fixed
+from bench.data import RUN_KEYS
+from bench.data import check_read_back
+from bench.data import encode
+from bench.data import new_id
+from bench.data import run_fields
+from bench.harness import Call
+from bench.harness import check_params
+from bench.harness import fixed
 from bench.report import Target
 from runstore import CreateRunInput
 

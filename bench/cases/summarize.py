@@ -23,11 +23,13 @@ from bench import answer
 from bench.backends import Backend
 from bench.cases.iterate import in_child
 from bench.harness import fixed
-from bench.report import Measurement, Target
+from bench.report import Measurement
+from bench.report import Target
 from runstore import RunSummary
 from runstore.engine import DEFAULT_SQLITE_PRAGMAS
 from runstore.figures import PERCENTILES
-from runstore.tables import results_table, scores_table
+from runstore.tables import results_table
+from runstore.tables import scores_table
 
 R, S = results_table.name, scores_table.name
 

@@ -8,13 +8,15 @@ in autocommit, with its values encoded before timing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from itertools import count
 from typing import Any
 
 from bench.backends import Backend
 from bench.data import timestamp
-from bench.harness import Call, check_params
+from bench.harness import Call
+from bench.harness import check_params
 from bench.report import Target
 from runstore import UpdateRunInput
 

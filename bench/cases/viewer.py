@@ -24,20 +24,21 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
+from urllib.parse import urlencode
 
-from bench.backends import Backend, log
+from bench.backends import Backend
+from bench.backends import log
 from bench.cases.compare import SHIFT
-from bench.harness import Prepare, fixed
+from bench.harness import Prepare
+from bench.harness import fixed
 from bench.report import Target
-from runstore import (
-    ItemComparison,
-    ListRunResultsInput,
-    ListRunResultsOutput,
-    ListRunsInput,
-    ListRunsOutput,
-    UpdateRunInput,
-)
+from runstore import ItemComparison
+from runstore import ListRunResultsInput
+from runstore import ListRunResultsOutput
+from runstore import ListRunsInput
+from runstore import ListRunsOutput
+from runstore import UpdateRunInput
 
 PER_PAGE = 50
 """The viewer's results per run page, and items per comparison page."""

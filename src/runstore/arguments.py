@@ -17,23 +17,29 @@ Every refusal is a ``ValueError``: pydantic's ``ValidationError`` or ``InvalidIn
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel
+from pydantic import TypeAdapter
+from pydantic import ValidationError
 
 from runstore.errors import InvalidInputError
-from runstore.limits import MAX_BINS, MAX_ID_LENGTH, MAX_PAGE_SIZE, MAX_TREND_RUNS
-from runstore.models import (
-    AddRunResultInput,
-    AddScoreInput,
-    ComparisonKind,
-    GateRules,
-    Identifier,
-    Tags,
-    UtcInstant,
-)
+from runstore.limits import MAX_BINS
+from runstore.limits import MAX_ID_LENGTH
+from runstore.limits import MAX_PAGE_SIZE
+from runstore.limits import MAX_TREND_RUNS
+from runstore.models import AddRunResultInput
+from runstore.models import AddScoreInput
+from runstore.models import ComparisonKind
+from runstore.models import GateRules
+from runstore.models import Identifier
+from runstore.models import Tags
+from runstore.models import UtcInstant
 
 __all__ = [
     "batch_argument",

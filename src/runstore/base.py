@@ -7,48 +7,52 @@ from __future__ import annotations
 
 import abc
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import Self
+from typing import TypeVar
 
 from runstore import calls
 from runstore.arguments import gate_arguments
-from runstore.export import (
-    export_arguments,
-    record_batch,
-    require_pyarrow,
-    result_schema,
-    write_export,
-)
-from runstore.gate import judge, needs_regressed_items, needs_summaries
-from runstore.models import (
-    AddRunResultInput,
-    AddScoreInput,
-    ComparisonKind,
-    CreateRunInput,
-    ExistingRun,
-    GateRules,
-    GateVerdict,
-    ItemComparison,
-    ListRunResultsInput,
-    ListRunResultsOutput,
-    ListRunsInput,
-    ListRunsOutput,
-    OnConflict,
-    ResultOrder,
-    Run,
-    RunComparison,
-    RunHistograms,
-    RunResult,
-    RunStatus,
-    RunSummary,
-    RunTrend,
-    Score,
-    ScoreFilter,
-    TargetType,
-    UpdateRunInput,
-)
+from runstore.export import export_arguments
+from runstore.export import record_batch
+from runstore.export import require_pyarrow
+from runstore.export import result_schema
+from runstore.export import write_export
+from runstore.gate import judge
+from runstore.gate import needs_regressed_items
+from runstore.gate import needs_summaries
+from runstore.models import AddRunResultInput
+from runstore.models import AddScoreInput
+from runstore.models import ComparisonKind
+from runstore.models import CreateRunInput
+from runstore.models import ExistingRun
+from runstore.models import GateRules
+from runstore.models import GateVerdict
+from runstore.models import ItemComparison
+from runstore.models import ListRunResultsInput
+from runstore.models import ListRunResultsOutput
+from runstore.models import ListRunsInput
+from runstore.models import ListRunsOutput
+from runstore.models import OnConflict
+from runstore.models import ResultOrder
+from runstore.models import Run
+from runstore.models import RunComparison
+from runstore.models import RunHistograms
+from runstore.models import RunResult
+from runstore.models import RunStatus
+from runstore.models import RunSummary
+from runstore.models import RunTrend
+from runstore.models import Score
+from runstore.models import ScoreFilter
+from runstore.models import TargetType
+from runstore.models import UpdateRunInput
 
 if TYPE_CHECKING:
     import pyarrow

@@ -19,53 +19,52 @@ signatures, and the implementations that use it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
-from runstore.arguments import (
-    batch_argument,
-    bins_argument,
-    choice_argument,
-    comparison_argument,
-    confidence_argument,
-    flag_argument,
-    id_argument,
-    instant_argument,
-    model_argument,
-    scores_argument,
-    size_argument,
-    tags_argument,
-    trend_size_argument,
-)
+from runstore.arguments import batch_argument
+from runstore.arguments import bins_argument
+from runstore.arguments import choice_argument
+from runstore.arguments import comparison_argument
+from runstore.arguments import confidence_argument
+from runstore.arguments import flag_argument
+from runstore.arguments import id_argument
+from runstore.arguments import instant_argument
+from runstore.arguments import model_argument
+from runstore.arguments import scores_argument
+from runstore.arguments import size_argument
+from runstore.arguments import tags_argument
+from runstore.arguments import trend_size_argument
 from runstore.export import StoredRow
-from runstore.models import (
-    AddRunResultInput,
-    AddScoreInput,
-    ComparisonKind,
-    CreateRunInput,
-    ExistingRun,
-    ItemComparison,
-    ListRunResultsInput,
-    ListRunResultsOutput,
-    ListRunsInput,
-    ListRunsOutput,
-    OnConflict,
-    ResultFilters,
-    ResultOrder,
-    Run,
-    RunComparison,
-    RunFilters,
-    RunHistograms,
-    RunResult,
-    RunStatus,
-    RunSummary,
-    RunTrend,
-    Score,
-    ScoreFilter,
-    UpdateRunInput,
-)
+from runstore.models import AddRunResultInput
+from runstore.models import AddScoreInput
+from runstore.models import ComparisonKind
+from runstore.models import CreateRunInput
+from runstore.models import ExistingRun
+from runstore.models import ItemComparison
+from runstore.models import ListRunResultsInput
+from runstore.models import ListRunResultsOutput
+from runstore.models import ListRunsInput
+from runstore.models import ListRunsOutput
+from runstore.models import OnConflict
+from runstore.models import ResultFilters
+from runstore.models import ResultOrder
+from runstore.models import Run
+from runstore.models import RunComparison
+from runstore.models import RunFilters
+from runstore.models import RunHistograms
+from runstore.models import RunResult
+from runstore.models import RunStatus
+from runstore.models import RunSummary
+from runstore.models import RunTrend
+from runstore.models import Score
+from runstore.models import ScoreFilter
+from runstore.models import UpdateRunInput
 
 __all__ = [
     "EVERY_CALL",

@@ -19,12 +19,14 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from datetime import timedelta
 from typing import Literal
 
 from runstore.errors import InvalidInputError
 from runstore.jsonvalues import check_text
-from runstore.limits import MAX_CURSOR_LENGTH, MAX_ID_LENGTH
+from runstore.limits import MAX_CURSOR_LENGTH
+from runstore.limits import MAX_ID_LENGTH
 
 __all__ = ["CursorKind", "Position", "decode_cursor", "encode_cursor"]
 

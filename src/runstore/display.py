@@ -4,7 +4,8 @@ neither)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 
 __all__ = ["moment", "number", "p_value", "percent", "signed"]
 

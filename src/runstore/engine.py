@@ -36,13 +36,19 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry, StaticPool
+from sqlalchemy.engine import URL
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import StaticPool
 
 from runstore.errors import InvalidInputError
 from runstore.plans import Mode

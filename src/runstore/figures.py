@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 
-from runstore.models import (
-    ComparisonKind,
-    Histogram,
-    ItemComparison,
-    PairedDelta,
-    RunResult,
-    UsageSummary,
-)
-from runstore.student import critical_value, two_sided_p
+from runstore.models import ComparisonKind
+from runstore.models import Histogram
+from runstore.models import ItemComparison
+from runstore.models import PairedDelta
+from runstore.models import RunResult
+from runstore.models import UsageSummary
+from runstore.student import critical_value
+from runstore.student import two_sided_p
 
 __all__ = [
     "PERCENTILES",

@@ -13,14 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from runstore.models import (
-    GateCheck,
-    GateRules,
-    GateVerdict,
-    PairedDelta,
-    RunComparison,
-    RunSummary,
-)
+from runstore.models import GateCheck
+from runstore.models import GateRules
+from runstore.models import GateVerdict
+from runstore.models import PairedDelta
+from runstore.models import RunComparison
+from runstore.models import RunSummary
 
 __all__ = ["judge", "needs_regressed_items", "needs_summaries"]
 

@@ -32,11 +32,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, TypeAlias, cast
+from typing import Any
+from typing import TypeAlias
+from typing import cast
 
 import orjson
 
-from runstore.limits import MAX_INT_DIGITS, MAX_JSON_DEPTH
+from runstore.limits import MAX_INT_DIGITS
+from runstore.limits import MAX_JSON_DEPTH
 
 __all__ = [
     "JsonValue",

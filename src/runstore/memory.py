@@ -12,83 +12,90 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any
+from typing import TypeVar
+from typing import cast
 
 from runstore import calls
 from runstore.async_base import AsyncRunsStorage
 from runstore.base import RunsStorage
-from runstore.clock import Clock, moved_forward, utc_now
-from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
-from runstore.errors import (
-    RunNotFoundError,
-    counter_overflow,
-    item_taken,
-    result_exists,
-    run_exists,
-    score_exists,
-    score_taken,
-    storage_closed,
-)
-from runstore.export import StoredRow, rows_of_results
-from runstore.figures import (
-    PERCENTILES,
-    bin_of,
-    compared,
-    histogram,
-    item_failed,
-    item_scores,
-    mean,
-    paired_delta,
-    paired_sums,
-    percentile,
-    total,
-    usage_summary,
-)
-from runstore.jsonvalues import dumps_json, loads_json
-from runstore.models import (
-    FINISHED,
-    AddRunResultInput,
-    ExistingRun,
-    Histogram,
-    ItemComparison,
-    LatencySummary,
-    ListRunResultsInput,
-    ListRunResultsOutput,
-    ListRunsInput,
-    ListRunsOutput,
-    OnConflict,
-    PairedDelta,
-    ResultFilters,
-    ResultOrder,
-    Run,
-    RunComparison,
-    RunHistograms,
-    RunResult,
-    RunStatus,
-    RunSummary,
-    RunTrend,
-    Score,
-    ScoreComparison,
-    ScoreSummary,
-    StoragePagination,
-    TrendPoint,
-)
-from runstore.pages import Page, fetch_limit, make_page
-from runstore.stored import (
-    counted_run,
-    existing_run,
-    first_position,
-    missing_result,
-    missing_run,
-    new_run,
-    overwrite,
-    recorded_results,
-    recorded_scores,
-    scores_of_results,
-)
+from runstore.clock import Clock
+from runstore.clock import moved_forward
+from runstore.clock import utc_now
+from runstore.cursors import CursorKind
+from runstore.cursors import Position
+from runstore.cursors import decode_cursor
+from runstore.cursors import encode_cursor
+from runstore.errors import RunNotFoundError
+from runstore.errors import counter_overflow
+from runstore.errors import item_taken
+from runstore.errors import result_exists
+from runstore.errors import run_exists
+from runstore.errors import score_exists
+from runstore.errors import score_taken
+from runstore.errors import storage_closed
+from runstore.export import StoredRow
+from runstore.export import rows_of_results
+from runstore.figures import PERCENTILES
+from runstore.figures import bin_of
+from runstore.figures import compared
+from runstore.figures import histogram
+from runstore.figures import item_failed
+from runstore.figures import item_scores
+from runstore.figures import mean
+from runstore.figures import paired_delta
+from runstore.figures import paired_sums
+from runstore.figures import percentile
+from runstore.figures import total
+from runstore.figures import usage_summary
+from runstore.jsonvalues import dumps_json
+from runstore.jsonvalues import loads_json
+from runstore.models import FINISHED
+from runstore.models import AddRunResultInput
+from runstore.models import ExistingRun
+from runstore.models import Histogram
+from runstore.models import ItemComparison
+from runstore.models import LatencySummary
+from runstore.models import ListRunResultsInput
+from runstore.models import ListRunResultsOutput
+from runstore.models import ListRunsInput
+from runstore.models import ListRunsOutput
+from runstore.models import OnConflict
+from runstore.models import PairedDelta
+from runstore.models import ResultFilters
+from runstore.models import ResultOrder
+from runstore.models import Run
+from runstore.models import RunComparison
+from runstore.models import RunHistograms
+from runstore.models import RunResult
+from runstore.models import RunStatus
+from runstore.models import RunSummary
+from runstore.models import RunTrend
+from runstore.models import Score
+from runstore.models import ScoreComparison
+from runstore.models import ScoreSummary
+from runstore.models import StoragePagination
+from runstore.models import TrendPoint
+from runstore.pages import Page
+from runstore.pages import fetch_limit
+from runstore.pages import make_page
+from runstore.stored import counted_run
+from runstore.stored import existing_run
+from runstore.stored import first_position
+from runstore.stored import missing_result
+from runstore.stored import missing_run
+from runstore.stored import new_run
+from runstore.stored import overwrite
+from runstore.stored import recorded_results
+from runstore.stored import recorded_scores
+from runstore.stored import scores_of_results
 
 __all__ = ["AsyncInMemoryRunsStorage", "InMemoryRunsStorage"]
 

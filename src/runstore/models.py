@@ -5,81 +5,44 @@ framework's own store, and ``model_dump(by_alias=True, mode="json")`` gives its 
 JSON. Models the
 storage returns are frozen snapshots: reading again gives fresh objects, and changing the
 JSON inside one cannot change what is stored.
+
+The models users import are listed once, in the package's ``__all__``.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Self
+from datetime import UTC
+from datetime import datetime
+from typing import Annotated
+from typing import Any
+from typing import Literal
+from typing import Self
 
-from pydantic import (
-    AfterValidator,
-    AliasChoices,
-    AliasGenerator,
-    AwareDatetime,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    Strict,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator
+from pydantic import AliasChoices
+from pydantic import AliasGenerator
+from pydantic import AwareDatetime
+from pydantic import BaseModel
+from pydantic import BeforeValidator
+from pydantic import ConfigDict
+from pydantic import Field
+from pydantic import Strict
+from pydantic import field_validator
+from pydantic import model_validator
 from pydantic.alias_generators import to_camel
 
-from runstore.jsonvalues import JsonValue, check_text, dumps_json, normalize_json
-from runstore.limits import (
-    MAX_COUNT,
-    MAX_ID_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_PAGE_SIZE,
-    MAX_TAG_LENGTH,
-    MAX_TAGS,
-)
-
-__all__ = [
-    "FINISHED",
-    "AddRunResultInput",
-    "AddScoreInput",
-    "ComparisonKind",
-    "CreateRunInput",
-    "ExistingRun",
-    "GateCheck",
-    "GateRules",
-    "GateVerdict",
-    "Histogram",
-    "ItemComparison",
-    "LatencySummary",
-    "ListRunResultsInput",
-    "ListRunResultsOutput",
-    "ListRunsInput",
-    "ListRunsOutput",
-    "MetadataFilterValue",
-    "OnConflict",
-    "PairedDelta",
-    "ResultFilters",
-    "ResultOrder",
-    "Run",
-    "RunComparison",
-    "RunFilters",
-    "RunHistograms",
-    "RunResult",
-    "RunStatus",
-    "RunSummary",
-    "RunTrend",
-    "Score",
-    "ScoreComparison",
-    "ScoreFilter",
-    "ScoreSummary",
-    "StoragePagination",
-    "StoragePaginationResult",
-    "TargetType",
-    "TrendPoint",
-    "UpdateRunInput",
-    "UsageSummary",
-]
+from runstore.jsonvalues import JsonValue
+from runstore.jsonvalues import check_text
+from runstore.jsonvalues import dumps_json
+from runstore.jsonvalues import normalize_json
+from runstore.limits import MAX_COUNT
+from runstore.limits import MAX_ID_LENGTH
+from runstore.limits import MAX_NAME_LENGTH
+from runstore.limits import MAX_PAGE_SIZE
+from runstore.limits import MAX_TAG_LENGTH
+from runstore.limits import MAX_TAGS
 
 Text = Annotated[str, Strict(), AfterValidator(check_text)]
 """A string every backend stores losslessly (no NUL, valid UTF-8)."""

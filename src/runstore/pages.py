@@ -6,11 +6,14 @@ cursor to the next page points after the last row shown.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic
+from typing import TypeVar
 
-from runstore.models import StoragePagination, StoragePaginationResult
+from runstore.models import StoragePagination
+from runstore.models import StoragePaginationResult
 
 __all__ = ["Page", "fetch_limit", "make_page"]
 

@@ -13,7 +13,8 @@ import json
 import math
 import re
 
-from runstore.jsonvalues import JsonValue, normalize_json
+from runstore.jsonvalues import JsonValue
+from runstore.jsonvalues import normalize_json
 
 __all__ = ["pair_text", "read_pair"]
 

@@ -38,12 +38,22 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
-from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Generator
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, TypeAlias, TypeVar, TypeVarTuple
+from typing import Any
+from typing import Generic
+from typing import ParamSpec
+from typing import TypeAlias
+from typing import TypeVar
+from typing import TypeVarTuple
 
 import sqlalchemy as sa
-from sqlalchemy.engine import CursorResult, Row
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Row
 
 from runstore.errors import StorageError
 

@@ -3,6 +3,8 @@
 Column names are camelCase, as the framework's own (TypeScript) store names them, and
 used as they are in the database. The ORM tables
 (:mod:`runstore.tables`) are generated from these mappings; nothing else lists the columns.
+
+The names users import from here are listed once, in the package's ``__all__``.
 """
 
 from __future__ import annotations
@@ -12,24 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
-
-__all__ = [
-    "DATASET_RUNS_SCHEMA",
-    "DATASET_RUN_RESULTS_SCHEMA",
-    "DATASET_RUN_SCORES_SCHEMA",
-    "DATASET_RUN_SUMMARIES_SCHEMA",
-    "DATASET_RUN_TAGS_SCHEMA",
-    "TABLE_DATASET_RUNS",
-    "TABLE_DATASET_RUN_RESULTS",
-    "TABLE_DATASET_RUN_SCORES",
-    "TABLE_DATASET_RUN_SUMMARIES",
-    "TABLE_DATASET_RUN_TAGS",
-    "TABLE_SCHEMAS",
-    "ColumnReference",
-    "ColumnType",
-    "StorageColumn",
-    "attribute_name",
-]
 
 ColumnType = Literal["text", "timestamp", "jsonb", "integer", "float"]
 

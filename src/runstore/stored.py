@@ -6,7 +6,9 @@ from SQLite, Postgres and memory.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,18 +16,18 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from runstore.clock import new_id
-from runstore.errors import ResultNotFoundError, RunNotFoundError, run_exists
+from runstore.errors import ResultNotFoundError
+from runstore.errors import RunNotFoundError
+from runstore.errors import run_exists
 from runstore.limits import MAX_COUNT
-from runstore.models import (
-    AddRunResultInput,
-    AddScoreInput,
-    CreateRunInput,
-    OnConflict,
-    Run,
-    RunResult,
-    RunStatus,
-    Score,
-)
+from runstore.models import AddRunResultInput
+from runstore.models import AddScoreInput
+from runstore.models import CreateRunInput
+from runstore.models import OnConflict
+from runstore.models import Run
+from runstore.models import RunResult
+from runstore.models import RunStatus
+from runstore.models import Score
 
 __all__ = [
     "CREATION_FIELDS",

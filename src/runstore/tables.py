@@ -25,26 +25,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
 
 from runstore.jsonvalues import JsonValue
-from runstore.schema import (
-    DATASET_RUN_RESULTS_SCHEMA,
-    DATASET_RUN_SCORES_SCHEMA,
-    DATASET_RUN_SUMMARIES_SCHEMA,
-    DATASET_RUN_TAGS_SCHEMA,
-    DATASET_RUNS_SCHEMA,
-    TABLE_DATASET_RUN_RESULTS,
-    TABLE_DATASET_RUN_SCORES,
-    TABLE_DATASET_RUN_SUMMARIES,
-    TABLE_DATASET_RUN_TAGS,
-    TABLE_DATASET_RUNS,
-    StorageColumn,
-    attribute_name,
-)
+from runstore.schema import DATASET_RUN_RESULTS_SCHEMA
+from runstore.schema import DATASET_RUN_SCORES_SCHEMA
+from runstore.schema import DATASET_RUN_SUMMARIES_SCHEMA
+from runstore.schema import DATASET_RUN_TAGS_SCHEMA
+from runstore.schema import DATASET_RUNS_SCHEMA
+from runstore.schema import TABLE_DATASET_RUN_RESULTS
+from runstore.schema import TABLE_DATASET_RUN_SCORES
+from runstore.schema import TABLE_DATASET_RUN_SUMMARIES
+from runstore.schema import TABLE_DATASET_RUN_TAGS
+from runstore.schema import TABLE_DATASET_RUNS
+from runstore.schema import StorageColumn
+from runstore.schema import attribute_name
 from runstore.types import sql_type
 
 __all__ = [

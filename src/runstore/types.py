@@ -17,7 +17,8 @@ SQLAlchemy applies both in every statement runstore sends, in both directions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,7 +26,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
 
-from runstore.jsonvalues import JsonValue, dumps_json, loads_json
+from runstore.jsonvalues import JsonValue
+from runstore.jsonvalues import dumps_json
+from runstore.jsonvalues import loads_json
 from runstore.schema import ColumnType
 
 __all__ = [

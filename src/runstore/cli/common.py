@@ -16,29 +16,43 @@ import functools
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar, cast
-from urllib.parse import quote, quote_plus
+from typing import Any
+from typing import TypeVar
+from typing import cast
+from urllib.parse import quote
+from urllib.parse import quote_plus
 
 import click
 import sqlalchemy as sa
 from alembic.config import Config
 from alembic.util import CommandError
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
 from runstore.arguments import confidence_argument
-from runstore.engine import create_storage_engine, is_memory_sqlite, normalize_url, redacted_url
-from runstore.errors import DatabaseError, InvalidInputError, StorageError
+from runstore.engine import create_storage_engine
+from runstore.engine import is_memory_sqlite
+from runstore.engine import normalize_url
+from runstore.engine import redacted_url
+from runstore.errors import DatabaseError
+from runstore.errors import InvalidInputError
+from runstore.errors import StorageError
 from runstore.jsonvalues import JsonValue
-from runstore.limits import MAX_TAG_LENGTH, MAX_TAGS
+from runstore.limits import MAX_TAG_LENGTH
+from runstore.limits import MAX_TAGS
 from runstore.migrations import alembic_config
 from runstore.models import Tag
-from runstore.pairs import pair_text, read_pair
+from runstore.pairs import pair_text
+from runstore.pairs import read_pair
 from runstore.sql import SqlRunsStorage
 from runstore.sql.errors import translated_errors
 

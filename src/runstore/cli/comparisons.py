@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import click
 
-from runstore.cli.output import (
-    COST_DIGITS,
-    echo_pairs,
-    echo_table,
-    number,
-    one_line,
-    p_value,
-    percent,
-    signed,
-)
-from runstore.models import PairedDelta, RunComparison
+from runstore.cli.output import COST_DIGITS
+from runstore.cli.output import echo_pairs
+from runstore.cli.output import echo_table
+from runstore.cli.output import number
+from runstore.cli.output import one_line
+from runstore.cli.output import p_value
+from runstore.cli.output import percent
+from runstore.cli.output import signed
+from runstore.models import PairedDelta
+from runstore.models import RunComparison
 
 __all__ = ["LATENCY_DIGITS", "SCORE_DIGITS", "echo_comparison", "echo_scores", "interval"]
 

@@ -18,9 +18,12 @@ import click
 from alembic import command
 from alembic.util import CommandError
 
-from runstore.cli.common import DatabaseAddress, database_options
+from runstore.cli.common import DatabaseAddress
+from runstore.cli.common import database_options
 from runstore.cli.output import one_line
-from runstore.migrations import alembic_config, current_revision, head_revision
+from runstore.migrations import alembic_config
+from runstore.migrations import current_revision
+from runstore.migrations import head_revision
 from runstore.sql import SqlRunsStorage
 from runstore.sql.errors import translated_errors
 

@@ -11,38 +11,42 @@ to the database.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import click
 from pydantic import ValidationError
 
-from runstore.cli.common import (
-    DatabaseAddress,
-    confidence_option,
-    database_options,
-    errors_exit_with,
-    meta_option,
-    meta_text,
-    tags_option,
-)
-from runstore.cli.comparisons import LATENCY_DIGITS, SCORE_DIGITS, echo_scores
-from runstore.cli.output import (
-    COST_DIGITS,
-    echo_json,
-    echo_pairs,
-    echo_table,
-    number,
-    one_line,
-    p_value,
-    percent,
-    signed,
-)
+from runstore.cli.common import DatabaseAddress
+from runstore.cli.common import confidence_option
+from runstore.cli.common import database_options
+from runstore.cli.common import errors_exit_with
+from runstore.cli.common import meta_option
+from runstore.cli.common import meta_text
+from runstore.cli.common import tags_option
+from runstore.cli.comparisons import LATENCY_DIGITS
+from runstore.cli.comparisons import SCORE_DIGITS
+from runstore.cli.comparisons import echo_scores
+from runstore.cli.output import COST_DIGITS
+from runstore.cli.output import echo_json
+from runstore.cli.output import echo_pairs
+from runstore.cli.output import echo_table
+from runstore.cli.output import number
+from runstore.cli.output import one_line
+from runstore.cli.output import p_value
+from runstore.cli.output import percent
+from runstore.cli.output import signed
 from runstore.jsonvalues import JsonValue
 from runstore.limits import MAX_ID_LENGTH
-from runstore.models import GateRules, GateVerdict, PairedDelta, Run, RunStatus
+from runstore.models import GateRules
+from runstore.models import GateVerdict
+from runstore.models import PairedDelta
+from runstore.models import Run
+from runstore.models import RunStatus
 
 __all__ = ["NO_VERDICT", "NoVerdict", "gate"]
 

@@ -10,7 +10,11 @@ from typing import Any
 
 import click
 
-from runstore.display import moment, number, p_value, percent, signed
+from runstore.display import moment
+from runstore.display import number
+from runstore.display import p_value
+from runstore.display import percent
+from runstore.display import signed
 
 __all__ = [
     "COST_DIGITS",

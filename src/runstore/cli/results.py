@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from runstore.cli.common import DatabaseAddress, database_options
+from runstore.cli.common import DatabaseAddress
+from runstore.cli.common import database_options
 from runstore.errors import RunNotFoundError
 from runstore.export import EXPORT_FORMATS
 from runstore.limits import MAX_PAGE_SIZE

@@ -15,46 +15,42 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import click
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
+from pydantic import ValidationError
 
-from runstore.cli.common import (
-    DatabaseAddress,
-    confidence_option,
-    cutoff_option,
-    database_options,
-    json_option,
-    meta_option,
-    meta_text,
-    tags_option,
-)
+from runstore.cli.common import DatabaseAddress
+from runstore.cli.common import confidence_option
+from runstore.cli.common import cutoff_option
+from runstore.cli.common import database_options
+from runstore.cli.common import json_option
+from runstore.cli.common import meta_option
+from runstore.cli.common import meta_text
+from runstore.cli.common import tags_option
 from runstore.cli.comparisons import echo_comparison
 from runstore.cli.gate import gate
-from runstore.cli.output import (
-    COST_DIGITS,
-    echo_json,
-    echo_pairs,
-    echo_table,
-    moment,
-    number,
-    one_line,
-    signed,
-)
+from runstore.cli.output import COST_DIGITS
+from runstore.cli.output import echo_json
+from runstore.cli.output import echo_pairs
+from runstore.cli.output import echo_table
+from runstore.cli.output import moment
+from runstore.cli.output import number
+from runstore.cli.output import one_line
+from runstore.cli.output import signed
 from runstore.cli.trends import trend
 from runstore.errors import RunNotFoundError
 from runstore.figures import verdict
 from runstore.jsonvalues import JsonValue
-from runstore.limits import MAX_NAME_LENGTH, MAX_PAGE_SIZE
-from runstore.models import (
-    ComparisonKind,
-    ItemComparison,
-    ListRunsInput,
-    Run,
-    RunName,
-    RunStatus,
-    RunSummary,
-    StoragePagination,
-    TargetType,
-)
+from runstore.limits import MAX_NAME_LENGTH
+from runstore.limits import MAX_PAGE_SIZE
+from runstore.models import ComparisonKind
+from runstore.models import ItemComparison
+from runstore.models import ListRunsInput
+from runstore.models import Run
+from runstore.models import RunName
+from runstore.models import RunStatus
+from runstore.models import RunSummary
+from runstore.models import StoragePagination
+from runstore.models import TargetType
 
 __all__ = ["runs"]
 

@@ -7,31 +7,31 @@ summarised for the table and its summary is not kept (``db keep-summaries`` keep
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import click
 
-from runstore.cli.common import (
-    DatabaseAddress,
-    database_options,
-    json_option,
-    meta_option,
-    tags_option,
-)
-from runstore.cli.comparisons import LATENCY_DIGITS, SCORE_DIGITS
-from runstore.cli.output import (
-    COST_DIGITS,
-    echo_json_line,
-    echo_table,
-    moment,
-    number,
-    one_line,
-    sparkline,
-)
+from runstore.cli.common import DatabaseAddress
+from runstore.cli.common import database_options
+from runstore.cli.common import json_option
+from runstore.cli.common import meta_option
+from runstore.cli.common import tags_option
+from runstore.cli.comparisons import LATENCY_DIGITS
+from runstore.cli.comparisons import SCORE_DIGITS
+from runstore.cli.output import COST_DIGITS
+from runstore.cli.output import echo_json_line
+from runstore.cli.output import echo_table
+from runstore.cli.output import moment
+from runstore.cli.output import number
+from runstore.cli.output import one_line
+from runstore.cli.output import sparkline
 from runstore.jsonvalues import JsonValue
 from runstore.limits import MAX_TREND_RUNS
-from runstore.models import RunStatus, RunTrend, TrendPoint
+from runstore.models import RunStatus
+from runstore.models import RunTrend
+from runstore.models import TrendPoint
 
 __all__ = ["trend"]
 

@@ -11,8 +11,10 @@ import socket
 
 import click
 
-from runstore.cli.common import DatabaseAddress, database_options
-from runstore.models import ListRunsInput, StoragePagination
+from runstore.cli.common import DatabaseAddress
+from runstore.cli.common import database_options
+from runstore.models import ListRunsInput
+from runstore.models import StoragePagination
 
 __all__ = ["ui"]
 
@@ -59,7 +61,8 @@ def ui(database: DatabaseAddress, host: str, port: int, token: str | None) -> No
         import uvicorn
 
         from runstore.ui import create_app
-        from runstore.ui.guard import allowed_hosts, is_loopback
+        from runstore.ui.guard import allowed_hosts
+        from runstore.ui.guard import is_loopback
     except ImportError as exc:
         raise click.ClickException(
             f'the viewer needs the ui extra: pip install "runstore[ui]" ({exc})'

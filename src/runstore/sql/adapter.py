@@ -4,26 +4,32 @@ is translated. (How a plan runs is decided for both in :mod:`runstore.sql.runnin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from typing import Any
+from typing import Generic
+from typing import TypeVar
 
 from sqlalchemy.engine import URL
 
-from runstore.clock import Clock, utc_now
-from runstore.engine import (
-    autocommit_engine,
-    is_memory_sqlite,
-    normalize_url,
-    redacted_url,
-    refuse_engine_settings,
-    schema_name,
-    schema_translation,
-)
-from runstore.errors import InvalidInputError, StorageError, storage_closed
+from runstore.clock import Clock
+from runstore.clock import utc_now
+from runstore.engine import autocommit_engine
+from runstore.engine import is_memory_sqlite
+from runstore.engine import normalize_url
+from runstore.engine import redacted_url
+from runstore.engine import refuse_engine_settings
+from runstore.engine import schema_name
+from runstore.engine import schema_translation
+from runstore.errors import InvalidInputError
+from runstore.errors import StorageError
+from runstore.errors import storage_closed
 from runstore.plans import Step
 from runstore.sql.database import Database
 from runstore.sql.errors import step_error
-from runstore.sql.replicas import Replica, Replicas
+from runstore.sql.replicas import Replica
+from runstore.sql.replicas import Replicas
 
 __all__ = ["SqlAdapter"]
 

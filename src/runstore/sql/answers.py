@@ -21,59 +21,56 @@ from typing import Any
 import sqlalchemy as sa
 
 from runstore import calls
-from runstore.figures import (
-    PERCENTILES,
-    Sided,
-    compared,
-    exact_total,
-    histogram,
-    interpolate,
-    pair_items,
-    paired_delta,
-    rank,
-    split_scales,
-    usage_summary,
-)
-from runstore.models import (
-    ItemComparison,
-    LatencySummary,
-    PairedDelta,
-    RunComparison,
-    RunHistograms,
-    RunSummary,
-    ScoreComparison,
-    ScoreSummary,
-    UsageSummary,
-)
-from runstore.plans import (
-    AnyQuery,
-    Emit,
-    Mode,
-    Query,
-    Steps,
-    Walk,
-    execute,
-    one,
-    operation,
-    reading,
-    rows,
-    run,
-    scalars,
-)
-from runstore.sql.compiler import (
-    bucket,
-    decimal_sum,
-    half,
-    mean,
-    scaled_square,
-    scores_of,
-    shifted,
-    split_sums,
-)
-from runstore.sql.database import Database, Plans, Walks
+from runstore.figures import PERCENTILES
+from runstore.figures import Sided
+from runstore.figures import compared
+from runstore.figures import exact_total
+from runstore.figures import histogram
+from runstore.figures import interpolate
+from runstore.figures import pair_items
+from runstore.figures import paired_delta
+from runstore.figures import rank
+from runstore.figures import split_scales
+from runstore.figures import usage_summary
+from runstore.models import ItemComparison
+from runstore.models import LatencySummary
+from runstore.models import PairedDelta
+from runstore.models import RunComparison
+from runstore.models import RunHistograms
+from runstore.models import RunSummary
+from runstore.models import ScoreComparison
+from runstore.models import ScoreSummary
+from runstore.models import UsageSummary
+from runstore.plans import AnyQuery
+from runstore.plans import Emit
+from runstore.plans import Mode
+from runstore.plans import Query
+from runstore.plans import Steps
+from runstore.plans import Walk
+from runstore.plans import execute
+from runstore.plans import one
+from runstore.plans import operation
+from runstore.plans import reading
+from runstore.plans import rows
+from runstore.plans import run
+from runstore.plans import scalars
+from runstore.sql.compiler import bucket
+from runstore.sql.compiler import decimal_sum
+from runstore.sql.compiler import half
+from runstore.sql.compiler import mean
+from runstore.sql.compiler import scaled_square
+from runstore.sql.compiler import scores_of
+from runstore.sql.compiler import shifted
+from runstore.sql.compiler import split_sums
+from runstore.sql.database import Database
+from runstore.sql.database import Plans
+from runstore.sql.database import Walks
 from runstore.sql.results import scored_results
 from runstore.sql.runs import require_runs
-from runstore.tables import result_columns, results_table, score_columns, scores_table
+from runstore.tables import result_columns
+from runstore.tables import results_table
+from runstore.tables import score_columns
+from runstore.tables import scores_table
 
 __all__ = ["PLANS", "WALKS", "computed_summary"]
 

@@ -9,43 +9,53 @@ for SQLite. A call cancelled mid-way writes nothing and hands its connection bac
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+from typing import cast
 
 from sqlalchemy.engine import URL
 
 from runstore import calls
 from runstore.async_base import AsyncRunsStorage
 from runstore.clock import Clock
-from runstore.engine import begin_statement, create_async_storage_engine
+from runstore.engine import begin_statement
+from runstore.engine import create_async_storage_engine
 from runstore.errors import StorageError
-from runstore.migrations import check_schema, upgrade_to_head
-from runstore.plans import (
-    Begin,
-    CopyRows,
-    Done,
-    Emit,
-    Mode,
-    Plan,
-    Query,
-    Step,
-    Walk,
-    commits,
-    proceed,
-    writes,
-)
+from runstore.migrations import check_schema
+from runstore.migrations import upgrade_to_head
+from runstore.plans import Begin
+from runstore.plans import CopyRows
+from runstore.plans import Done
+from runstore.plans import Emit
+from runstore.plans import Mode
+from runstore.plans import Plan
+from runstore.plans import Query
+from runstore.plans import Step
+from runstore.plans import Walk
+from runstore.plans import commits
+from runstore.plans import proceed
+from runstore.plans import writes
 from runstore.sql.adapter import SqlAdapter
-from runstore.sql.copy import copy_plan, lost_in_copy
-from runstore.sql.dispatch import plan_of, walk_of
+from runstore.sql.copy import copy_plan
+from runstore.sql.copy import lost_in_copy
+from runstore.sql.dispatch import plan_of
+from runstore.sql.dispatch import walk_of
 from runstore.sql.errors import translated_errors
 from runstore.sql.replicas import Pause
-from runstore.sql.running import Outcome, Transaction, conduct
+from runstore.sql.running import Outcome
+from runstore.sql.running import Transaction
+from runstore.sql.running import conduct
 from runstore.sql.runs import vacuum
 
 if TYPE_CHECKING:
     import psycopg
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = ["AsyncSqlRunsStorage"]
 

@@ -26,7 +26,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from runstore.tables import score_columns
-from runstore.types import JsonColumn, ScoreMapColumn
+from runstore.types import JsonColumn
+from runstore.types import ScoreMapColumn
 
 __all__ = [
     "Vacuum",

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any
+from typing import TypeAlias
 
 from runstore.clock import Clock
-from runstore.plans import Plan, Walk
+from runstore.plans import Plan
+from runstore.plans import Walk
 
 __all__ = ["Database", "Plans", "Walks"]
 

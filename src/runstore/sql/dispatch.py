@@ -4,12 +4,21 @@ module's own table, together."""
 
 from __future__ import annotations
 
-from typing import TypeVar, cast
+from typing import TypeVar
+from typing import cast
 
 from runstore import calls
-from runstore.plans import Plan, Walk
-from runstore.sql import answers, lists, results, runs, scores, summaries
-from runstore.sql.database import Database, Plans, Walks
+from runstore.plans import Plan
+from runstore.plans import Walk
+from runstore.sql import answers
+from runstore.sql import lists
+from runstore.sql import results
+from runstore.sql import runs
+from runstore.sql import scores
+from runstore.sql import summaries
+from runstore.sql.database import Database
+from runstore.sql.database import Plans
+from runstore.sql.database import Walks
 
 __all__ = ["PLANS", "WALKS", "plan_of", "walk_of"]
 

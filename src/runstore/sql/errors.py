@@ -12,13 +12,11 @@ from typing import Literal
 
 import sqlalchemy as sa
 
-from runstore.errors import (
-    DatabaseError,
-    DuplicateError,
-    InvalidInputError,
-    RunNotFoundError,
-    StorageError,
-)
+from runstore.errors import DatabaseError
+from runstore.errors import DuplicateError
+from runstore.errors import InvalidInputError
+from runstore.errors import RunNotFoundError
+from runstore.errors import StorageError
 
 __all__ = ["step_error", "storage_error", "translated_errors"]
 

@@ -13,64 +13,75 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from runstore import calls
-from runstore.cursors import CursorKind, Position, decode_cursor, encode_cursor
+from runstore.cursors import CursorKind
+from runstore.cursors import Position
+from runstore.cursors import decode_cursor
+from runstore.cursors import encode_cursor
 from runstore.errors import RunNotFoundError
-from runstore.export import RESULT_FIELDS, StoredRow
-from runstore.models import (
-    ListRunResultsInput,
-    ListRunResultsOutput,
-    ListRunsInput,
-    ListRunsOutput,
-    ResultFilters,
-    ResultOrder,
-    Run,
-    RunFilters,
-    RunResult,
-    RunStatus,
-)
-from runstore.pages import Page, fetch_limit, make_page
-from runstore.plans import (
-    AnyQuery,
-    Emit,
-    Mode,
-    Query,
-    Steps,
-    Walk,
-    first,
-    one,
-    operation,
-    reading,
-    rows,
-    run,
-)
-from runstore.sql.compiler import (
-    metadata_kind,
-    metadata_matches,
-    metadata_values,
-    scores_of,
-    utc_text,
-)
-from runstore.sql.database import Database, Plans, Walks
-from runstore.sql.results import results_read, scored_results, with_scores
-from runstore.sql.rows import RESULT_COLUMNS, RUN_COLUMNS, runs_from
-from runstore.sql.runs import require_runs, select_run, tag_values, tagged
-from runstore.tables import (
-    result_columns,
-    results_table,
-    run_columns,
-    runs_table,
-    score_columns,
-    tags_table,
-)
-from runstore.types import JsonColumn, UTCDateTime
+from runstore.export import RESULT_FIELDS
+from runstore.export import StoredRow
+from runstore.models import ListRunResultsInput
+from runstore.models import ListRunResultsOutput
+from runstore.models import ListRunsInput
+from runstore.models import ListRunsOutput
+from runstore.models import ResultFilters
+from runstore.models import ResultOrder
+from runstore.models import Run
+from runstore.models import RunFilters
+from runstore.models import RunResult
+from runstore.models import RunStatus
+from runstore.pages import Page
+from runstore.pages import fetch_limit
+from runstore.pages import make_page
+from runstore.plans import AnyQuery
+from runstore.plans import Emit
+from runstore.plans import Mode
+from runstore.plans import Query
+from runstore.plans import Steps
+from runstore.plans import Walk
+from runstore.plans import first
+from runstore.plans import one
+from runstore.plans import operation
+from runstore.plans import reading
+from runstore.plans import rows
+from runstore.plans import run
+from runstore.sql.compiler import metadata_kind
+from runstore.sql.compiler import metadata_matches
+from runstore.sql.compiler import metadata_values
+from runstore.sql.compiler import scores_of
+from runstore.sql.compiler import utc_text
+from runstore.sql.database import Database
+from runstore.sql.database import Plans
+from runstore.sql.database import Walks
+from runstore.sql.results import results_read
+from runstore.sql.results import scored_results
+from runstore.sql.results import with_scores
+from runstore.sql.rows import RESULT_COLUMNS
+from runstore.sql.rows import RUN_COLUMNS
+from runstore.sql.rows import runs_from
+from runstore.sql.runs import require_runs
+from runstore.sql.runs import select_run
+from runstore.sql.runs import tag_values
+from runstore.sql.runs import tagged
+from runstore.tables import result_columns
+from runstore.tables import results_table
+from runstore.tables import run_columns
+from runstore.tables import runs_table
+from runstore.tables import score_columns
+from runstore.tables import tags_table
+from runstore.types import JsonColumn
+from runstore.types import UTCDateTime
 
 __all__ = [
     "PLANS",

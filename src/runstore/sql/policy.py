@@ -34,11 +34,23 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any
+from typing import Generic
+from typing import TypeAlias
+from typing import TypeVar
 
-from runstore.errors import DatabaseError, StorageError
-from runstore.plans import ATTEMPTS, BACKOFF, Begin, Done, Mode, Retry, writes
-from runstore.sql.replicas import Replicas, Route, reads_only
+from runstore.errors import DatabaseError
+from runstore.errors import StorageError
+from runstore.plans import ATTEMPTS
+from runstore.plans import BACKOFF
+from runstore.plans import Begin
+from runstore.plans import Done
+from runstore.plans import Mode
+from runstore.plans import Retry
+from runstore.plans import writes
+from runstore.sql.replicas import Replicas
+from runstore.sql.replicas import Route
+from runstore.sql.replicas import reads_only
 
 __all__ = [
     "Again",

@@ -27,14 +27,22 @@ of replicas that failed, and sends a read a replica failed to the primary:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from collections.abc import Generator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import sqlalchemy as sa
 
 from runstore.errors import StorageError
-from runstore.plans import Mode, Plan, Steps, one, operation, reading
+from runstore.plans import Mode
+from runstore.plans import Plan
+from runstore.plans import Steps
+from runstore.plans import one
+from runstore.plans import operation
+from runstore.plans import reading
 
 __all__ = [
     "Ask",

@@ -17,60 +17,58 @@ from typing import Any
 import sqlalchemy as sa
 
 from runstore import calls
-from runstore.errors import (
-    DuplicateError,
-    RunNotFoundError,
-    batch_duplicate,
-    counter_overflow,
-    item_taken,
-    result_exists,
-    result_or_item_exists,
-)
-from runstore.models import OnConflict, RunResult
-from runstore.plans import (
-    AnyQuery,
-    CopyRows,
-    Mode,
-    Plan,
-    Query,
-    Steps,
-    copy,
-    each,
-    execute,
-    first,
-    operation,
-    reading,
-    rowcount,
-    rows,
-    scalars,
-)
-from runstore.sql.compiler import one_of, scores_of
-from runstore.sql.database import Database, Plans
-from runstore.sql.rows import RESULT_ATTRIBUTES, result_row, results_from, score_rows
-from runstore.sql.runs import (
-    bump_counts,
-    bump_statement,
-    bump_values,
-    claim_runs,
-    delete_results_by_run_id_queries,
-    run_sizes,
-    select_run,
-)
-from runstore.sql.scores import (
-    copy_scores,
-    delete_scores_of_results,
-    insert_scores,
-    scores_of_results_rows,
-)
-from runstore.stored import (
-    CountChange,
-    first_position,
-    missing_run,
-    overwrite,
-    recorded_results,
-    score_fields,
-)
-from runstore.tables import result_columns, results_table, runs_table
+from runstore.errors import DuplicateError
+from runstore.errors import RunNotFoundError
+from runstore.errors import batch_duplicate
+from runstore.errors import counter_overflow
+from runstore.errors import item_taken
+from runstore.errors import result_exists
+from runstore.errors import result_or_item_exists
+from runstore.models import OnConflict
+from runstore.models import RunResult
+from runstore.plans import AnyQuery
+from runstore.plans import CopyRows
+from runstore.plans import Mode
+from runstore.plans import Plan
+from runstore.plans import Query
+from runstore.plans import Steps
+from runstore.plans import copy
+from runstore.plans import each
+from runstore.plans import execute
+from runstore.plans import first
+from runstore.plans import operation
+from runstore.plans import reading
+from runstore.plans import rowcount
+from runstore.plans import rows
+from runstore.plans import scalars
+from runstore.sql.compiler import one_of
+from runstore.sql.compiler import scores_of
+from runstore.sql.database import Database
+from runstore.sql.database import Plans
+from runstore.sql.rows import RESULT_ATTRIBUTES
+from runstore.sql.rows import result_row
+from runstore.sql.rows import results_from
+from runstore.sql.rows import score_rows
+from runstore.sql.runs import bump_counts
+from runstore.sql.runs import bump_statement
+from runstore.sql.runs import bump_values
+from runstore.sql.runs import claim_runs
+from runstore.sql.runs import delete_results_by_run_id_queries
+from runstore.sql.runs import run_sizes
+from runstore.sql.runs import select_run
+from runstore.sql.scores import copy_scores
+from runstore.sql.scores import delete_scores_of_results
+from runstore.sql.scores import insert_scores
+from runstore.sql.scores import scores_of_results_rows
+from runstore.stored import CountChange
+from runstore.stored import first_position
+from runstore.stored import missing_run
+from runstore.stored import overwrite
+from runstore.stored import recorded_results
+from runstore.stored import score_fields
+from runstore.tables import result_columns
+from runstore.tables import results_table
+from runstore.tables import runs_table
 
 __all__ = ["BATCH_CHUNK", "PLANS", "scored_results", "with_scores"]
 
@@ -419,59 +417,52 @@ def _write_over(
     (``on_conflict="error"``) may still insert a place between the read and the write:
     the unique constraint refuses it, and the whole write is done once more.
     """
-    arguments = (results, update_counts, now, on_conflict, database, use_copy, batch)
+
+    def once() -> Steps[list[RunResult]]:
+        present = set((yield from scalars(claim_runs({result.run_id for result in results}))))
+        missing = missing_run(results, present, batch=batch)
+        if missing is not None:
+            raise missing
+        replace = on_conflict is OnConflict.REPLACE
+        stored: dict[_Key, Any] = {}  # replace: (id, failed); skip: the stored result
+        for run_id, keys in _keys_by_run(results).items():
+            for start in range(0, len(keys), BATCH_CHUNK):
+                chunk = keys[start : start + BATCH_CHUNK]
+                asked = set(chunk)  # the rows may hold other pairs of these items
+                if replace:
+                    found = yield from rows(taken_items(run_id, chunk))
+                    stored.update(
+                        ((run_id, row[0], row[1]), (row[2], row[3]))
+                        for row in found
+                        if (row[0], row[1]) in asked
+                    )
+                else:
+                    found = yield from rows(stored_items(run_id, chunk))
+                    for kept in (yield from scored_results(found, database)):
+                        if (kept.item_id, kept.repetition) in asked:
+                            stored[_key(kept)] = kept
+        taken: dict[int, tuple[str, bool]] = {}  # by position: the stored result's place
+        for position, result in enumerate(results):
+            place = stored.get(_key(result))
+            if place is not None:
+                taken[position] = place if replace else (place.id, place.error is not None)
+        write = overwrite(results, taken, on_conflict, update_counts)
+        for start in range(0, len(write.replaced), BATCH_CHUNK):
+            ids = write.replaced[start : start + BATCH_CHUNK]
+            yield from execute(delete_scores_of_results(ids))
+            yield from execute(delete_results(ids))
+        if write.written:
+            yield from _insert(write.written, use_copy=use_copy)
+        yield from _bump_runs(results, write.counts, now, batch)
+        return (
+            write.written if replace else [stored.get(_key(result), result) for result in results]
+        )
+
     try:
-        return (yield from _write_over_once(*arguments))
+        return (yield from once())
     except DuplicateError:
         pass  # the transaction was rolled back; the next step begins a new one
-    return (yield from _write_over_once(*arguments))
-
-
-def _write_over_once(
-    results: Sequence[RunResult],
-    update_counts: bool,
-    now: datetime,
-    on_conflict: OnConflict,
-    database: Database,
-    use_copy: bool,
-    batch: bool,
-) -> Steps[list[RunResult]]:
-    present = set((yield from scalars(claim_runs({result.run_id for result in results}))))
-    missing = missing_run(results, present, batch=batch)
-    if missing is not None:
-        raise missing
-    replace = on_conflict is OnConflict.REPLACE
-    stored: dict[_Key, Any] = {}  # replace: (id, failed); skip: the stored result
-    for run_id, keys in _keys_by_run(results).items():
-        for start in range(0, len(keys), BATCH_CHUNK):
-            chunk = keys[start : start + BATCH_CHUNK]
-            asked = set(chunk)  # the rows may hold other pairs of these items
-            if replace:
-                found = yield from rows(taken_items(run_id, chunk))
-                stored.update(
-                    ((run_id, row[0], row[1]), (row[2], row[3]))
-                    for row in found
-                    if (row[0], row[1]) in asked
-                )
-            else:
-                found = yield from rows(stored_items(run_id, chunk))
-                for kept in (yield from scored_results(found, database)):
-                    if (kept.item_id, kept.repetition) in asked:
-                        stored[_key(kept)] = kept
-    taken: dict[int, tuple[str, bool]] = {}  # by position: the stored result's place
-    for position, result in enumerate(results):
-        place = stored.get(_key(result))
-        if place is not None:
-            taken[position] = place if replace else (place.id, place.error is not None)
-    write = overwrite(results, taken, on_conflict, update_counts)
-    for start in range(0, len(write.replaced), BATCH_CHUNK):
-        ids = write.replaced[start : start + BATCH_CHUNK]
-        yield from execute(delete_scores_of_results(ids))
-        yield from execute(delete_results(ids))
-    if write.written:
-        yield from _insert(write.written, use_copy=use_copy)
-    yield from _bump_runs(results, write.counts, now, batch)
-    return write.written if replace else [stored.get(_key(result), result) for result in results]
+    return (yield from once())
 
 
 def _keys_by_run(results: Sequence[RunResult]) -> dict[str, list[tuple[str, int]]]:

@@ -7,15 +7,21 @@ insert.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from pydantic import TypeAdapter
 
-from runstore.models import Run, RunResult, Score
+from runstore.models import Run
+from runstore.models import RunResult
+from runstore.models import Score
 from runstore.schema import attribute_name
-from runstore.tables import results_table, runs_table, scores_table
+from runstore.tables import results_table
+from runstore.tables import runs_table
+from runstore.tables import scores_table
 
 __all__ = [
     "RESULT_ATTRIBUTES",

@@ -16,23 +16,32 @@ and handed to the policy as such (:meth:`~runstore.sql.policy.CallPolicy.failed`
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any
+from typing import TypeAlias
+from typing import TypeVar
 
 from runstore.errors import StorageError
-from runstore.plans import Begin, Done, Mode, Plan, Step, Steps, proceed
-from runstore.sql.policy import (
-    Again,
-    CallPolicy,
-    Move,
-    Outcome,
-    Raise,
-    Restart,
-    Return,
-    Throw,
-)
-from runstore.sql.replicas import Pause, Replicas, Route
+from runstore.plans import Begin
+from runstore.plans import Done
+from runstore.plans import Mode
+from runstore.plans import Plan
+from runstore.plans import Step
+from runstore.plans import Steps
+from runstore.plans import proceed
+from runstore.sql.policy import Again
+from runstore.sql.policy import CallPolicy
+from runstore.sql.policy import Move
+from runstore.sql.policy import Outcome
+from runstore.sql.policy import Raise
+from runstore.sql.policy import Restart
+from runstore.sql.policy import Return
+from runstore.sql.policy import Throw
+from runstore.sql.replicas import Pause
+from runstore.sql.replicas import Replicas
+from runstore.sql.replicas import Route
 
 __all__ = ["Conduct", "Outcome", "Transaction", "conduct"]
 

@@ -7,7 +7,9 @@ built once, with the values a call binds to it); the operations below them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,41 +17,48 @@ import sqlalchemy as sa
 
 from runstore import calls
 from runstore.clock import moved_forward
-from runstore.errors import DatabaseError, DuplicateError, RunNotFoundError, run_exists
+from runstore.errors import DatabaseError
+from runstore.errors import DuplicateError
+from runstore.errors import RunNotFoundError
+from runstore.errors import run_exists
 from runstore.limits import MAX_COUNT
-from runstore.models import FINISHED, ExistingRun, Run
-from runstore.plans import (
-    AnyQuery,
-    Mode,
-    Plan,
-    Query,
-    Steps,
-    begin,
-    each,
-    execute,
-    first,
-    one,
-    operation,
-    reading,
-    retry,
-    rows,
-)
-from runstore.sql.compiler import Vacuum, one_of, returned
-from runstore.sql.database import Database, Plans
-from runstore.sql.rows import RUN_COLUMNS, run_row, runs_from
-from runstore.stored import existing_run, new_run
-from runstore.tables import (
-    result_columns,
-    results_table,
-    run_columns,
-    runs_table,
-    score_columns,
-    scores_table,
-    summaries_table,
-    summary_columns,
-    tag_columns,
-    tags_table,
-)
+from runstore.models import FINISHED
+from runstore.models import ExistingRun
+from runstore.models import Run
+from runstore.plans import AnyQuery
+from runstore.plans import Mode
+from runstore.plans import Plan
+from runstore.plans import Query
+from runstore.plans import Steps
+from runstore.plans import begin
+from runstore.plans import each
+from runstore.plans import execute
+from runstore.plans import first
+from runstore.plans import one
+from runstore.plans import operation
+from runstore.plans import reading
+from runstore.plans import retry
+from runstore.plans import rows
+from runstore.sql.compiler import Vacuum
+from runstore.sql.compiler import one_of
+from runstore.sql.compiler import returned
+from runstore.sql.database import Database
+from runstore.sql.database import Plans
+from runstore.sql.rows import RUN_COLUMNS
+from runstore.sql.rows import run_row
+from runstore.sql.rows import runs_from
+from runstore.stored import existing_run
+from runstore.stored import new_run
+from runstore.tables import result_columns
+from runstore.tables import results_table
+from runstore.tables import run_columns
+from runstore.tables import runs_table
+from runstore.tables import score_columns
+from runstore.tables import scores_table
+from runstore.tables import summaries_table
+from runstore.tables import summary_columns
+from runstore.tables import tag_columns
+from runstore.tables import tags_table
 
 __all__ = [
     "PLANS",

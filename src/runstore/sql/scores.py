@@ -7,41 +7,47 @@ result (:func:`runstore.sql.compiler.scores_of`); these are the scores as rows.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
+from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 
 from runstore import calls
-from runstore.errors import DuplicateError, batch_duplicate, score_taken
+from runstore.errors import DuplicateError
+from runstore.errors import batch_duplicate
+from runstore.errors import score_taken
 from runstore.models import Score
-from runstore.plans import (
-    AnyQuery,
-    CopyRows,
-    Emit,
-    Mode,
-    Query,
-    Steps,
-    Walk,
-    execute,
-    operation,
-    reading,
-    rows,
-    run,
-)
-from runstore.sql.compiler import one_of, returned
-from runstore.sql.database import Database, Plans, Walks
-from runstore.sql.rows import score_row, scores_from
+from runstore.plans import AnyQuery
+from runstore.plans import CopyRows
+from runstore.plans import Emit
+from runstore.plans import Mode
+from runstore.plans import Query
+from runstore.plans import Steps
+from runstore.plans import Walk
+from runstore.plans import execute
+from runstore.plans import operation
+from runstore.plans import reading
+from runstore.plans import rows
+from runstore.plans import run
+from runstore.sql.compiler import one_of
+from runstore.sql.compiler import returned
+from runstore.sql.database import Database
+from runstore.sql.database import Plans
+from runstore.sql.database import Walks
+from runstore.sql.rows import score_row
+from runstore.sql.rows import scores_from
 from runstore.sql.runs import forget_summaries
-from runstore.stored import missing_result, recorded_scores
-from runstore.tables import (
-    result_columns,
-    run_columns,
-    runs_table,
-    score_columns,
-    scores_table,
-)
+from runstore.stored import missing_result
+from runstore.stored import recorded_scores
+from runstore.tables import result_columns
+from runstore.tables import run_columns
+from runstore.tables import runs_table
+from runstore.tables import score_columns
+from runstore.tables import scores_table
 
 __all__ = [
     "PLANS",

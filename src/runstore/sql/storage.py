@@ -12,37 +12,49 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
+from collections.abc import Mapping
+from collections.abc import Sequence
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING
+from typing import Any
+from typing import TypeVar
+from typing import cast
 
-from sqlalchemy.engine import URL, Connection, CursorResult, Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Engine
 
 from runstore import calls
 from runstore.base import RunsStorage
 from runstore.clock import Clock
-from runstore.engine import begin_statement, create_storage_engine
+from runstore.engine import begin_statement
+from runstore.engine import create_storage_engine
 from runstore.errors import StorageError
-from runstore.migrations import check_schema, upgrade_to_head
-from runstore.plans import (
-    AnyQuery,
-    Begin,
-    CopyRows,
-    Done,
-    Emit,
-    Plan,
-    Query,
-    Walk,
-    commits,
-    proceed,
-    writes,
-)
+from runstore.migrations import check_schema
+from runstore.migrations import upgrade_to_head
+from runstore.plans import AnyQuery
+from runstore.plans import Begin
+from runstore.plans import CopyRows
+from runstore.plans import Done
+from runstore.plans import Emit
+from runstore.plans import Plan
+from runstore.plans import Query
+from runstore.plans import Walk
+from runstore.plans import commits
+from runstore.plans import proceed
+from runstore.plans import writes
 from runstore.sql.adapter import SqlAdapter
-from runstore.sql.copy import copy_plan, lost_in_copy
-from runstore.sql.dispatch import plan_of, walk_of
+from runstore.sql.copy import copy_plan
+from runstore.sql.copy import lost_in_copy
+from runstore.sql.dispatch import plan_of
+from runstore.sql.dispatch import walk_of
 from runstore.sql.errors import translated_errors
 from runstore.sql.replicas import Pause
-from runstore.sql.running import Outcome, Transaction, conduct
+from runstore.sql.running import Outcome
+from runstore.sql.running import Transaction
+from runstore.sql.running import conduct
 from runstore.sql.runs import vacuum
 
 if TYPE_CHECKING:

@@ -35,30 +35,41 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 
 from runstore import calls
-from runstore.errors import DatabaseError, RunNotFoundError
-from runstore.models import FINISHED, Run, RunFilters, RunStatus, RunSummary, RunTrend, TrendPoint
-from runstore.plans import (
-    Mode,
-    Plan,
-    Query,
-    Steps,
-    begin,
-    execute,
-    first,
-    reading,
-    rowcount,
-    rows,
-)
+from runstore.errors import DatabaseError
+from runstore.errors import RunNotFoundError
+from runstore.models import FINISHED
+from runstore.models import Run
+from runstore.models import RunFilters
+from runstore.models import RunStatus
+from runstore.models import RunSummary
+from runstore.models import RunTrend
+from runstore.models import TrendPoint
+from runstore.plans import Mode
+from runstore.plans import Plan
+from runstore.plans import Query
+from runstore.plans import Steps
+from runstore.plans import begin
+from runstore.plans import execute
+from runstore.plans import first
+from runstore.plans import reading
+from runstore.plans import rowcount
+from runstore.plans import rows
 from runstore.sql.answers import computed_summary
 from runstore.sql.compiler import one_of
-from runstore.sql.database import Database, Plans
+from runstore.sql.database import Database
+from runstore.sql.database import Plans
 from runstore.sql.lists import runs_batch
 from runstore.sql.rows import runs_from
-from runstore.sql.runs import update_run_mode, update_run_steps
-from runstore.tables import run_columns, runs_table, summaries_table, summary_columns
+from runstore.sql.runs import update_run_mode
+from runstore.sql.runs import update_run_steps
+from runstore.tables import run_columns
+from runstore.tables import runs_table
+from runstore.tables import summaries_table
+from runstore.tables import summary_columns
 
 __all__ = ["PLANS", "keep_summary"]
 

@@ -16,15 +16,16 @@ from typing import Any
 
 import pytest
 
-from runstore import (
-    Histogram,
-    InvalidInputError,
-    RunNotFoundError,
-    RunResult,
-    RunsStorage,
-)
+from runstore import Histogram
+from runstore import InvalidInputError
+from runstore import RunNotFoundError
+from runstore import RunResult
+from runstore import RunsStorage
 from runstore.limits import MAX_BINS
-from runstore.testing.inputs import LATENCIES, result_input, run_input, scored_run
+from runstore.testing.inputs import LATENCIES
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
+from runstore.testing.inputs import scored_run
 
 __all__ = ["AnswersContract", "continuous_percentile", "expected_histogram"]
 

@@ -19,9 +19,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from collections.abc import AsyncIterator
+from collections.abc import Callable
+from collections.abc import Coroutine
+from collections.abc import Iterator
+from typing import Any
+from typing import Self
+from typing import TypeVar
 
 from runstore.async_base import AsyncRunsStorage
 
@@ -64,12 +68,7 @@ class BlockingRunsStorage:
         self.init()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def init(self) -> None:

@@ -10,16 +10,24 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from runstore import InvalidInputError, RunNotFoundError, RunResult, RunsStorage
+from runstore import InvalidInputError
+from runstore import RunNotFoundError
+from runstore import RunResult
+from runstore import RunsStorage
 from runstore.export import RESULT_FIELDS
-from runstore.limits import MAX_COUNT, MAX_ID_LENGTH
-from runstore.testing.inputs import T0, result_input, run_input
+from runstore.limits import MAX_COUNT
+from runstore.limits import MAX_ID_LENGTH
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 __all__ = ["ExportsContract", "read_csv"]
 

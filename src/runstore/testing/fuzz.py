@@ -19,17 +19,35 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck
+from hypothesis import event
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from runstore import DatabaseError, Run, RunResult, RunsStorage, StorageError
-from runstore.limits import MAX_BINS, MAX_COUNT, MAX_ID_LENGTH, MAX_JSON_DEPTH, MAX_PAGE_SIZE
-from runstore.testing.inputs import T0, result_input, run_input
+from runstore import DatabaseError
+from runstore import Run
+from runstore import RunResult
+from runstore import RunsStorage
+from runstore import StorageError
+from runstore.limits import MAX_BINS
+from runstore.limits import MAX_COUNT
+from runstore.limits import MAX_ID_LENGTH
+from runstore.limits import MAX_JSON_DEPTH
+from runstore.limits import MAX_PAGE_SIZE
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.properties import DERANDOMIZED
-from runstore.testing.refusals import everything, forged_cursor, nested
+from runstore.testing.refusals import everything
+from runstore.testing.refusals import forged_cursor
+from runstore.testing.refusals import nested
 
 FUZZ_EXAMPLES = int(os.environ.get("RUNSTORE_FUZZ_EXAMPLES", "25"))
 CALLS_PER_EXAMPLE = 12

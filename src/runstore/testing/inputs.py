@@ -4,9 +4,16 @@ run -- and small readers of what comes back (counters, ids)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
 
-from runstore import AddRunResultInput, CreateRunInput, Run, RunResult, RunsStorage, TargetType
+from runstore import AddRunResultInput
+from runstore import CreateRunInput
+from runstore import Run
+from runstore import RunResult
+from runstore import RunsStorage
+from runstore import TargetType
 
 __all__ = [
     "LATENCIES",

@@ -7,12 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from runstore import (
-    ListRunsInput,
-    RunsStorage,
-    StorageClosedError,
-)
-from runstore.testing.inputs import result_input, run_input
+from runstore import ListRunsInput
+from runstore import RunsStorage
+from runstore import StorageClosedError
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 __all__ = ["LifecycleContract"]
 

@@ -9,16 +9,24 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable
+from collections.abc import Mapping
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from fractions import Fraction
 from pathlib import Path
 
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck
+from hypothesis import example
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 
-from runstore import RunResult, RunsStorage
-from runstore.testing.inputs import result_input, run_input
+from runstore import RunResult
+from runstore import RunsStorage
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 _counter = itertools.count()
 

@@ -18,16 +18,19 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from runstore import (
-    InvalidInputError,
-    ListRunsInput,
-    Run,
-    RunsStorage,
-    StoragePagination,
-    UpdateRunInput,
-)
-from runstore.limits import MAX_NAME_LENGTH, MAX_TAG_LENGTH, MAX_TAGS
-from runstore.testing.inputs import T0, FrozenClock, result_input, run_input
+from runstore import InvalidInputError
+from runstore import ListRunsInput
+from runstore import Run
+from runstore import RunsStorage
+from runstore import StoragePagination
+from runstore import UpdateRunInput
+from runstore.limits import MAX_NAME_LENGTH
+from runstore.limits import MAX_TAG_LENGTH
+from runstore.limits import MAX_TAGS
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 __all__ = ["ProvenanceContract"]
 

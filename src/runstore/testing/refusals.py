@@ -8,22 +8,28 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from typing import Any
 
 import pytest
 
-from runstore import (
-    InvalidInputError,
-    ListRunResultsInput,
-    ListRunsInput,
-    Run,
-    RunsStorage,
-    StoragePagination,
-    UpdateRunInput,
-)
-from runstore.limits import MAX_COUNT, MAX_ID_LENGTH, MAX_INT_DIGITS, MAX_JSON_DEPTH, MAX_PAGE_SIZE
-from runstore.testing.inputs import T0, result_input, run_input
+from runstore import InvalidInputError
+from runstore import ListRunResultsInput
+from runstore import ListRunsInput
+from runstore import Run
+from runstore import RunsStorage
+from runstore import StoragePagination
+from runstore import UpdateRunInput
+from runstore.limits import MAX_COUNT
+from runstore.limits import MAX_ID_LENGTH
+from runstore.limits import MAX_INT_DIGITS
+from runstore.limits import MAX_JSON_DEPTH
+from runstore.limits import MAX_PAGE_SIZE
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 NOT_IDS: list[Any] = [
     None,

@@ -6,35 +6,34 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from runstore import (
-    AddScoreInput,
-    DuplicateError,
-    InvalidInputError,
-    ListRunResultsInput,
-    ListRunsInput,
-    RunNotFoundError,
-    RunResult,
-    RunsStorage,
-    RunStatus,
-    ScoreFilter,
-    StoragePagination,
-    UpdateRunInput,
-)
-from runstore.testing.inputs import (
-    T0,
-    FrozenClock,
-    counters,
-    ids,
-    result_input,
-    run_input,
-    scored_run,
-)
+from runstore import AddScoreInput
+from runstore import DuplicateError
+from runstore import InvalidInputError
+from runstore import ListRunResultsInput
+from runstore import ListRunsInput
+from runstore import RunNotFoundError
+from runstore import RunResult
+from runstore import RunsStorage
+from runstore import RunStatus
+from runstore import ScoreFilter
+from runstore import StoragePagination
+from runstore import UpdateRunInput
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import counters
+from runstore.testing.inputs import ids
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
+from runstore.testing.inputs import scored_run
 
 __all__ = ["ResultsContract"]
 

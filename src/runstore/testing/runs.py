@@ -6,26 +6,31 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from datetime import timezone
 from typing import Any
 
 import pytest
 
-from runstore import (
-    DuplicateError,
-    InvalidInputError,
-    ListRunResultsInput,
-    ListRunsInput,
-    Run,
-    RunNotFoundError,
-    RunsStorage,
-    RunStatus,
-    StorageError,
-    StoragePagination,
-    TargetType,
-    UpdateRunInput,
-)
-from runstore.testing.inputs import T0, FrozenClock, counters, result_input, run_input
+from runstore import DuplicateError
+from runstore import InvalidInputError
+from runstore import ListRunResultsInput
+from runstore import ListRunsInput
+from runstore import Run
+from runstore import RunNotFoundError
+from runstore import RunsStorage
+from runstore import RunStatus
+from runstore import StorageError
+from runstore import StoragePagination
+from runstore import TargetType
+from runstore import UpdateRunInput
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import counters
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 
 __all__ = ["RunsContract"]
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from runstore import (
-    AddScoreInput,
-    DuplicateError,
-    InvalidInputError,
-    ListRunResultsInput,
-    ResultNotFoundError,
-    RunsStorage,
-)
-from runstore.testing.inputs import result_input, run_input, scored_run
+from runstore import AddScoreInput
+from runstore import DuplicateError
+from runstore import InvalidInputError
+from runstore import ListRunResultsInput
+from runstore import ResultNotFoundError
+from runstore import RunsStorage
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
+from runstore.testing.inputs import scored_run
 
 __all__ = ["ScoresContract"]
 

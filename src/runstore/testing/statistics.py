@@ -14,17 +14,26 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from runstore import InvalidInputError, PairedDelta, RunNotFoundError, RunsStorage
-from runstore.testing.inputs import T0, FrozenClock, result_input, run_input
+from runstore import InvalidInputError
+from runstore import PairedDelta
+from runstore import RunNotFoundError
+from runstore import RunsStorage
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.properties import DERANDOMIZED
 
 __all__ = ["StatisticsContract", "expected_paired"]

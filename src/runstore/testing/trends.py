@@ -20,17 +20,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from runstore import (
-    InvalidInputError,
-    Run,
-    RunNotFoundError,
-    RunsStorage,
-    RunStatus,
-    RunSummary,
-    TrendPoint,
-)
+from runstore import InvalidInputError
+from runstore import Run
+from runstore import RunNotFoundError
+from runstore import RunsStorage
+from runstore import RunStatus
+from runstore import RunSummary
+from runstore import TrendPoint
 from runstore.limits import MAX_TREND_RUNS
-from runstore.testing.inputs import T0, FrozenClock, result_input, run_input
+from runstore.testing.inputs import T0
+from runstore.testing.inputs import FrozenClock
+from runstore.testing.inputs import result_input
+from runstore.testing.inputs import run_input
 from runstore.testing.properties import PROPERTY_SETTINGS
 
 __all__ = ["TrendsContract"]

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote
+from urllib.parse import unquote
+from urllib.parse import urlencode
 
 import jinja2
 from pydantic import ValidationError
@@ -36,46 +38,53 @@ from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
-from starlette.routing import Mount, Route
+from starlette.responses import FileResponse
+from starlette.responses import HTMLResponse
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from runstore.base import RunsStorage
-from runstore.display import moment, number, p_value, percent, signed
-from runstore.errors import (
-    DatabaseError,
-    InvalidInputError,
-    ResultNotFoundError,
-    RunNotFoundError,
-)
+from runstore.display import moment
+from runstore.display import number
+from runstore.display import p_value
+from runstore.display import percent
+from runstore.display import signed
+from runstore.errors import DatabaseError
+from runstore.errors import InvalidInputError
+from runstore.errors import ResultNotFoundError
+from runstore.errors import RunNotFoundError
 from runstore.figures import verdict
-from runstore.models import (
-    ItemComparison,
-    PairedDelta,
-    Run,
-    RunComparison,
-    RunHistograms,
-    RunResult,
-    RunStatus,
-    RunSummary,
-    RunTrend,
-)
+from runstore.models import ItemComparison
+from runstore.models import PairedDelta
+from runstore.models import Run
+from runstore.models import RunComparison
+from runstore.models import RunHistograms
+from runstore.models import RunResult
+from runstore.models import RunStatus
+from runstore.models import RunSummary
+from runstore.models import RunTrend
 from runstore.ui import diff
 from runstore.ui.cache import FiguresCache
-from runstore.ui.charts import Chart, LineChart, Series, Shown, chart, line_chart
-from runstore.ui.guard import LOOPBACK_HOSTS, Guard
-from runstore.ui.queries import (
-    COMPARED_PER_PAGE,
-    CONFIDENCE,
-    BadQueryError,
-    CompareQuery,
-    QueryString,
-    compare_query,
-    meta_param,
-    results_query,
-    runs_query,
-    trend_query,
-)
+from runstore.ui.charts import Chart
+from runstore.ui.charts import LineChart
+from runstore.ui.charts import Series
+from runstore.ui.charts import Shown
+from runstore.ui.charts import chart
+from runstore.ui.charts import line_chart
+from runstore.ui.guard import LOOPBACK_HOSTS
+from runstore.ui.guard import Guard
+from runstore.ui.queries import COMPARED_PER_PAGE
+from runstore.ui.queries import CONFIDENCE
+from runstore.ui.queries import BadQueryError
+from runstore.ui.queries import CompareQuery
+from runstore.ui.queries import QueryString
+from runstore.ui.queries import compare_query
+from runstore.ui.queries import meta_param
+from runstore.ui.queries import results_query
+from runstore.ui.queries import runs_query
+from runstore.ui.queries import trend_query
 
 __all__ = ["create_app"]
 

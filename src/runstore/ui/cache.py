@@ -25,11 +25,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from collections.abc import Hashable
+from typing import Any
+from typing import TypeVar
 
 from runstore.base import RunsStorage
-from runstore.models import Run, RunComparison, RunHistograms, RunStatus, RunSummary
+from runstore.models import Run
+from runstore.models import RunComparison
+from runstore.models import RunHistograms
+from runstore.models import RunStatus
+from runstore.models import RunSummary
 
 __all__ = ["BINS", "FRESH_FOR", "KEPT", "FiguresCache"]
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from runstore.models import Histogram, TrendPoint
+from runstore.models import Histogram
+from runstore.models import TrendPoint
 
 __all__ = [
     "Bar",

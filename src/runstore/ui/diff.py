@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
+from typing import Literal
 
 __all__ = ["MAX_LINES", "MAX_WIDTH", "Line", "pretty", "short", "side_by_side"]
 

@@ -14,13 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
-from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qsl, urlencode
+from collections.abc import Iterable
+from collections.abc import Sequence
+from http.cookies import CookieError
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qsl
+from urllib.parse import urlencode
 
 from starlette.datastructures import Headers
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import PlainTextResponse
+from starlette.responses import RedirectResponse
+from starlette.responses import Response
+from starlette.types import ASGIApp
+from starlette.types import Message
+from starlette.types import Receive
+from starlette.types import Scope
+from starlette.types import Send
 
 __all__ = ["LOOPBACK_HOSTS", "SECURITY_HEADERS", "Guard", "allowed_hosts", "is_loopback"]
 

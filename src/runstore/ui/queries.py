@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Protocol
+from typing import TypeVar
 
 from runstore.limits import MAX_TREND_RUNS
-from runstore.models import (
-    ComparisonKind,
-    ListRunResultsInput,
-    ListRunsInput,
-    ResultOrder,
-    RunStatus,
-    ScoreFilter,
-    StoragePagination,
-)
-from runstore.pairs import pair_text, read_pair
+from runstore.models import ComparisonKind
+from runstore.models import ListRunResultsInput
+from runstore.models import ListRunsInput
+from runstore.models import ResultOrder
+from runstore.models import RunStatus
+from runstore.models import ScoreFilter
+from runstore.models import StoragePagination
+from runstore.pairs import pair_text
+from runstore.pairs import read_pair
 
 __all__ = [
     "CONFIDENCE",
