@@ -287,8 +287,17 @@ def test_summaries_and_comparisons_read_indexes_of_one_run(seeded: SqlRunsStorag
                 explain(connection, answers.score_value_at("any-run", "accuracy", 3)),
             ]
         plans.append(explain(connection, answers.histogram_bins("any-run", 20)))
-        plans.append(explain(connection, answers.comparison_pairs("any-run", "other-run")))
-        plans.append(explain(connection, answers.comparison_scores("any-run", "other-run")))
+        # runs without repetitions are compared ungrouped where the database asks for it
+        singles = [False, True] if connection.dialect.name == "sqlite" else [False]
+        for single in singles:
+            for statement in (
+                answers.comparison_pairs,
+                answers.comparison_pairs_one_pass,
+                answers.comparison_scores,
+                answers.comparison_scores_one_pass,
+            ):
+                plans.append(explain(connection, statement("any-run", "other-run", single=single)))
+        plans.append(explain(connection, answers.repeated_runs("any-run", "other-run")))
         plans.append(explain(connection, answers.items_after("any-run", "other", "", 100)))
     for plan in plans:
         assert "mastra_dataset_run_results" not in plan or "Seq Scan" not in plan, plan

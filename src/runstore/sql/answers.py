@@ -305,6 +305,16 @@ def _item_tokens() -> sa.ColumnElement[float | None]:
     return sa.type_coerce(tokens / counted, sa.Double())
 
 
+def _result_tokens() -> sa.ColumnElement[float | None]:
+    """:func:`_item_tokens` of one result: its input plus output tokens (one it lacks
+    counts 0) as a double; NULL where it has neither."""
+    neither = sa.and_(_results.input_tokens.is_(None), _results.output_tokens.is_(None))
+    tokens = sa.func.coalesce(_results.input_tokens, 0) + sa.func.coalesce(
+        _results.output_tokens, 0
+    )
+    return sa.case((neither, sa.null()), else_=sa.cast(tokens, sa.Double()))
+
+
 SHIFT_ITEMS = 1000
 """The baseline's first items (in item order) whose paired differences estimate their
 mean, from which one-pass sums take their deviations (see :func:`_shifted_sums`)."""
@@ -327,43 +337,53 @@ that far): a semi-join of so few rows that each run's results and scores of them
 by index, not scanned."""
 
 
-def _items_of(run: str, *, first: bool = False) -> sa.CTE:
+_ITEM_FIGURES = ("latency", "failed", "cost", "tokens")
+
+
+def _items_of(run: str, *, first: bool = False, single: bool = False) -> sa.CTE:
     """Per item of a run: mean latency over its repetitions, whether any failed, and the
     mean cost and tokens over the repetitions that have them (NULL: none has). ``first``:
-    the baseline's first :data:`SHIFT_ITEMS` items only."""
+    the baseline's first :data:`SHIFT_ITEMS` items only. ``single``: the run has one
+    result per item (see :func:`repeated_runs`), which is its own mean -- read as it is,
+    with no grouping."""
     failed = sa.case((_results.error.is_not(None), 1), else_=0)
-    items = sa.select(
+    columns: list[sa.ColumnElement[Any]]
+    if single:
+        columns = [_results.latency.expression, failed, _results.cost.expression, _result_tokens()]
+    else:
+        columns = [mean(_results.latency), sa.func.max(failed), mean(_results.cost), _item_tokens()]
+    items: sa.Select[Any] = sa.select(
         _results.item_id.label("item"),
-        mean(_results.latency).label("latency"),
-        sa.func.max(failed).label("failed"),
-        mean(_results.cost).label("cost"),
-        _item_tokens().label("tokens"),
+        *(column.label(name) for column, name in zip(columns, _ITEM_FIGURES, strict=True)),
     ).where(_results.run_id == sa.bindparam(run))
     if first:
         items = items.where(_results.item_id.in_(_FIRST_ITEMS))
-    suffix = "_first" if first else ""
-    return items.group_by(_results.item_id).cte(f"{run}_items{suffix}")
+    if not single:
+        items = items.group_by(_results.item_id)
+    return items.cte(f"{run}_items{'_first' if first else ''}")
 
 
-def _item_scores_of(run: str, *, first: bool = False) -> sa.CTE:
+def _item_scores_of(run: str, *, first: bool = False, single: bool = False) -> sa.CTE:
     """Per item and score name of a run: the score's mean over the item's repetitions.
     ``first``: the baseline's first :data:`SHIFT_ITEMS` items only (read from the
-    results' index, their scores by result)."""
+    results' index, their scores by result). ``single``: the run has one result per item,
+    whose score is its own mean (see :func:`_items_of`)."""
     scores = (
         sa.select(
             _results.item_id.label("item"),
             _scores.name.label("name"),
-            mean(_scores.value).label("value"),
+            (_scores.value if single else mean(_scores.value)).label("value"),
         )
         .select_from(scores_table.join(results_table, _results.id == _scores.result_id))
         .where(_scores.run_id == sa.bindparam(run))
     )
+    if first or single:  # each result read by its run's index, not only by id
+        scores = scores.where(_results.run_id == sa.bindparam(run))
     if first:
-        scores = scores.where(
-            _results.run_id == sa.bindparam(run), _results.item_id.in_(_FIRST_ITEMS)
-        )
-    suffix = "_first" if first else ""
-    return scores.group_by(_results.item_id, _scores.name).cte(f"{run}_scores{suffix}")
+        scores = scores.where(_results.item_id.in_(_FIRST_ITEMS))
+    if not single:
+        scores = scores.group_by(_results.item_id, _scores.name)
+    return scores.cte(f"{run}_scores{'_first' if first else ''}")
 
 
 def _larger(a: sa.ColumnElement[float], b: sa.ColumnElement[float]) -> sa.ColumnElement[float]:
@@ -436,215 +456,257 @@ def _apart(rows: sa.Select[Any], name: str) -> sa.Subquery:
     return rows.offset(0).subquery(name)
 
 
-_baseline, _candidate = _items_of("baseline"), _items_of("candidate")
-_pairs = (
-    sa.select(
-        _baseline.c.failed.label("failed_before"),
-        _candidate.c.failed.label("failed_after"),
-        # latencies and costs are >= 0: their differences do not overflow
-        (_candidate.c.latency - _baseline.c.latency).label("latency"),
-        (_candidate.c.cost - _baseline.c.cost).label("cost"),  # NULL where either has none
-        (_candidate.c.tokens - _baseline.c.tokens).label("tokens"),
+def _pairs_statements(single: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The statements of :func:`comparison_pairs` and :func:`comparison_pairs_one_pass`;
+    ``single``: both runs have one result per item (see :func:`_items_of`)."""
+    baseline, candidate = (
+        _items_of("baseline", single=single),
+        _items_of("candidate", single=single),
     )
-    .select_from(_baseline.join(_candidate, _candidate.c.item == _baseline.c.item))
-    .cte("paired_items")
-)
-_pairs_first = sa.select(
-    sa.func.count().label("paired"),
-    sa.func.count()
-    .filter(sa.and_(_pairs.c.failed_before == 1, _pairs.c.failed_after == 0))
-    .label("fixed"),
-    sa.func.count()
-    .filter(sa.and_(_pairs.c.failed_before == 0, _pairs.c.failed_after == 1))
-    .label("introduced"),
-    *_spread("latency", _pairs.c.latency),
-    *_spread("cost", _pairs.c.cost),
-    mean(_pairs.c.tokens).label("tokens_mean"),
-).cte("paired_figures")
-_pairs_second = (
-    sa.select(
-        *_deviations("latency", _pairs.c.latency, _pairs_first),
-        *_deviations("cost", _pairs.c.cost, _pairs_first),
+    pairs = (
+        sa.select(
+            baseline.c.failed.label("failed_before"),
+            candidate.c.failed.label("failed_after"),
+            # latencies and costs are >= 0: their differences do not overflow
+            (candidate.c.latency - baseline.c.latency).label("latency"),
+            (candidate.c.cost - baseline.c.cost).label("cost"),  # NULL where either has none
+            (candidate.c.tokens - baseline.c.tokens).label("tokens"),
+        )
+        .select_from(baseline.join(candidate, candidate.c.item == baseline.c.item))
+        .cte("paired_items")
     )
-    .select_from(_pairs.join(_pairs_first, sa.true()))
-    .cte("paired_deviations")
-)
-_COMPARISON_PAIRS = sa.select(
-    *_pairs_first.c,
-    sa.select(sa.func.count()).select_from(_baseline).scalar_subquery().label("baseline_items"),
-    sa.select(sa.func.count()).select_from(_candidate).scalar_subquery().label("candidate_items"),
-    *_pairs_second.c,
-).select_from(_pairs_first.join(_pairs_second, sa.true()))
+    pairs_first = sa.select(
+        sa.func.count().label("paired"),
+        sa.func.count()
+        .filter(sa.and_(pairs.c.failed_before == 1, pairs.c.failed_after == 0))
+        .label("fixed"),
+        sa.func.count()
+        .filter(sa.and_(pairs.c.failed_before == 0, pairs.c.failed_after == 1))
+        .label("introduced"),
+        *_spread("latency", pairs.c.latency),
+        *_spread("cost", pairs.c.cost),
+        mean(pairs.c.tokens).label("tokens_mean"),
+    ).cte("paired_figures")
+    pairs_second = (
+        sa.select(
+            *_deviations("latency", pairs.c.latency, pairs_first),
+            *_deviations("cost", pairs.c.cost, pairs_first),
+        )
+        .select_from(pairs.join(pairs_first, sa.true()))
+        .cte("paired_deviations")
+    )
+    two_passes = sa.select(
+        *pairs_first.c,
+        sa.select(sa.func.count()).select_from(baseline).scalar_subquery().label("baseline_items"),
+        sa.select(sa.func.count())
+        .select_from(candidate)
+        .scalar_subquery()
+        .label("candidate_items"),
+        *pairs_second.c,
+    ).select_from(pairs_first.join(pairs_second, sa.true()))
 
-
-_baseline_first = _items_of("baseline", first=True)
-_candidate_first = _items_of("candidate", first=True)
-_pair_shifts = (
-    sa.select(
-        mean(_candidate_first.c.latency - _baseline_first.c.latency).label("latency"),
-        mean(_candidate_first.c.cost - _baseline_first.c.cost).label("cost"),
+    baseline_first = _items_of("baseline", first=True, single=single)
+    candidate_first = _items_of("candidate", first=True, single=single)
+    pair_shifts = (
+        sa.select(
+            mean(candidate_first.c.latency - baseline_first.c.latency).label("latency"),
+            mean(candidate_first.c.cost - baseline_first.c.cost).label("cost"),
+        )
+        .select_from(
+            baseline_first.join(candidate_first, candidate_first.c.item == baseline_first.c.item)
+        )
+        .cte("pair_shifts")
     )
-    .select_from(
-        _baseline_first.join(_candidate_first, _candidate_first.c.item == _baseline_first.c.item)
-    )
-    .cte("pair_shifts")
-)
-_pair_deviations = _apart(
-    sa.select(
-        *_pairs.c,
-        # each estimate read once (a scalar subquery), not joined: the pairs' join stays a
-        # hash join of the two runs' items
-        *_deviation_columns(
-            "latency", _pairs.c.latency, sa.select(_pair_shifts.c.latency).scalar_subquery()
+    pair_deviations = _apart(
+        sa.select(
+            *pairs.c,
+            # each estimate read once (a scalar subquery), not joined: the pairs' join stays a
+            # hash join of the two runs' items
+            *_deviation_columns(
+                "latency", pairs.c.latency, sa.select(pair_shifts.c.latency).scalar_subquery()
+            ),
+            *_deviation_columns(
+                "cost", pairs.c.cost, sa.select(pair_shifts.c.cost).scalar_subquery()
+            ),
         ),
-        *_deviation_columns(
-            "cost", _pairs.c.cost, sa.select(_pair_shifts.c.cost).scalar_subquery()
-        ),
-    ),
-    "pair_deviations",
-)
-_pairs_one_pass = sa.select(
-    sa.func.count().label("paired"),
-    sa.func.count()
-    .filter(sa.and_(_pair_deviations.c.failed_before == 1, _pair_deviations.c.failed_after == 0))
-    .label("fixed"),
-    sa.func.count()
-    .filter(sa.and_(_pair_deviations.c.failed_before == 0, _pair_deviations.c.failed_after == 1))
-    .label("introduced"),
-    *_spread("latency", _pair_deviations.c.latency),
-    *_spread("cost", _pair_deviations.c.cost),
-    mean(_pair_deviations.c.tokens).label("tokens_mean"),
-    *_shifted_sums("latency", _pair_deviations),
-    *_shifted_sums("cost", _pair_deviations),
-).cte("paired_one_pass")
-_COMPARISON_PAIRS_ONE_PASS = sa.select(
-    *_pairs_one_pass.c,
-    sa.select(sa.func.count()).select_from(_baseline).scalar_subquery().label("baseline_items"),
-    sa.select(sa.func.count()).select_from(_candidate).scalar_subquery().label("candidate_items"),
-)
+        "pair_deviations",
+    )
+    pairs_one_pass = sa.select(
+        sa.func.count().label("paired"),
+        sa.func.count()
+        .filter(sa.and_(pair_deviations.c.failed_before == 1, pair_deviations.c.failed_after == 0))
+        .label("fixed"),
+        sa.func.count()
+        .filter(sa.and_(pair_deviations.c.failed_before == 0, pair_deviations.c.failed_after == 1))
+        .label("introduced"),
+        *_spread("latency", pair_deviations.c.latency),
+        *_spread("cost", pair_deviations.c.cost),
+        mean(pair_deviations.c.tokens).label("tokens_mean"),
+        *_shifted_sums("latency", pair_deviations),
+        *_shifted_sums("cost", pair_deviations),
+    ).cte("paired_one_pass")
+    one_pass = sa.select(
+        *pairs_one_pass.c,
+        sa.select(sa.func.count()).select_from(baseline).scalar_subquery().label("baseline_items"),
+        sa.select(sa.func.count())
+        .select_from(candidate)
+        .scalar_subquery()
+        .label("candidate_items"),
+    )
+    return two_passes, one_pass
 
 
-def comparison_pairs_one_pass(baseline: str, candidate: str) -> AnyQuery:
+_PAIRS = {single: _pairs_statements(single) for single in (False, True)}
+"""The paired items' statements (two passes, one pass), by whether both runs have one
+result per item."""
+
+
+def comparison_pairs_one_pass(baseline: str, candidate: str, *, single: bool = False) -> AnyQuery:
     """What :func:`comparison_pairs` gives, in one pass over the paired items: the
     latency and cost differences' sums of deviations from an estimate of their mean
     (:func:`_shifted_sums`) in place of the second pass."""
     values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS}
-    return Query(_COMPARISON_PAIRS_ONE_PASS, values)
+    return Query(_PAIRS[single][1], values)
 
 
-def comparison_pairs(baseline: str, candidate: str) -> AnyQuery:
+def comparison_pairs(baseline: str, candidate: str, *, single: bool = False) -> AnyQuery:
     """Over the items both runs have (each item's repetitions averaged): how many, errors
     fixed and introduced; the latency and cost differences' (candidate minus baseline)
     count, mean, least and greatest (costs over the items priced in both); the mean token
     difference; how many items each run has; then the latency and cost differences'
     greatest deviation from their mean and their scaled squared deviations' sum (see
-    :func:`_deviations`)."""
-    return Query(_COMPARISON_PAIRS, {"baseline": baseline, "candidate": candidate})
+    :func:`_deviations`). ``single``: both runs have one result per item (see
+    :func:`repeated_runs`)."""
+    return Query(_PAIRS[single][0], {"baseline": baseline, "candidate": candidate})
 
 
-_baseline_score, _candidate_score = _item_scores_of("baseline"), _item_scores_of("candidate")
-_before, _after = _baseline_score.c.value, _candidate_score.c.value
-_score_pairs = (
-    sa.select(
-        _baseline_score.c.name,
-        _before.label("before"),
-        _after.label("after"),
-        # half the difference: two scores' own may pass the largest double
-        (half(_after) - half(_before)).label("delta"),
+def _scores_statements(single: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The statements of :func:`comparison_scores` and :func:`comparison_scores_one_pass`;
+    ``single``: both runs have one result per item (see :func:`_items_of`)."""
+    baseline, candidate = (
+        _item_scores_of("baseline", single=single),
+        _item_scores_of("candidate", single=single),
     )
-    .select_from(
-        _baseline_score.join(
-            _candidate_score,
-            sa.and_(
-                _candidate_score.c.item == _baseline_score.c.item,
-                _candidate_score.c.name == _baseline_score.c.name,
-            ),
+    before, after = baseline.c.value, candidate.c.value
+    score_pairs = (
+        sa.select(
+            baseline.c.name,
+            before.label("before"),
+            after.label("after"),
+            # half the difference: two scores' own may pass the largest double
+            (half(after) - half(before)).label("delta"),
         )
+        .select_from(
+            baseline.join(
+                candidate,
+                sa.and_(
+                    candidate.c.item == baseline.c.item,
+                    candidate.c.name == baseline.c.name,
+                ),
+            )
+        )
+        .cte("paired_scores")
     )
-    .cte("paired_scores")
-)
-_scores_first = (
-    sa.select(
-        _score_pairs.c.name,
-        mean(_score_pairs.c.before).label("baseline_mean"),
-        mean(_score_pairs.c.after).label("candidate_mean"),
-        sa.func.count().filter(_score_pairs.c.after > _score_pairs.c.before).label("improved"),
-        sa.func.count().filter(_score_pairs.c.after < _score_pairs.c.before).label("regressed"),
-        *_spread("delta", _score_pairs.c.delta),
+    scores_first = (
+        sa.select(
+            score_pairs.c.name,
+            mean(score_pairs.c.before).label("baseline_mean"),
+            mean(score_pairs.c.after).label("candidate_mean"),
+            sa.func.count().filter(score_pairs.c.after > score_pairs.c.before).label("improved"),
+            sa.func.count().filter(score_pairs.c.after < score_pairs.c.before).label("regressed"),
+            *_spread("delta", score_pairs.c.delta),
+        )
+        .group_by(score_pairs.c.name)
+        .cte("score_figures")
     )
-    .group_by(_score_pairs.c.name)
-    .cte("score_figures")
-)
-_scores_second = (
-    sa.select(_score_pairs.c.name, *_deviations("delta", _score_pairs.c.delta, _scores_first))
-    .select_from(_score_pairs.join(_scores_first, _scores_first.c.name == _score_pairs.c.name))
-    .group_by(_score_pairs.c.name)
-    .cte("score_deviations")
-)
-_COMPARISON_SCORES = sa.select(
-    *_scores_first.c, _scores_second.c.delta_scale, _scores_second.c.delta_scaled
-).select_from(_scores_first.join(_scores_second, _scores_second.c.name == _scores_first.c.name))
+    scores_second = (
+        sa.select(score_pairs.c.name, *_deviations("delta", score_pairs.c.delta, scores_first))
+        .select_from(score_pairs.join(scores_first, scores_first.c.name == score_pairs.c.name))
+        .group_by(score_pairs.c.name)
+        .cte("score_deviations")
+    )
+    two_passes = sa.select(
+        *scores_first.c, scores_second.c.delta_scale, scores_second.c.delta_scaled
+    ).select_from(scores_first.join(scores_second, scores_second.c.name == scores_first.c.name))
 
-
-_baseline_score_first = _item_scores_of("baseline", first=True)
-_candidate_score_first = _item_scores_of("candidate", first=True)
-_score_shifts = (
-    sa.select(
-        _baseline_score_first.c.name,
-        mean(half(_candidate_score_first.c.value) - half(_baseline_score_first.c.value)).label(
-            "shift"
+    baseline_first = _item_scores_of("baseline", first=True, single=single)
+    candidate_first = _item_scores_of("candidate", first=True, single=single)
+    score_shifts = (
+        sa.select(
+            baseline_first.c.name,
+            mean(half(candidate_first.c.value) - half(baseline_first.c.value)).label("shift"),
+        )
+        .select_from(
+            baseline_first.join(
+                candidate_first,
+                sa.and_(
+                    candidate_first.c.item == baseline_first.c.item,
+                    candidate_first.c.name == baseline_first.c.name,
+                ),
+            )
+        )
+        .group_by(baseline_first.c.name)
+        .cte("score_shifts")
+    )
+    score_deviations = _apart(
+        sa.select(
+            *score_pairs.c,
+            *_deviation_columns("delta", score_pairs.c.delta, score_shifts.c.shift),
+        ).select_from(
+            score_pairs.outerjoin(score_shifts, score_shifts.c.name == score_pairs.c.name)
         ),
+        "score_deviations",
     )
-    .select_from(
-        _baseline_score_first.join(
-            _candidate_score_first,
-            sa.and_(
-                _candidate_score_first.c.item == _baseline_score_first.c.item,
-                _candidate_score_first.c.name == _baseline_score_first.c.name,
-            ),
-        )
-    )
-    .group_by(_baseline_score_first.c.name)
-    .cte("score_shifts")
-)
-_score_deviations = _apart(
-    sa.select(
-        *_score_pairs.c,
-        *_deviation_columns("delta", _score_pairs.c.delta, _score_shifts.c.shift),
-    ).select_from(
-        _score_pairs.outerjoin(_score_shifts, _score_shifts.c.name == _score_pairs.c.name)
-    ),
-    "score_deviations",
-)
-_COMPARISON_SCORES_ONE_PASS = sa.select(
-    _score_deviations.c.name,
-    mean(_score_deviations.c.before).label("baseline_mean"),
-    mean(_score_deviations.c.after).label("candidate_mean"),
-    sa.func.count()
-    .filter(_score_deviations.c.after > _score_deviations.c.before)
-    .label("improved"),
-    sa.func.count()
-    .filter(_score_deviations.c.after < _score_deviations.c.before)
-    .label("regressed"),
-    *_spread("delta", _score_deviations.c.delta),
-    *_shifted_sums("delta", _score_deviations),
-).group_by(_score_deviations.c.name)
+    one_pass = sa.select(
+        score_deviations.c.name,
+        mean(score_deviations.c.before).label("baseline_mean"),
+        mean(score_deviations.c.after).label("candidate_mean"),
+        sa.func.count()
+        .filter(score_deviations.c.after > score_deviations.c.before)
+        .label("improved"),
+        sa.func.count()
+        .filter(score_deviations.c.after < score_deviations.c.before)
+        .label("regressed"),
+        *_spread("delta", score_deviations.c.delta),
+        *_shifted_sums("delta", score_deviations),
+    ).group_by(score_deviations.c.name)
+    return two_passes, one_pass
 
 
-def comparison_scores_one_pass(baseline: str, candidate: str) -> AnyQuery:
+_SCORES = {single: _scores_statements(single) for single in (False, True)}
+"""The paired scores' statements (two passes, one pass), by whether both runs have one
+result per item."""
+
+
+def comparison_scores_one_pass(baseline: str, candidate: str, *, single: bool = False) -> AnyQuery:
     """What :func:`comparison_scores` gives, in one pass (see
     :func:`comparison_pairs_one_pass`)."""
     values = {"baseline": baseline, "candidate": candidate, "first_items": SHIFT_ITEMS}
-    return Query(_COMPARISON_SCORES_ONE_PASS, values)
+    return Query(_SCORES[single][1], values)
 
 
-def comparison_scores(baseline: str, candidate: str) -> AnyQuery:
+def comparison_scores(baseline: str, candidate: str, *, single: bool = False) -> AnyQuery:
     """Per score name, over the items both runs have it for (each item's repetitions
     averaged): both means, how many improved and regressed; then the halved differences'
     count, mean, least and greatest, and the greatest deviation and scaled squared
     deviations' sum (see :func:`_deviations`). (Differences are halved: two scores' own
-    may pass the largest double.)"""
-    return Query(_COMPARISON_SCORES, {"baseline": baseline, "candidate": candidate})
+    may pass the largest double.) ``single``: as for :func:`comparison_pairs`."""
+    return Query(_SCORES[single][0], {"baseline": baseline, "candidate": candidate})
+
+
+_REPEATED = sa.select(
+    *(
+        sa.exists().where(_results.run_id == sa.bindparam(side), _results.repetition != 0)
+        for side in ("baseline", "candidate")
+    )
+)
+
+
+def repeated_runs(baseline: str, candidate: str) -> Query[bool, bool]:
+    """Whether each run has a result of a repetition past the first -- else it has one
+    result per item, and its items' means are its results' own values. Read from the
+    (run, item, repetition) index."""
+    return Query(_REPEATED, {"baseline": baseline, "candidate": candidate})
 
 
 def _next_items(run_id: str, side: int) -> sa.Subquery:
@@ -808,20 +870,26 @@ def _one_pass_deviations(figures: dict[str, Any], name: str) -> bool:
 
 
 def _comparison_sums(
-    baseline: str, candidate: str, one_pass: bool
+    baseline: str, candidate: str, one_pass: bool, database: Database
 ) -> Steps[tuple[dict[str, Any], list[dict[str, Any]]]]:
     """The sums of a comparison: in one pass where asked and exact enough (see
-    :func:`_one_pass_deviations`), else in two."""
+    :func:`_one_pass_deviations`), else in two; where the database asks for it
+    (:attr:`~runstore.sql.database.Database.ungrouped_items`) and neither run has a
+    repetition, with no grouping of the results into items."""
+    single = database.ungrouped_items and not any(
+        (yield from one(repeated_runs(baseline, candidate)))
+    )
     if one_pass:
-        pairs = dict((yield from one(comparison_pairs_one_pass(baseline, candidate)))._mapping)
-        found = yield from rows(comparison_scores_one_pass(baseline, candidate))
+        pairs_query = comparison_pairs_one_pass(baseline, candidate, single=single)
+        pairs = dict((yield from one(pairs_query))._mapping)
+        found = yield from rows(comparison_scores_one_pass(baseline, candidate, single=single))
         scores = [dict(row._mapping) for row in found]
         if all(_one_pass_deviations(pairs, name) for name in ("latency", "cost")) and all(
             _one_pass_deviations(figures, "delta") for figures in scores
         ):
             return pairs, scores
-    pairs = dict((yield from one(comparison_pairs(baseline, candidate)))._mapping)
-    found = yield from rows(comparison_scores(baseline, candidate))
+    pairs = dict((yield from one(comparison_pairs(baseline, candidate, single=single)))._mapping)
+    found = yield from rows(comparison_scores(baseline, candidate, single=single))
     return pairs, [dict(row._mapping) for row in found]
 
 
@@ -845,7 +913,7 @@ def _compare_runs(call: calls.CompareRuns, database: Database) -> Steps[RunCompa
     one_pass = sizes[baseline] >= ONE_PASS_FROM
     if one_pass and database.postgres:
         yield from execute(Query(_PLAIN_JIT))
-    pairs, score_figures = yield from _comparison_sums(baseline, candidate, one_pass)
+    pairs, score_figures = yield from _comparison_sums(baseline, candidate, one_pass, database)
     scores = {}
     for figures in score_figures:
         delta = _paired_delta(figures, "delta", confidence, halved=True)
