@@ -28,6 +28,7 @@ from runstore.models import Run
 from runstore.models import RunResult
 from runstore.models import RunStatus
 from runstore.models import Score
+from runstore.models import snapshots_of
 
 __all__ = [
     "CREATION_FIELDS",
@@ -104,7 +105,7 @@ def recorded_results(inputs: Sequence[AddRunResultInput], now: datetime) -> list
     A result is its input's fields plus ``created_at``; its JSON values are the copies
     made when the input was validated, and its ``scores`` the input's (``{}`` for none).
     """
-    return _RESULTS.validate_python([_result_fields(input, now) for input in inputs])
+    return snapshots_of(_RESULTS, [_result_fields(input, now) for input in inputs])
 
 
 _NONE_BY_DEFAULT = tuple(
@@ -155,7 +156,7 @@ def score_fields(results: Sequence[RunResult]) -> list[dict[str, Any]]:
 
 def scores_of_results(results: Sequence[RunResult]) -> list[Score]:
     """The scores recorded with results (their ``scores``), one model each."""
-    return _SCORES.validate_python(score_fields(results))
+    return snapshots_of(_SCORES, score_fields(results))
 
 
 def recorded_scores(
@@ -163,7 +164,8 @@ def recorded_scores(
 ) -> list[Score]:
     """The scores that recording ``inputs`` at ``now`` stores: each with its result's run
     (``run_of_result`` has every result) and an id (generated if absent)."""
-    return _SCORES.validate_python(
+    return snapshots_of(
+        _SCORES,
         [
             {
                 **vars(input),
@@ -172,7 +174,7 @@ def recorded_scores(
                 "created_at": now,
             }
             for input in inputs
-        ]
+        ],
     )
 
 

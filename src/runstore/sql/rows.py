@@ -18,6 +18,7 @@ from pydantic import TypeAdapter
 from runstore.models import Run
 from runstore.models import RunResult
 from runstore.models import Score
+from runstore.models import snapshots_of
 from runstore.schema import attribute_name
 from runstore.tables import results_table
 from runstore.tables import runs_table
@@ -75,7 +76,7 @@ _SCORE_MODELS = TypeAdapter(list[Score])
 
 
 def _models(adapter: TypeAdapter[list[Any]], names: Sequence[str], rows: Iterable[Any]) -> Any:
-    return adapter.validate_python([dict(zip(names, row, strict=False)) for row in rows])
+    return snapshots_of(adapter, [dict(zip(names, row, strict=False)) for row in rows])
 
 
 def runs_from(rows: Iterable[Sequence[Any]]) -> list[Run]:
