@@ -17,6 +17,7 @@ and Postgres, and expressions of the column types.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -333,16 +334,16 @@ def _utc_text_postgres(element: utc_text, compiler: SQLCompiler, **kw: Any) -> s
     )
 
 
-def returned(table: sa.Table) -> list[sa.ColumnElement[Any]]:
-    """Every column, qualified by its table, for RETURNING.
+def returned(columns: Sequence[sa.Column[Any]]) -> list[sa.ColumnElement[Any]]:
+    """The columns, each qualified by its table, for RETURNING.
 
     SQLAlchemy writes SQLite's RETURNING columns unqualified, and SQLite reads an
     unqualified double-quoted name that matches no column as a string literal; qualified,
     a missing column is an error instead of a wrong value.
     """
     return [
-        sa.literal_column(f'{table.name}."{column.name}"', type_=column.type)
-        for column in table.columns
+        sa.literal_column(f'{column.table.name}."{column.name}"', type_=column.type)
+        for column in columns
     ]
 
 

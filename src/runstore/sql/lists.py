@@ -69,6 +69,7 @@ from runstore.sql.results import scored_results
 from runstore.sql.results import with_scores
 from runstore.sql.rows import RESULT_COLUMNS
 from runstore.sql.rows import RUN_COLUMNS
+from runstore.sql.rows import row_columns
 from runstore.sql.rows import runs_from
 from runstore.sql.runs import require_runs
 from runstore.sql.runs import select_run
@@ -234,7 +235,7 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
         )
         conditions.append(key < mark if listing.descending else key > mark)
     scored = table is results_table
-    page = sa.select(table).select_from(listing.source).where(*conditions)
+    page = sa.select(*row_columns(table)).select_from(listing.source).where(*conditions)
     page = page.order_by(*_ordering(listing))
     if shape.limited:
         page = page.limit(sa.bindparam("limit", type_=sa.Integer())).offset(
@@ -256,7 +257,7 @@ def _list_statement(listing: _Listing, shape: _Shape) -> sa.Select[Any]:
     if shape.total is not None:
         page = page.add_columns(total.label("total"))
     chosen = page.subquery("page")
-    columns: list[Any] = list(table.columns)
+    columns: list[Any] = row_columns(table)
     if scored:
         columns.append(scores_of(table.c.id))
     if shape.total is not None:

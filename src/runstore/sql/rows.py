@@ -32,6 +32,7 @@ __all__ = [
     "SCORE_ATTRIBUTES",
     "result_row",
     "results_from",
+    "row_columns",
     "run_row",
     "runs_from",
     "score_row",
@@ -41,16 +42,18 @@ __all__ = [
 
 
 _NOT_ATTRIBUTES = frozenset({"summaryKey"})
-"""Columns that hold no attribute of their row's model (the runs' ``summaryKey``): the
-last of their table, so the rows statements read end with them and models ignore them."""
+"""Columns that hold no attribute of their row's model (the runs' ``summaryKey``): no
+statement that reads rows for models selects them."""
 
 
-def _model_columns(table: sa.Table) -> list[sa.Column[Any]]:
+def row_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    """The columns a statement selects for rows of ``table``'s model, in the table's
+    order: every column that holds one of the model's attributes."""
     return [column for column in table.columns if column.name not in _NOT_ATTRIBUTES]
 
 
 def _attributes(table: sa.Table) -> tuple[str, ...]:
-    return tuple(attribute_name(column.name) for column in _model_columns(table))
+    return tuple(attribute_name(column.name) for column in row_columns(table))
 
 
 RUN_ATTRIBUTES = _attributes(runs_table)
@@ -61,7 +64,7 @@ SCORE_ATTRIBUTES = _attributes(scores_table)
 """The same for a scores row."""
 
 RUN_COLUMNS: dict[str, sa.Column[Any]] = {
-    attribute_name(column.name): column for column in _model_columns(runs_table)
+    attribute_name(column.name): column for column in row_columns(runs_table)
 }
 """The runs table's columns by the attribute of :class:`~runstore.models.Run` they hold."""
 RESULT_COLUMNS: dict[str, sa.Column[Any]] = {
@@ -98,7 +101,7 @@ def scores_from(rows: Iterable[Sequence[Any]]) -> list[Score]:
 
 
 def _keys(table: sa.Table) -> tuple[tuple[str, str], ...]:
-    return tuple(zip((c.key for c in _model_columns(table)), _attributes(table), strict=True))
+    return tuple(zip((c.key for c in row_columns(table)), _attributes(table), strict=True))
 
 
 _RUN_KEYS = _keys(runs_table)

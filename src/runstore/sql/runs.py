@@ -45,6 +45,7 @@ from runstore.sql.compiler import returned
 from runstore.sql.database import Database
 from runstore.sql.database import Plans
 from runstore.sql.rows import RUN_COLUMNS
+from runstore.sql.rows import row_columns
 from runstore.sql.rows import run_row
 from runstore.sql.rows import runs_from
 from runstore.stored import existing_run
@@ -109,7 +110,10 @@ def replace_tags(run_id: str, tags: Sequence[str], created_at: datetime) -> list
     return [Query(_DELETE_TAGS_OF_RUN, {"run_id": run_id}), *insert_tags(run_id, tags, created_at)]
 
 
-_SELECT_RUN = sa.select(runs_table).where(_runs.id == sa.bindparam("run_id"))
+_RETURNED_RUN = returned(row_columns(runs_table))
+"""A run's row, for RETURNING."""
+
+_SELECT_RUN = sa.select(*row_columns(runs_table)).where(_runs.id == sa.bindparam("run_id"))
 
 
 def select_run(run_id: str) -> AnyQuery:
@@ -153,7 +157,7 @@ def _update_statement(columns: frozenset[str], if_earlier: bool, forget: bool) -
     values: dict[str, Any] = {column: sa.bindparam(f"new_{column}") for column in sorted(columns)}
     if forget:
         values[_runs.summary_key.key] = None
-    return sa.update(runs_table).where(*conditions).values(values).returning(*returned(runs_table))
+    return sa.update(runs_table).where(*conditions).values(values).returning(*_RETURNED_RUN)
 
 
 def update_run_query(
@@ -319,7 +323,7 @@ _RECOUNT_RUN = (
             else_=_runs.updated_at,
         ),
     )
-    .returning(*returned(runs_table))
+    .returning(*_RETURNED_RUN)
 )
 
 

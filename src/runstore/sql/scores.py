@@ -38,6 +38,7 @@ from runstore.sql.compiler import returned
 from runstore.sql.database import Database
 from runstore.sql.database import Plans
 from runstore.sql.database import Walks
+from runstore.sql.rows import row_columns
 from runstore.sql.rows import score_row
 from runstore.sql.rows import scores_from
 from runstore.sql.runs import forget_summaries
@@ -109,7 +110,7 @@ def _upsert_scores(dialect: str) -> sa.Insert:
         index_elements=[_scores.result_id, _scores.name],
         set_={scores_table.c[key]: insert.excluded[key] for key in _OVERWRITTEN},
     )
-    return upsert.returning(*returned(scores_table), sort_by_parameter_order=True)
+    return upsert.returning(*returned(row_columns(scores_table)), sort_by_parameter_order=True)
 
 
 def upsert_scores(scores: Sequence[Score], dialect: str) -> AnyQuery:
