@@ -93,7 +93,7 @@ def _analyze(url: str) -> None:
     result, past ``jit_above_cost``, and JIT-compiles the statement (about 0.2 s a call,
     on either release), which is then all a page's time measures."""
     engine = sa.create_engine(url)
-    with engine.connect() as connection:
+    with engine.begin() as connection:  # committed: statistics rolled back are lost
         connection.execute(sa.text("ANALYZE"))
     engine.dispose()
 

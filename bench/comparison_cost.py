@@ -98,7 +98,7 @@ def _seed(storage: SqlRunsStorage, count: int) -> tuple[str, str]:
         for batch in _results(run.id, count, shift):
             storage.add_results(batch)
         runs.append(run.id)
-    with storage.engine.connect() as connection:
+    with storage.engine.begin() as connection:  # committed: statistics rolled back are lost
         connection.execute(sa.text("ANALYZE"))
     return runs[0], runs[1]
 
