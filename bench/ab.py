@@ -3,21 +3,20 @@ release costs the writes and pages of the one before.
 
 Usage (from the repository root)::
 
-    python -m bench.ab --against OTHER/src [--rounds 5] [--only sqlite|postgres]
+    python -m bench.ab --against OTHER/src [--rounds 7] [--only sqlite|postgres]
 
 ``OTHER/src`` is another runstore's ``src`` directory (a ``git worktree`` of a release).
 Each side gets a database of its own, seeded by its own runstore with the same rows (a
 run of :data:`PAGE_ROWS` results) and, on Postgres, analyzed as autovacuum would. Then
-every case is timed in rounds: in each round a
-fresh process of each side -- their order swapped each round, so that whatever else the
-machine does falls on both -- makes the case's calls after an untimed warm-up and reports
-the median time per call. Prints, per case and database, both sides' median over the
-rounds and their ratio (this / other): above 1, this checkout is slower; then both
-sides' best round and its ratio. On a shared virtual machine a whole process now and
-then runs up to twice as slow as the next one, the same code on the same database
-(every call it makes, CPU time too), so a median over a few rounds can land on one
-side's slow processes; what else runs only adds time, and the best round is the one
-least disturbed.
+every case is timed in rounds: in each round a fresh process of each side -- their order
+swapped each round, so that whatever else the machine does falls on both -- makes the
+case's calls after an untimed warm-up and reports the median time per call. Prints, per
+case and database, both sides' median over the rounds and their ratio (this / other):
+above 1, this checkout is slower; then both sides' best round and its ratio. On a
+shared virtual machine a whole process now and then runs up to twice as slow as the next
+one, the same code on the same database (every call it makes, CPU time too), so a
+median over a few rounds can land on one side's slow processes; what else runs only
+adds time, and the best round is the one least disturbed.
 
 The calls use runstore's public API only, with the fields every release since 0.3 has --
 the same inputs on both sides -- so a ratio is what a release's schema and code cost the
